@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets berth up, then runs one real session: Pi in a bubblewrap sandbox, writing a file.
+# Without ANTHROPIC_API_KEY the model is berth's scripted mock provider (it says so).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export BERTH_HOME="${BERTH_HOME:-$PWD/.cache/demo-home}"
+ws="$(mktemp -d)"
+node dist/cli/main.js run --harness pi --workspace "$ws" "Create hello.txt containing a greeting."
+echo "--- $ws:"; ls -la "$ws"; cat "$ws"/hello.txt

@@ -1,0 +1,104 @@
+import { z } from "zod";
+import { EVENT_TYPES, SESSION_STATES, TURN_STATES } from "../events/types.js";
+
+// One set of schemas validates requests and generates /openapi.json.
+
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string() }),
+});
+
+const McpServer = z
+  .object({ name: z.string().min(1) })
+  .catchall(z.unknown())
+  .describe("An ACP McpServer (stdio: command/args/env; http/sse: type/url/headers), passed to session/new as is");
+
+export const CreateSessionBody = z
+  .object({
+    harness: z.string().min(1).describe("Harness id, e.g. pi"),
+    model: z.string().min(1).optional().describe("Model id; defaults to the server's default model"),
+    tier: z.string().optional().describe("host|process|container|privileged|host-access or t0..t4; default process"),
+    workspace: z.string().optional().describe("Absolute host path of an existing directory; default a fresh one"),
+    systemPrompt: z.string().max(200_000).optional().describe("Extra instructions (written as the harness's AGENTS.md equivalent)"),
+    mcpServers: z.array(McpServer).max(50).optional(),
+    permissionPolicy: z.enum(["allow", "deny", "ask"]).optional(),
+    permissionTimeoutMs: z.number().int().min(100).max(24 * 3600_000).optional(),
+    metadata: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+
+export const Session = z.object({
+  id: z.string(),
+  harness: z.string(),
+  harnessVersion: z.string(),
+  model: z.string(),
+  tier: z.string(),
+  workspace: z.string(),
+  state: z.enum(SESSION_STATES),
+  acpSessionId: z.string().nullable(),
+  error: z.string().nullable(),
+  permissionPolicy: z.enum(["allow", "deny", "ask"]),
+  metadata: z.record(z.string(), z.string()).optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastSeq: z.number().int(),
+});
+
+export const ContentBlock = z.object({ type: z.string() }).catchall(z.unknown());
+
+export const PostTurnBody = z
+  .object({
+    prompt: z.union([z.string().min(1), z.array(ContentBlock).min(1)]).describe("Text, or ACP content blocks"),
+    idempotencyKey: z.string().min(1).max(200).optional().describe("Also accepted as the Idempotency-Key header"),
+  })
+  .strict();
+
+export const Turn = z.object({
+  id: z.string(),
+  sessionId: z.string(),
+  idx: z.number().int(),
+  state: z.enum(TURN_STATES),
+  idempotencyKey: z.string().nullable(),
+  stopReason: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+});
+
+export const PermissionAnswerBody = z
+  .object({
+    optionId: z.string().min(1).optional(),
+    decision: z.enum(["allow", "deny"]).optional(),
+  })
+  .strict()
+  .refine((b) => (b.optionId === undefined) !== (b.decision === undefined), {
+    message: "give exactly one of optionId or decision",
+  });
+
+export const Event = z.object({
+  seq: z.number().int(),
+  ts: z.string(),
+  sessionId: z.string(),
+  turnId: z.string().optional(),
+  type: z.enum(EVENT_TYPES),
+  data: z.record(z.string(), z.unknown()),
+});
+
+export const EventsQuery = z.object({
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).optional(),
+});
+
+export const SessionParams = z.object({ id: z.string().min(1).max(100) });
+export const PermissionParams = z.object({ id: z.string().min(1).max(100), permissionId: z.string().min(1).max(100) });
+
+export const Harness = z.object({
+  id: z.string(),
+  name: z.string(),
+  version: z.string(),
+  packages: z.array(z.object({ name: z.string(), version: z.string() })),
+  license: z.string(),
+  redistributable: z.boolean(),
+  api: z.string(),
+  authMethods: z.array(z.string()),
+  installed: z.boolean(),
+});

@@ -1,0 +1,252 @@
+import { timingSafeEqual } from "node:crypto";
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import fastifySwagger from "@fastify/swagger";
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from "fastify-type-provider-zod";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { EventLog } from "../events/log.js";
+import type { HarnessInstaller } from "../harnesses/installer.js";
+import { HARNESSES } from "../harnesses/registry.js";
+import type { Redactor } from "../secrets/redact.js";
+import type { SessionManager } from "../sessions/manager.js";
+import type { SessionRow, TurnRow } from "../store/sqlite.js";
+import { BerthError } from "../util/errors.js";
+import {
+  CreateSessionBody,
+  ErrorBody,
+  Event,
+  EventsQuery,
+  Harness,
+  PermissionAnswerBody,
+  PermissionParams,
+  PostTurnBody,
+  Session,
+  SessionParams,
+  Turn,
+} from "./schemas.js";
+import { streamEvents } from "./sse.js";
+
+export interface ApiDeps {
+  manager: SessionManager;
+  events: EventLog;
+  installer: HarnessInstaller;
+  redactor: Redactor;
+  logger: Logger;
+  apiToken: string;
+  /** Readiness: null when ready, else why not. */
+  notReady(): Promise<string | null>;
+  version: string;
+}
+
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+
+export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, any, any, any>> {
+  const app = Fastify({
+    loggerInstance: d.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 4 * 1024 * 1024,
+    // Client disconnects on a long SSE stream are normal; don't time them out.
+    requestTimeout: 0,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: "berth", description: "Agent runner sidecar: durable coding-agent sessions in sandboxes", version: d.version },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof BerthError) return sendError(reply, err.status, err.code, d.redactor.redact(err.message));
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const msg = err.validation
+        .map((v) => `${v.instancePath || (v.params as any)?.issue?.path?.join(".") || "body"}: ${v.message}`)
+        .join("; ");
+      return sendError(reply, 400, "invalid_request", d.redactor.redact(`invalid ${err.validationContext ?? "request"}: ${msg}`));
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      const code = err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err.code === "FST_ERR_CTP_EMPTY_JSON_BODY" ? "invalid_json" : (err.code ?? "bad_request").toLowerCase();
+      return sendError(reply, err.statusCode, code, d.redactor.redact(err.message));
+    }
+    req.log.error({ err: { message: d.redactor.redact(String(err.message)), code: err.code } }, "unhandled error");
+    return sendError(reply, 500, "internal_error", "internal error; see the server log");
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
+
+  // --- unauthenticated --------------------------------------------------------
+  app.get("/health", { schema: { hide: true } }, async () => ({ status: "ok" }));
+  app.get("/ready", { schema: { hide: true } }, async (_req, reply) => {
+    const why = await d.notReady();
+    if (why) return reply.code(503).send({ status: "not_ready", reason: why });
+    return { status: "ready" };
+  });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  // --- /v1: bearer token --------------------------------------------------------
+  const expected = Buffer.from(d.apiToken);
+  await app.register(
+    async (v1) => {
+      v1.addHook("onRequest", async (req, reply) => {
+        const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
+        const got = Buffer.from(m?.[1]?.trim() ?? "");
+        if (got.length !== expected.length || !timingSafeEqual(got, expected))
+          return sendError(reply, 401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <BERTH_TOKEN>)");
+      });
+      const r = v1.withTypeProvider<ZodTypeProvider>();
+
+      r.get("/harnesses", { schema: { response: { 200: z.object({ harnesses: z.array(Harness) }) } } }, async () => ({
+        harnesses: HARNESSES.map((h) => ({
+          id: h.id,
+          name: h.name,
+          version: h.version,
+          packages: h.packages,
+          license: h.license,
+          redistributable: h.redistributable,
+          api: h.api,
+          authMethods: h.authMethods,
+          installed: d.installer.installed(h) !== undefined,
+        })),
+      }));
+
+      r.post(
+        "/sessions",
+        { schema: { body: CreateSessionBody, response: { 201: Session, ...errors } } },
+        async (req, reply) => {
+          const row = d.manager.create(req.body as any);
+          return reply.code(201).send(sessionDto(row, d.events));
+        },
+      );
+
+      r.get(
+        "/sessions",
+        { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }), response: { 200: z.object({ sessions: z.array(Session) }) } } },
+        async (req) => ({ sessions: d.manager.list(req.query.limit).map((s) => sessionDto(s, d.events)) }),
+      );
+
+      r.get("/sessions/:id", { schema: { params: SessionParams, response: { 200: Session, ...errors } } }, async (req) =>
+        sessionDto(d.manager.get(req.params.id), d.events),
+      );
+
+      r.delete("/sessions/:id", { schema: { params: SessionParams, response: { 200: Session, ...errors } } }, async (req) =>
+        sessionDto(await d.manager.end(req.params.id), d.events),
+      );
+
+      r.post("/sessions/:id/resume", { schema: { params: SessionParams, response: { 202: Session, ...errors } } }, async (req, reply) =>
+        reply.code(202).send(sessionDto(d.manager.resume(req.params.id), d.events)),
+      );
+
+      r.post(
+        "/sessions/:id/turns",
+        { schema: { params: SessionParams, body: PostTurnBody, response: { 200: Turn, 202: Turn, ...errors } } },
+        async (req, reply) => {
+          const header = req.headers["idempotency-key"];
+          const key = req.body.idempotencyKey ?? (typeof header === "string" && header ? header : undefined);
+          const { turn, created } = d.manager.postTurn(req.params.id, { prompt: req.body.prompt, idempotencyKey: key });
+          // 202 for a new turn (it runs later); 200 when a retried POST finds the turn it made.
+          return reply.code(created ? 202 : 200).send(turnDto(turn));
+        },
+      );
+
+      r.get("/sessions/:id/turns", { schema: { params: SessionParams, response: { 200: z.object({ turns: z.array(Turn) }), ...errors } } }, async (req) => ({
+        turns: d.manager.turns(req.params.id).map(turnDto),
+      }));
+
+      r.post("/sessions/:id/cancel", { schema: { params: SessionParams, response: { 202: z.object({ turnId: z.string() }), ...errors } } }, async (req, reply) =>
+        reply.code(202).send(await d.manager.cancel(req.params.id)),
+      );
+
+      r.post(
+        "/sessions/:id/permissions/:permissionId",
+        {
+          schema: {
+            params: PermissionParams,
+            body: PermissionAnswerBody,
+            response: { 200: z.object({ permissionId: z.string(), optionId: z.string().nullable() }), ...errors },
+          },
+        },
+        async (req) => d.manager.answerPermission(req.params.id, req.params.permissionId, req.body),
+      );
+
+      r.get(
+        "/sessions/:id/events",
+        {
+          schema: {
+            params: SessionParams,
+            querystring: EventsQuery,
+            description:
+              "Server-sent events (id: seq), resumable with Last-Event-ID or ?after=; with Accept: application/json, one page of stored events.",
+            response: { 200: z.object({ events: z.array(Event), lastSeq: z.number().int(), nextAfter: z.number().int() }).describe("JSON page"), ...errors },
+          },
+        },
+        async (req, reply) => {
+          const id = req.params.id;
+          d.manager.get(id);
+          const lastEventId = Number(req.headers["last-event-id"]);
+          const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (req.query.after ?? 0);
+          if (wantsJson(req)) {
+            const page = d.events.read(id, after, req.query.limit ?? 1000);
+            const events = page.map((e) => JSON.parse(e.json));
+            return { events, lastSeq: d.events.lastSeq(id), nextAfter: page.length ? page[page.length - 1]!.seq : after };
+          }
+          streamEvents(req, reply, d.events, id, after);
+          return reply;
+        },
+      );
+    },
+    { prefix: "/v1" },
+  );
+
+  return app;
+}
+
+function wantsJson(req: FastifyRequest): boolean {
+  const a = req.headers.accept ?? "";
+  return a.includes("application/json") && !a.includes("text/event-stream");
+}
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string) {
+  return reply.code(status).type("application/json").send({ error: { code, message } });
+}
+
+function sessionDto(s: SessionRow, events: EventLog) {
+  return {
+    id: s.id,
+    harness: s.harness,
+    harnessVersion: s.harnessVersion,
+    model: s.model,
+    tier: s.tier,
+    workspace: s.workspace,
+    state: s.state,
+    acpSessionId: s.acpSessionId,
+    error: s.error,
+    permissionPolicy: s.config.permissionPolicy,
+    metadata: s.config.metadata,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+    lastSeq: events.lastSeq(s.id),
+  };
+}
+
+function turnDto(t: TurnRow) {
+  return {
+    id: t.id,
+    sessionId: t.sessionId,
+    idx: t.idx,
+    state: t.state,
+    idempotencyKey: t.idempotencyKey,
+    stopReason: t.stopReason,
+    createdAt: t.createdAt,
+    startedAt: t.startedAt,
+    endedAt: t.endedAt,
+  };
+}

@@ -1,0 +1,41 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { EventLog, WireEvent } from "../events/log.js";
+
+/** Past this many unsent bytes a subscriber is too slow; it is cut off and resumes from the log. */
+const MAX_BUFFERED = 8 * 1024 * 1024;
+const HEARTBEAT_MS = 15_000;
+
+/**
+ * Serves a session's events as SSE: replay from the store after `after`, then live, each
+ * with `id: <seq>`, so a reconnect with Last-Event-ID continues exactly where it broke.
+ */
+export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: EventLog, sessionId: string, after: number): void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache, no-transform",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+  });
+  res.write("retry: 1000\n\n");
+  let closed = false;
+  const send = (ev: WireEvent) => {
+    if (closed) return;
+    res.write(`id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.json}\n\n`);
+    if (res.writableLength > MAX_BUFFERED) close();
+  };
+  const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    unsubscribe?.();
+    res.end();
+  };
+  let unsubscribe: (() => void) | undefined;
+  req.raw.once("close", close);
+  res.once("close", close);
+  unsubscribe = log.subscribe(sessionId, after, send);
+  if (closed) unsubscribe();
+}

@@ -1,0 +1,132 @@
+import { chmodSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { buildApi } from "./api/server.js";
+import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
+import { EventLog } from "./events/log.js";
+import { ModelGateway, type Upstream } from "./gateway/gateway.js";
+import { upstreamFromEnv } from "./gateway/upstream.js";
+import { HarnessInstaller } from "./harnesses/installer.js";
+import { startMockProvider, loadMockScript, type MockProvider } from "./mock/index.js";
+import { SandboxDrivers } from "./sandboxes/index.js";
+import { redactor } from "./secrets/redact.js";
+import { SessionManager } from "./sessions/manager.js";
+import { Store } from "./store/sqlite.js";
+import { createLogger } from "./telemetry/logger.js";
+
+export const VERSION: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
+
+export interface BerthServer {
+  config: BerthConfig;
+  api: FastifyInstance<any, any, any, any, any>;
+  url: string;
+  apiToken: string;
+  tokenCreated: boolean;
+  /** Set when no upstream is configured and berth serves its own scripted mock model. */
+  mock?: MockProvider;
+  upstream: Upstream;
+  defaultModel: string;
+  manager: SessionManager;
+  store: Store;
+  gateway: ModelGateway;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config?: Partial<BerthConfig>;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+/** Composition root: store → event log → gateway → sessions → HTTP API. */
+export async function startServer(opts: StartOptions = {}): Promise<BerthServer> {
+  const env = opts.env ?? process.env;
+  const config = loadConfig(opts.config, env);
+  const logger = opts.logger ?? createLogger(redactor);
+  const { token: apiToken, created: tokenCreated } = resolveApiToken(config.home, env);
+  redactor.add(apiToken);
+
+  prepareHome(config.home);
+  const store = new Store(config.dbPath);
+  chmodSync(config.dbPath, 0o600);
+  const events = new EventLog(store, redactor);
+  const installer = new HarnessInstaller(config.harnessCache);
+  const drivers = new SandboxDrivers();
+
+  let { upstream, defaultModel } = upstreamFromEnv(env);
+  let mock: MockProvider | undefined;
+  if (upstream) redactor.add(upstream.auth?.value);
+  else {
+    // No provider key: berth answers with its own scripted mock model, and says so.
+    const script = env.BERTH_MOCK_SCRIPT ? loadMockScript(env.BERTH_MOCK_SCRIPT) : undefined;
+    mock = await startMockProvider({ script, logger });
+    upstream = { provider: "mock", api: "anthropic-messages", baseUrl: mock.url };
+  }
+  const resolvedUpstream = upstream;
+
+  let manager: SessionManager | undefined;
+  const gateway = new ModelGateway({
+    host: config.gatewayHost,
+    port: config.gatewayPort,
+    redactor,
+    resolve: () => resolvedUpstream,
+    onCall: (rec) => manager?.onModelCall(rec),
+  });
+  await gateway.start();
+  manager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel });
+  const interrupted = await manager.recover();
+  if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
+
+  const api = await buildApi({
+    manager,
+    events,
+    installer,
+    redactor,
+    logger,
+    apiToken,
+    version: VERSION,
+    notReady: async () => {
+      try {
+        store.db.prepare("SELECT 1").get();
+      } catch (e) {
+        return `store unavailable: ${(e as Error).message}`;
+      }
+      try {
+        await drivers.forTier(config.defaultTier)?.check();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return null;
+    },
+  });
+  await api.listen({ host: config.host, port: config.port });
+  const addr = api.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : config.port;
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await manager!.shutdown();
+      await api.close();
+      await gateway.close();
+      await mock?.close();
+      store.close();
+    })());
+
+  return { config, api, url, apiToken, tokenCreated, mock, upstream: resolvedUpstream, defaultModel, manager, store, gateway, logger, close };
+}
+
+/**
+ * BERTH_HOME is searchable (0711) but not listable by others, so the sandboxed agent
+ * (uid 1000) can reach its own session directory and nothing else; the database and the
+ * token stay 0600.
+ */
+function prepareHome(home: string): void {
+  for (const d of [home, join(home, "sessions"), join(home, "workspaces")]) {
+    mkdirSync(d, { recursive: true });
+    chmodSync(d, 0o711);
+  }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { VERSION } from "../app.js";
+import { BerthApiError } from "../client/client.js";
+import { fail, UsageError } from "./common.js";
+import { mockModelCommand } from "./mock-model.js";
+import { runCommand } from "./run.js";
+import { serveCommand } from "./serve.js";
+import { sessionsCommand } from "./sessions.js";
+
+const program = new Command("berth")
+  .description("run coding agents as durable sessions inside sandboxes, behind one HTTP API")
+  .version(VERSION)
+  .showHelpAfterError(false)
+  .exitOverride()
+  // Commander's own usage errors become one line and exit code 2.
+  .configureOutput({ outputError: (s) => process.stderr.write(`berth: ${s.replace(/^error: /, "").trim()}\n`) });
+
+for (const c of [serveCommand(), runCommand(), sessionsCommand(), mockModelCommand()]) {
+  c.exitOverride();
+  c.commands.forEach((s) => s.exitOverride());
+  program.addCommand(c);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exit(e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 2);
+  }
+  if (e instanceof UsageError) fail(e.message, 2);
+  if (e instanceof BerthApiError) fail(`${e.message} (${e.code})`, e.status < 500 ? 2 : 1);
+  if ((e as NodeJS.ErrnoException)?.code === "ECONNREFUSED" || (e as any)?.cause?.code === "ECONNREFUSED")
+    fail("cannot reach the berth server (is `berth serve` running? set BERTH_URL)", 1);
+  fail(String((e as Error)?.message ?? e), 1);
+}

@@ -1,0 +1,122 @@
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline/promises";
+import { Command } from "commander";
+import { startServer, type BerthServer } from "../app.js";
+import { BerthApiError, BerthClient } from "../client/client.js";
+import { redactor } from "../secrets/redact.js";
+import { createLogger } from "../telemetry/logger.js";
+import { remoteClient, UsageError } from "./common.js";
+import { dim, exitCodeFor, Transcript } from "./transcript.js";
+
+interface RunOptions {
+  harness: string;
+  model?: string;
+  workspace?: string;
+  tier?: string;
+  permissionPolicy?: "allow" | "deny" | "ask";
+  systemPrompt?: string;
+  server?: string;
+  json?: boolean;
+  keep?: boolean;
+}
+
+export function runCommand(): Command {
+  return new Command("run")
+    .description("run one prompt through a harness in a sandbox and print the live transcript")
+    .argument("<prompt...>", "the prompt")
+    .option("--harness <id>", "harness id", "pi")
+    .option("--model <model>", "model id (default: the server's default model)")
+    .option("--workspace <dir>", "existing directory the agent works in (default: a fresh one)")
+    .option("--tier <tier>", "isolation tier: process (default), host, or t0..t4")
+    .option("--permission-policy <policy>", "allow | deny | ask (default: ask on a terminal, else allow)")
+    .option("--system-prompt <text>", "extra instructions for the agent")
+    .option("--server <url>", "use a running berth server (default: start one in this process; BERTH_URL also selects one)")
+    .option("--json", "print events as NDJSON instead of a transcript")
+    .option("--keep", "leave the session open at the end (default: end it)")
+    .action(async (words: string[], opts: RunOptions) => {
+      process.exitCode = await run(words.join(" "), opts);
+    });
+}
+
+async function run(prompt: string, opts: RunOptions): Promise<number> {
+  if (opts.workspace) {
+    opts.workspace = resolve(opts.workspace);
+    if (!existsSync(opts.workspace) || !statSync(opts.workspace).isDirectory())
+      throw new UsageError(`--workspace is not an existing directory: ${opts.workspace}`);
+  }
+  if (opts.permissionPolicy && !["allow", "deny", "ask"].includes(opts.permissionPolicy))
+    throw new UsageError(`--permission-policy must be allow, deny or ask, not '${opts.permissionPolicy}'`);
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  const policy = opts.permissionPolicy ?? (interactive ? "ask" : "allow");
+
+  let server: BerthServer | undefined;
+  let client: BerthClient;
+  const remote = opts.server ?? process.env.BERTH_URL;
+  if (remote) client = remoteClient(remote);
+  else {
+    server = await startServer({ config: { port: 0 }, logger: createLogger(redactor, { level: process.env.BERTH_LOG_LEVEL ?? "warn" }) });
+    client = new BerthClient(server.url, server.apiToken);
+    if (server.mock)
+      process.stderr.write(dim(`berth: no provider key configured; using berth's scripted mock model (set ANTHROPIC_API_KEY for a real one)\n`));
+  }
+
+  const out = new Transcript();
+  let session;
+  try {
+    session = await client.createSession({
+      harness: opts.harness,
+      ...(opts.model ? { model: opts.model } : {}),
+      ...(opts.workspace ? { workspace: opts.workspace } : {}),
+      ...(opts.tier ? { tier: opts.tier } : {}),
+      ...(opts.systemPrompt ? { systemPrompt: opts.systemPrompt } : {}),
+      permissionPolicy: policy,
+    });
+  } catch (e) {
+    await server?.close();
+    if (e instanceof BerthApiError && e.status < 500) throw new UsageError(e.message);
+    throw e;
+  }
+  if (!opts.json) process.stderr.write(dim(`berth: session ${session.id} (${session.harness} ${session.harnessVersion}, model ${session.model}, tier ${session.tier}, workspace ${session.workspace})\n`));
+
+  const abort = new AbortController();
+  let turnId: string | undefined;
+  let stopReason: string | undefined;
+  let sigints = 0;
+  const onSigint = () => {
+    sigints++;
+    if (sigints === 1 && turnId) {
+      process.stderr.write(dim("\nberth: cancelling the turn (Ctrl-C again to quit)\n"));
+      void client.cancel(session.id).catch(() => {});
+    } else abort.abort();
+  };
+  process.on("SIGINT", onSigint);
+  const rl = interactive && policy === "ask" ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
+  try {
+    for await (const ev of client.events(session.id, { signal: abort.signal })) {
+      if (opts.json) process.stdout.write(JSON.stringify(ev) + "\n");
+      else out.render(ev);
+      const d = ev.data as Record<string, any>;
+      if (ev.type === "session.status" && d.state === "ready" && !turnId) {
+        turnId = (await client.postTurn(session.id, prompt)).id;
+      } else if (ev.type === "session.status" && (d.state === "failed" || d.state === "interrupted")) {
+        stopReason = "error";
+        break;
+      } else if (ev.type === "permission.requested" && d.policy === "ask" && rl) {
+        const answer = await rl.question(`  allow ${d.toolCall?.title ?? "this tool call"}? [y/N] `);
+        await client
+          .answerPermission(session.id, d.permissionId, { decision: /^y(es)?$/i.test(answer.trim()) ? "allow" : "deny" })
+          .catch(() => {});
+      } else if (ev.type === "turn.ended" && ev.turnId === turnId) {
+        stopReason = d.stopReason;
+        break;
+      }
+    }
+  } finally {
+    process.off("SIGINT", onSigint);
+    rl?.close();
+    if (!opts.keep) await client.endSession(session.id).catch(() => {});
+    await server?.close();
+  }
+  return exitCodeFor(stopReason ?? "cancelled");
+}

@@ -1,0 +1,28 @@
+import { Command } from "commander";
+import { startServer } from "../app.js";
+import { UsageError } from "./common.js";
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("start the berth HTTP API (default 127.0.0.1:8765)")
+    .option("--port <port>", "port (also PORT)")
+    .option("--host <host>", "bind address (also BERTH_HOST; default 127.0.0.1)")
+    .action(async (opts: { port?: string; host?: string }) => {
+      const port = opts.port ?? process.env.PORT;
+      if (port !== undefined && !/^\d+$/.test(port)) throw new UsageError(`--port must be a number, not '${port}'`);
+      const server = await startServer({
+        config: { ...(port !== undefined ? { port: Number(port) } : {}), ...(opts.host ? { host: opts.host } : {}) },
+      });
+      const say = (s: string) => process.stderr.write(s + "\n");
+      say(`berth listening on ${server.url} (home ${server.config.home})`);
+      if (server.tokenCreated) say(`API token (saved 0600 in ${server.config.home}/token, shown once): ${server.apiToken}`);
+      if (server.mock) say(`no provider key configured: model traffic goes to berth's scripted mock model at ${server.mock.url}`);
+      else say(`model upstream: ${server.upstream.provider} (${server.upstream.baseUrl})`);
+      const stop = async () => {
+        await server.close();
+        process.exit(0);
+      };
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+}

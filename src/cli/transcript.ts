@@ -1,0 +1,94 @@
+import type { BerthEvent } from "../events/types.js";
+
+const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
+const c = (code: string, s: string) => (useColor ? `\x1b[${code}m${s}\x1b[0m` : s);
+export const dim = (s: string) => c("2", s);
+const bold = (s: string) => c("1", s);
+const red = (s: string) => c("31", s);
+const green = (s: string) => c("32", s);
+const yellow = (s: string) => c("33", s);
+
+/** Renders berth events as a readable live transcript. Keeps track of whether a line is open. */
+export class Transcript {
+  private midLine = false;
+  private titles = new Map<string, string>();
+
+  constructor(private out: (s: string) => void = (s) => process.stdout.write(s)) {}
+
+  private line(s: string) {
+    if (this.midLine) this.out("\n");
+    this.midLine = false;
+    this.out(s + "\n");
+  }
+
+  render(ev: BerthEvent): void {
+    const d = ev.data as Record<string, any>;
+    switch (ev.type) {
+      case "session.status":
+        if (d.detail) this.line(dim(`· ${d.detail}`));
+        else if (d.state === "ready" || d.state === "failed" || d.state === "interrupted" || d.state === "ended")
+          this.line(dim(`· session ${d.state}${d.reason ? `: ${d.reason}` : ""}`));
+        break;
+      case "message.delta":
+        if (typeof d.text === "string") {
+          this.out(d.text);
+          this.midLine = !d.text.endsWith("\n");
+        }
+        break;
+      case "thought.delta":
+        if (typeof d.text === "string") {
+          this.out(dim(d.text));
+          this.midLine = !d.text.endsWith("\n");
+        }
+        break;
+      case "tool.call": {
+        const title = d.title ?? d.kind ?? "tool";
+        this.titles.set(d.toolCallId, title);
+        const input = d.input && Object.keys(d.input).length ? ` ${dim(truncate(JSON.stringify(d.input), 160))}` : "";
+        this.line(`${yellow("▸")} ${bold(title)}${input}`);
+        break;
+      }
+      case "tool.update":
+        if (d.status === "completed" || d.status === "failed") {
+          const mark = d.status === "completed" ? green("✓") : red("✗");
+          const text = typeof d.text === "string" && d.text.trim() ? ` ${dim(truncate(d.text.trim().replace(/\s+/g, " "), 160))}` : "";
+          this.line(`  ${mark} ${this.titles.get(d.toolCallId) ?? d.toolCallId} ${d.status}${text}`);
+        }
+        break;
+      case "permission.requested":
+        if (d.policy !== "ask") break;
+        this.line(`${yellow("?")} permission requested: ${d.toolCall?.title ?? "tool"}`);
+        break;
+      case "permission.resolved":
+        if (d.by !== "policy") this.line(dim(`  permission ${d.kind ?? d.outcome} (${d.by})`));
+        break;
+      case "error":
+        this.line(red(`error ${d.code}: ${d.message}`));
+        break;
+      case "turn.ended":
+        this.line(dim(`· turn ended: ${d.stopReason}`));
+        break;
+    }
+  }
+}
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n - 1) + "…" : s;
+}
+
+/** Exit code for a stop reason: 0 end_turn, 1 error, 3 refusal, 4 max_tokens/max_turn_requests, 130 cancelled. */
+export function exitCodeFor(stopReason: string | undefined): number {
+  switch (stopReason) {
+    case "end_turn":
+      return 0;
+    case "cancelled":
+      return 130;
+    case "refusal":
+      return 3;
+    case "max_tokens":
+    case "max_turn_requests":
+      return 4;
+    default:
+      return 1;
+  }
+}

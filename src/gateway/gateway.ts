@@ -1,0 +1,181 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type { ModelApi } from "../harnesses/types.js";
+import { newSecret } from "../util/ids.js";
+import type { Redactor } from "../secrets/redact.js";
+
+/** Where a session's model traffic goes, with the real credential. Resolved per request. */
+export interface Upstream {
+  /** Provider id, for events and logs. */
+  provider: string;
+  api: ModelApi;
+  baseUrl: string;
+  /** Header that carries the credential, and its value (never logged). */
+  auth?: { header: string; value: string };
+  headers?: Record<string, string>;
+}
+
+export interface ModelCallRecord {
+  sessionId: string;
+  provider: string;
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  error?: string;
+}
+
+export interface GatewayOptions {
+  host?: string;
+  port?: number;
+  redactor: Redactor;
+  resolve(sessionId: string, api: ModelApi): Upstream;
+  onCall?(rec: ModelCallRecord): void;
+  tokenTtlMs?: number;
+}
+
+const API_PREFIX: Record<ModelApi, string> = {
+  "anthropic-messages": "/anthropic",
+  "openai-chat": "/openai",
+  "openai-responses": "/openai",
+};
+
+// Hop-by-hop and credential headers never cross the gateway in either direction.
+const DROP_REQ = new Set([
+  "host", "connection", "keep-alive", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
+  "authorization", "x-api-key", "api-key", "content-length",
+]);
+const DROP_RES = new Set(["connection", "keep-alive", "transfer-encoding", "content-length"]);
+
+interface TokenEntry {
+  sessionId: string;
+  expiresAt: number;
+}
+
+/**
+ * The model gateway (DESIGN.md decision 4): harnesses get a per-session token and this
+ * gateway's URL; the gateway swaps the token for the real credential and streams to the
+ * upstream without buffering. Provider routing, usage and tracing slot in via resolve()
+ * and onCall().
+ */
+export class ModelGateway {
+  private server: http.Server;
+  private tokens = new Map<string, TokenEntry>();
+  private forgetSecret = new Map<string, () => void>();
+  url = "";
+
+  constructor(private opts: GatewayOptions) {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = 30_000;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.opts.port ?? 0, this.opts.host ?? "127.0.0.1", () => resolve());
+    });
+    const a = this.server.address() as AddressInfo;
+    this.url = `http://${a.address}:${a.port}`;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  /** The base URL a harness speaking `api` should use. */
+  baseUrl(api: ModelApi): string {
+    return this.url + API_PREFIX[api];
+  }
+
+  mint(sessionId: string): string {
+    const token = newSecret("bgt_");
+    this.tokens.set(token, { sessionId, expiresAt: Date.now() + (this.opts.tokenTtlMs ?? 7 * 24 * 3600_000) });
+    this.forgetSecret.set(token, this.opts.redactor.add(token));
+    return token;
+  }
+
+  revoke(sessionId: string): void {
+    for (const [t, e] of this.tokens) {
+      if (e.sessionId !== sessionId) continue;
+      this.tokens.delete(t);
+      this.forgetSecret.get(t)?.();
+      this.forgetSecret.delete(t);
+    }
+  }
+
+  private authenticate(req: IncomingMessage): TokenEntry | undefined {
+    const raw = (req.headers["x-api-key"] as string | undefined) ?? bearer(req.headers.authorization);
+    if (!raw) return undefined;
+    // A hash-map lookup: its timing depends on the hash, not on how much of a guess matched.
+    const entry = this.tokens.get(raw);
+    if (!entry || entry.expiresAt < Date.now()) return undefined;
+    return entry;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? "/";
+    const api: ModelApi | undefined = url.startsWith("/anthropic/")
+      ? "anthropic-messages"
+      : url.startsWith("/openai/")
+        ? "openai-chat"
+        : undefined;
+    if (!api) return jsonError(res, 404, "not_found", "unknown gateway route");
+    const entry = this.authenticate(req);
+    if (!entry) return jsonError(res, 401, "authentication_error", "invalid or expired berth gateway token");
+    let upstream: Upstream;
+    try {
+      upstream = this.opts.resolve(entry.sessionId, api);
+    } catch (e) {
+      return jsonError(res, 502, "upstream_unavailable", this.opts.redactor.redact(String((e as Error).message)));
+    }
+    const rest = url.slice(API_PREFIX[api].length);
+    const target = new URL(upstream.baseUrl.replace(/\/$/, "") + rest);
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !DROP_REQ.has(k)) headers[k] = v;
+    Object.assign(headers, upstream.headers ?? {});
+    if (upstream.auth) headers[upstream.auth.header] = upstream.auth.value;
+    const started = Date.now();
+    const record = (status: number, error?: string) =>
+      this.opts.onCall?.({
+        sessionId: entry.sessionId,
+        provider: upstream.provider,
+        method: req.method ?? "GET",
+        path: target.pathname,
+        status,
+        durationMs: Date.now() - started,
+        error: error && this.opts.redactor.redact(error),
+      });
+    const lib = target.protocol === "https:" ? https : http;
+    const up = lib.request(target, { method: req.method, headers }, (ures) => {
+      const out: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !DROP_RES.has(k)) out[k] = v;
+      res.writeHead(ures.statusCode ?? 502, out);
+      res.flushHeaders();
+      ures.pipe(res);
+      ures.once("end", () => record(ures.statusCode ?? 502));
+      ures.once("error", (e) => record(ures.statusCode ?? 502, e.message));
+    });
+    up.setNoDelay(true);
+    up.once("error", (e) => {
+      record(502, e.message);
+      if (!res.headersSent) jsonError(res, 502, "upstream_unreachable", `model upstream ${upstream.provider} unreachable: ${e.message}`);
+      else res.destroy();
+    });
+    req.pipe(up);
+    res.once("close", () => {
+      if (!res.writableFinished) up.destroy();
+    });
+  }
+}
+
+function bearer(h: string | undefined): string | undefined {
+  const m = h && /^Bearer\s+(.+)$/i.exec(h);
+  return m ? m[1]!.trim() : undefined;
+}
+
+function jsonError(res: ServerResponse, status: number, type: string, message: string): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify({ type: "error", error: { type, message } }));
+}

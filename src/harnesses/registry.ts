@@ -1,0 +1,9 @@
+import { pi } from "./pi.js";
+import type { HarnessSpec } from "./types.js";
+
+/** Every harness berth knows, one file each. */
+export const HARNESSES: readonly HarnessSpec[] = [pi];
+
+export function getHarness(id: string): HarnessSpec | undefined {
+  return HARNESSES.find((h) => h.id === id);
+}

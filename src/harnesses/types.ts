@@ -1,0 +1,47 @@
+import type { SandboxLayout } from "../sandboxes/types.js";
+
+/** The wire API a harness speaks to its model; the gateway forwards it as is. */
+export type ModelApi = "anthropic-messages" | "openai-chat" | "openai-responses";
+
+export interface NpmPackage {
+  name: string;
+  version: string;
+}
+
+export interface LaunchContext {
+  layout: SandboxLayout;
+  model: string;
+  /** Base URL of berth's model gateway for this API, as reachable from inside the sandbox. */
+  gatewayUrl: string;
+  /** The env var name carrying the per-session gateway token (the only credential the harness gets). */
+  tokenEnv: string;
+  systemPrompt?: string;
+}
+
+export interface LaunchPlan {
+  command: string[];
+  env: Record<string, string>;
+  /** Files to create in the session's private HOME before start (path relative to HOME). */
+  homeFiles: { path: string; content: string; mode?: number }[];
+}
+
+/**
+ * One harness: what to install (from the vendor's npm packages, pinned exactly), its
+ * license posture, and how to launch its ACP agent routed through berth's gateway.
+ */
+export interface HarnessSpec {
+  id: string;
+  name: string;
+  /** The harness's own version (its CLI's); names the install directory. */
+  version: string;
+  packages: NpmPackage[];
+  /** SPDX id, or a LicenseRef for proprietary terms. */
+  license: string;
+  /** May berth (or an operator) bake it into an image it ships? */
+  redistributable: boolean;
+  /** The model API the harness speaks to the gateway. */
+  api: ModelApi;
+  /** Authentication paths the harness supports upstream (informational; the gateway holds the credentials). */
+  authMethods: string[];
+  launch(ctx: LaunchContext): LaunchPlan;
+}

@@ -1,0 +1,165 @@
+import { execFile } from "node:child_process";
+import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { chown, lchown, lstat, readdir } from "node:fs/promises";
+import { promisify } from "node:util";
+import {
+  AGENT_GID,
+  AGENT_UID,
+  SandboxUnavailableError,
+  type SandboxDriver,
+  type SandboxLayout,
+  type SandboxProcess,
+  type SandboxSpec,
+} from "./types.js";
+import { reapTree, spawnTree } from "./process-tree.js";
+
+/** chown -R to the agent, without following symlinks. */
+async function chownTree(dir: string): Promise<void> {
+  const st = await lstat(dir);
+  if (st.uid !== AGENT_UID || st.gid !== AGENT_GID) await chown(dir, AGENT_UID, AGENT_GID);
+  if (!st.isDirectory()) return;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await chownTree(p);
+    else if ((await lstat(p)).uid !== AGENT_UID) await lchown(p, AGENT_UID, AGENT_GID);
+  }
+}
+
+const run = promisify(execFile);
+
+/** The first directory on the way to `path` that uid/gid cannot search, if any. */
+export function unreachableAncestor(path: string, uid: number, gid: number): string | undefined {
+  let dir = dirname(path);
+  const chain: string[] = [];
+  for (;;) {
+    chain.unshift(dir);
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  for (const d of chain) {
+    const st = statSync(d);
+    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
+    if (!(st.mode & bit)) return d;
+  }
+  return undefined;
+}
+
+const WORKSPACE = "/workspace";
+const HOME = "/home/agent";
+const HARNESS = "/opt/berth/harness";
+
+// The host /etc is not exposed whole: only what a TLS-speaking Node program needs.
+// passwd and group are generated so uid 1000 has a name and a home.
+const ETC_RO = [
+  "/etc/ssl",
+  "/etc/ca-certificates",
+  "/etc/resolv.conf",
+  "/etc/hosts",
+  "/etc/nsswitch.conf",
+  "/etc/localtime",
+  "/etc/alternatives",
+  "/etc/ld.so.cache",
+  "/etc/host.conf",
+  "/etc/gai.conf",
+];
+
+/**
+ * T1 `process`: bubblewrap. Read-only /usr, a minimal /etc, writable workspace only,
+ * private HOME and /tmp, uid/gid 1000, new pid/ipc/uts/user/cgroup namespaces, a new
+ * session (no TIOCSTI into berth's terminal), and --die-with-parent so the sandbox dies
+ * with berth. The network namespace is shared for now; the egress policy is the T1
+ * network issue's job.
+ */
+export class BwrapDriver implements SandboxDriver {
+  readonly name = "bwrap";
+  readonly tiers = ["process"] as const;
+  private bwrap = "bwrap";
+
+  async check(): Promise<void> {
+    try {
+      await run(this.bwrap, ["--version"]);
+    } catch {
+      throw new SandboxUnavailableError(
+        "tier 'process' needs bubblewrap: install it with `apt-get install bubblewrap` (or your distribution's package)",
+      );
+    }
+  }
+
+  layout(): SandboxLayout {
+    return { workspace: WORKSPACE, home: HOME, harnessRoot: HARNESS, node: "/usr/bin/node" };
+  }
+
+  /** bwrap argv; `etc` holds the generated passwd and group. */
+  args(spec: SandboxSpec, etc: string): string[] {
+    const a = [
+      "--unshare-all",
+      "--share-net",
+      "--die-with-parent",
+      "--new-session",
+      "--uid", String(AGENT_UID),
+      "--gid", String(AGENT_GID),
+      "--hostname", "berth",
+      "--ro-bind", "/usr", "/usr",
+      "--symlink", "usr/bin", "/bin",
+      "--symlink", "usr/sbin", "/sbin",
+      "--symlink", "usr/lib", "/lib",
+      "--proc", "/proc",
+      "--dev", "/dev",
+      "--tmpfs", "/tmp",
+      "--dir", "/var/tmp",
+      "--ro-bind", join(etc, "passwd"), "/etc/passwd",
+      "--ro-bind", join(etc, "group"), "/etc/group",
+    ];
+    if (existsSync("/lib64")) a.push("--symlink", "usr/lib64", "/lib64");
+    for (const p of ETC_RO) if (existsSync(p)) a.push("--ro-bind", p, p);
+    a.push(
+      "--bind", spec.workspace, WORKSPACE,
+      "--bind", spec.home, HOME,
+      "--ro-bind", spec.harnessDir, HARNESS,
+      "--chdir", WORKSPACE,
+      "--clearenv",
+    );
+    const env: Record<string, string> = {
+      PATH: "/usr/local/bin:/usr/bin:/bin",
+      HOME,
+      USER: "agent",
+      LANG: "C.UTF-8",
+      TMPDIR: "/tmp",
+      ...spec.env,
+    };
+    for (const [k, v] of Object.entries(env)) a.push("--setenv", k, v);
+    a.push("--", ...spec.command);
+    return a;
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxProcess> {
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      // As root, bwrap itself runs as uid 1000: a real unprivileged user on the host, not
+      // root mapped into a namespace, so nothing root-owned is within its reach. It must
+      // therefore be able to walk to every path it binds.
+      for (const p of [spec.workspace, spec.home, spec.harnessDir]) {
+        const blocked = unreachableAncestor(p, AGENT_UID, AGENT_GID);
+        if (blocked)
+          throw new SandboxUnavailableError(`uid ${AGENT_UID} cannot reach ${p}: ${blocked} is not searchable by it (chmod o+x, or use paths outside /root)`);
+      }
+      await chownTree(spec.workspace);
+      await chownTree(spec.home);
+    }
+    const etc = join(dirname(spec.home), "etc");
+    mkdirSync(etc, { recursive: true, mode: 0o755 });
+    writeFileSync(join(etc, "passwd"), `root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:${AGENT_UID}:${AGENT_GID}:agent:${HOME}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+    writeFileSync(join(etc, "group"), `root:x:0:\nagent:x:${AGENT_GID}:\nnogroup:x:65534:\n`);
+    return spawnTree(this.name, [this.bwrap, ...this.args(spec, etc)], {
+      cwd: "/",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}),
+    });
+  }
+
+  reap(pid: number | null, ref: string | null): Promise<void> {
+    return reapTree(pid, ref);
+  }
+}

@@ -1,0 +1,68 @@
+import type { ChildProcess } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
+
+export const TIERS = ["host", "process", "container", "privileged", "host-access"] as const;
+export type Tier = (typeof TIERS)[number];
+
+const ALIASES: Record<string, Tier> = { t0: "host", t1: "process", t2: "container", t3: "privileged", t4: "host-access" };
+
+/** Accepts a tier name or its alias (t0..t4); undefined if neither. */
+export function parseTier(name: string): Tier | undefined {
+  const n = name.toLowerCase();
+  return (TIERS as readonly string[]).includes(n) ? (n as Tier) : ALIASES[n];
+}
+
+/** Paths as the sandboxed process sees them. Harness config written on the host must use these. */
+export interface SandboxLayout {
+  workspace: string;
+  home: string;
+  /** Where the harness install tree appears (read-only). */
+  harnessRoot: string;
+  /** The node binary inside the sandbox. */
+  node: string;
+}
+
+export interface SandboxSpec {
+  sessionId: string;
+  tier: Tier;
+  /** Host paths. */
+  workspace: string;
+  home: string;
+  harnessDir: string;
+  command: string[];
+  env: Record<string, string>;
+}
+
+export interface SandboxProcess {
+  id: string;
+  driver: string;
+  pid: number;
+  /** Driver-specific handle for reaping after a crash (e.g. process start time, container id). */
+  ref: string | null;
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Ends the whole process tree; resolves when it is gone. */
+  kill(): Promise<void>;
+}
+
+export interface SandboxDriver {
+  readonly name: string;
+  readonly tiers: readonly Tier[];
+  /** Throws a SandboxUnavailableError naming what to install when the driver cannot run here. */
+  check(): Promise<void>;
+  layout(spec: Pick<SandboxSpec, "workspace" | "home" | "harnessDir">): SandboxLayout;
+  start(spec: SandboxSpec): Promise<SandboxProcess>;
+  /** Kills a sandbox left over by a previous berth process, if it is still there. */
+  reap(pid: number | null, ref: string | null): Promise<void>;
+}
+
+export class SandboxUnavailableError extends Error {
+  readonly code = "sandbox_unavailable";
+}
+
+/** uid/gid the agent runs as in every tier (Claude Code refuses bypass modes as root). */
+export const AGENT_UID = 1000;
+export const AGENT_GID = 1000;

@@ -1,0 +1,474 @@
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
+import type { Logger } from "pino";
+import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
+import { AcpAgentConnection } from "../acp/agent-connection.js";
+import { normalizeUpdate } from "../acp/normalize.js";
+import type { BerthConfig } from "../config/config.js";
+import type { EventLog } from "../events/log.js";
+import type { NewEvent, SessionState } from "../events/types.js";
+import type { ModelCallRecord, ModelGateway } from "../gateway/gateway.js";
+import type { HarnessInstaller } from "../harnesses/installer.js";
+import { getHarness } from "../harnesses/registry.js";
+import type { HarnessSpec } from "../harnesses/types.js";
+import type { SandboxDrivers } from "../sandboxes/index.js";
+import { parseTier, type SandboxDriver, type SandboxProcess, type Tier } from "../sandboxes/types.js";
+import type { Redactor } from "../secrets/redact.js";
+import type { SessionConfig, SessionRow, Store, TurnRow } from "../store/sqlite.js";
+import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
+import { newId } from "../util/ids.js";
+import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
+
+export interface CreateSessionInput {
+  harness: string;
+  model?: string;
+  tier?: string;
+  workspace?: string;
+  systemPrompt?: string;
+  mcpServers?: McpServer[];
+  permissionPolicy?: "allow" | "deny" | "ask";
+  permissionTimeoutMs?: number;
+  metadata?: Record<string, string>;
+}
+
+export interface PostTurnInput {
+  prompt: string | unknown[];
+  idempotencyKey?: string;
+}
+
+/** The in-memory half of a live session: its sandbox, ACP connection and turn queue. */
+interface Live {
+  id: string;
+  spec: HarnessSpec;
+  driver: SandboxDriver;
+  proc?: SandboxProcess;
+  sandboxRowId?: string;
+  agent?: AcpAgentConnection;
+  acpSessionId?: string;
+  queue: string[];
+  running?: string;
+  ending: boolean;
+  permissions: PermissionBroker;
+  /** Last update per tool call (serialized), to drop ACP updates that say nothing new. */
+  toolStatus: Map<string, string>;
+}
+
+const LIVE_STATES: SessionState[] = ["starting", "ready", "running"];
+
+export interface SessionManagerDeps {
+  config: BerthConfig;
+  store: Store;
+  events: EventLog;
+  installer: HarnessInstaller;
+  drivers: SandboxDrivers;
+  gateway: ModelGateway;
+  redactor: Redactor;
+  logger: Logger;
+  defaultModel: string;
+}
+
+/**
+ * Sessions and turns: create → install harness → start sandbox → ACP initialize +
+ * session/new → ready; turns run one at a time in the order posted; every state change
+ * is an event in the durable log.
+ */
+export class SessionManager {
+  private live = new Map<string, Live>();
+
+  constructor(private d: SessionManagerDeps) {}
+
+  // --- lifecycle -------------------------------------------------------------
+
+  /**
+   * After a restart: whatever was live under the previous process is interrupted. Its
+   * sandboxes are reaped; its events stay.
+   */
+  async recover(): Promise<number> {
+    for (const sb of this.d.store.listSandboxes()) {
+      await this.d.drivers.byDriverName(sb.driver)?.reap(sb.pid, sb.ref);
+      this.d.store.deleteSandbox(sb.id);
+    }
+    const stale = this.d.store.sessionsInStates(LIVE_STATES);
+    for (const s of stale) {
+      for (const t of this.d.store.turnsInStates(s.id, ["running", "queued"])) {
+        this.d.store.endTurn(t.id, "interrupted", t.state === "running" ? "interrupted" : null);
+        if (t.state === "running") this.emit(s.id, { type: "turn.ended", turnId: t.id, data: { stopReason: "interrupted" } });
+      }
+      this.setState(s.id, "interrupted", "berth stopped while the session was live; its sandbox was reaped");
+    }
+    return stale.length;
+  }
+
+  /** Graceful stop: live sessions become interrupted (resumable), sandboxes are killed. */
+  async shutdown(): Promise<void> {
+    await Promise.all(
+      [...this.live.values()].map(async (l) => {
+        l.ending = true;
+        if (l.running) {
+          this.d.store.endTurn(l.running, "interrupted", "interrupted");
+          this.emit(l.id, { type: "turn.ended", turnId: l.running, data: { stopReason: "interrupted" } });
+        }
+        for (const t of l.queue) this.d.store.endTurn(t, "interrupted", null);
+        this.setState(l.id, "interrupted", "berth shut down");
+        await this.teardown(l);
+      }),
+    );
+  }
+
+  create(input: CreateSessionInput): SessionRow {
+    const spec = getHarness(input.harness);
+    if (!spec) throw badRequest("unknown_harness", `no harness '${input.harness}'; GET /v1/harnesses lists them`);
+    const tierName = input.tier ?? this.d.config.defaultTier;
+    const tier = parseTier(tierName);
+    if (!tier) throw badRequest("invalid_tier", `unknown tier '${tierName}'; use host, process, container, privileged, host-access (or t0-t4)`);
+    if (tier === "host" && !this.d.config.allowHostTier)
+      throw new BerthError(403, "tier_not_allowed", "tier 'host' runs agents unsandboxed and is off; set BERTH_ALLOW_HOST_TIER=1 to allow it (development only)");
+    const driver = this.d.drivers.forTier(tier);
+    if (!driver) throw new BerthError(501, "tier_unavailable", `tier '${tier}' has no sandbox driver in this build`);
+
+    const id = newId("ses");
+    let workspace = input.workspace;
+    let ownsWorkspace = false;
+    if (workspace !== undefined) {
+      if (!isAbsolute(workspace)) throw badRequest("invalid_workspace", `workspace must be an absolute path: ${workspace}`);
+      if (!existsSync(workspace) || !statSync(workspace).isDirectory())
+        throw badRequest("invalid_workspace", `workspace is not an existing directory: ${workspace}`);
+    } else {
+      workspace = join(this.d.config.home, "workspaces", id);
+      mkdirSync(workspace, { recursive: true });
+      ownsWorkspace = true;
+    }
+    const config: SessionConfig = {
+      systemPrompt: input.systemPrompt,
+      permissionPolicy: input.permissionPolicy ?? "allow",
+      permissionTimeoutMs: input.permissionTimeoutMs ?? 5 * 60_000,
+      mcpServers: input.mcpServers ?? [],
+      metadata: input.metadata,
+    };
+    const now = new Date().toISOString();
+    const row: SessionRow = {
+      id,
+      harness: spec.id,
+      harnessVersion: spec.version,
+      model: input.model ?? this.d.defaultModel,
+      tier,
+      workspace,
+      ownsWorkspace,
+      state: "starting",
+      config,
+      acpSessionId: null,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.d.store.insertSession(row);
+    this.emit(id, { type: "session.status", data: { state: "starting", harness: spec.id, model: row.model, tier } });
+    const live = this.newLive(id, spec, driver);
+    void this.boot(live, row, false);
+    return row;
+  }
+
+  /** Restarts the harness of an interrupted or failed session and reattaches (ACP session/load) where it can. */
+  resume(id: string): SessionRow {
+    const row = this.get(id);
+    if (row.state !== "interrupted" && row.state !== "failed")
+      throw conflict("not_resumable", `session ${id} is ${row.state}; only interrupted or failed sessions resume`);
+    const spec = getHarness(row.harness)!;
+    const driver = this.d.drivers.forTier(row.tier as Tier)!;
+    this.setState(id, "starting");
+    const live = this.newLive(id, spec, driver);
+    void this.boot(live, row, true);
+    return this.get(id);
+  }
+
+  private newLive(id: string, spec: HarnessSpec, driver: SandboxDriver): Live {
+    const live: Live = {
+      id,
+      spec,
+      driver,
+      queue: [],
+      ending: false,
+      toolStatus: new Map(),
+      permissions: new PermissionBroker((ev) => this.emit(id, { ...ev, turnId: live.running })),
+    };
+    this.live.set(id, live);
+    return live;
+  }
+
+  private async boot(live: Live, row: SessionRow, resume: boolean): Promise<void> {
+    const { spec, driver } = live;
+    try {
+      await driver.check();
+      const harnessDir = await this.d.installer.ensure(spec, (msg) =>
+        this.emit(live.id, { type: "session.status", data: { state: "starting", detail: msg } }),
+      );
+      const home = join(this.sessionDir(live.id), "home");
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      chmodSync(this.sessionDir(live.id), 0o711);
+      const layout = driver.layout({ workspace: row.workspace, home, harnessDir });
+      const token = this.d.gateway.mint(live.id);
+      const plan = spec.launch({
+        layout,
+        model: row.model,
+        gatewayUrl: this.d.gateway.baseUrl(spec.api),
+        tokenEnv: "BERTH_GATEWAY_TOKEN",
+        systemPrompt: row.config.systemPrompt,
+      });
+      for (const f of plan.homeFiles) {
+        const p = join(home, f.path);
+        mkdirSync(dirname(p), { recursive: true });
+        writeFileSync(p, f.content, { mode: f.mode ?? 0o600 });
+      }
+      if (live.ending) return;
+      const proc = await driver.start({
+        sessionId: live.id,
+        tier: row.tier as Tier,
+        workspace: row.workspace,
+        home,
+        harnessDir,
+        command: plan.command,
+        env: { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_SESSION_ID: live.id },
+      });
+      live.proc = proc;
+      live.sandboxRowId = proc.id;
+      this.d.store.insertSandbox({
+        id: proc.id,
+        sessionId: live.id,
+        driver: driver.name,
+        pid: proc.pid,
+        ref: proc.ref,
+        startedAt: new Date().toISOString(),
+      });
+      const agent = new AcpAgentConnection(proc, {
+        onUpdate: (sid, u) => this.onUpdate(live, sid, u),
+        onPermission: (req, signal) => this.onPermission(live, req, signal),
+      });
+      live.agent = agent;
+      void proc.exited.then((x) => this.onExit(live, x.code, x.signal));
+      const init = await withTimeout(agent.initialize(), 60_000, "ACP initialize");
+      const mcp = row.config.mcpServers as McpServer[];
+      if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
+        live.acpSessionId = row.acpSessionId;
+        await withTimeout(agent.loadSession(row.acpSessionId, layout.workspace, mcp), 60_000, "ACP session/load");
+      } else {
+        const s = await withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new");
+        live.acpSessionId = s.sessionId;
+        this.d.store.setAcpSessionId(live.id, s.sessionId);
+      }
+      if (live.ending) return;
+      this.setState(live.id, "ready", null, {
+        agent: init.agentInfo ?? null,
+        ...(resume ? { resumed: true } : {}),
+      });
+      void this.pump(live);
+    } catch (e) {
+      if (live.ending) return;
+      const err = e instanceof BerthError ? e : new BerthError(500, (e as any)?.code ?? "session_start_failed", String((e as Error)?.message ?? e));
+      const stderr = live.agent?.stderr.trim();
+      await this.fail(live, err.code, err.message + (stderr ? ` (harness stderr: ${stderr.slice(-800)})` : ""));
+    }
+  }
+
+  private async fail(live: Live, code: string, message: string): Promise<void> {
+    this.emit(live.id, { type: "error", turnId: live.running, data: { code, message } });
+    if (live.running) {
+      this.d.store.endTurn(live.running, "failed", "error");
+      this.emit(live.id, { type: "turn.ended", turnId: live.running, data: { stopReason: "error" } });
+      live.running = undefined;
+    }
+    for (const t of live.queue) this.d.store.endTurn(t, "failed", null);
+    live.queue = [];
+    live.ending = true;
+    this.setState(live.id, "failed", message);
+    await this.teardown(live);
+  }
+
+  private async onExit(live: Live, code: number | null, signal: string | null): Promise<void> {
+    if (live.ending) return;
+    const stderr = live.agent?.stderr.trim();
+    await this.fail(
+      live,
+      "harness_exited",
+      `the harness process exited unexpectedly (code ${code}, signal ${signal})${stderr ? `: ${stderr.slice(-800)}` : ""}`,
+    );
+  }
+
+  /** Ends a session: its process tree is gone when this resolves. The record and events stay. */
+  async end(id: string): Promise<SessionRow> {
+    const row = this.get(id);
+    const live = this.live.get(id);
+    if (live) {
+      live.ending = true;
+      if (live.running) {
+        this.d.store.endTurn(live.running, "cancelled", "cancelled");
+        this.emit(id, { type: "turn.ended", turnId: live.running, data: { stopReason: "cancelled" } });
+      }
+      for (const t of live.queue) this.d.store.endTurn(t, "cancelled", null);
+      await this.teardown(live);
+    }
+    if (row.state !== "ended") this.setState(id, "ended");
+    rmSync(this.sessionDir(id), { recursive: true, force: true });
+    if (row.ownsWorkspace) rmSync(row.workspace, { recursive: true, force: true });
+    return this.get(id);
+  }
+
+  private async teardown(live: Live): Promise<void> {
+    live.permissions.cancelAll();
+    this.d.gateway.revoke(live.id);
+    live.agent?.close();
+    await live.proc?.kill();
+    if (live.sandboxRowId) this.d.store.deleteSandbox(live.sandboxRowId);
+    this.live.delete(live.id);
+  }
+
+  // --- turns -----------------------------------------------------------------
+
+  postTurn(id: string, input: PostTurnInput): { turn: TurnRow; created: boolean } {
+    const row = this.get(id);
+    const prompt = typeof input.prompt === "string" ? [{ type: "text", text: input.prompt }] : input.prompt;
+    const live = this.live.get(id);
+    if (!live || live.ending) {
+      // A retried POST for a turn that already exists is still answered, whatever the state.
+      if (input.idempotencyKey) {
+        const found = this.d.store.listTurns(id).find((t) => t.idempotencyKey === input.idempotencyKey);
+        if (found) return { turn: found, created: false };
+      }
+      throw conflict("session_not_live", `session ${id} is ${row.state}; ${row.state === "interrupted" || row.state === "failed" ? "POST .../resume first" : "create a new session"}`);
+    }
+    const { turn, created } = this.d.store.insertTurn({
+      id: newId("turn"),
+      sessionId: id,
+      state: "queued",
+      prompt,
+      idempotencyKey: input.idempotencyKey ?? null,
+      createdAt: new Date().toISOString(),
+    });
+    if (created) {
+      live.queue.push(turn.id);
+      this.emit(id, { type: "turn.queued", turnId: turn.id, data: { idx: turn.idx, position: live.queue.length - 1 + (live.running ? 1 : 0) } });
+      void this.pump(live);
+    }
+    return { turn, created };
+  }
+
+  private async pump(live: Live): Promise<void> {
+    if (live.running || !live.acpSessionId || !live.agent || live.ending) return;
+    const turnId = live.queue.shift();
+    if (!turnId) return;
+    const turn = this.d.store.getTurn(turnId)!;
+    live.running = turnId;
+    this.d.store.startTurn(turnId);
+    this.setState(live.id, "running");
+    this.emit(live.id, { type: "turn.started", turnId, data: { idx: turn.idx } });
+    try {
+      const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
+      if (live.ending || live.running !== turnId) return;
+      const stopReason = res.stopReason;
+      this.d.store.endTurn(turnId, stopReason === "cancelled" ? "cancelled" : "completed", stopReason);
+      this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
+    } catch (e) {
+      if (live.ending || live.running !== turnId) return;
+      const message = String((e as any)?.message ?? e);
+      this.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
+      this.d.store.endTurn(turnId, "failed", "error");
+      this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason: "error" } });
+    }
+    live.running = undefined;
+    live.toolStatus.clear();
+    this.setState(live.id, "ready");
+    void this.pump(live);
+  }
+
+  /** Cancels the running turn (ACP session/cancel); queued turns stay queued. */
+  async cancel(id: string): Promise<{ turnId: string }> {
+    this.get(id);
+    const live = this.live.get(id);
+    if (!live?.running || !live.agent || !live.acpSessionId)
+      throw conflict("no_running_turn", `session ${id} has no running turn to cancel`);
+    // ACP: the client answers pending permission requests with "cancelled" when it cancels.
+    live.permissions.cancelAll();
+    await live.agent.cancel(live.acpSessionId);
+    return { turnId: live.running };
+  }
+
+  answerPermission(id: string, permissionId: string, answer: PermissionAnswer): { permissionId: string; optionId: string | null } {
+    this.get(id);
+    const live = this.live.get(id);
+    if (!live) throw notFound("permission_not_found", `no pending permission ${permissionId} in session ${id}`);
+    return live.permissions.answer(permissionId, answer);
+  }
+
+  // --- ACP callbacks -----------------------------------------------------------
+
+  private onUpdate(live: Live, _acpSessionId: string, u: SessionUpdate): void {
+    const ev = normalizeUpdate(u, live.running);
+    if (!ev) return;
+    if (ev.type === "tool.call" || ev.type === "tool.update") {
+      // Harnesses repeat tool updates that carry nothing new; keep the log lean.
+      const d = ev.data as { toolCallId: string };
+      const key = JSON.stringify(ev.data);
+      if (live.toolStatus.get(d.toolCallId) === key || Object.keys(d).length === 1) return;
+      live.toolStatus.set(d.toolCallId, key);
+    }
+    this.emit(live.id, ev);
+  }
+
+  private onPermission(live: Live, req: RequestPermissionRequest, signal: AbortSignal): Promise<RequestPermissionResponse> {
+    const cfg = this.get(live.id).config;
+    return live.permissions.request(req, cfg.permissionPolicy, cfg.permissionTimeoutMs, signal);
+  }
+
+  /** The gateway reports each model call; it lands in the session's log under the running turn. */
+  onModelCall(rec: ModelCallRecord): void {
+    if (!this.d.store.getSession(rec.sessionId)) return;
+    const { sessionId, ...data } = rec;
+    this.emit(sessionId, { type: "model.call", turnId: this.live.get(sessionId)?.running, data: { ...data } });
+  }
+
+  // --- queries -----------------------------------------------------------------
+
+  get(id: string): SessionRow {
+    const row = this.d.store.getSession(id);
+    if (!row) throw notFound("session_not_found", `no session ${id}`);
+    return row;
+  }
+
+  list(limit?: number): SessionRow[] {
+    return this.d.store.listSessions(limit);
+  }
+
+  turns(id: string): TurnRow[] {
+    this.get(id);
+    return this.d.store.listTurns(id);
+  }
+
+  liveCount(): number {
+    return this.live.size;
+  }
+
+  // --- helpers -------------------------------------------------------------------
+
+  private sessionDir(id: string): string {
+    return join(this.d.config.home, "sessions", id);
+  }
+
+  private emit(id: string, ev: NewEvent): void {
+    this.d.events.append(id, ev);
+  }
+
+  private setState(id: string, state: SessionState, error: string | null = null, extra: Record<string, unknown> = {}): void {
+    const msg = error ? this.d.redactor.redact(error) : null;
+    this.d.store.setSessionState(id, state, msg);
+    this.emit(id, { type: "session.status", data: { state, ...(msg ? { reason: msg } : {}), ...extra } });
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new BerthError(504, "harness_timeout", `${what} did not answer within ${ms / 1000}s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}

@@ -1,0 +1,12 @@
+import { randomBytes } from "node:crypto";
+
+/** Sortable-enough, URL-safe ids with a readable prefix (ses_, turn_, perm_). */
+export function newId(prefix: string): string {
+  const t = Date.now().toString(36).padStart(9, "0");
+  return `${prefix}_${t}${randomBytes(8).toString("hex")}`;
+}
+
+/** A bearer secret: 32 random bytes, base64url. */
+export function newSecret(prefix = ""): string {
+  return prefix + randomBytes(32).toString("base64url");
+}

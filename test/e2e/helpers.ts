@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { BerthClient } from "../../src/client/client.js";
+import type { BerthEvent } from "../../src/events/types.js";
+
+export const REPO = resolve(import.meta.dirname, "../..");
+export const HARNESS_CACHE = join(REPO, ".cache", "harnesses");
+export const API_TOKEN = "brt_test_" + "x".repeat(32);
+
+export interface BerthProc {
+  url: string;
+  home: string;
+  child: ChildProcess;
+  client: BerthClient;
+  log: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts the built `berth serve` as its own process (so tests can SIGKILL it). */
+export async function startBerth(opts: { home?: string; env?: Record<string, string> } = {}): Promise<BerthProc> {
+  const home = opts.home ?? mkdtempSync(join(tmpdir(), "berth-e2e-"));
+  let log = "";
+  const child = spawn(process.execPath, [join(REPO, "dist/cli/main.js"), "serve", "--port", "0"], {
+    env: {
+      PATH: process.env.PATH!,
+      BERTH_HOME: home,
+      BERTH_HARNESS_CACHE: HARNESS_CACHE,
+      BERTH_TOKEN: API_TOKEN,
+      BERTH_LOG_LEVEL: "debug",
+      ...opts.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (d) => (log += d));
+  const url = await new Promise<string>((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`berth did not start:\n${log}`)), 20_000);
+    child.stderr!.on("data", (d) => {
+      log += d;
+      const m = /berth listening on (http:\/\/\S+)/.exec(log);
+      if (m) {
+        clearTimeout(t);
+        res(m[1]!);
+      }
+    });
+    child.once("exit", (code) => rej(new Error(`berth exited ${code}:\n${log}`)));
+  });
+  const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise((r) => child.once("exit", r));
+    child.kill(signal);
+    await done;
+  };
+  return { url, home, child, client: new BerthClient(url, API_TOKEN), log: () => log, stop };
+}
+
+/** Collects events until `until` matches (inclusive) or the timeout passes. */
+export async function collect(
+  client: BerthClient,
+  sessionId: string,
+  until: (ev: BerthEvent) => boolean,
+  opts: { after?: number; timeoutMs?: number } = {},
+): Promise<BerthEvent[]> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), opts.timeoutMs ?? 120_000);
+  const out: BerthEvent[] = [];
+  try {
+    for await (const ev of client.events(sessionId, { after: opts.after, signal: abort.signal })) {
+      out.push(ev);
+      if (until(ev)) return out;
+    }
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  throw new Error(`timed out waiting; saw:\n${out.map((e) => `${e.seq} ${e.type} ${JSON.stringify(e.data).slice(0, 200)}`).join("\n")}`);
+}
+
+export const isReady = (ev: BerthEvent) => ev.type === "session.status" && (ev.data as any).state === "ready";
+export const isFailed = (ev: BerthEvent) => ev.type === "session.status" && (ev.data as any).state === "failed";
+export const turnEnded = (turnId?: string) => (ev: BerthEvent) => ev.type === "turn.ended" && (!turnId || ev.turnId === turnId);
+
+/** pids of live processes whose environment carries BERTH_SESSION_ID=<id> (the harness tree). */
+export function sessionPids(sessionId: string): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const env = readFileSync(`/proc/${p}/environ`, "latin1");
+      if (env.split("\0").includes(`BERTH_SESSION_ID=${sessionId}`)) pids.push(Number(p));
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return pids;
+}
+
+export function processEnv(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")) {
+    const i = kv.indexOf("=");
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** Every file under dir, recursively (no symlinks followed). */
+export function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...walk(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+export function assertContiguous(events: BerthEvent[], from = 1): void {
+  events.forEach((e, i) => {
+    if (e.seq !== from + i) throw new Error(`seq gap: expected ${from + i}, got ${e.seq} (${e.type})`);
+  });
+}
