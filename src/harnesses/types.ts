@@ -13,8 +13,10 @@ export interface LaunchContext {
   model: string;
   /** Base URL of berth's model gateway for this API, as reachable from inside the sandbox. */
   gatewayUrl: string;
-  /** The env var name carrying the per-session gateway token (the only credential the harness gets). */
+  /** The env var (always set) carrying the per-session gateway token, the only credential the harness gets. */
   tokenEnv: string;
+  /** The token itself, for harnesses that must receive it under their own variable name. */
+  token: string;
   systemPrompt?: string;
 }
 

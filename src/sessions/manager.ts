@@ -212,6 +212,7 @@ export class SessionManager {
         model: row.model,
         gatewayUrl: this.d.gateway.baseUrl(spec.api),
         tokenEnv: "BERTH_GATEWAY_TOKEN",
+        token,
         systemPrompt: row.config.systemPrompt,
       });
       for (const f of plan.homeFiles) {
