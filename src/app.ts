@@ -55,7 +55,9 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const installer = new HarnessInstaller(config.harnessCache);
   const drivers = new SandboxDrivers();
 
-  let { upstream, defaultModel } = upstreamFromEnv(env);
+  const fromEnv = upstreamFromEnv(env);
+  const defaultModel = fromEnv.defaultModel;
+  let upstream = fromEnv.upstream;
   let mock: MockProvider | undefined;
   if (upstream) redactor.add(upstream.auth?.value);
   else {
@@ -66,16 +68,16 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   }
   const resolvedUpstream = upstream;
 
-  let manager: SessionManager | undefined;
   const gateway = new ModelGateway({
     host: config.gatewayHost,
     port: config.gatewayPort,
     redactor,
     resolve: () => resolvedUpstream,
-    onCall: (rec) => manager?.onModelCall(rec),
+    // Model calls only arrive once sessions exist, i.e. after `manager` is set below.
+    onCall: (rec) => manager.onModelCall(rec),
   });
   await gateway.start();
-  manager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel });
+  const manager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel });
   const interrupted = await manager.recover();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
@@ -109,7 +111,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await manager!.shutdown();
+      await manager.shutdown();
       await api.close();
       await gateway.close();
       await mock?.close();

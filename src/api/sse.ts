@@ -30,12 +30,13 @@ export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: Even
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
-    unsubscribe?.();
+    sub.off?.();
     res.end();
   };
-  let unsubscribe: (() => void) | undefined;
+  // Set after the replay; close() may run during it (a slow reader), hence the holder.
+  const sub: { off?: () => void } = {};
   req.raw.once("close", close);
   res.once("close", close);
-  unsubscribe = log.subscribe(sessionId, after, send);
-  if (closed) unsubscribe();
+  sub.off = log.subscribe(sessionId, after, send);
+  if (closed) sub.off();
 }

@@ -46,11 +46,11 @@ export class PermissionBroker {
     });
     return new Promise((resolve) => {
       let done = false;
-      let timer: NodeJS.Timeout | undefined;
+      const timer: { t?: NodeJS.Timeout } = {};
       const settle = (optionId: string | null, by: string) => {
         if (done) return;
         done = true;
-        if (timer) clearTimeout(timer);
+        clearTimeout(timer.t);
         this.pending.delete(permissionId);
         const opt = options.find((o) => o.optionId === optionId);
         this.emit({
@@ -63,7 +63,7 @@ export class PermissionBroker {
       if (policy === "allow") return settle(pick(options, "allow"), "policy");
       if (policy === "deny") return settle(pick(options, "deny"), "policy");
       this.pending.set(permissionId, { options, settle });
-      timer = setTimeout(() => settle(pick(options, "deny"), "timeout"), timeoutMs);
+      timer.t = setTimeout(() => settle(pick(options, "deny"), "timeout"), timeoutMs);
     });
   }
 

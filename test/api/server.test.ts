@@ -1,0 +1,122 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServer, type BerthServer } from "../../src/app.js";
+import { redactor } from "../../src/secrets/redact.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+
+// The API surface without running a harness: auth, validation, error shapes, OpenAPI.
+let server: BerthServer;
+const TOKEN = "brt_unit_" + "a".repeat(32);
+
+beforeAll(async () => {
+  const home = mkdtempSync(join(tmpdir(), "berth-api-"));
+  server = await startServer({
+    config: { port: 0, home },
+    env: { BERTH_TOKEN: TOKEN, PATH: process.env.PATH },
+    logger: createLogger(redactor, { level: "silent" }),
+  });
+});
+afterAll(async () => server?.close());
+
+const call = (method: string, url: string, opts: { body?: string; token?: string | null; headers?: Record<string, string> } = {}) =>
+  server.api.inject({
+    method: method as any,
+    url,
+    headers: {
+      ...(opts.token === null ? {} : { authorization: `Bearer ${opts.token ?? TOKEN}` }),
+      ...(opts.body !== undefined ? { "content-type": "application/json" } : {}),
+      ...opts.headers,
+    },
+    payload: opts.body,
+  });
+
+function expectError(res: { statusCode: number; body: string }, status: number, code: string) {
+  expect(res.statusCode).toBe(status);
+  const body = JSON.parse(res.body);
+  expect(body.error.code).toBe(code);
+  expect(typeof body.error.message).toBe("string");
+  expect(body.error.message.length).toBeGreaterThan(5);
+  expect(res.body).not.toMatch(/at .*\.(ts|js):\d+/); // no stack traces
+}
+
+describe("auth", () => {
+  it("needs the bearer token on /v1 and nowhere else", async () => {
+    expectError(await call("GET", "/v1/sessions", { token: null }), 401, "unauthorized");
+    expectError(await call("GET", "/v1/sessions", { token: "brt_wrong" }), 401, "unauthorized");
+    expect((await call("GET", "/v1/sessions")).statusCode).toBe(200);
+    expect((await call("GET", "/health", { token: null })).statusCode).toBe(200);
+    const ready = await call("GET", "/ready", { token: null });
+    expect(ready.statusCode).toBe(200);
+    expect(JSON.parse(ready.body).status).toBe("ready");
+  });
+
+  it("never echoes the token", async () => {
+    const res = await call("POST", "/v1/sessions", { body: JSON.stringify({ harness: TOKEN }) });
+    expectError(res, 400, "unknown_harness");
+    expect(res.body).not.toContain(TOKEN);
+  });
+});
+
+describe("validation", () => {
+  const bad: [string, string, number, string][] = [
+    ["malformed JSON", "{not json", 400, "invalid_json"],
+    ["missing harness", "{}", 400, "invalid_request"],
+    ["unknown field", JSON.stringify({ harness: "pi", bogus: 1 }), 400, "invalid_request"],
+    ["wrong type", JSON.stringify({ harness: "pi", permissionPolicy: "sometimes" }), 400, "invalid_request"],
+    ["unknown harness", JSON.stringify({ harness: "nope" }), 400, "unknown_harness"],
+    ["unknown tier", JSON.stringify({ harness: "pi", tier: "t9" }), 400, "invalid_tier"],
+    ["host tier not enabled", JSON.stringify({ harness: "pi", tier: "t0" }), 403, "tier_not_allowed"],
+    ["relative workspace", JSON.stringify({ harness: "pi", workspace: "rel/dir" }), 400, "invalid_workspace"],
+    ["missing workspace", JSON.stringify({ harness: "pi", workspace: "/does/not/exist" }), 400, "invalid_workspace"],
+  ];
+  for (const [name, body, status, code] of bad) {
+    it(`create session: ${name} → ${status} ${code}, nothing stored`, async () => {
+      const before = JSON.parse((await call("GET", "/v1/sessions")).body).sessions.length;
+      expectError(await call("POST", "/v1/sessions", { body }), status, code);
+      expect(JSON.parse((await call("GET", "/v1/sessions")).body).sessions.length).toBe(before);
+    });
+  }
+
+  it("unknown ids are 404s with codes", async () => {
+    expectError(await call("GET", "/v1/sessions/ses_nope"), 404, "session_not_found");
+    expectError(await call("DELETE", "/v1/sessions/ses_nope"), 404, "session_not_found");
+    expectError(await call("POST", "/v1/sessions/ses_nope/turns", { body: JSON.stringify({ prompt: "hi" }) }), 404, "session_not_found");
+    expectError(await call("GET", "/v1/sessions/ses_nope/events", { headers: { accept: "application/json" } }), 404, "session_not_found");
+    expectError(await call("POST", "/v1/sessions/ses_nope/cancel"), 404, "session_not_found");
+    expectError(await call("GET", "/v1/nothing"), 404, "not_found");
+  });
+
+  it("turn and permission bodies are validated", async () => {
+    expectError(await call("POST", "/v1/sessions/ses_x/turns", { body: JSON.stringify({ prompt: "" }) }), 400, "invalid_request");
+    expectError(await call("POST", "/v1/sessions/ses_x/turns", { body: JSON.stringify({}) }), 400, "invalid_request");
+    expectError(
+      await call("POST", "/v1/sessions/ses_x/permissions/perm_y", { body: JSON.stringify({ optionId: "a", decision: "allow" }) }),
+      400,
+      "invalid_request",
+    );
+    expectError(await call("GET", "/v1/sessions/ses_x/events?after=-3", { headers: { accept: "application/json" } }), 400, "invalid_request");
+  });
+});
+
+describe("openapi", () => {
+  it("is generated from the request schemas", async () => {
+    const res = await call("GET", "/openapi.json", { token: null });
+    expect(res.statusCode).toBe(200);
+    const doc = JSON.parse(res.body);
+    expect(doc.openapi).toMatch(/^3\./);
+    for (const p of ["/v1/sessions", "/v1/sessions/{id}", "/v1/sessions/{id}/turns", "/v1/sessions/{id}/events", "/v1/sessions/{id}/cancel", "/v1/sessions/{id}/permissions/{permissionId}", "/v1/harnesses"])
+      expect(doc.paths[p], p).toBeDefined();
+    const create = doc.paths["/v1/sessions"].post.requestBody.content["application/json"].schema;
+    expect(create.required).toContain("harness");
+    expect(create.properties.permissionPolicy.enum).toEqual(["allow", "deny", "ask"]);
+  });
+
+  it("lists harnesses with license posture", async () => {
+    const res = JSON.parse((await call("GET", "/v1/harnesses")).body);
+    const pi = res.harnesses.find((h: any) => h.id === "pi");
+    expect(pi).toMatchObject({ license: "MIT", redistributable: true, api: "anthropic-messages" });
+    expect(pi.packages.every((p: any) => /^\d+\.\d+\.\d+$/.test(p.version))).toBe(true);
+  });
+});

@@ -1,0 +1,66 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { EventLog, type WireEvent } from "../../src/events/log.js";
+import { Redactor } from "../../src/secrets/redact.js";
+import { Store } from "../../src/store/sqlite.js";
+
+function setup() {
+  const path = join(mkdtempSync(join(tmpdir(), "berth-log-")), "t.db");
+  const store = new Store(path);
+  const redactor = new Redactor();
+  return { path, store, redactor, log: new EventLog(store, redactor) };
+}
+
+describe("EventLog", () => {
+  it("numbers events per session from 1 without gaps and commits before notifying", () => {
+    const { store, log } = setup();
+    const seen: number[] = [];
+    log.subscribe("a", 0, (e) => {
+      // Committed before fan-out: the store already has it.
+      expect(store.eventsAfter("a", e.seq - 1, 1)[0]?.seq).toBe(e.seq);
+      seen.push(e.seq);
+    });
+    for (let i = 0; i < 5; i++) log.append("a", { type: "message.delta", data: { text: String(i) } });
+    log.append("b", { type: "message.delta", data: {} });
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(log.lastSeq("b")).toBe(1);
+  });
+
+  it("replays then goes live with no gap and no duplicate", () => {
+    const { log } = setup();
+    for (let i = 0; i < 10; i++) log.append("s", { type: "message.delta", data: { i } });
+    const got: WireEvent[] = [];
+    const off = log.subscribe("s", 4, (e) => got.push(e));
+    for (let i = 10; i < 13; i++) log.append("s", { type: "message.delta", data: { i } });
+    off();
+    log.append("s", { type: "message.delta", data: { i: 99 } });
+    expect(got.map((e) => e.seq)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(JSON.parse(got[0]!.json)).toMatchObject({ seq: 5, sessionId: "s", type: "message.delta", data: { i: 4 } });
+  });
+
+  it("continues numbering after a reopen of the same file", () => {
+    const { path, store, redactor, log } = setup();
+    log.append("s", { type: "turn.started", turnId: "t1", data: {} });
+    log.append("s", { type: "turn.ended", turnId: "t1", data: { stopReason: "end_turn" } });
+    store.close();
+    const log2 = new EventLog(new Store(path), redactor);
+    expect(log2.append("s", { type: "session.status", data: { state: "ended" } }).seq).toBe(3);
+    expect(log2.read("s", 0).map((e) => [e.seq, e.type, e.turnId])).toEqual([
+      [1, "turn.started", "t1"],
+      [2, "turn.ended", "t1"],
+      [3, "session.status", undefined],
+    ]);
+  });
+
+  it("redacts live secrets before anything is stored", () => {
+    const { store, redactor, log } = setup();
+    const secret = "bgt_" + "s3cr3t".repeat(8);
+    redactor.add(secret);
+    log.append("s", { type: "tool.update", data: { text: `token is ${secret}` } });
+    const stored = store.eventsAfter("s", 0, 10)[0]!.dataJson;
+    expect(stored).not.toContain(secret);
+    expect(stored).toContain("[REDACTED]");
+  });
+});

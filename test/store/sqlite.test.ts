@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { Store, type SessionRow } from "../../src/store/sqlite.js";
+
+const session = (id: string): SessionRow => ({
+  id,
+  harness: "pi",
+  harnessVersion: "1",
+  model: "m",
+  tier: "process",
+  workspace: "/w",
+  ownsWorkspace: false,
+  state: "starting",
+  config: { permissionPolicy: "allow", permissionTimeoutMs: 1000, mcpServers: [] },
+  acpSessionId: null,
+  error: null,
+  createdAt: new Date().toISOString(),
+  updatedAt: new Date().toISOString(),
+});
+
+describe("Store", () => {
+  it("dedupes turns by idempotency key per session and numbers them", () => {
+    const s = new Store(":memory:");
+    s.insertSession(session("a"));
+    s.insertSession(session("b"));
+    const t = (id: string, sid: string, key: string | null) =>
+      s.insertTurn({ id, sessionId: sid, state: "queued", prompt: [], idempotencyKey: key, createdAt: "now" });
+    expect(t("t1", "a", "k")).toMatchObject({ created: true, turn: { id: "t1", idx: 0 } });
+    expect(t("t2", "a", "k")).toMatchObject({ created: false, turn: { id: "t1", idx: 0 } });
+    expect(t("t3", "a", null)).toMatchObject({ created: true, turn: { idx: 1 } });
+    expect(t("t4", "a", null)).toMatchObject({ created: true, turn: { idx: 2 } });
+    expect(t("t5", "b", "k")).toMatchObject({ created: true, turn: { id: "t5", idx: 0 } });
+    expect(s.listTurns("a").map((x) => x.id)).toEqual(["t1", "t3", "t4"]);
+  });
+
+  it("finds live sessions for recovery", () => {
+    const s = new Store(":memory:");
+    s.insertSession(session("a"));
+    s.insertSession(session("b"));
+    s.setSessionState("b", "ended");
+    expect(s.sessionsInStates(["starting", "ready", "running"]).map((r) => r.id)).toEqual(["a"]);
+  });
+});
