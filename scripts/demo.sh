@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export BERTH_HOME="${BERTH_HOME:-$PWD/.cache/demo-home}"
+# BERTH_HOME defaults to ~/.berth (/var/lib/berth for root: the sandboxed agent, uid 1000, must reach it)
 ws="$(mktemp -d)"
 node dist/cli/main.js run --harness pi --workspace "$ws" "Create hello.txt containing a greeting."
 echo "--- $ws:"; ls -la "$ws"; cat "$ws"/hello.txt

@@ -10,17 +10,15 @@ import { sessionsCommand } from "./sessions.js";
 
 const program = new Command("berth")
   .description("run coding agents as durable sessions inside sandboxes, behind one HTTP API")
-  .version(VERSION)
-  .showHelpAfterError(false)
-  .exitOverride()
-  // Commander's own usage errors become one line and exit code 2.
-  .configureOutput({ outputError: (s) => process.stderr.write(`berth: ${s.replace(/^error: /, "").trim()}\n`) });
+  .version(VERSION);
+for (const c of [serveCommand(), runCommand(), sessionsCommand(), mockModelCommand()]) program.addCommand(c);
 
-for (const c of [serveCommand(), runCommand(), sessionsCommand(), mockModelCommand()]) {
-  c.exitOverride();
-  c.commands.forEach((s) => s.exitOverride());
-  program.addCommand(c);
-}
+// Commander's own usage errors become one line ("berth: ...") and exit code 2, at every level.
+const oneLine = (c: Command): void => {
+  c.exitOverride().configureOutput({ outputError: (s) => process.stderr.write(`berth: ${s.replace(/^error: /, "").trim()}\n`) });
+  c.commands.forEach(oneLine);
+};
+oneLine(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,7 +6,9 @@ import { BerthClient } from "../../src/client/client.js";
 import type { BerthEvent } from "../../src/events/types.js";
 
 export const REPO = resolve(import.meta.dirname, "../..");
-export const HARNESS_CACHE = join(REPO, ".cache", "harnesses");
+// Outside the checkout: the sandboxed agent (uid 1000) must be able to walk to it, and a
+// CI clone may sit under a directory closed to other users.
+export const HARNESS_CACHE = process.env.BERTH_TEST_HARNESS_CACHE ?? join(tmpdir(), "berth-test-harnesses");
 export const API_TOKEN = "brt_test_" + "x".repeat(32);
 
 export interface BerthProc {
