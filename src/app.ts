@@ -6,7 +6,7 @@ import { buildApi } from "./api/server.js";
 import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
 import { EventLog } from "./events/log.js";
 import { ModelGateway, type Upstream } from "./gateway/gateway.js";
-import { upstreamFromEnv } from "./gateway/upstream.js";
+import { mockUpstreams, upstreamsFromEnv, type ApiFamily } from "./gateway/upstream.js";
 import { HarnessInstaller } from "./harnesses/installer.js";
 import { startMockProvider, loadMockScript, type MockProvider } from "./mock/index.js";
 import { SandboxDrivers } from "./sandboxes/index.js";
@@ -25,7 +25,7 @@ export interface BerthServer {
   tokenCreated: boolean;
   /** Set when no upstream is configured and berth serves its own scripted mock model. */
   mock?: MockProvider;
-  upstream: Upstream;
+  upstreams: Partial<Record<ApiFamily, Upstream>>;
   defaultModel: string;
   manager: SessionManager;
   store: Store;
@@ -55,29 +55,31 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const installer = new HarnessInstaller(config.harnessCache);
   const drivers = new SandboxDrivers();
 
-  const fromEnv = upstreamFromEnv(env);
-  const defaultModel = fromEnv.defaultModel;
-  let upstream = fromEnv.upstream;
+  const { byFamily, defaultModel, useMock } = upstreamsFromEnv(env);
+  let upstreams = byFamily;
   let mock: MockProvider | undefined;
-  if (upstream) redactor.add(upstream.auth?.value);
-  else {
+  for (const u of Object.values(upstreams)) redactor.add(u.auth?.value);
+  if (useMock) {
     // No provider key: berth answers with its own scripted mock model, and says so.
     const script = env.BERTH_MOCK_SCRIPT ? loadMockScript(env.BERTH_MOCK_SCRIPT) : undefined;
     mock = await startMockProvider({ script, logger });
-    upstream = { provider: "mock", api: "anthropic-messages", baseUrl: mock.url };
+    upstreams = mockUpstreams(mock.url);
   }
-  const resolvedUpstream = upstream;
 
   const gateway = new ModelGateway({
     host: config.gatewayHost,
     port: config.gatewayPort,
     redactor,
-    resolve: () => resolvedUpstream,
+    resolve: (_session, family) => {
+      const u = upstreams[family];
+      if (!u) throw new Error(`no model upstream configured for the ${family} API family`);
+      return u;
+    },
     // Model calls only arrive once sessions exist, i.e. after `manager` is set below.
     onCall: (rec) => manager.onModelCall(rec),
   });
   await gateway.start();
-  const manager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel });
+  const manager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, upstreams });
   const interrupted = await manager.recover();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
@@ -118,7 +120,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       store.close();
     })());
 
-  return { config, api, url, apiToken, tokenCreated, mock, upstream: resolvedUpstream, defaultModel, manager, store, gateway, logger, close };
+  return { config, api, url, apiToken, tokenCreated, mock, upstreams, defaultModel, manager, store, gateway, logger, close };
 }
 
 /**

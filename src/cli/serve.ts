@@ -17,7 +17,7 @@ export function serveCommand(): Command {
       say(`berth listening on ${server.url} (home ${server.config.home})`);
       if (server.tokenCreated) say(`API token (saved 0600 in ${server.config.home}/token, shown once): ${server.apiToken}`);
       if (server.mock) say(`no provider key configured: model traffic goes to berth's scripted mock model at ${server.mock.url}`);
-      else say(`model upstream: ${server.upstream.provider} (${server.upstream.baseUrl})`);
+      else for (const [family, u] of Object.entries(server.upstreams)) say(`model upstream (${family}): ${u.provider} at ${u.baseUrl}`);
       const stop = async () => {
         await server.close();
         process.exit(0);

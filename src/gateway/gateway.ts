@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { ModelApi } from "../harnesses/types.js";
 import { newSecret } from "../util/ids.js";
 import type { Redactor } from "../secrets/redact.js";
+import { familyOf, type ApiFamily } from "./upstream.js";
 
 /** Where a session's model traffic goes, with the real credential. Resolved per request. */
 export interface Upstream {
@@ -30,16 +31,13 @@ export interface GatewayOptions {
   host?: string;
   port?: number;
   redactor: Redactor;
-  resolve(sessionId: string, api: ModelApi): Upstream;
+  /** The upstream for a session's traffic of one wire family; throws if there is none. */
+  resolve(sessionId: string, family: ApiFamily): Upstream;
   onCall?(rec: ModelCallRecord): void;
   tokenTtlMs?: number;
 }
 
-const API_PREFIX: Record<ModelApi, string> = {
-  "anthropic-messages": "/anthropic",
-  "openai-chat": "/openai",
-  "openai-responses": "/openai",
-};
+const PREFIX: Record<ApiFamily, string> = { anthropic: "/anthropic", openai: "/openai" };
 
 // Hop-by-hop and credential headers never cross the gateway in either direction.
 const DROP_REQ = new Set([
@@ -86,7 +84,7 @@ export class ModelGateway {
 
   /** The base URL a harness speaking `api` should use. */
   baseUrl(api: ModelApi): string {
-    return this.url + API_PREFIX[api];
+    return this.url + PREFIX[familyOf(api)];
   }
 
   mint(sessionId: string): string {
@@ -116,21 +114,17 @@ export class ModelGateway {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? "/";
-    const api: ModelApi | undefined = url.startsWith("/anthropic/")
-      ? "anthropic-messages"
-      : url.startsWith("/openai/")
-        ? "openai-chat"
-        : undefined;
-    if (!api) return jsonError(res, 404, "not_found", "unknown gateway route");
+    const family = (Object.keys(PREFIX) as ApiFamily[]).find((f) => url.startsWith(PREFIX[f] + "/"));
+    if (!family) return jsonError(res, 404, "not_found", "unknown gateway route");
     const entry = this.authenticate(req);
     if (!entry) return jsonError(res, 401, "authentication_error", "invalid or expired berth gateway token");
     let upstream: Upstream;
     try {
-      upstream = this.opts.resolve(entry.sessionId, api);
+      upstream = this.opts.resolve(entry.sessionId, family);
     } catch (e) {
       return jsonError(res, 502, "upstream_unavailable", this.opts.redactor.redact(String((e as Error).message)));
     }
-    const rest = url.slice(API_PREFIX[api].length);
+    const rest = url.slice(PREFIX[family].length);
     const target = new URL(upstream.baseUrl.replace(/\/$/, "") + rest);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !DROP_REQ.has(k)) headers[k] = v;

@@ -1,22 +1,52 @@
+import type { ModelApi } from "../harnesses/types.js";
 import type { Upstream } from "./gateway.js";
 
+/** Wire families the gateway routes: one upstream per family. */
+export type ApiFamily = "anthropic" | "openai";
+
+export function familyOf(api: ModelApi): ApiFamily {
+  return api === "anthropic-messages" ? "anthropic" : "openai";
+}
+
+export interface Upstreams {
+  byFamily: Partial<Record<ApiFamily, Upstream>>;
+  defaultModel: string;
+  /** True when no provider key is configured: every family goes to berth's mock model. */
+  useMock: boolean;
+}
+
 /**
- * First-cut upstream choice (the provider registry replaces it): Anthropic when berth
- * itself holds ANTHROPIC_API_KEY (ANTHROPIC_BASE_URL may point elsewhere), otherwise
- * berth's own scripted mock provider. The key is read from berth's environment only.
+ * First-cut upstream choice (the provider registry replaces it). Keys come only from
+ * berth's own environment: ANTHROPIC_API_KEY (+ ANTHROPIC_BASE_URL) for the Anthropic
+ * family, OPENAI_API_KEY (+ OPENAI_BASE_URL) for the OpenAI family. With neither, berth
+ * serves its scripted mock model for both. With one, the other family has no upstream and
+ * sessions that need it are refused at creation: never a silent fallback.
  */
-export function upstreamFromEnv(env = process.env): { upstream?: Upstream; defaultModel: string } {
-  const key = env.ANTHROPIC_API_KEY;
-  if (key) {
-    return {
-      upstream: {
-        provider: "anthropic",
-        api: "anthropic-messages",
-        baseUrl: env.ANTHROPIC_BASE_URL ?? "https://api.anthropic.com",
-        auth: { header: "x-api-key", value: key },
-      },
-      defaultModel: env.BERTH_MODEL ?? "claude-sonnet-4-5",
+export function upstreamsFromEnv(env = process.env): Upstreams {
+  const byFamily: Upstreams["byFamily"] = {};
+  if (env.ANTHROPIC_API_KEY)
+    byFamily.anthropic = {
+      provider: "anthropic",
+      api: "anthropic-messages",
+      baseUrl: env.ANTHROPIC_BASE_URL ?? "https://api.anthropic.com",
+      auth: { header: "x-api-key", value: env.ANTHROPIC_API_KEY },
     };
-  }
-  return { defaultModel: env.BERTH_MODEL ?? "mock-1" };
+  if (env.OPENAI_API_KEY)
+    byFamily.openai = {
+      provider: "openai",
+      api: "openai-responses",
+      baseUrl: env.OPENAI_BASE_URL ?? "https://api.openai.com",
+      auth: { header: "authorization", value: `Bearer ${env.OPENAI_API_KEY}` },
+    };
+  const useMock = !byFamily.anthropic && !byFamily.openai;
+  const defaultModel = env.BERTH_MODEL ?? (useMock ? "mock-1" : byFamily.anthropic ? "claude-sonnet-4-5" : "gpt-5");
+  return { byFamily, defaultModel, useMock };
+}
+
+/** berth's mock model serves every family at one URL. */
+export function mockUpstreams(url: string): Upstreams["byFamily"] {
+  return {
+    anthropic: { provider: "mock", api: "anthropic-messages", baseUrl: url },
+    openai: { provider: "mock", api: "openai-responses", baseUrl: url },
+  };
 }

@@ -7,7 +7,8 @@ import { normalizeUpdate } from "../acp/normalize.js";
 import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
 import type { NewEvent, SessionState } from "../events/types.js";
-import type { ModelCallRecord, ModelGateway } from "../gateway/gateway.js";
+import type { ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
+import { familyOf, type ApiFamily } from "../gateway/upstream.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
 import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
@@ -65,6 +66,7 @@ export interface SessionManagerDeps {
   redactor: Redactor;
   logger: Logger;
   defaultModel: string;
+  upstreams: Partial<Record<ApiFamily, Upstream>>;
 }
 
 /**
@@ -123,6 +125,12 @@ export class SessionManager {
     if (!tier) throw badRequest("invalid_tier", `unknown tier '${tierName}'; use host, process, container, privileged, host-access (or t0-t4)`);
     if (tier === "host" && !this.d.config.allowHostTier)
       throw new BerthError(403, "tier_not_allowed", "tier 'host' runs agents unsandboxed and is off; set BERTH_ALLOW_HOST_TIER=1 to allow it (development only)");
+    const family = familyOf(spec.api);
+    if (!this.d.upstreams[family])
+      throw badRequest(
+        "no_upstream",
+        `harness '${spec.id}' speaks the ${family} API and berth has no upstream for it; set ${family === "anthropic" ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY"} in berth's environment`,
+      );
     const driver = this.d.drivers.forTier(tier);
     if (!driver) throw new BerthError(501, "tier_unavailable", `tier '${tier}' has no sandbox driver in this build`);
 
