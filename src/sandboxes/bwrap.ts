@@ -108,7 +108,7 @@ export class BwrapDriver implements SandboxDriver {
       "--proc", "/proc",
       "--dev", "/dev",
       "--tmpfs", "/tmp",
-      "--dir", "/var/tmp",
+      "--tmpfs", "/var/tmp",
       "--ro-bind", join(etc, "passwd"), "/etc/passwd",
       "--ro-bind", join(etc, "group"), "/etc/group",
     ];
@@ -118,6 +118,9 @@ export class BwrapDriver implements SandboxDriver {
       "--bind", spec.workspace, WORKSPACE,
       "--bind", spec.home, HOME,
       "--ro-bind", spec.harnessDir, HARNESS,
+      // The root bwrap builds is a tmpfs; make it read-only now that everything is mounted,
+      // so only /workspace, HOME and the two tmpfs temp dirs are writable.
+      "--remount-ro", "/",
       "--chdir", WORKSPACE,
       "--clearenv",
     );

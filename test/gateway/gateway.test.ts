@@ -1,0 +1,125 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ModelGateway, type ModelCallRecord } from "../../src/gateway/gateway.js";
+import { Redactor } from "../../src/secrets/redact.js";
+
+// A local upstream that records what reached it and streams its answer in timed chunks.
+const REAL_KEY = "sk-ant-api03-REALKEY" + "k".repeat(30);
+let upstream: http.Server;
+let upstreamUrl: string;
+let seen: { url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+
+beforeAll(async () => {
+  upstream = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      seen.push({ url: req.url!, headers: req.headers, body });
+      if (req.url!.includes("fail")) {
+        res.writeHead(529, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }));
+      }
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("event: one\ndata: 1\n\n");
+      setTimeout(() => res.end("event: two\ndata: 2\n\n"), 400);
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
+
+async function gateway() {
+  const redactor = new Redactor();
+  const calls: ModelCallRecord[] = [];
+  const gw = new ModelGateway({
+    redactor,
+    resolve: (_s, family) => {
+      if (family !== "anthropic") throw new Error("no upstream for openai");
+      return { provider: "test", api: "anthropic-messages", baseUrl: upstreamUrl + "/base", auth: { header: "x-api-key", value: REAL_KEY } };
+    },
+    onCall: (c) => calls.push(c),
+  });
+  await gw.start();
+  return { gw, calls, redactor };
+}
+
+describe("ModelGateway", () => {
+  it("swaps the session token for the real key and streams without buffering", async () => {
+    const { gw, calls } = await gateway();
+    seen = [];
+    const token = gw.mint("ses_1");
+    const t0 = Date.now();
+    const res = await fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages?beta=true`, {
+      method: "POST",
+      headers: { "x-api-key": token, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: "m", messages: [] }),
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    // The first chunk arrives well before the upstream finishes (400 ms later).
+    expect(first).toContain("event: one");
+    expect(Date.now() - t0).toBeLessThan(350);
+    let rest = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += new TextDecoder().decode(value);
+    }
+    expect(rest).toContain("event: two");
+    expect(seen[0]!.url).toBe("/base/v1/messages?beta=true");
+    expect(seen[0]!.headers["x-api-key"]).toBe(REAL_KEY);
+    expect(JSON.stringify(seen[0]!.headers)).not.toContain(token);
+    expect(seen[0]!.headers["anthropic-version"]).toBe("2023-06-01");
+    expect(JSON.parse(seen[0]!.body)).toEqual({ model: "m", messages: [] });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toEqual([expect.objectContaining({ sessionId: "ses_1", provider: "test", status: 200, path: "/base/v1/messages" })]);
+    await gw.close();
+  });
+
+  it("accepts the token as a bearer too, and refuses wrong, revoked and expired tokens with 401", async () => {
+    const { gw } = await gateway();
+    const post = (headers: Record<string, string>) => fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages`, { method: "POST", headers, body: "{}" });
+    const token = gw.mint("ses_2");
+    expect((await post({ authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await post({ "x-api-key": "bgt_nope" })).status).toBe(401);
+    expect((await post({})).status).toBe(401);
+    gw.revoke("ses_2");
+    const r = await post({ "x-api-key": token });
+    expect(r.status).toBe(401);
+    expect(await r.text()).not.toContain(token);
+    await gw.close();
+
+    const short = new ModelGateway({ redactor: new Redactor(), tokenTtlMs: 1, resolve: () => ({ provider: "t", api: "anthropic-messages", baseUrl: upstreamUrl }) });
+    await short.start();
+    const t2 = short.mint("ses_3");
+    await new Promise((r2) => setTimeout(r2, 10));
+    expect((await fetch(`${short.baseUrl("anthropic-messages")}/v1/messages`, { method: "POST", headers: { "x-api-key": t2 }, body: "{}" })).status).toBe(401);
+    await short.close();
+  });
+
+  it("passes upstream errors through with status and body, and names a missing upstream", async () => {
+    const { gw, calls } = await gateway();
+    const token = gw.mint("ses_4");
+    const res = await fetch(`${gw.baseUrl("anthropic-messages")}/fail`, { method: "POST", headers: { "x-api-key": token }, body: "{}" });
+    expect(res.status).toBe(529);
+    expect((await res.json()).error.message).toBe("Overloaded");
+    const none = await fetch(`${gw.baseUrl("openai-responses")}/v1/responses`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "{}" });
+    expect(none.status).toBe(502);
+    expect((await none.json()).error.message).toContain("no upstream for openai");
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls[0]).toMatchObject({ status: 529 });
+    await gw.close();
+  });
+
+  it("registers minted tokens with the redactor and forgets them on revoke", async () => {
+    const { gw, redactor } = await gateway();
+    const token = gw.mint("ses_5");
+    expect(redactor.redact(`x ${token} y`)).toBe("x [REDACTED] y");
+    gw.revoke("ses_5");
+    expect(redactor.redact(token)).toBe(token);
+    await gw.close();
+  });
+});

@@ -1,0 +1,68 @@
+import { chmodSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { BwrapDriver } from "../../src/sandboxes/bwrap.js";
+import { sessionSpec } from "./spec.js";
+
+// The T1 contract bits this build promises, checked on a live bubblewrap sandbox.
+const driver = new BwrapDriver();
+
+beforeAll(async () => {
+  await driver.check(); // throws "install bubblewrap ..." when it is missing
+});
+
+async function runIn(script: string) {
+  const spec = sessionSpec(["/bin/sh", "-c", script]);
+  const p = await driver.start(spec);
+  let out = "";
+  let err = "";
+  p.stdout.on("data", (d) => (out += d));
+  p.stderr.on("data", (d) => (err += d));
+  const exit = await p.exited;
+  return { out, err, exit, spec };
+}
+
+describe("bwrap driver (T1)", () => {
+  it("runs as uid/gid 1000 with a private HOME and /tmp, and a writable workspace", async () => {
+    const { out, exit, spec } = await runIn('id -u; id -g; echo "$HOME"; pwd; touch /tmp/x /var/tmp/x "$HOME/h" /workspace/w && echo wrote');
+    expect(exit.code).toBe(0);
+    expect(out.split("\n").slice(0, 5)).toEqual(["1000", "1000", "/home/agent", "/workspace", "wrote"]);
+    expect(statSync(join(spec.workspace, "w")).uid).toBe(1000);
+    expect(statSync(join(spec.home, "h")).uid).toBe(1000);
+  });
+
+  it("keeps the system read-only and host secrets out of sight", async () => {
+    const { out } = await runIn(
+      'for p in /usr/bin/x /etc/x /opt/berth/harness/x /x; do touch "$p" 2>/dev/null && echo "wrote $p"; done; ' +
+        "test -e /etc/shadow && echo shadow; test -e /root && echo root; ls /home; echo end",
+    );
+    expect(out.trim().split("\n")).toEqual(["agent", "end"]);
+  });
+
+  it("has its own pid namespace and a clean environment", async () => {
+    const { out } = await runIn("ls /proc | grep -c '^[0-9]'; env | cut -d= -f1 | sort | tr '\\n' ' '");
+    const [count, env] = out.trim().split("\n");
+    expect(Number(count)).toBeLessThan(6);
+    expect(env!.trim().split(" ")).toEqual(expect.arrayContaining(["HOME", "PATH", "SANDBOX_MARK"]));
+    expect(env).not.toMatch(/BERTH_TOKEN|ANTHROPIC/);
+  });
+
+  it("kill() takes down the whole tree", async () => {
+    const spec = sessionSpec(["/bin/sh", "-c", "sleep 300 & sleep 300 & wait"]);
+    const p = await driver.start(spec);
+    await new Promise((r) => setTimeout(r, 300));
+    await p.kill();
+    expect(() => process.kill(p.pid, 0)).toThrow();
+  });
+
+  it("refuses paths the agent user cannot reach when berth runs as root", async () => {
+    if (process.getuid?.() !== 0) return expect(true).toBe(true);
+    const closed = mkdtempSync(join(tmpdir(), "closed-"));
+    chmodSync(closed, 0o700);
+    const ws = join(closed, "ws");
+    mkdirSync(ws);
+    const spec = { ...sessionSpec(["/bin/true"]), workspace: ws };
+    await expect(driver.start(spec)).rejects.toThrow(/cannot reach .* is not searchable/);
+  });
+});
