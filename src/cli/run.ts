@@ -82,6 +82,8 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
   const abort = new AbortController();
   let turnId: string | undefined;
   let stopReason: string | undefined;
+  // A turn whose last model call failed did not succeed, whatever stop reason the harness gives.
+  let lastModelCallFailed = false;
   let sigints = 0;
   const onSigint = () => {
     sigints++;
@@ -107,8 +109,10 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
         await client
           .answerPermission(session.id, d.permissionId, { decision: /^y(es)?$/i.test(answer.trim()) ? "allow" : "deny" })
           .catch(() => {});
+      } else if (ev.type === "model.call") {
+        lastModelCallFailed = d.status >= 400;
       } else if (ev.type === "turn.ended" && ev.turnId === turnId) {
-        stopReason = d.stopReason;
+        stopReason = d.stopReason === "end_turn" && lastModelCallFailed ? "error" : d.stopReason;
         break;
       }
     }

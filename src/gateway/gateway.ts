@@ -147,8 +147,12 @@ export class ModelGateway {
       for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !DROP_RES.has(k)) out[k] = v;
       res.writeHead(ures.statusCode ?? 502, out);
       res.flushHeaders();
+      const status = ures.statusCode ?? 502;
+      // An error body is small: keep its start to report the upstream's own message.
+      let errBody = "";
+      if (status >= 400) ures.on("data", (d: Buffer) => (errBody = (errBody + d.toString("utf8")).slice(0, 4096)));
       ures.pipe(res);
-      ures.once("end", () => record(ures.statusCode ?? 502));
+      ures.once("end", () => record(status, status >= 400 ? upstreamMessage(errBody) : undefined));
       ures.once("error", (e) => record(ures.statusCode ?? 502, e.message));
     });
     up.setNoDelay(true);
@@ -162,6 +166,18 @@ export class ModelGateway {
       if (!res.writableFinished) up.destroy();
     });
   }
+}
+
+/** The message of an Anthropic/OpenAI-shaped error body, else its first line. */
+function upstreamMessage(body: string): string {
+  try {
+    const j = JSON.parse(body);
+    const m = j?.error?.message ?? j?.message;
+    if (typeof m === "string") return m;
+  } catch {
+    /* not JSON */
+  }
+  return body.split("\n")[0]!.slice(0, 300) || "(empty body)";
 }
 
 function bearer(h: string | undefined): string | undefined {

@@ -28,6 +28,7 @@ export const claude: HarnessSpec = {
     if (!/^claude-/.test(model)) {
       for (const k of ["ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL"])
         env[k] = model;
+      env.CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS = "1";
     } else env.ANTHROPIC_MODEL = model;
     const homeFiles: { path: string; content: string }[] = [];
     if (systemPrompt) homeFiles.push({ path: ".claude/CLAUDE.md", content: systemPrompt });

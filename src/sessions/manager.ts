@@ -431,7 +431,15 @@ export class SessionManager {
   onModelCall(rec: ModelCallRecord): void {
     if (!this.d.store.getSession(rec.sessionId)) return;
     const { sessionId, ...data } = rec;
-    this.emit(sessionId, { type: "model.call", turnId: this.live.get(sessionId)?.running, data: { ...data } });
+    const turnId = this.live.get(sessionId)?.running;
+    this.emit(sessionId, { type: "model.call", turnId, data: { ...data } });
+    // Harnesses differ in how (or whether) they surface a failed model call; berth always does.
+    if (rec.status >= 400)
+      this.emit(sessionId, {
+        type: "error",
+        turnId,
+        data: { code: "model_call_failed", status: rec.status, provider: rec.provider, message: rec.error ?? `HTTP ${rec.status}` },
+      });
   }
 
   // --- queries -----------------------------------------------------------------

@@ -105,12 +105,12 @@ describe("ModelGateway", () => {
     const token = gw.mint("ses_4");
     const res = await fetch(`${gw.baseUrl("anthropic-messages")}/fail`, { method: "POST", headers: { "x-api-key": token }, body: "{}" });
     expect(res.status).toBe(529);
-    expect((await res.json()).error.message).toBe("Overloaded");
+    expect(((await res.json()) as any).error.message).toBe("Overloaded");
     const none = await fetch(`${gw.baseUrl("openai-responses")}/v1/responses`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "{}" });
     expect(none.status).toBe(502);
-    expect((await none.json()).error.message).toContain("no upstream for openai");
+    expect(((await none.json()) as any).error.message).toContain("no upstream for openai");
     await new Promise((r) => setTimeout(r, 20));
-    expect(calls[0]).toMatchObject({ status: 529 });
+    expect(calls[0]).toMatchObject({ status: 529, error: "Overloaded" });
     await gw.close();
   });
 
