@@ -48,6 +48,8 @@ interface Live {
   acpSessionId?: string;
   queue: string[];
   running?: string;
+  /** During ACP session/load the agent replays the conversation; berth's log already has it. */
+  replaying?: boolean;
   ending: boolean;
   permissions: PermissionBroker;
   /** Last update per tool call (serialized), to drop ACP updates that say nothing new. */
@@ -258,7 +260,12 @@ export class SessionManager {
       const mcp = row.config.mcpServers as McpServer[];
       if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
         live.acpSessionId = row.acpSessionId;
-        await withTimeout(agent.loadSession(row.acpSessionId, layout.workspace, mcp), 60_000, "ACP session/load");
+        live.replaying = true;
+        try {
+          await withTimeout(agent.loadSession(row.acpSessionId, layout.workspace, mcp), 60_000, "ACP session/load");
+        } finally {
+          live.replaying = false;
+        }
       } else {
         const s = await withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new");
         live.acpSessionId = s.sessionId;
@@ -410,6 +417,7 @@ export class SessionManager {
   // --- ACP callbacks -----------------------------------------------------------
 
   private onUpdate(live: Live, _acpSessionId: string, u: SessionUpdate): void {
+    if (live.replaying) return;
     const ev = normalizeUpdate(u, live.running);
     if (!ev) return;
     if (ev.type === "tool.call" || ev.type === "tool.update") {

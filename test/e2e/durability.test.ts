@@ -88,6 +88,50 @@ describe("durability", () => {
   });
 });
 
+describe("resume", () => {
+  it("an interrupted session resumes: the harness restarts and reloads its conversation (ACP session/load)", async () => {
+    const convo = await startMockProvider({
+      script: parseMockScript(`
+steps:
+  - tool: { name: bash, input: { command: "echo one > one.txt" } }
+  - text: "remembered"
+`),
+      requireKey: KEY,
+    });
+    const home = mkdtempSync(join(tmpdir(), "berth-resume-"));
+    const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: convo.url };
+    const berth = await startBerth({ home, env });
+    const s = await berth.client.createSession({ harness: "pi" });
+    await collect(berth.client, s.id, isReady);
+    const t1 = await berth.client.postTurn(s.id, "first");
+    await collect(berth.client, s.id, turnEnded(t1.id));
+    await berth.stop("SIGKILL");
+
+    const again = await startBerth({ home, env });
+    try {
+      expect((await again.client.getSession(s.id)).state).toBe("interrupted");
+      await expect(again.client.postTurn(s.id, "too early")).rejects.toMatchObject({ status: 409, code: "session_not_live" });
+      const lastSeq = (await again.client.getSession(s.id)).lastSeq;
+      const resumed = await again.client.request<any>("POST", `/v1/sessions/${s.id}/resume`);
+      expect(resumed.status).toBe(202);
+      const ready = await collect(again.client, s.id, isReady, { after: lastSeq });
+      expect(ready.at(-1)!.data).toMatchObject({ resumed: true });
+      convo.requests.length = 0;
+      const t2 = await again.client.postTurn(s.id, "second");
+      const evs = await collect(again.client, s.id, turnEnded(t2.id), { after: lastSeq });
+      expect(evs.at(-1)!.data).toMatchObject({ stopReason: "end_turn" });
+      // The first request of the new turn carries the earlier tool result: the history was reloaded.
+      const first = convo.requests.find((r) => r.path.endsWith("/messages"))!;
+      expect(first.toolResults).toBe(1);
+      expect(evs.filter((e) => e.type === "message.delta").map((e) => (e.data as any).text).join("")).toBe("remembered");
+      await expect(again.client.request("POST", `/v1/sessions/${s.id}/resume`)).rejects.toMatchObject({ status: 409, code: "not_resumable" });
+    } finally {
+      await again.stop();
+      await convo.close();
+    }
+  });
+});
+
 async function waitFor(cond: () => boolean, ms: number) {
   const end = Date.now() + ms;
   while (!cond()) {
