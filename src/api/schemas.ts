@@ -101,4 +101,17 @@ export const Harness = z.object({
   api: z.string(),
   authMethods: z.array(z.string()),
   installed: z.boolean(),
+  capabilities: z
+    .object({
+      agentInfo: z.unknown(),
+      protocolVersion: z.number(),
+      loadSession: z.boolean(),
+      mcp: z.object({ stdio: z.boolean(), http: z.boolean(), sse: z.boolean() }),
+      prompt: z.object({ image: z.boolean(), audio: z.boolean(), embeddedContext: z.boolean() }),
+      authMethods: z.array(z.object({ id: z.string(), name: z.string().optional() })),
+      modes: z.array(z.object({ id: z.string(), name: z.string().optional() })).nullable(),
+      recordedAt: z.string(),
+    })
+    .nullable()
+    .describe("What the harness reported over ACP (initialize + session/new) the first time it ran; null until then"),
 });

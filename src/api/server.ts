@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { EventLog } from "../events/log.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
+import { readCapabilities } from "../harnesses/capabilities.js";
 import { HARNESSES } from "../harnesses/registry.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { SessionManager } from "../sessions/manager.js";
@@ -115,6 +116,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           api: h.api,
           authMethods: h.authMethods,
           installed: d.installer.installed(h) !== undefined,
+          // From the harness's own ACP initialize (and first session/new), once one has run.
+          capabilities: readCapabilities(d.installer.installed(h)),
         })),
       }));
 

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { remoteClient } from "./common.js";
+import { printTable } from "./table.js";
 import { Transcript } from "./transcript.js";
 
 export function sessionsCommand(): Command {
@@ -45,10 +46,4 @@ export function sessionsCommand(): Command {
       }
     });
   return cmd;
-}
-
-function printTable(head: string[], rows: string[][]): void {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join("  ").trimEnd();
-  process.stdout.write([fmt(head), ...rows.map(fmt)].join("\n") + "\n");
 }

@@ -10,6 +10,7 @@ import type { NewEvent, SessionState } from "../events/types.js";
 import type { ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
 import { familyOf, type ApiFamily } from "../gateway/upstream.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
+import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.js";
 import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
@@ -268,6 +269,7 @@ export class SessionManager {
         }
       } else {
         const s = await withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new");
+        recordCapabilities(harnessDir, capabilitiesFrom(init, s));
         live.acpSessionId = s.sessionId;
         this.d.store.setAcpSessionId(live.id, s.sessionId);
       }

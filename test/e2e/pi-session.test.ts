@@ -89,6 +89,13 @@ describe("Pi in T1 through the API", () => {
     expect(berth.log()).not.toContain(CANARY);
     expect(readFileSync(join(berth.home, "berth.db"), "latin1")).not.toContain(CANARY);
 
+    // What Pi said over ACP is now reported per harness.
+    const hs = (await berth.client.request<any>("GET", "/v1/harnesses")).body.harnesses;
+    expect(hs.find((h: any) => h.id === "pi")).toMatchObject({
+      installed: true,
+      capabilities: { loadSession: true, agentInfo: { name: "pi-acp" }, mcp: { stdio: true } },
+    });
+
     await berth.client.endSession(s.id);
     expect(sessionPids(s.id)).toEqual([]);
     expect(existsSync(home)).toBe(false);
