@@ -128,7 +128,11 @@ export class ModelGateway {
     const target = new URL(upstream.baseUrl.replace(/\/$/, "") + rest);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !DROP_REQ.has(k)) headers[k] = v;
-    Object.assign(headers, upstream.headers ?? {});
+    for (const [k, v] of Object.entries(upstream.headers ?? {})) {
+      // Beta flags are a list: add the provider's to the harness's own, don't replace them.
+      const prev = headers[k];
+      headers[k] = k === "anthropic-beta" && typeof prev === "string" && prev ? `${prev},${v}` : v;
+    }
     if (upstream.auth) headers[upstream.auth.header] = upstream.auth.value;
     const started = Date.now();
     const record = (status: number, error?: string) =>

@@ -17,8 +17,8 @@ export interface Upstreams {
 
 /**
  * First-cut upstream choice (the provider registry replaces it). Keys come only from
- * berth's own environment: ANTHROPIC_API_KEY (+ ANTHROPIC_BASE_URL) for the Anthropic
- * family, OPENAI_API_KEY (+ OPENAI_BASE_URL) for the OpenAI family. With neither, berth
+ * berth's own environment: ANTHROPIC_API_KEY, else CLAUDE_CODE_OAUTH_TOKEN (+
+ * ANTHROPIC_BASE_URL) for the Anthropic family, OPENAI_API_KEY (+ OPENAI_BASE_URL) for the OpenAI family. With neither, berth
  * serves its scripted mock model for both. With one, the other family has no upstream and
  * sessions that need it are refused at creation: never a silent fallback.
  */
@@ -30,6 +30,16 @@ export function upstreamsFromEnv(env = process.env): Upstreams {
       api: "anthropic-messages",
       baseUrl: env.ANTHROPIC_BASE_URL ?? "https://api.anthropic.com",
       auth: { header: "x-api-key", value: env.ANTHROPIC_API_KEY },
+    };
+  else if (env.CLAUDE_CODE_OAUTH_TOKEN)
+    // Self-hosted subscription use (an individual's own Claude plan, never a shared
+    // service): berth holds the OAuth token and sends it upstream as the bearer.
+    byFamily.anthropic = {
+      provider: "anthropic-oauth",
+      api: "anthropic-messages",
+      baseUrl: env.ANTHROPIC_BASE_URL ?? "https://api.anthropic.com",
+      auth: { header: "authorization", value: `Bearer ${env.CLAUDE_CODE_OAUTH_TOKEN}` },
+      headers: { "anthropic-beta": "oauth-2025-04-20" },
     };
   if (env.OPENAI_API_KEY)
     byFamily.openai = {

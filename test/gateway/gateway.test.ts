@@ -123,3 +123,35 @@ describe("ModelGateway", () => {
     await gw.close();
   });
 });
+
+describe("upstreams from berth's environment", () => {
+  it("API key, else subscription OAuth token as bearer with the oauth beta; never both", async () => {
+    const { upstreamsFromEnv } = await import("../../src/gateway/upstream.js");
+    const key = upstreamsFromEnv({ ANTHROPIC_API_KEY: "sk-ant-k", CLAUDE_CODE_OAUTH_TOKEN: "sk-ant-oat-x" });
+    expect(key.byFamily.anthropic).toMatchObject({ provider: "anthropic", auth: { header: "x-api-key", value: "sk-ant-k" } });
+    const oauth = upstreamsFromEnv({ CLAUDE_CODE_OAUTH_TOKEN: "sk-ant-oat-x" });
+    expect(oauth.byFamily.anthropic).toMatchObject({
+      provider: "anthropic-oauth",
+      auth: { header: "authorization", value: "Bearer sk-ant-oat-x" },
+      headers: { "anthropic-beta": "oauth-2025-04-20" },
+    });
+    expect(oauth.byFamily.openai).toBeUndefined();
+    expect(oauth.useMock).toBe(false);
+    expect(upstreamsFromEnv({}).useMock).toBe(true);
+  });
+
+  it("the gateway adds the oauth beta to the harness's own beta flags", async () => {
+    seen = [];
+    const gw = new ModelGateway({
+      redactor: new Redactor(),
+      resolve: () => ({ provider: "o", api: "anthropic-messages", baseUrl: upstreamUrl, auth: { header: "authorization", value: "Bearer oat" }, headers: { "anthropic-beta": "oauth-2025-04-20" } }),
+    });
+    await gw.start();
+    const t = gw.mint("s");
+    await (await fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages`, { method: "POST", headers: { "x-api-key": t, "anthropic-beta": "claude-code-20250219" }, body: "{}" })).text();
+    expect(seen[0]!.headers["anthropic-beta"]).toBe("claude-code-20250219,oauth-2025-04-20");
+    expect(seen[0]!.headers.authorization).toBe("Bearer oat");
+    expect(seen[0]!.headers["x-api-key"]).toBeUndefined();
+    await gw.close();
+  });
+});
