@@ -22,6 +22,20 @@ export interface SandboxLayout {
   node: string;
 }
 
+/**
+ * How an isolated sandbox reaches the outside: only through unix sockets berth owns (the
+ * model gateway, the session's egress proxy). The relay (relay.ts), run as the sandbox's
+ * first process, exposes each as 127.0.0.1:<port> inside, then runs the command.
+ */
+export interface SandboxNet {
+  forwards: { port: number; socket: string }[];
+  /** Host path of the relay script (written by berth; mounted read-only). */
+  relayScript: string;
+}
+
+/** Where drivers mount berth's sockets and the relay inside a sandbox. */
+export const SANDBOX_RUN_DIR = "/run/berth";
+
 export interface SandboxSpec {
   sessionId: string;
   tier: Tier;
@@ -31,6 +45,8 @@ export interface SandboxSpec {
   harnessDir: string;
   command: string[];
   env: Record<string, string>;
+  /** Absent: the sandbox shares the host network (T0 only). */
+  net?: SandboxNet;
 }
 
 export interface SandboxProcess {

@@ -1,0 +1,46 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * The in-sandbox relay. An isolated sandbox has no network of its own; berth hands it
+ * unix sockets (the model gateway, the egress proxy) under /run/berth, and this small
+ * program, run as the sandbox's first process, listens on 127.0.0.1:<port> for each and
+ * forwards to the socket, then runs the harness. So the harness sees ordinary loopback
+ * URLs and nothing else is reachable. Plain JavaScript (no dependencies): it runs under
+ * the sandbox's own node.
+ *
+ * Usage: node relay.js <port>=<socket> [<port>=<socket> ...] -- <command> [args...]
+ */
+export const RELAY_JS = String.raw`"use strict";
+const net = require("node:net");
+const { spawn } = require("node:child_process");
+const argv = process.argv.slice(2);
+const sep = argv.indexOf("--");
+if (sep < 1 || sep === argv.length - 1) { process.stderr.write("relay: usage: <port>=<socket>... -- command\n"); process.exit(2); }
+const maps = argv.slice(0, sep).map((m) => { const i = m.indexOf("="); return { port: Number(m.slice(0, i)), socket: m.slice(i + 1) }; });
+const cmd = argv.slice(sep + 1);
+let pending = maps.length;
+for (const { port, socket } of maps) {
+  const srv = net.createServer((c) => {
+    const u = net.connect(socket);
+    c.on("error", () => u.destroy());
+    u.on("error", () => c.destroy());
+    c.pipe(u).pipe(c);
+  });
+  srv.on("error", (e) => { process.stderr.write("relay: " + port + ": " + e.message + "\n"); process.exit(70); });
+  srv.listen(port, "127.0.0.1", () => { if (--pending === 0) start(); });
+}
+function start() {
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: "inherit" });
+  for (const s of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(s, () => child.kill(s));
+  child.on("exit", (code, sig) => process.exit(code === null ? 128 + (require("node:os").constants.signals[sig] || 9) : code));
+  child.on("error", (e) => { process.stderr.write("relay: " + cmd[0] + ": " + e.message + "\n"); process.exit(127); });
+}
+`;
+
+/** Writes the relay next to a session's files; drivers mount it read-only. */
+export function writeRelay(dir: string): string {
+  const p = join(dir, "relay.js");
+  writeFileSync(p, RELAY_JS, { mode: 0o644 });
+  return p;
+}
