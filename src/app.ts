@@ -69,6 +69,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const gateway = new ModelGateway({
     host: config.gatewayHost,
     port: config.gatewayPort,
+    socketPath: join(config.home, "run", "gateway.sock"),
     redactor,
     resolve: (_session, family) => {
       const u = upstreams[family];
@@ -129,7 +130,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
  * token stay 0600.
  */
 function prepareHome(home: string): void {
-  for (const d of [home, join(home, "sessions"), join(home, "workspaces")]) {
+  for (const d of [home, join(home, "sessions"), join(home, "workspaces"), join(home, "run")]) {
     mkdirSync(d, { recursive: true });
     chmodSync(d, 0o711);
   }

@@ -1,3 +1,4 @@
+import { chmodSync, rmSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
@@ -30,6 +31,7 @@ export interface ModelCallRecord {
 export interface GatewayOptions {
   host?: string;
   port?: number;
+  socketPath?: string;
   redactor: Redactor;
   /** The upstream for a session's traffic of one wire family; throws if there is none. */
   resolve(sessionId: string, family: ApiFamily): Upstream;
@@ -58,28 +60,52 @@ interface TokenEntry {
  * and onCall().
  */
 export class ModelGateway {
-  private server: http.Server;
+  private servers: http.Server[] = [];
   private tokens = new Map<string, TokenEntry>();
   private forgetSecret = new Map<string, () => void>();
   url = "";
+  port = 0;
 
-  constructor(private opts: GatewayOptions) {
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.keepAliveTimeout = 30_000;
+  constructor(private opts: GatewayOptions) {}
+
+  private listen(...args: [number, string] | [string]): Promise<http.Server> {
+    const server = http.createServer((req, res) => this.handle(req, res));
+    server.keepAliveTimeout = 30_000;
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(...(args as [number, string]), () => resolve(server));
+    });
   }
 
+  /**
+   * Listens on loopback (T0 and tests) and, with `socketPath`, on a unix socket: isolated
+   * sandboxes reach the gateway only through that socket (see sandboxes/relay.ts).
+   */
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(this.opts.port ?? 0, this.opts.host ?? "127.0.0.1", () => resolve());
-    });
-    const a = this.server.address() as AddressInfo;
+    const tcp = await this.listen(this.opts.port ?? 0, this.opts.host ?? "127.0.0.1");
+    const a = tcp.address() as AddressInfo;
+    this.port = a.port;
     this.url = `http://${a.address}:${a.port}`;
+    if (this.opts.socketPath) {
+      rmSync(this.opts.socketPath, { force: true });
+      await this.listen(this.opts.socketPath);
+      // The token authenticates; the agent's uid (1000) must be able to connect.
+      chmodSync(this.opts.socketPath, 0o666);
+    }
+  }
+
+  get socketPath(): string | undefined {
+    return this.opts.socketPath;
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await Promise.all(
+      this.servers.map((s) => {
+        s.closeAllConnections();
+        return new Promise<void>((r) => s.close(() => r()));
+      }),
+    );
   }
 
   /** The base URL a harness speaking `api` should use. */

@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import {
   AGENT_GID,
   AGENT_UID,
+  SANDBOX_RUN_DIR,
   SandboxUnavailableError,
   type SandboxDriver,
   type SandboxLayout,
@@ -69,8 +70,8 @@ const ETC_RO = [
  * T1 `process`: bubblewrap. Read-only /usr, a minimal /etc, writable workspace only,
  * private HOME and /tmp, uid/gid 1000, new pid/ipc/uts/user/cgroup namespaces, a new
  * session (no TIOCSTI into berth's terminal), and --die-with-parent so the sandbox dies
- * with berth. The network namespace is shared for now; the egress policy is the T1
- * network issue's job.
+ * with berth. With spec.net, a new network namespace with only loopback: berth's sockets
+ * are bound in and the relay exposes them on 127.0.0.1.
  */
 export class BwrapDriver implements SandboxDriver {
   readonly name = "bwrap";
@@ -95,7 +96,6 @@ export class BwrapDriver implements SandboxDriver {
   args(spec: SandboxSpec, etc: string): string[] {
     const a = [
       "--unshare-all",
-      "--share-net",
       "--die-with-parent",
       "--new-session",
       "--uid", String(AGENT_UID),
@@ -118,6 +118,7 @@ export class BwrapDriver implements SandboxDriver {
       "--bind", spec.workspace, WORKSPACE,
       "--bind", spec.home, HOME,
       "--ro-bind", spec.harnessDir, HARNESS,
+      ...this.netMounts(spec),
       // The root bwrap builds is a tmpfs; make it read-only now that everything is mounted,
       // so only /workspace, HOME and the two tmpfs temp dirs are writable.
       "--remount-ro", "/",
@@ -133,8 +134,29 @@ export class BwrapDriver implements SandboxDriver {
       ...spec.env,
     };
     for (const [k, v] of Object.entries(env)) a.push("--setenv", k, v);
-    a.push("--", ...spec.command);
+    a.push("--", ...this.command(spec));
     return a;
+  }
+
+  /** With spec.net, the command runs under the relay, which exposes berth's sockets on loopback. */
+  private command(spec: SandboxSpec): string[] {
+    if (!spec.net) return spec.command;
+    const inside = (i: number) => `${SANDBOX_RUN_DIR}/s${i}.sock`;
+    return [
+      this.layout().node,
+      `${SANDBOX_RUN_DIR}/relay.js`,
+      ...spec.net.forwards.map((f, i) => `${f.port}=${inside(i)}`),
+      "--",
+      ...spec.command,
+    ];
+  }
+
+  private netMounts(spec: SandboxSpec): string[] {
+    if (!spec.net) return ["--share-net"];
+    return [
+      "--ro-bind", spec.net.relayScript, `${SANDBOX_RUN_DIR}/relay.js`,
+      ...spec.net.forwards.flatMap((f, i) => ["--bind", f.socket, `${SANDBOX_RUN_DIR}/s${i}.sock`]),
+    ];
   }
 
   async start(spec: SandboxSpec): Promise<SandboxProcess> {

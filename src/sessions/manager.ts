@@ -14,7 +14,8 @@ import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.
 import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
-import { parseTier, type SandboxDriver, type SandboxProcess, type Tier } from "../sandboxes/types.js";
+import { writeRelay } from "../sandboxes/relay.js";
+import { parseTier, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { SessionConfig, SessionRow, Store, TurnRow } from "../store/sqlite.js";
 import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
@@ -232,7 +233,17 @@ export class SessionManager {
         writeFileSync(p, f.content, { mode: f.mode ?? 0o600 });
       }
       if (live.ending) return;
+      // Every tier but host gets no network of its own: the gateway's unix socket, exposed
+      // inside on the gateway's own port so the URL above holds there too.
+      const net: SandboxNet | undefined =
+        row.tier === "host" || !this.d.gateway.socketPath
+          ? undefined
+          : {
+              forwards: [{ port: this.d.gateway.port, socket: this.d.gateway.socketPath }],
+              relayScript: writeRelay(this.sessionDir(live.id)),
+            };
       const proc = await driver.start({
+        net,
         sessionId: live.id,
         tier: row.tier as Tier,
         workspace: row.workspace,

@@ -2,7 +2,10 @@ import { chmodSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { BwrapDriver } from "../../src/sandboxes/bwrap.js";
+import { writeRelay } from "../../src/sandboxes/relay.js";
 import { sessionSpec } from "./spec.js";
 
 // The T1 contract bits this build promises, checked on a live bubblewrap sandbox.
@@ -54,6 +57,33 @@ describe("bwrap driver (T1)", () => {
     await new Promise((r) => setTimeout(r, 300));
     await p.kill();
     expect(() => process.kill(p.pid, 0)).toThrow();
+  });
+
+  it("with spec.net: only loopback, host ports unreachable, berth's sockets reachable through the relay", async () => {
+    const host = http.createServer((_q, r) => r.end("host tcp"));
+    await new Promise<void>((r) => host.listen(0, "127.0.0.1", r));
+    const hostPort = (host.address() as AddressInfo).port;
+    const base = sessionSpec([]);
+    const sock = join(base.home, "..", "gw.sock");
+    const gw = http.createServer((q, r) => r.end(`gateway ${q.url}`));
+    await new Promise<void>((r) => gw.listen(sock, r));
+    chmodSync(sock, 0o666);
+    const relayScript = writeRelay(join(base.home, ".."));
+    const probe = `
+      const tryGet = (u) => fetch(u).then((r) => r.text(), (e) => "refused");
+      (async () => {
+        console.log(require("fs").readFileSync("/proc/net/dev", "utf8").split(String.fromCharCode(10)).slice(2).filter(Boolean).map((l) => l.trim().split(":")[0]).join(","));
+        console.log(await tryGet("http://127.0.0.1:${hostPort}/"));
+        console.log(await tryGet("http://127.0.0.1:41999/v1/x"));
+      })();`;
+    const p = await driver.start({ ...base, command: ["/usr/bin/node", "-e", probe], net: { forwards: [{ port: 41999, socket: sock }], relayScript } });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (out += d));
+    await p.exited;
+    host.close();
+    gw.close();
+    expect(out.trim().split("\n")).toEqual(["lo", "refused", "gateway /v1/x"]);
   });
 
   it("refuses paths the agent user cannot reach when berth runs as root", async () => {
