@@ -29,6 +29,25 @@ async function chownTree(dir: string): Promise<void> {
 
 const run = promisify(execFile);
 
+/**
+ * Resource limits, inherited by everything in the sandbox. RLIMIT_NPROC counts every
+ * process of uid 1000 on the host, so it bounds a fork bomb across all T1 sandboxes.
+ * Address-space limits are not used: Node reserves large virtual ranges (WebAssembly
+ * guard regions) and would fail under any useful RLIMIT_AS.
+ */
+function limits(env = process.env): string[] {
+  const n = (k: string, d: number) => Number(env[k] ?? d);
+  return [
+    "prlimit",
+    `--nproc=${n("BERTH_T1_MAX_PROCS", 2048)}`,
+    `--nofile=${n("BERTH_T1_MAX_FILES", 4096)}`,
+    `--fsize=${n("BERTH_T1_MAX_FILE_BYTES", 4 * 1024 ** 3)}`,
+    `--cpu=${n("BERTH_T1_MAX_CPU_SECONDS", 4 * 3600)}`,
+    "--core=0",
+    "--",
+  ];
+}
+
 /** The first directory on the way to `path` that uid/gid cannot search, if any. */
 export function unreachableAncestor(path: string, uid: number, gid: number): string | undefined {
   let dir = dirname(path);
@@ -177,7 +196,7 @@ export class BwrapDriver implements SandboxDriver {
     mkdirSync(etc, { recursive: true, mode: 0o755 });
     writeFileSync(join(etc, "passwd"), `root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:${AGENT_UID}:${AGENT_GID}:agent:${HOME}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
     writeFileSync(join(etc, "group"), `root:x:0:\nagent:x:${AGENT_GID}:\nnogroup:x:65534:\n`);
-    return spawnTree(this.name, [this.bwrap, ...this.args(spec, etc)], {
+    return spawnTree(this.name, [...limits(), this.bwrap, ...this.args(spec, etc)], {
       cwd: "/",
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
       ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}),

@@ -96,3 +96,15 @@ describe("bwrap driver (T1)", () => {
     await expect(driver.start(spec)).rejects.toThrow(/cannot reach .* is not searchable/);
   });
 });
+
+describe("bwrap resource limits", () => {
+  it("caps processes, open files, file size and core dumps", async () => {
+    const { out } = await runIn("cat /proc/self/limits");
+    const soft = (name: string) => new RegExp(`^${name}\\s+(\\S+)`, "m").exec(out)?.[1];
+    expect(Number(soft("Max processes"))).toBeLessThanOrEqual(2048);
+    expect(Number(soft("Max open files"))).toBeLessThanOrEqual(4096);
+    expect(soft("Max file size")).not.toBe("unlimited");
+    expect(soft("Max cpu time")).not.toBe("unlimited");
+    expect(soft("Max core file size")).toBe("0");
+  });
+});
