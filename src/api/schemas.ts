@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EVENT_TYPES, SESSION_STATES, TURN_STATES } from "../events/types.js";
+import { PROTECTED_WORKSPACE_PATHS } from "../sandboxes/types.js";
 
 // One set of schemas validates requests and generates /openapi.json.
 
@@ -23,6 +24,15 @@ export const CreateSessionBody = z
     permissionPolicy: z.enum(["allow", "deny", "ask"]).optional(),
     permissionTimeoutMs: z.number().int().min(100).max(24 * 3600_000).optional(),
     metadata: z.record(z.string(), z.string()).optional(),
+    writablePaths: z
+      .array(z.enum(PROTECTED_WORKSPACE_PATHS as unknown as [string, ...string[]]))
+      .optional()
+      .describe("Protected workspace paths (git hooks and config, shell rc files) the agent may write"),
+    network: z
+      .object({ allow: z.array(z.string().min(1).max(260)).max(200).optional() })
+      .strict()
+      .optional()
+      .describe("Egress allowlist: exact hosts or *.suffix, optional :port; everything else is refused"),
   })
   .strict();
 

@@ -135,6 +135,7 @@ export class BwrapDriver implements SandboxDriver {
     for (const p of ETC_RO) if (existsSync(p)) a.push("--ro-bind", p, p);
     a.push(
       "--bind", spec.workspace, WORKSPACE,
+      ...(spec.protect ?? []).filter((r) => existsSync(join(spec.workspace, r))).flatMap((r) => ["--ro-bind", join(spec.workspace, r), `${WORKSPACE}/${r}`]),
       "--bind", spec.home, HOME,
       "--ro-bind", spec.harnessDir, HARNESS,
       ...this.netMounts(spec),

@@ -47,7 +47,27 @@ export interface SandboxSpec {
   env: Record<string, string>;
   /** Absent: the sandbox shares the host network (T0 only). */
   net?: SandboxNet;
+  /** Workspace-relative paths mounted read-only over themselves (where they exist). */
+  protect?: string[];
 }
+
+/**
+ * Files in a workspace that run code later, outside the agent's turn (git hooks, git's
+ * config with its hooksPath/fsmonitor, shell start-up files): read-only in the sandbox
+ * unless a session allows them.
+ */
+export const PROTECTED_WORKSPACE_PATHS = [
+  ".git/hooks",
+  ".git/config",
+  ".gitmodules",
+  ".bashrc",
+  ".bash_profile",
+  ".profile",
+  ".zshrc",
+  ".zprofile",
+  ".envrc",
+  ".vscode/tasks.json",
+];
 
 export interface SandboxProcess {
   id: string;

@@ -15,7 +15,7 @@ import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
 import { writeRelay } from "../sandboxes/relay.js";
-import { parseTier, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
+import { parseTier, PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { SessionConfig, SessionRow, Store, TurnRow } from "../store/sqlite.js";
 import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
@@ -32,6 +32,8 @@ export interface CreateSessionInput {
   permissionPolicy?: "allow" | "deny" | "ask";
   permissionTimeoutMs?: number;
   metadata?: Record<string, string>;
+  writablePaths?: string[];
+  network?: { allow?: string[] };
 }
 
 export interface PostTurnInput {
@@ -156,6 +158,8 @@ export class SessionManager {
       permissionTimeoutMs: input.permissionTimeoutMs ?? 5 * 60_000,
       mcpServers: input.mcpServers ?? [],
       metadata: input.metadata,
+      writablePaths: input.writablePaths,
+      egressAllow: input.network?.allow ?? [],
     };
     const now = new Date().toISOString();
     const row: SessionRow = {
@@ -242,8 +246,10 @@ export class SessionManager {
               forwards: [{ port: this.d.gateway.port, socket: this.d.gateway.socketPath }],
               relayScript: writeRelay(this.sessionDir(live.id)),
             };
+      const writable = new Set(row.config.writablePaths ?? []);
       const proc = await driver.start({
         net,
+        protect: PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p)),
         sessionId: live.id,
         tier: row.tier as Tier,
         workspace: row.workspace,

@@ -31,6 +31,10 @@ export interface SessionConfig {
   mcpServers: unknown[];
   env?: Record<string, string>;
   metadata?: Record<string, string>;
+  /** Protected workspace paths (PROTECTED_WORKSPACE_PATHS) this session may write. */
+  writablePaths?: string[];
+  /** Egress allowlist for the session's proxy (exact host or *.suffix, optional :port). */
+  egressAllow?: string[];
 }
 
 export interface TurnRow {

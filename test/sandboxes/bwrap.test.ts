@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -106,5 +106,20 @@ describe("bwrap resource limits", () => {
     expect(soft("Max file size")).not.toBe("unlimited");
     expect(soft("Max cpu time")).not.toBe("unlimited");
     expect(soft("Max core file size")).toBe("0");
+  });
+});
+
+describe("bwrap workspace protection", () => {
+  it("git hooks, git config and shell rc files are read-only unless allowed", async () => {
+    const spec = sessionSpec(["/bin/sh", "-c", "for f in .git/hooks/pre-commit .git/config .bashrc notes.txt; do echo x >> $f 2>/dev/null && echo \"wrote $f\" || echo \"blocked $f\"; done"]);
+    mkdirSync(join(spec.workspace, ".git/hooks"), { recursive: true });
+    writeFileSync(join(spec.workspace, ".git/config"), "[core]\n");
+    writeFileSync(join(spec.workspace, ".bashrc"), "");
+    const p = await driver.start({ ...spec, protect: [".git/hooks", ".git/config", ".bashrc"] });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    await p.exited;
+    expect(out.trim().split("\n")).toEqual(["blocked .git/hooks/pre-commit", "blocked .git/config", "blocked .bashrc", "wrote notes.txt"]);
+    expect(readFileSync(join(spec.workspace, ".git/config"), "utf8")).toBe("[core]\n");
   });
 });
