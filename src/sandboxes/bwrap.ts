@@ -32,8 +32,8 @@ const run = promisify(execFile);
 /**
  * Resource limits, inherited by everything in the sandbox. RLIMIT_NPROC counts every
  * process of uid 1000 on the host, so it bounds a fork bomb across all T1 sandboxes.
- * Address-space limits are not used: Node reserves large virtual ranges (WebAssembly
- * guard regions) and would fail under any useful RLIMIT_AS.
+ * Memory is RLIMIT_DATA (private writable memory, per process), not RLIMIT_AS: Node
+ * reserves large PROT_NONE ranges (WebAssembly guard regions) that RLIMIT_AS would count.
  */
 function limits(env = process.env): string[] {
   const n = (k: string, d: number) => Number(env[k] ?? d);
@@ -43,6 +43,7 @@ function limits(env = process.env): string[] {
     `--nofile=${n("BERTH_T1_MAX_FILES", 4096)}`,
     `--fsize=${n("BERTH_T1_MAX_FILE_BYTES", 4 * 1024 ** 3)}`,
     `--cpu=${n("BERTH_T1_MAX_CPU_SECONDS", 4 * 3600)}`,
+    `--data=${n("BERTH_T1_MAX_MEMORY_BYTES", 4 * 1024 ** 3)}`,
     "--core=0",
     "--",
   ];

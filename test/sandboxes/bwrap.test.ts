@@ -98,7 +98,7 @@ describe("bwrap driver (T1)", () => {
 });
 
 describe("bwrap resource limits", () => {
-  it("caps processes, open files, file size and core dumps", async () => {
+  it("caps processes, open files, file size, CPU time, memory and core dumps", async () => {
     const { out } = await runIn("cat /proc/self/limits");
     const soft = (name: string) => new RegExp(`^${name}\\s+(\\S+)`, "m").exec(out)?.[1];
     expect(Number(soft("Max processes"))).toBeLessThanOrEqual(2048);
@@ -106,6 +106,7 @@ describe("bwrap resource limits", () => {
     expect(soft("Max file size")).not.toBe("unlimited");
     expect(soft("Max cpu time")).not.toBe("unlimited");
     expect(soft("Max core file size")).toBe("0");
+    expect(Number(soft("Max data size"))).toBeLessThanOrEqual(4 * 1024 ** 3);
   });
 });
 
