@@ -29,7 +29,10 @@ export const CreateSessionBody = z
       .optional()
       .describe("Protected workspace paths (git hooks and config, shell rc files) the agent may write"),
     network: z
-      .object({ allow: z.array(z.string().min(1).max(260)).max(200).optional() })
+      .object({
+        allow: z.array(z.string().min(1).max(260)).max(200).optional(),
+        allowPrivateAddresses: z.boolean().optional().describe("Let allowed names resolve to private/loopback addresses (cloud metadata stays refused)"),
+      })
       .strict()
       .optional()
       .describe("Egress allowlist: exact hosts or *.suffix, optional :port; everything else is refused"),

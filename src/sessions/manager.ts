@@ -14,6 +14,7 @@ import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.
 import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
+import { EgressProxy, parsePolicy } from "../sandboxes/egress-proxy.js";
 import { writeRelay } from "../sandboxes/relay.js";
 import { parseTier, PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
@@ -33,7 +34,7 @@ export interface CreateSessionInput {
   permissionTimeoutMs?: number;
   metadata?: Record<string, string>;
   writablePaths?: string[];
-  network?: { allow?: string[] };
+  network?: { allow?: string[]; allowPrivateAddresses?: boolean };
 }
 
 export interface PostTurnInput {
@@ -56,11 +57,15 @@ interface Live {
   replaying?: boolean;
   ending: boolean;
   permissions: PermissionBroker;
+  egress?: EgressProxy;
   /** Last update per tool call (serialized), to drop ACP updates that say nothing new. */
   toolStatus: Map<string, string>;
 }
 
 const LIVE_STATES: SessionState[] = ["starting", "ready", "running"];
+
+/** Where the session's egress proxy appears inside an isolated sandbox. */
+export const EGRESS_PROXY_PORT = 3128;
 
 export interface SessionManagerDeps {
   config: BerthConfig;
@@ -140,6 +145,11 @@ export class SessionManager {
     const driver = this.d.drivers.forTier(tier);
     if (!driver) throw new BerthError(501, "tier_unavailable", `tier '${tier}' has no sandbox driver in this build`);
 
+    try {
+      parsePolicy(input.network?.allow ?? []);
+    } catch (e) {
+      throw badRequest("invalid_network_policy", (e as Error).message);
+    }
     const id = newId("ses");
     let workspace = input.workspace;
     let ownsWorkspace = false;
@@ -160,6 +170,7 @@ export class SessionManager {
       metadata: input.metadata,
       writablePaths: input.writablePaths,
       egressAllow: input.network?.allow ?? [],
+      egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
     };
     const now = new Date().toISOString();
     const row: SessionRow = {
@@ -239,13 +250,27 @@ export class SessionManager {
       if (live.ending) return;
       // Every tier but host gets no network of its own: the gateway's unix socket, exposed
       // inside on the gateway's own port so the URL above holds there too.
-      const net: SandboxNet | undefined =
-        row.tier === "host" || !this.d.gateway.socketPath
-          ? undefined
-          : {
-              forwards: [{ port: this.d.gateway.port, socket: this.d.gateway.socketPath }],
-              relayScript: writeRelay(this.sessionDir(live.id)),
-            };
+      let net: SandboxNet | undefined;
+      const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_SESSION_ID: live.id };
+      if (row.tier !== "host" && this.d.gateway.socketPath) {
+        // Everything else leaves through the session's egress proxy and its allowlist.
+        const egress = new EgressProxy({
+          socketPath: join(this.sessionDir(live.id), "egress.sock"),
+          policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
+          onDecision: (dec) => this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused"),
+        });
+        await egress.start();
+        live.egress = egress;
+        net = {
+          forwards: [
+            { port: this.d.gateway.port, socket: this.d.gateway.socketPath },
+            { port: EGRESS_PROXY_PORT, socket: egress.address },
+          ],
+          relayScript: writeRelay(this.sessionDir(live.id)),
+        };
+        const proxy = `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
+        Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" });
+      }
       const writable = new Set(row.config.writablePaths ?? []);
       const proc = await driver.start({
         net,
@@ -256,7 +281,7 @@ export class SessionManager {
         home,
         harnessDir,
         command: plan.command,
-        env: { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_SESSION_ID: live.id },
+        env,
       });
       live.proc = proc;
       live.sandboxRowId = proc.id;
@@ -352,6 +377,7 @@ export class SessionManager {
     this.d.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
+    await live.egress?.close();
     if (live.sandboxRowId) this.d.store.deleteSandbox(live.sandboxRowId);
     this.live.delete(live.id);
   }

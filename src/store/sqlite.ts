@@ -35,6 +35,8 @@ export interface SessionConfig {
   writablePaths?: string[];
   /** Egress allowlist for the session's proxy (exact host or *.suffix, optional :port). */
   egressAllow?: string[];
+  /** Let allowed names resolve to private/loopback addresses (never cloud metadata). */
+  egressAllowPrivate?: boolean;
 }
 
 export interface TurnRow {

@@ -69,6 +69,7 @@ describe("validation", () => {
     ["unknown tier", JSON.stringify({ harness: "pi", tier: "t9" }), 400, "invalid_tier"],
     ["host tier not enabled", JSON.stringify({ harness: "pi", tier: "t0" }), 403, "tier_not_allowed"],
     ["relative workspace", JSON.stringify({ harness: "pi", workspace: "rel/dir" }), 400, "invalid_workspace"],
+    ["bad egress entry", JSON.stringify({ harness: "pi", network: { allow: ["https://example.com/x"] } }), 400, "invalid_network_policy"],
     ["missing workspace", JSON.stringify({ harness: "pi", workspace: "/does/not/exist" }), 400, "invalid_workspace"],
   ];
   for (const [name, body, status, code] of bad) {

@@ -1,0 +1,672 @@
+import { promises as dns } from "node:dns";
+import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import net, { type AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+
+/**
+ * The session egress proxy (T1/T2 network policy). An isolated sandbox has no network of
+ * its own; berth gives each session one of these, listening on a unix socket that is
+ * bind-mounted into the sandbox and exposed there by the relay as http://127.0.0.1:PORT
+ * (the harness gets HTTP_PROXY/HTTPS_PROXY pointing at it). It speaks `CONNECT host:port`
+ * (tunnels, so HTTPS stays end to end) and plain HTTP forwarding of absolute-form requests,
+ * and lets a request through only when:
+ *
+ *   1. the host and port match the session's allowlist;
+ *   2. every address the name resolves to is public (no loopback, private, link-local,
+ *      CGNAT, cloud metadata, ... unless the policy says allowPrivateAddresses);
+ *   3. then it connects to the vetted address itself, never to the name again, so a
+ *      second DNS answer (rebinding) cannot redirect the connection.
+ */
+
+export interface EgressPolicy {
+  /** "example.com" (exact), "*.example.com" (any subdomain, not the apex), optional ":port" suffix on either (default ports 80 and 443 only). */
+  allow: string[];
+  /** Let allowed names resolve to loopback/private/link-local addresses (default false). Cloud metadata stays refused. */
+  allowPrivateAddresses?: boolean;
+}
+
+export interface EgressDecision {
+  /** The host as requested, normalized (lower case, no trailing dot, IPv6 without brackets). */
+  host: string;
+  port: number;
+  allowed: boolean;
+  reason: string;
+  /** "CONNECT" or the forwarded HTTP method. */
+  method: string;
+  /** Allowed: the vetted address the proxy connects to (first choice). Refused for an address: the offending one. */
+  address?: string;
+}
+
+/** One parsed allowlist entry. `host` is normalized; IP rules match only that exact IP literal. */
+export interface EgressRule {
+  entry: string;
+  host: string;
+  wildcard: boolean;
+  ip: boolean;
+  /** Absent: ports 80 and 443. */
+  port?: number;
+}
+
+export interface EgressProxyOptions {
+  /** Listen on this unix socket (a stale socket file there is removed first). */
+  socketPath?: string;
+  /** Otherwise listen on host:port (default 127.0.0.1, a free port); for tests. */
+  host?: string;
+  port?: number;
+  policy: EgressPolicy;
+  onDecision?: (d: EgressDecision) => void;
+  /** Name to addresses; default dns.promises.lookup with all: true. Injectable for tests. */
+  resolve?: (host: string) => Promise<string[]>;
+  /** How long resolving plus connecting may take before the client gets 504 (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+const DEFAULT_PORTS = [80, 443];
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Bytes a client may send after CONNECT before the tunnel is up; past this it is paused. */
+const EARLY_LIMIT = 64 * 1024;
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) plus anything the proxy itself consumed; Proxy-* go too.
+const HOP_BY_HOP = new Set([
+  "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect",
+]);
+
+// ---------------------------------------------------------------------------------------
+// Host names and the allowlist
+
+interface NormalHost {
+  host: string;
+  /** 0 for a name, 4 or 6 for an IP literal. */
+  ip: 0 | 4 | 6;
+}
+
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/**
+ * Normalizes a host as it appears in a request or an allowlist entry (no port): lower case,
+ * IDN to punycode, one trailing dot dropped, IPv4 in its WHATWG forms ("0x7f.1",
+ * "2130706433") to dotted decimal, IPv6 (bare or in brackets) to its canonical text.
+ * Undefined when it is not a valid host name or IP literal.
+ */
+export function normalizeHost(raw: string): NormalHost | undefined {
+  let h = raw;
+  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
+  if (h.includes(":")) {
+    if (!net.isIPv6(h) || h.includes("%")) return undefined;
+    try {
+      return { host: new URL(`http://[${h}]/`).hostname.slice(1, -1), ip: 6 };
+    } catch {
+      return undefined;
+    }
+  }
+  if (h === "" || /[/?#@\\%\s[\]]/.test(h)) return undefined;
+  let name: string;
+  try {
+    name = new URL(`http://${h}/`).hostname;
+  } catch {
+    return undefined;
+  }
+  if (net.isIPv4(name)) return { host: name, ip: 4 };
+  if (name.endsWith(".")) name = name.slice(0, -1);
+  if (name === "" || name.length > 253 || !name.split(".").every((l) => LABEL.test(l))) return undefined;
+  return { host: name, ip: 0 };
+}
+
+function entryError(entry: string, why: string): Error {
+  return new Error(`invalid egress allow entry ${JSON.stringify(entry)}: ${why}`);
+}
+
+function parseEntry(raw: unknown): EgressRule {
+  if (typeof raw !== "string") throw new Error(`invalid egress allow entry ${JSON.stringify(raw)}: expected a string`);
+  const e = raw.trim();
+  if (e === "") throw new Error("invalid egress allow entry: it is empty (expected a host such as \"example.com\")");
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(e) || e.includes("://")) {
+    throw entryError(raw, 'remove the scheme; entries are hosts like "example.com" or "example.com:8443"');
+  }
+  if (/[/?#]/.test(e)) throw entryError(raw, 'remove the path; entries are hosts like "example.com", the policy applies to whole hosts');
+  if (e.includes("@")) throw entryError(raw, "remove the user info; entries are hosts");
+
+  let hostPart = e;
+  let portText: string | undefined;
+  if (e.startsWith("[")) {
+    const end = e.indexOf("]");
+    if (end < 0) throw entryError(raw, 'unclosed "[" in an IPv6 address');
+    hostPart = e.slice(0, end + 1);
+    const rest = e.slice(end + 1);
+    if (rest !== "") {
+      if (!rest.startsWith(":")) throw entryError(raw, 'expected ":port" after "]"');
+      portText = rest.slice(1);
+    }
+  } else if (!net.isIPv6(e)) {
+    const colon = e.lastIndexOf(":");
+    if (colon >= 0) {
+      hostPart = e.slice(0, colon);
+      portText = e.slice(colon + 1);
+      if (hostPart.includes(":")) throw entryError(raw, 'write an IPv6 address with a port as "[addr]:port"');
+    }
+  }
+
+  let port: number | undefined;
+  if (portText !== undefined) {
+    port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+    if (!(port >= 1 && port <= 65535)) throw entryError(raw, `bad port ${JSON.stringify(portText)} (expected 1-65535)`);
+  }
+
+  if (hostPart.includes("*")) {
+    if (!hostPart.startsWith("*.") || hostPart.indexOf("*", 1) >= 0) {
+      throw entryError(raw, 'a wildcard must be a single leading "*." as in "*.example.com"');
+    }
+    const base = normalizeHost(hostPart.slice(2));
+    if (!base) throw entryError(raw, `${JSON.stringify(hostPart.slice(2))} is not a valid host name`);
+    if (base.ip) throw entryError(raw, "a wildcard cannot apply to an IP address");
+    return { entry: e, host: base.host, wildcard: true, ip: false, port };
+  }
+  const n = normalizeHost(hostPart);
+  if (!n) throw entryError(raw, `${JSON.stringify(hostPart)} is not a valid host name or IP address`);
+  return { entry: e, host: n.host, wildcard: false, ip: n.ip !== 0, port };
+}
+
+/** Validates and parses an allowlist; throws an Error naming the first malformed entry. */
+export function parsePolicy(allow: string[]): EgressRule[] {
+  if (!Array.isArray(allow)) throw new Error("egress policy: allow must be an array of host patterns");
+  return allow.map(parseEntry);
+}
+
+/**
+ * Step 1 of the decision: does the (normalized) host and port match a rule? Wildcards never
+ * match the apex or an IP literal; IP literals match only an identical IP rule.
+ */
+export function matchRules(rules: readonly EgressRule[], host: string, port: number): { allowed: boolean; reason: string } {
+  const isIp = net.isIP(host) !== 0;
+  let hostMatched = false;
+  for (const r of rules) {
+    const ok = r.wildcard ? !isIp && host.endsWith(`.${r.host}`) : host === r.host;
+    if (!ok) continue;
+    hostMatched = true;
+    if (r.port === undefined ? DEFAULT_PORTS.includes(port) : port === r.port) return { allowed: true, reason: `allowed by "${r.entry}"` };
+  }
+  return hostMatched
+    ? { allowed: false, reason: `port ${port} is not allowed for this host` }
+    : { allowed: false, reason: "host is not in the allowlist" };
+}
+
+// ---------------------------------------------------------------------------------------
+// Address classes
+
+function v4Kind(a: number, b: number, c: number, d: number): string | undefined {
+  if (a === 169 && b === 254 && c === 169 && d === 254) return "cloud metadata";
+  if (a === 100 && b === 100 && c === 100 && d === 200) return "cloud metadata"; // Alibaba
+  if (a === 168 && b === 63 && c === 129 && d === 16) return "cloud metadata"; // Azure wire server
+  if (a === 0) return "unspecified";
+  if (a === 127) return "loopback";
+  if (a === 10 || (a === 172 && (b & 0xf0) === 16) || (a === 192 && b === 168)) return "private";
+  if (a === 169 && b === 254) return "link-local";
+  if (a === 100 && (b & 0xc0) === 64) return "shared (CGNAT)";
+  if (a >= 224 && a < 240) return "multicast";
+  if (a >= 240) return "reserved";
+  return undefined;
+}
+
+function ipv6Groups(addr: string): number[] | undefined {
+  let s = addr;
+  const lastColon = s.lastIndexOf(":");
+  const tail = s.slice(lastColon + 1);
+  if (tail.includes(".")) {
+    const b = tail.split(".").map(Number);
+    if (b.length !== 4) return undefined;
+    s = `${s.slice(0, lastColon + 1)}${(((b[0] ?? 0) << 8) | (b[1] ?? 0)).toString(16)}:${(((b[2] ?? 0) << 8) | (b[3] ?? 0)).toString(16)}`;
+  }
+  const halves = s.split("::");
+  const part = (p: string | undefined) => (p ? p.split(":").map((h) => parseInt(h, 16)) : []);
+  const head = part(halves[0]);
+  if (halves.length === 1) return head.length === 8 ? head : undefined;
+  const rest = part(halves[1]);
+  return [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
+}
+
+function v6Kind(g: number[]): string | undefined {
+  const at = (i: number) => g[i] ?? 0;
+  const zeroUpTo = (n: number) => g.slice(0, n).every((x) => x === 0);
+  const embedded = (hi: number, lo: number) => v4Kind(hi >> 8, hi & 0xff, lo >> 8, lo & 0xff);
+  if (zeroUpTo(8)) return "unspecified";
+  if (zeroUpTo(7) && at(7) === 1) return "loopback";
+  if (zeroUpTo(5) && at(5) === 0xffff) return embedded(at(6), at(7)); // IPv4-mapped
+  if (zeroUpTo(6)) return embedded(at(6), at(7)) ?? "reserved"; // IPv4-compatible (deprecated)
+  if (at(0) === 0x64 && at(1) === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embedded(at(6), at(7)); // NAT64
+  if (at(0) === 0x2002) return embedded(at(1), at(2)); // 6to4
+  if (at(0) === 0xfd00 && at(1) === 0xec2 && g.slice(2, 7).every((x) => x === 0) && at(7) === 0x254) return "cloud metadata";
+  if ((at(0) & 0xfe00) === 0xfc00) return "private";
+  if ((at(0) & 0xffc0) === 0xfe80) return "link-local";
+  if ((at(0) & 0xffc0) === 0xfec0) return "private"; // site-local (deprecated)
+  if ((at(0) & 0xff00) === 0xff00) return "multicast";
+  return undefined;
+}
+
+/**
+ * The class of an address the proxy will not connect to by default ("loopback", "private",
+ * "link-local", "cloud metadata", "shared (CGNAT)", "unspecified", "multicast", "reserved"),
+ * looking through IPv4-mapped/compatible, NAT64 and 6to4 forms; undefined for a public
+ * address. Throws for something that is not an IP address.
+ */
+export function classifyAddress(address: string): string | undefined {
+  const a = address.split("%")[0] ?? "";
+  if (net.isIPv4(a)) {
+    const [p, q, r, s] = a.split(".").map(Number) as [number, number, number, number];
+    return v4Kind(p, q, r, s);
+  }
+  const g = net.isIPv6(a) ? ipv6Groups(a) : undefined;
+  if (!g || g.length !== 8 || g.some((x) => !(x >= 0 && x <= 0xffff))) throw new Error(`not an IP address: ${address}`);
+  return v6Kind(g);
+}
+
+// ---------------------------------------------------------------------------------------
+// The proxy
+
+class DeadlineError extends Error {}
+
+type Verdict =
+  | { ok: true; addresses: string[] }
+  | { ok: false; status: number; body: string };
+
+interface Target {
+  host: string;
+  port: number;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request", 403: "Forbidden", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};
+
+const hostPort = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
+
+async function defaultResolve(host: string): Promise<string[]> {
+  const all = await dns.lookup(host, { all: true });
+  return all.map((a) => a.address);
+}
+
+/** Parses a CONNECT request target: "host:port" or "[v6]:port"; the port is required. */
+function parseAuthority(authority: string): Target | undefined {
+  const m = /^(\[[^\]]*\]|[^:[\]]+):(\d{1,5})$/.exec(authority);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  const n = normalizeHost(m[1] ?? "");
+  if (!n || !(port >= 1 && port <= 65535)) return undefined;
+  return { host: n.host, port };
+}
+
+function filterHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
+  const named = new Set<string>();
+  const conn = h.connection;
+  for (const v of Array.isArray(conn) ? conn : conn ? [conn] : []) {
+    for (const t of v.split(",")) named.add(t.trim().toLowerCase());
+  }
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || k.startsWith("proxy-") || named.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+function rawResponse(status: number, body: string): string {
+  return (
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}\r\n` +
+    `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+function sendText(res: ServerResponse, status: number, body: string): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export class EgressProxy {
+  private server: http.Server;
+  private rules: EgressRule[];
+  private allowPrivate: boolean;
+  private readonly resolveName: (host: string) => Promise<string[]>;
+  private readonly timeoutMs: number;
+  /** Every client and upstream socket, so close() can end tunnels. */
+  private sockets = new Set<Duplex>();
+  private closed = false;
+  private listening = "";
+
+  constructor(private readonly opts: EgressProxyOptions) {
+    this.rules = parsePolicy(opts.policy.allow);
+    this.allowPrivate = opts.policy.allowPrivateAddresses ?? false;
+    this.resolveName = opts.resolve ?? defaultResolve;
+    this.timeoutMs = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    // requestTimeout 0: long uploads through the proxy are the upstream's business.
+    this.server = http.createServer({ requestTimeout: 0 }, (req, res) => {
+      this.onRequest(req, res).catch(() => res.destroy());
+    });
+    this.server.on("connection", (s: net.Socket) => {
+      this.track(s);
+      s.on("error", () => s.destroy());
+    });
+    this.server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.onConnect(req, socket, head).catch(() => socket.destroy());
+    });
+    this.server.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
+      socket.end(rawResponse(501, "berth egress: protocol upgrades through plain HTTP are not supported; use CONNECT"));
+    });
+  }
+
+  /** The unix socket path, or "127.0.0.1:port" when listening on TCP; "" before start(). */
+  get address(): string {
+    return this.listening;
+  }
+
+  async start(): Promise<void> {
+    const path = this.opts.socketPath;
+    if (path) removeStaleSocket(path);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      const done = () => {
+        this.server.off("error", reject);
+        resolve();
+      };
+      if (path) this.server.listen(path, done);
+      else this.server.listen(this.opts.port ?? 0, this.opts.host ?? "127.0.0.1", done);
+    });
+    this.server.on("error", () => {}); // after listening, never fatal
+    if (path) {
+      // Access is governed by where the socket is mounted; a T2 container's uid differs from berth's.
+      chmodSync(path, 0o666);
+      this.listening = path;
+    } else {
+      const a = this.server.address() as AddressInfo;
+      this.listening = hostPort(a.address, a.port);
+    }
+  }
+
+  /** Replaces the policy for new requests (throws, keeping the old one, on a malformed entry). Open tunnels stay. */
+  setPolicy(p: EgressPolicy): void {
+    const rules = parsePolicy(p.allow);
+    this.rules = rules;
+    this.allowPrivate = p.allowPrivateAddresses ?? false;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    this.server.closeAllConnections();
+    await done;
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  private track(s: Duplex): void {
+    if (this.closed) {
+      s.destroy();
+      return;
+    }
+    this.sockets.add(s);
+    s.once("close", () => this.sockets.delete(s));
+  }
+
+  private emit(d: EgressDecision): void {
+    try {
+      this.opts.onDecision?.(d);
+    } catch {
+      // a faulty listener must not break the proxy
+    }
+  }
+
+  /** Steps 1 and 2: the allowlist, then resolution and address vetting. */
+  private async vet(method: string, t: Target, deadline: number): Promise<Verdict> {
+    const rules = this.rules;
+    const allowPrivate = this.allowPrivate;
+    const where = hostPort(t.host, t.port);
+    const refuse = (reason: string, address?: string): Verdict => {
+      this.emit({ host: t.host, port: t.port, allowed: false, reason, method, ...(address ? { address } : {}) });
+      return { ok: false, status: 403, body: `berth egress: ${where} is not allowed (${reason})` };
+    };
+
+    const m = matchRules(rules, t.host, t.port);
+    if (!m.allowed) return refuse(m.reason);
+
+    const literal = net.isIP(t.host) !== 0;
+    let addresses: string[];
+    if (literal) {
+      addresses = [t.host];
+    } else {
+      try {
+        addresses = await withDeadline(this.resolveName(t.host), deadline);
+      } catch (e) {
+        if (e instanceof DeadlineError) {
+          this.emit({ host: t.host, port: t.port, allowed: false, reason: "timed out resolving", method });
+          return { ok: false, status: 504, body: `berth egress: ${where} did not resolve within ${seconds(this.timeoutMs)}` };
+        }
+        const why = (e as NodeJS.ErrnoException)?.code ?? (e instanceof Error ? e.message : String(e));
+        this.emit({ host: t.host, port: t.port, allowed: false, reason: `cannot resolve (${why})`, method });
+        return { ok: false, status: 502, body: `berth egress: ${where} could not be resolved (${why})` };
+      }
+      if (!Array.isArray(addresses) || addresses.length === 0 || addresses.some((a) => typeof a !== "string" || net.isIP(a) === 0)) {
+        this.emit({ host: t.host, port: t.port, allowed: false, reason: "cannot resolve (no addresses)", method });
+        return { ok: false, status: 502, body: `berth egress: ${where} could not be resolved (no addresses)` };
+      }
+    }
+
+    for (const a of addresses) {
+      const kind = classifyAddress(a);
+      // Cloud metadata endpoints hand out credentials: refused even when private ranges are allowed.
+      if (kind && (!allowPrivate || kind === "cloud metadata"))
+        return refuse(literal ? `${kind} address` : `resolves to ${kind} address ${a}`, a);
+    }
+    this.emit({ host: t.host, port: t.port, allowed: true, reason: m.reason, method, address: addresses[0] });
+    return { ok: true, addresses };
+  }
+
+  /** Step 3: connect to the vetted addresses in order, never to the name. */
+  private async connectUpstream(addresses: string[], port: number, deadline: number): Promise<net.Socket> {
+    let last: unknown = new Error("no address");
+    for (const address of addresses) {
+      if (this.closed) throw new Error("proxy closed");
+      try {
+        return await this.connectOne(address, port, deadline);
+      } catch (e) {
+        if (e instanceof DeadlineError) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  private connectOne(address: string, port: number, deadline: number): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: address, port });
+      this.track(s);
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new DeadlineError());
+      }, Math.max(0, deadline - Date.now()));
+      const onError = (e: Error) => {
+        clearTimeout(timer);
+        s.destroy();
+        reject(e);
+      };
+      const onClose = () => onError(new Error("closed before connecting"));
+      s.once("error", onError);
+      s.once("close", onClose);
+      s.once("connect", () => {
+        clearTimeout(timer);
+        s.off("error", onError);
+        s.off("close", onClose);
+        s.on("error", () => s.destroy());
+        resolve(s);
+      });
+    });
+  }
+
+  private failConnect(where: string, e: unknown): { status: number; body: string } {
+    if (e instanceof DeadlineError) return { status: 504, body: `berth egress: ${where} did not connect within ${seconds(this.timeoutMs)}` };
+    const why = (e as NodeJS.ErrnoException)?.code ?? (e instanceof Error ? e.message : String(e));
+    return { status: 502, body: `berth egress: could not connect to ${where} (${why})` };
+  }
+
+  private async onConnect(req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    client.on("error", () => client.destroy());
+    const t = parseAuthority(req.url ?? "");
+    if (!t) {
+      client.end(rawResponse(400, `berth egress: bad CONNECT target ${JSON.stringify(req.url ?? "")} (expected host:port)`));
+      return;
+    }
+    // Until the tunnel is up, hold what the client sends early (forwarded once connected)
+    // and watch for it hanging up, so an abandoned CONNECT never reaches the upstream.
+    const early: Buffer[] = head.length > 0 ? [head] : [];
+    let earlyBytes = head.length;
+    const onEarly = (d: Buffer) => {
+      early.push(d);
+      earlyBytes += d.length;
+      if (earlyBytes > EARLY_LIMIT) client.pause();
+    };
+    const onEarlyEnd = () => client.destroy();
+    client.on("data", onEarly);
+    client.on("end", onEarlyEnd);
+    const v = await this.vet("CONNECT", t, deadline);
+    if (!v.ok) {
+      if (!client.destroyed) client.end(rawResponse(v.status, v.body));
+      return;
+    }
+    if (client.destroyed || this.closed) return;
+    let upstream: net.Socket;
+    try {
+      upstream = await this.connectUpstream(v.addresses, t.port, deadline);
+    } catch (e) {
+      const f = this.failConnect(hostPort(t.host, t.port), e);
+      if (!client.destroyed) client.end(rawResponse(f.status, f.body));
+      return;
+    }
+    if (client.destroyed || this.closed) {
+      upstream.destroy();
+      return;
+    }
+    // No timeouts from here on: an idle tunnel is the endpoints' business.
+    if (client instanceof net.Socket) client.setTimeout(0);
+    const kill = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", kill);
+    upstream.on("error", kill);
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", (hadError) => (hadError ? client.destroy() : client.end()));
+    client.off("data", onEarly);
+    client.off("end", onEarlyEnd);
+    client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    for (const d of early) upstream.write(d);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    let gone = false;
+    res.on("close", () => (gone = true));
+    req.on("error", () => res.destroy());
+    const raw = req.url ?? "";
+    let url: URL | undefined;
+    try {
+      if (/^http:\/\//i.test(raw)) url = new URL(raw);
+    } catch {
+      url = undefined;
+    }
+    if (!url) {
+      const why = /^https:\/\//i.test(raw) ? "use CONNECT for https" : "expected an absolute http:// URL; this is a forward proxy";
+      sendText(res, 400, `berth egress: bad request target (${why})`);
+      return;
+    }
+    const n = normalizeHost(url.hostname);
+    const port = url.port ? Number(url.port) : 80;
+    if (!n) {
+      sendText(res, 400, `berth egress: bad host ${JSON.stringify(url.hostname)}`);
+      return;
+    }
+    const t: Target = { host: n.host, port };
+    const method = req.method ?? "GET";
+    const v = await this.vet(method, t, deadline);
+    if (!v.ok) {
+      sendText(res, v.status, v.body);
+      return;
+    }
+    if (gone || this.closed) return;
+    let sock: net.Socket;
+    try {
+      sock = await this.connectUpstream(v.addresses, port, deadline);
+    } catch (e) {
+      const f = this.failConnect(hostPort(t.host, t.port), e);
+      sendText(res, f.status, f.body);
+      return;
+    }
+    if (gone || this.closed) {
+      sock.destroy();
+      return;
+    }
+    const headers = filterHeaders(req.headers);
+    headers.host = url.host; // RFC 9112 §3.2.2: the request target's authority wins
+    const up = http.request({
+      method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+      setHost: false,
+      createConnection: () => sock,
+    });
+    up.on("error", (e) => {
+      sock.destroy();
+      if (res.headersSent) res.destroy();
+      else sendText(res, 502, `berth egress: upstream ${hostPort(t.host, t.port)} failed (${(e as NodeJS.ErrnoException).code ?? e.message})`);
+    });
+    up.on("response", (upRes) => {
+      upRes.on("error", () => res.destroy());
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, filterHeaders(upRes.headers));
+      upRes.pipe(res);
+    });
+    res.on("close", () => {
+      if (!res.writableFinished) up.destroy();
+      sock.destroy();
+    });
+    req.pipe(up);
+  }
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DeadlineError()), Math.max(0, deadline - Date.now()));
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+function removeStaleSocket(path: string): void {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  if (!isSocket) throw new Error(`egress proxy: ${path} exists and is not a socket`);
+  unlinkSync(path);
+}
