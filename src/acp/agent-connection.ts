@@ -53,7 +53,9 @@ export class AcpAgentConnection {
   async initialize(): Promise<acp.InitializeResponse> {
     this.init = await this.conn.agent.request(acp.methods.agent.initialize, {
       protocolVersion: acp.PROTOCOL_VERSION,
-      clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false },
+      // notices: agents then send warnings (e.g. "unknown model metadata") as notices
+      // instead of writing them into the assistant's message text.
+      clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false, session: { notices: {} } },
       clientInfo: { name: "berth", version: "0.1.0" },
     });
     return this.init;

@@ -27,10 +27,12 @@ export function normalizeUpdate(u: SessionUpdate, turnId?: string): NewEvent | u
   switch (u.sessionUpdate) {
     case "agent_message_chunk": {
       const text = contentText(u.content);
+      if (text === "") return undefined; // some harnesses open each text block with an empty chunk
       return { type: "message.delta", turnId, data: text !== undefined ? { text } : { content: u.content } };
     }
     case "agent_thought_chunk": {
       const text = contentText(u.content);
+      if (text === "") return undefined;
       return { type: "thought.delta", turnId, data: text !== undefined ? { text } : { content: u.content } };
     }
     case "tool_call":

@@ -82,11 +82,16 @@ export const claude: HarnessSpec = {
     // user memory file is the equivalent Claude Code loads for every session (settingSources
     // includes "user"), sent to the model as user instructions.
     if (systemPrompt) homeFiles.push({ path: ".claude/CLAUDE.md", content: systemPrompt });
+    // Managed (enterprise) settings outrank user, project and local settings: a workspace's
+    // .claude/settings.local.json cannot switch on bypassPermissions and route around
+    // berth's permission policy. Read-only inside the sandbox.
+    const managed = { permissions: { defaultMode: "default", disableBypassPermissionsMode: "disable" } };
     return {
       // The adapter finds the native binary itself (CLAUDE_CODE_EXECUTABLE would override it).
       command: [layout.node, `${root}/${ACP.name}/dist/index.js`],
       env,
       homeFiles,
+      systemFiles: [{ path: "/etc/claude-code/managed-settings.json", content: JSON.stringify(managed, null, 2) }],
     };
   },
 };

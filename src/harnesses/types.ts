@@ -25,6 +25,11 @@ export interface LaunchPlan {
   env: Record<string, string>;
   /** Files to create in the session's private HOME before start (path relative to HOME). */
   homeFiles: { path: string; content: string; mode?: number }[];
+  /**
+   * Read-only files at absolute paths inside the sandbox, which the agent cannot change:
+   * e.g. a harness's managed (enterprise) policy, which outranks anything in the workspace.
+   */
+  systemFiles?: { path: string; content: string }[];
 }
 
 /**

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { chown, lchown, lstat, readdir } from "node:fs/promises";
 import { promisify } from "node:util";
 import {
@@ -13,7 +13,7 @@ import {
   type SandboxProcess,
   type SandboxSpec,
 } from "./types.js";
-import { reapTree, spawnTree } from "./process-tree.js";
+import { killGroup, reapTree, spawnTree } from "./process-tree.js";
 
 /** chown -R to the agent, without following symlinks. */
 async function chownTree(dir: string): Promise<void> {
@@ -47,6 +47,14 @@ function limits(env = process.env): string[] {
     "--core=0",
     "--",
   ];
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)/, ""));
+  } catch {
+    return true;
+  }
 }
 
 /** The first directory on the way to `path` that uid/gid cannot search, if any. */
@@ -139,24 +147,25 @@ export class BwrapDriver implements SandboxDriver {
       ...(spec.protect ?? []).filter((r) => existsSync(join(spec.workspace, r))).flatMap((r) => ["--ro-bind", join(spec.workspace, r), `${WORKSPACE}/${r}`]),
       "--bind", spec.home, HOME,
       "--ro-bind", spec.harnessDir, HARNESS,
+      ...(spec.files ?? []).flatMap((f) => ["--ro-bind", f.hostPath, f.path]),
       ...this.netMounts(spec),
       // The root bwrap builds is a tmpfs; make it read-only now that everything is mounted,
       // so only /workspace, HOME and the two tmpfs temp dirs are writable.
       "--remount-ro", "/",
       "--chdir", WORKSPACE,
-      "--clearenv",
+      "--",
+      ...this.command(spec),
     );
-    const env: Record<string, string> = {
-      PATH: "/usr/local/bin:/usr/bin:/bin",
-      HOME,
-      USER: "agent",
-      LANG: "C.UTF-8",
-      TMPDIR: "/tmp",
-      ...spec.env,
-    };
-    for (const [k, v] of Object.entries(env)) a.push("--setenv", k, v);
-    a.push("--", ...this.command(spec));
     return a;
+  }
+
+  /**
+   * The sandbox's whole environment. It is bwrap's own environment, which the sandbox
+   * inherits, rather than --setenv arguments: argv is world-readable in /proc, and the
+   * gateway token is in here.
+   */
+  env(spec: SandboxSpec): Record<string, string> {
+    return { PATH: "/usr/local/bin:/usr/bin:/bin", HOME, USER: "agent", LANG: "C.UTF-8", TMPDIR: "/tmp", ...spec.env };
   }
 
   /** With spec.net, the command runs under the relay, which exposes berth's sockets on loopback. */
@@ -198,11 +207,33 @@ export class BwrapDriver implements SandboxDriver {
     mkdirSync(etc, { recursive: true, mode: 0o755 });
     writeFileSync(join(etc, "passwd"), `root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:${AGENT_UID}:${AGENT_GID}:agent:${HOME}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
     writeFileSync(join(etc, "group"), `root:x:0:\nagent:x:${AGENT_GID}:\nnogroup:x:65534:\n`);
-    return spawnTree(this.name, [...limits(), this.bwrap, ...this.args(spec, etc)], {
+    // fd 3 carries bwrap's --info-fd JSON: the pid of the sandbox's init, outside view.
+    const proc = spawnTree(this.name, [...limits(), this.bwrap, "--info-fd", "3", ...this.args(spec, etc)], {
       cwd: "/",
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      env: this.env(spec),
+      stdio: ["pipe", "pipe", "pipe", "pipe"],
       ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}),
     });
+    const info = proc.child.stdio[3] as NodeJS.ReadableStream | null;
+    let initPid = 0;
+    let buf = "";
+    info?.on("data", (d: Buffer) => {
+      buf += d.toString();
+      const m = /"child-pid":\s*(\d+)/.exec(buf);
+      if (m) initPid = Number(m[1]);
+    });
+    info?.on("error", () => {});
+    const killTree = proc.kill;
+    // The sandbox runs in its own session and pid namespace, out of reach of a process-group
+    // signal; killing its init makes the kernel kill everything in the namespace. Resolve
+    // only once that init is gone, so "ended" means no sandbox process is left.
+    proc.kill = async () => {
+      if (initPid > 0) killGroup(initPid, "SIGKILL");
+      await killTree();
+      for (let i = 0; initPid > 0 && i < 100 && existsSync(`/proc/${initPid}`) && !isZombie(initPid); i++)
+        await new Promise((r) => setTimeout(r, 20));
+    };
+    return proc;
   }
 
   reap(pid: number | null, ref: string | null): Promise<void> {

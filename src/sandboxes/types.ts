@@ -49,6 +49,8 @@ export interface SandboxSpec {
   net?: SandboxNet;
   /** Workspace-relative paths mounted read-only over themselves (where they exist). */
   protect?: string[];
+  /** Host files mounted read-only at absolute paths inside (e.g. a harness's managed policy). */
+  files?: { path: string; hostPath: string }[];
 }
 
 /**

@@ -272,9 +272,15 @@ export class SessionManager {
         Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" });
       }
       const writable = new Set(row.config.writablePaths ?? []);
+      const files = (plan.systemFiles ?? []).map((f, i) => {
+        const hostPath = join(this.sessionDir(live.id), `system-${i}`);
+        writeFileSync(hostPath, f.content, { mode: 0o644 });
+        return { path: f.path, hostPath };
+      });
       const proc = await driver.start({
         net,
         protect: PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p)),
+        files,
         sessionId: live.id,
         tier: row.tier as Tier,
         workspace: row.workspace,

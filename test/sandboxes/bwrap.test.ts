@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +14,19 @@ const driver = new BwrapDriver();
 beforeAll(async () => {
   await driver.check(); // throws "install bubblewrap ..." when it is missing
 });
+
+function markedPids(mark: string): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/environ`, "latin1").split("\0").includes(`SANDBOX_MARK=${mark}`);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 async function runIn(script: string) {
   const spec = sessionSpec(["/bin/sh", "-c", script]);
@@ -52,11 +65,15 @@ describe("bwrap driver (T1)", () => {
   });
 
   it("kill() takes down the whole tree", async () => {
-    const spec = sessionSpec(["/bin/sh", "-c", "sleep 300 & sleep 300 & wait"]);
+    const mark = `kill-${process.pid}-${Date.now()}`;
+    const spec = { ...sessionSpec(["/bin/sh", "-c", "sleep 300 & sleep 300 & wait"]), env: { SANDBOX_MARK: mark } };
     const p = await driver.start(spec);
     await new Promise((r) => setTimeout(r, 300));
+    expect(markedPids(mark).length).toBeGreaterThanOrEqual(3);
     await p.kill();
     expect(() => process.kill(p.pid, 0)).toThrow();
+    // Resolved means gone: nothing of the sandbox is left, not even a process still dying.
+    expect(markedPids(mark)).toEqual([]);
   });
 
   it("with spec.net: only loopback, host ports unreachable, berth's sockets reachable through the relay", async () => {
