@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../app.js";
 import { BerthApiError } from "../client/client.js";
 import { fail, UsageError } from "./common.js";
+import { conformanceCommand } from "./conformance.js";
 import { harnessCommand } from "./harness.js";
 import { mockModelCommand } from "./mock-model.js";
 import { runCommand } from "./run.js";
@@ -12,7 +13,7 @@ import { sessionsCommand } from "./sessions.js";
 const program = new Command("berth")
   .description("run coding agents as durable sessions inside sandboxes, behind one HTTP API")
   .version(VERSION);
-for (const c of [serveCommand(), runCommand(), sessionsCommand(), harnessCommand(), mockModelCommand()]) program.addCommand(c);
+for (const c of [serveCommand(), runCommand(), sessionsCommand(), harnessCommand(), conformanceCommand(), mockModelCommand()]) program.addCommand(c);
 
 // Commander's own usage errors become one line ("berth: ...") and exit code 2, at every level.
 const oneLine = (c: Command): void => {

@@ -1,0 +1,25 @@
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO } from "./helpers.js";
+
+// `berth conformance` as an operator runs it: every probe of conformance/probes.yaml inside
+// a live sandbox of the tier, compared with the contract; non-zero exit on any difference.
+function conformance(args: string[]) {
+  return spawnSync(process.execPath, [join(REPO, "dist/cli/main.js"), "conformance", "--json", ...args], {
+    encoding: "utf8",
+    timeout: 600_000,
+    env: { ...process.env },
+  });
+}
+
+describe("berth conformance", () => {
+  it("T1 (bubblewrap) meets its contract", () => {
+    const r = conformance(["--tier", "process"]);
+    const out = JSON.parse(r.stdout);
+    const failed = out.reports.flatMap((rep: any) => rep.results.filter((x: any) => !x.ok));
+    expect(failed, JSON.stringify(out.reports.map((x: any) => x.error))).toEqual([]);
+    expect(out.reports[0].results.length).toBeGreaterThanOrEqual(15);
+    expect(r.status).toBe(0);
+  });
+});
