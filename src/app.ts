@@ -118,6 +118,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       await api.close();
       await gateway.close();
       await mock?.close();
+      events.flush();
       store.close();
     })());
 

@@ -20,9 +20,12 @@ export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: Even
   });
   res.write("retry: 1000\n\n");
   let closed = false;
-  const send = (ev: WireEvent) => {
+  // One socket write per batch, not per event.
+  const send = (evs: WireEvent[]) => {
     if (closed) return;
-    res.write(`id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.json}\n\n`);
+    let frame = "";
+    for (const ev of evs) frame += `id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.json}\n\n`;
+    res.write(frame);
     if (res.writableLength > MAX_BUFFERED) close();
   };
   const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);

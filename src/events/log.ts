@@ -7,17 +7,24 @@ export interface WireEvent extends StoredEvent {
   json: string;
 }
 
-export type Listener = (ev: WireEvent) => void;
+/** Receives events in order, in batches (one per commit). */
+export type Listener = (evs: WireEvent[]) => void;
 
 /**
- * The append-only, per-session event log with live fan-out. append() redacts, commits
- * to the store, and only then notifies subscribers, in the same synchronous tick, so a
- * subscriber that replays from the store and then registers (also synchronously) sees
- * every event exactly once.
+ * The append-only, per-session event log with live fan-out.
+ *
+ * Group commit: append() redacts, numbers and queues the event; all events appended in
+ * the same tick are committed in one SQLite transaction at the end of it (a microtask,
+ * which runs before any I/O: before an HTTP response goes out), and only then handed to
+ * subscribers. So nothing is ever sent that is not committed, and a burst costs one
+ * commit instead of one per event. read() and subscribe() flush first, so they never miss
+ * a queued event and a subscriber sees each event exactly once.
  */
 export class EventLog {
   private seqs = new Map<string, number>();
   private listeners = new Map<string, Set<Listener>>();
+  private pending: WireEvent[] = [];
+  private scheduled = false;
 
   constructor(
     private store: Store,
@@ -26,18 +33,39 @@ export class EventLog {
 
   append(sessionId: string, ev: NewEvent): WireEvent {
     const seq = (this.seqs.get(sessionId) ?? this.store.maxSeq(sessionId)) + 1;
-    const ts = new Date().toISOString();
-    const dataJson = this.redactor.redact(JSON.stringify(ev.data ?? {}));
-    this.store.insertEvent(sessionId, seq, ts, ev.turnId, ev.type, dataJson);
     this.seqs.set(sessionId, seq);
-    const wire = toWire({ seq, ts, sessionId, turnId: ev.turnId, type: ev.type, dataJson });
-    const ls = this.listeners.get(sessionId);
-    if (ls) for (const l of ls) l(wire);
+    const dataJson = this.redactor.redact(JSON.stringify(ev.data ?? {}));
+    const wire = toWire({ seq, ts: new Date().toISOString(), sessionId, turnId: ev.turnId, type: ev.type, dataJson });
+    this.pending.push(wire);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
     return wire;
+  }
+
+  /** Commits queued events, then delivers them. Safe to call at any time. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.store.insertEvents(batch);
+    const bySession = new Map<string, WireEvent[]>();
+    for (const ev of batch) {
+      let list = bySession.get(ev.sessionId);
+      if (!list) bySession.set(ev.sessionId, (list = []));
+      list.push(ev);
+    }
+    for (const [sid, evs] of bySession) {
+      const ls = this.listeners.get(sid);
+      if (ls) for (const l of ls) l(evs);
+    }
   }
 
   /** Events with seq > after (a page), as wire events. */
   read(sessionId: string, after: number, limit = 1000): WireEvent[] {
+    this.flush();
     return this.store.eventsAfter(sessionId, after, limit).map(toWire);
   }
 
@@ -47,14 +75,15 @@ export class EventLog {
 
   /**
    * Replays events after `after`, then delivers live ones, with no gap and no duplicate.
-   * The replay runs in pages; between pages no append can interleave because all of it
-   * is synchronous.
+   * Replay and registration happen in one synchronous stretch, after a flush, so no
+   * append can fall between them.
    */
   subscribe(sessionId: string, after: number, listener: Listener): () => void {
+    this.flush();
     let cursor = after;
     for (;;) {
-      const page = this.read(sessionId, cursor, 5000);
-      for (const ev of page) listener(ev);
+      const page = this.store.eventsAfter(sessionId, cursor, 5000).map(toWire);
+      if (page.length) listener(page);
       if (page.length < 5000) break;
       cursor = page[page.length - 1]!.seq;
     }
@@ -63,7 +92,7 @@ export class EventLog {
     set.add(listener);
     return () => {
       set.delete(listener);
-      if (set.size === 0) this.listeners.delete(sessionId);
+      if (set.size === 0 && this.listeners.get(sessionId) === set) this.listeners.delete(sessionId);
     };
   }
 

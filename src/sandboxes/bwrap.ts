@@ -106,9 +106,13 @@ export class BwrapDriver implements SandboxDriver {
   readonly tiers = ["process"] as const;
   private bwrap = "bwrap";
 
+  private checked = false;
+
   async check(): Promise<void> {
+    if (this.checked) return; // once per process: it sits on every session's start path
     try {
       await run(this.bwrap, ["--version"]);
+      this.checked = true;
     } catch {
       throw new SandboxUnavailableError(
         "tier 'process' needs bubblewrap: install it with `apt-get install bubblewrap` (or your distribution's package)",

@@ -179,6 +179,14 @@ export class Store {
     this.stmts.insertEvent.run(sessionId, seq, ts, turnId ?? null, type, data);
   }
 
+  /** Many events, one transaction (the event log's group commit). */
+  insertEvents(evs: StoredEvent[]): void {
+    const stmt = this.stmts.insertEvent;
+    this.transaction(() => {
+      for (const e of evs) stmt.run(e.sessionId, e.seq, e.ts, e.turnId ?? null, e.type, e.dataJson);
+    });
+  }
+
   maxSeq(sessionId: string): number {
     const r = this.stmts.maxSeq.get(sessionId) as { m: number | null };
     return r.m ?? 0;

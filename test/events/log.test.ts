@@ -14,26 +14,34 @@ function setup() {
 }
 
 describe("EventLog", () => {
-  it("numbers events per session from 1 without gaps and commits before notifying", () => {
+  it("numbers events per session from 1 without gaps and commits a tick's events before delivering them", async () => {
     const { store, log } = setup();
-    const seen: number[] = [];
-    log.subscribe("a", 0, (e) => {
-      // Committed before fan-out: the store already has it.
-      expect(store.eventsAfter("a", e.seq - 1, 1)[0]?.seq).toBe(e.seq);
-      seen.push(e.seq);
+    const batches: number[][] = [];
+    log.subscribe("a", 0, (evs) => {
+      // Committed before fan-out: the store already has every event of the batch.
+      for (const e of evs) expect(store.eventsAfter("a", e.seq - 1, 1)[0]?.seq).toBe(e.seq);
+      batches.push(evs.map((e) => e.seq));
     });
     for (let i = 0; i < 5; i++) log.append("a", { type: "message.delta", data: { text: String(i) } });
     log.append("b", { type: "message.delta", data: {} });
-    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    // Nothing is delivered (or stored) before the commit at the end of the tick.
+    expect(batches).toEqual([]);
+    expect(store.maxSeq("a")).toBe(0);
+    await Promise.resolve();
+    expect(batches).toEqual([[1, 2, 3, 4, 5]]);
+    log.append("a", { type: "turn.ended", data: {} });
+    await Promise.resolve();
+    expect(batches).toEqual([[1, 2, 3, 4, 5], [6]]);
     expect(log.lastSeq("b")).toBe(1);
   });
 
-  it("replays then goes live with no gap and no duplicate", () => {
+  it("replays then goes live with no gap and no duplicate, even with events still queued", () => {
     const { log } = setup();
     for (let i = 0; i < 10; i++) log.append("s", { type: "message.delta", data: { i } });
     const got: WireEvent[] = [];
-    const off = log.subscribe("s", 4, (e) => got.push(e));
+    const off = log.subscribe("s", 4, (evs) => got.push(...evs));
     for (let i = 10; i < 13; i++) log.append("s", { type: "message.delta", data: { i } });
+    log.flush();
     off();
     log.append("s", { type: "message.delta", data: { i: 99 } });
     expect(got.map((e) => e.seq)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13]);
@@ -44,6 +52,7 @@ describe("EventLog", () => {
     const { path, store, redactor, log } = setup();
     log.append("s", { type: "turn.started", turnId: "t1", data: {} });
     log.append("s", { type: "turn.ended", turnId: "t1", data: { stopReason: "end_turn" } });
+    log.flush();
     store.close();
     const log2 = new EventLog(new Store(path), redactor);
     expect(log2.append("s", { type: "session.status", data: { state: "ended" } }).seq).toBe(3);
@@ -59,6 +68,7 @@ describe("EventLog", () => {
     const secret = "bgt_" + "s3cr3t".repeat(8);
     redactor.add(secret);
     log.append("s", { type: "tool.update", data: { text: `token is ${secret}` } });
+    log.flush();
     const stored = store.eventsAfter("s", 0, 10)[0]!.dataJson;
     expect(stored).not.toContain(secret);
     expect(stored).toContain("[REDACTED]");
