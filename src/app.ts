@@ -6,7 +6,8 @@ import { buildApi } from "./api/server.js";
 import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
 import { EventLog } from "./events/log.js";
 import { ModelGateway, type Upstream } from "./gateway/gateway.js";
-import { mockUpstreams, upstreamsFromEnv, type ApiFamily } from "./gateway/upstream.js";
+import { defaultModelFromEnv } from "./gateway/upstream.js";
+import { ProviderRegistry, type LoadOptions as ProviderOptions } from "./providers/registry.js";
 import { HarnessInstaller } from "./harnesses/installer.js";
 import { startMockProvider, loadMockScript, type MockProvider } from "./mock/index.js";
 import { SandboxDrivers } from "./sandboxes/index.js";
@@ -23,9 +24,11 @@ export interface BerthServer {
   url: string;
   apiToken: string;
   tokenCreated: boolean;
-  /** Set when no upstream is configured and berth serves its own scripted mock model. */
-  mock?: MockProvider;
-  upstreams: Partial<Record<ApiFamily, Upstream>>;
+  /** berth's own scripted mock model (serves mock-* models). */
+  mock: MockProvider;
+  providers: ProviderRegistry;
+  /** True when no provider key is configured and the default model is berth's mock. */
+  usingMock: boolean;
   defaultModel: string;
   manager: SessionManager;
   store: Store;
@@ -38,6 +41,8 @@ export interface StartOptions {
   config?: Partial<BerthConfig>;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
+  /** Instead of /etc/berth/providers.yaml (tests). */
+  providersSystemFile?: string;
 }
 
 /** Composition root: store → event log → gateway → sessions → HTTP API. */
@@ -55,32 +60,32 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const installer = new HarnessInstaller(config.harnessCache);
   const drivers = new SandboxDrivers();
 
-  const { byFamily, defaultModel, useMock } = upstreamsFromEnv(env);
-  let upstreams = byFamily;
-  let mock: MockProvider | undefined;
-  for (const u of Object.values(upstreams)) redactor.add(u.auth?.value);
-  if (useMock) {
-    // No provider key: berth answers with its own scripted mock model, and says so.
-    const script = env.BERTH_MOCK_SCRIPT ? loadMockScript(env.BERTH_MOCK_SCRIPT) : undefined;
-    mock = await startMockProvider({ script, logger });
-    upstreams = mockUpstreams(mock.url);
-  }
+  // berth's scripted mock model always runs (loopback, cheap) and serves mock-* models;
+  // with no provider key configured it is also the default model, and berth says so.
+  const { defaultModel, useMock } = defaultModelFromEnv(env);
+  const script = env.BERTH_MOCK_SCRIPT ? loadMockScript(env.BERTH_MOCK_SCRIPT) : undefined;
+  const mock = await startMockProvider({ script, logger });
+  const providerOpts: ProviderOptions = {
+    env,
+    mockUrl: mock.url,
+    allowWorkspace: env.BERTH_ALLOW_WORKSPACE_PROVIDERS === "1",
+    ...(opts.providersSystemFile ? { systemFile: opts.providersSystemFile } : {}),
+  };
+  // A broken operator file stops the server here, loudly, rather than at the first session.
+  const providers = ProviderRegistry.load(providerOpts);
+  for (const v of providers.valuesForRedaction()) redactor.add(v);
 
   const gateway = new ModelGateway({
     host: config.gatewayHost,
     port: config.gatewayPort,
     socketPath: join(config.home, "run", "gateway.sock"),
     redactor,
-    resolve: (_session, family) => {
-      const u = upstreams[family];
-      if (!u) throw new Error(`no model upstream configured for the ${family} API family`);
-      return u;
-    },
+    resolve: (sessionId, family): Upstream => manager.upstreamFor(sessionId, family),
     // Model calls only arrive once sessions exist, i.e. after `manager` is set below.
     onCall: (rec) => manager.onModelCall(rec),
   });
   await gateway.start();
-  const manager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, upstreams });
+  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }) });
   const interrupted = await manager.recover();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
@@ -117,12 +122,12 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       await manager.shutdown();
       await api.close();
       await gateway.close();
-      await mock?.close();
+      await mock.close();
       events.flush();
       store.close();
     })());
 
-  return { config, api, url, apiToken, tokenCreated, mock, upstreams, defaultModel, manager, store, gateway, logger, close };
+  return { config, api, url, apiToken, tokenCreated, mock, providers, usingMock: useMock, defaultModel, manager, store, gateway, logger, close };
 }
 
 /**

@@ -13,6 +13,10 @@ const McpServer = z
   .catchall(z.unknown())
   .describe("An ACP McpServer (stdio: command/args/env; http/sse: type/url/headers), passed to session/new as is");
 
+const Secrets = z
+  .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string().min(1).max(20_000))
+  .describe("Per-session secrets by name (e.g. ANTHROPIC_API_KEY): held in memory, never stored or echoed");
+
 export const CreateSessionBody = z
   .object({
     harness: z.string().min(1).describe("Harness id, e.g. pi"),
@@ -28,6 +32,8 @@ export const CreateSessionBody = z
       .array(z.enum(PROTECTED_WORKSPACE_PATHS as unknown as [string, ...string[]]))
       .optional()
       .describe("Protected workspace paths (git hooks and config, shell rc files) the agent may write"),
+    provider: z.string().min(1).max(100).optional().describe("Provider id to route the model through (e.g. anthropic-oauth); default: first match"),
+    secrets: Secrets.optional(),
     network: z
       .object({
         allow: z.array(z.string().min(1).max(260)).max(200).optional(),
@@ -38,6 +44,8 @@ export const CreateSessionBody = z
       .describe("Egress allowlist: exact hosts or *.suffix, optional :port; everything else is refused"),
   })
   .strict();
+
+export const ResumeBody = z.object({ secrets: Secrets.optional() }).strict();
 
 export const Session = z.object({
   id: z.string(),

@@ -27,6 +27,7 @@ import {
   PermissionAnswerBody,
   PermissionParams,
   PostTurnBody,
+  ResumeBody,
   Session,
   SessionParams,
   Turn,
@@ -144,8 +145,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         sessionDto(await d.manager.end(req.params.id), d.events),
       );
 
-      r.post("/sessions/:id/resume", { schema: { params: SessionParams, response: { 202: Session, ...errors } } }, async (req, reply) =>
-        reply.code(202).send(sessionDto(d.manager.resume(req.params.id), d.events)),
+      r.post(
+        "/sessions/:id/resume",
+        { schema: { params: SessionParams, body: ResumeBody.nullish(), response: { 202: Session, ...errors } } },
+        async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d.events)),
       );
 
       r.post(

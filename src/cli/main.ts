@@ -5,6 +5,7 @@ import { BerthApiError } from "../client/client.js";
 import { fail, UsageError } from "./common.js";
 import { conformanceCommand } from "./conformance.js";
 import { harnessCommand } from "./harness.js";
+import { providersCommand } from "./providers.js";
 import { mockModelCommand } from "./mock-model.js";
 import { runCommand } from "./run.js";
 import { serveCommand } from "./serve.js";
@@ -13,7 +14,7 @@ import { sessionsCommand } from "./sessions.js";
 const program = new Command("berth")
   .description("run coding agents as durable sessions inside sandboxes, behind one HTTP API")
   .version(VERSION);
-for (const c of [serveCommand(), runCommand(), sessionsCommand(), harnessCommand(), conformanceCommand(), mockModelCommand()]) program.addCommand(c);
+for (const c of [serveCommand(), runCommand(), sessionsCommand(), harnessCommand(), conformanceCommand(), providersCommand(), mockModelCommand()]) program.addCommand(c);
 
 // Commander's own usage errors become one line ("berth: ...") and exit code 2, at every level.
 const oneLine = (c: Command): void => {

@@ -57,7 +57,7 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
   else {
     server = await startServer({ config: { port: 0 }, logger: createLogger(redactor, { level: process.env.BERTH_LOG_LEVEL ?? "warn" }) });
     client = new BerthClient(server.url, server.apiToken);
-    if (server.mock)
+    if (server.usingMock && !opts.model)
       process.stderr.write(dim(`berth: no provider key configured; using berth's scripted mock model (set ANTHROPIC_API_KEY for a real one)\n`));
   }
 

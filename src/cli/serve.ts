@@ -16,8 +16,8 @@ export function serveCommand(): Command {
       const say = (s: string) => process.stderr.write(s + "\n");
       say(`berth listening on ${server.url} (home ${server.config.home})`);
       if (server.tokenCreated) say(`API token (saved 0600 in ${server.config.home}/token, shown once): ${server.apiToken}`);
-      if (server.mock) say(`no provider key configured: model traffic goes to berth's scripted mock model at ${server.mock.url}`);
-      else for (const [family, u] of Object.entries(server.upstreams)) say(`model upstream (${family}): ${u.provider} at ${u.baseUrl}`);
+      if (server.usingMock) say(`no provider key configured: the default model is berth's scripted mock (${server.defaultModel}) at ${server.mock.url}`);
+      else say(`default model ${server.defaultModel}; providers: ${server.providers.list().filter((p) => p.secretPresent).map((p) => p.id).join(", ")} ('berth providers ls' for all)`);
       const stop = async () => {
         await server.close();
         process.exit(0);

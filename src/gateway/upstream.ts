@@ -2,10 +2,10 @@ import type { ModelApi } from "../harnesses/types.js";
 import type { Upstream } from "./gateway.js";
 
 /** Wire families the gateway routes: one upstream per family. */
-export type ApiFamily = "anthropic" | "openai";
+export type ApiFamily = "anthropic" | "openai" | "google";
 
 export function familyOf(api: ModelApi): ApiFamily {
-  return api === "anthropic-messages" ? "anthropic" : "openai";
+  return api === "anthropic-messages" ? "anthropic" : api === "google-generative-ai" ? "google" : "openai";
 }
 
 export interface Upstreams {
@@ -18,8 +18,9 @@ export interface Upstreams {
 /**
  * First-cut upstream choice (the provider registry replaces it). Keys come only from
  * berth's own environment: ANTHROPIC_API_KEY, else CLAUDE_CODE_OAUTH_TOKEN (+
- * ANTHROPIC_BASE_URL) for the Anthropic family, OPENAI_API_KEY (+ OPENAI_BASE_URL) for the OpenAI family. With neither, berth
- * serves its scripted mock model for both. With one, the other family has no upstream and
+ * ANTHROPIC_BASE_URL) for the Anthropic family, OPENAI_API_KEY (+ OPENAI_BASE_URL) for the OpenAI family,
+ * GEMINI_API_KEY (+ GOOGLE_GEMINI_BASE_URL) for the Google (Gemini API) family. With none, berth
+ * serves its scripted mock model for all. With some, the other families have no upstream and
  * sessions that need it are refused at creation: never a silent fallback.
  */
 export function upstreamsFromEnv(env = process.env): Upstreams {
@@ -48,8 +49,16 @@ export function upstreamsFromEnv(env = process.env): Upstreams {
       baseUrl: env.OPENAI_BASE_URL ?? "https://api.openai.com",
       auth: { header: "authorization", value: `Bearer ${env.OPENAI_API_KEY}` },
     };
-  const useMock = !byFamily.anthropic && !byFamily.openai;
-  const defaultModel = env.BERTH_MODEL ?? (useMock ? "mock-1" : byFamily.anthropic ? "claude-sonnet-4-5" : "gpt-5");
+  if (env.GEMINI_API_KEY)
+    byFamily.google = {
+      provider: "google",
+      api: "google-generative-ai",
+      baseUrl: env.GOOGLE_GEMINI_BASE_URL ?? "https://generativelanguage.googleapis.com",
+      auth: { header: "x-goog-api-key", value: env.GEMINI_API_KEY },
+    };
+  const useMock = !byFamily.anthropic && !byFamily.openai && !byFamily.google;
+  const defaultModel =
+    env.BERTH_MODEL ?? (useMock ? "mock-1" : byFamily.anthropic ? "claude-sonnet-4-5" : byFamily.openai ? "gpt-5" : "gemini-2.5-pro");
   return { byFamily, defaultModel, useMock };
 }
 
@@ -58,5 +67,15 @@ export function mockUpstreams(url: string): Upstreams["byFamily"] {
   return {
     anthropic: { provider: "mock", api: "anthropic-messages", baseUrl: url },
     openai: { provider: "mock", api: "openai-responses", baseUrl: url },
+    google: { provider: "mock", api: "google-generative-ai", baseUrl: url },
   };
+}
+
+/**
+ * The model a session gets when it names none: the mock when berth holds no provider key,
+ * else the first family it has a key for.
+ */
+export function defaultModelFromEnv(env = process.env): { defaultModel: string; useMock: boolean } {
+  const { defaultModel, useMock } = upstreamsFromEnv(env);
+  return { defaultModel, useMock };
 }

@@ -9,6 +9,7 @@ import type { EventLog } from "../events/log.js";
 import type { NewEvent, SessionState } from "../events/types.js";
 import type { ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
 import { familyOf, type ApiFamily } from "../gateway/upstream.js";
+import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
 import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.js";
 import { getHarness } from "../harnesses/registry.js";
@@ -35,6 +36,10 @@ export interface CreateSessionInput {
   metadata?: Record<string, string>;
   writablePaths?: string[];
   network?: { allow?: string[]; allowPrivateAddresses?: boolean };
+  /** A provider id to use (required for explicit-only ones such as anthropic-oauth). */
+  provider?: string;
+  /** Per-session secrets by name (e.g. ANTHROPIC_API_KEY): memory only, never stored or echoed. */
+  secrets?: Record<string, string>;
 }
 
 export interface PostTurnInput {
@@ -58,6 +63,9 @@ interface Live {
   ending: boolean;
   permissions: PermissionBroker;
   egress?: EgressProxy;
+  /** Where this session's model traffic goes, with its credential (memory only). */
+  route: ResolvedRoute;
+  forgetSecrets: (() => void)[];
   /** Last update per tool call (serialized), to drop ACP updates that say nothing new. */
   toolStatus: Map<string, string>;
 }
@@ -77,7 +85,8 @@ export interface SessionManagerDeps {
   redactor: Redactor;
   logger: Logger;
   defaultModel: string;
-  upstreams: Partial<Record<ApiFamily, Upstream>>;
+  /** The provider registry, as seen from a workspace (its own layer, when the server allows it). */
+  providers: (workspace?: string) => ProviderRegistry;
 }
 
 /**
@@ -136,12 +145,6 @@ export class SessionManager {
     if (!tier) throw badRequest("invalid_tier", `unknown tier '${tierName}'; use host, process, container, privileged, host-access (or t0-t4)`);
     if (tier === "host" && !this.d.config.allowHostTier)
       throw new BerthError(403, "tier_not_allowed", "tier 'host' runs agents unsandboxed and is off; set BERTH_ALLOW_HOST_TIER=1 to allow it (development only)");
-    const family = familyOf(spec.api);
-    if (!this.d.upstreams[family])
-      throw badRequest(
-        "no_upstream",
-        `harness '${spec.id}' speaks the ${family} API and berth has no upstream for it; set ${family === "anthropic" ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY"} in berth's environment`,
-      );
     const driver = this.d.drivers.forTier(tier);
     if (!driver) throw new BerthError(501, "tier_unavailable", `tier '${tier}' has no sandbox driver in this build`);
 
@@ -162,6 +165,11 @@ export class SessionManager {
       mkdirSync(workspace, { recursive: true });
       ownsWorkspace = true;
     }
+    // The model must resolve to exactly one provider with its secret present, now: a
+    // session that would fail at its first model call is refused at creation.
+    const model = input.model ?? this.d.defaultModel;
+    const secrets = new Map(Object.entries(input.secrets ?? {}));
+    const route = this.d.providers(input.workspace).resolve(model, { api: spec.api, provider: input.provider, secrets });
     const config: SessionConfig = {
       systemPrompt: input.systemPrompt,
       permissionPolicy: input.permissionPolicy ?? "allow",
@@ -169,6 +177,7 @@ export class SessionManager {
       mcpServers: input.mcpServers ?? [],
       metadata: input.metadata,
       writablePaths: input.writablePaths,
+      provider: input.provider,
       egressAllow: input.network?.allow ?? [],
       egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
     };
@@ -177,7 +186,7 @@ export class SessionManager {
       id,
       harness: spec.id,
       harnessVersion: spec.version,
-      model: input.model ?? this.d.defaultModel,
+      model,
       tier,
       workspace,
       ownsWorkspace,
@@ -189,30 +198,41 @@ export class SessionManager {
       updatedAt: now,
     };
     this.d.store.insertSession(row);
-    this.emit(id, { type: "session.status", data: { state: "starting", harness: spec.id, model: row.model, tier } });
-    const live = this.newLive(id, spec, driver);
+    this.emit(id, {
+      type: "session.status",
+      data: { state: "starting", harness: spec.id, model: row.model, provider: route.provider, providerSource: route.source, tier },
+    });
+    const live = this.newLive(id, spec, driver, route);
     void this.boot(live, row, false);
     return row;
   }
 
   /** Restarts the harness of an interrupted or failed session and reattaches (ACP session/load) where it can. */
-  resume(id: string): SessionRow {
+  resume(id: string, input: { secrets?: Record<string, string> } = {}): SessionRow {
     const row = this.get(id);
     if (row.state !== "interrupted" && row.state !== "failed")
       throw conflict("not_resumable", `session ${id} is ${row.state}; only interrupted or failed sessions resume`);
     const spec = getHarness(row.harness)!;
     const driver = this.d.drivers.forTier(row.tier as Tier)!;
+    // Per-session secrets were never stored: a resume that needs them brings them again.
+    const route = this.d.providers(row.ownsWorkspace ? undefined : row.workspace).resolve(row.model, {
+      api: spec.api,
+      provider: row.config.provider,
+      secrets: new Map(Object.entries(input.secrets ?? {})),
+    });
     this.setState(id, "starting");
-    const live = this.newLive(id, spec, driver);
+    const live = this.newLive(id, spec, driver, route);
     void this.boot(live, row, true);
     return this.get(id);
   }
 
-  private newLive(id: string, spec: HarnessSpec, driver: SandboxDriver): Live {
+  private newLive(id: string, spec: HarnessSpec, driver: SandboxDriver, route: ResolvedRoute): Live {
     const live: Live = {
       id,
       spec,
       driver,
+      route,
+      forgetSecrets: (route.liveSecrets ?? []).map((v) => this.d.redactor.add(v)),
       queue: [],
       ending: false,
       toolStatus: new Map(),
@@ -236,7 +256,8 @@ export class SessionManager {
       const token = this.d.gateway.mint(live.id);
       const plan = spec.launch({
         layout,
-        model: row.model,
+        // The name the upstream knows (after the provider's aliases).
+        model: live.route.model,
         gatewayUrl: this.d.gateway.baseUrl(spec.api),
         tokenEnv: "BERTH_GATEWAY_TOKEN",
         token,
@@ -384,6 +405,7 @@ export class SessionManager {
     live.agent?.close();
     await live.proc?.kill();
     await live.egress?.close();
+    for (const f of live.forgetSecrets) f();
     if (live.sandboxRowId) this.d.store.deleteSandbox(live.sandboxRowId);
     this.live.delete(live.id);
   }
@@ -484,6 +506,15 @@ export class SessionManager {
   private onPermission(live: Live, req: RequestPermissionRequest, signal: AbortSignal): Promise<RequestPermissionResponse> {
     const cfg = this.get(live.id).config;
     return live.permissions.request(req, cfg.permissionPolicy, cfg.permissionTimeoutMs, signal);
+  }
+
+  /** The gateway's view: where a live session's traffic of one wire family goes. */
+  upstreamFor(sessionId: string, family: ApiFamily): Upstream {
+    const live = this.live.get(sessionId);
+    if (!live) throw new Error("the session is not live");
+    const r = live.route;
+    if (familyOf(r.api) !== family) throw new Error(`the session's provider ${r.provider} does not speak the ${family} API family`);
+    return { provider: r.provider, api: r.api, baseUrl: r.baseUrl, auth: r.auth, headers: r.headers };
   }
 
   /** The gateway reports each model call; it lands in the session's log under the running turn. */

@@ -31,6 +31,8 @@ export interface SessionConfig {
   mcpServers: unknown[];
   env?: Record<string, string>;
   metadata?: Record<string, string>;
+  /** The provider the session asked for by id, if any. */
+  provider?: string;
   /** Protected workspace paths (PROTECTED_WORKSPACE_PATHS) this session may write. */
   writablePaths?: string[];
   /** Egress allowlist for the session's proxy (exact host or *.suffix, optional :port). */

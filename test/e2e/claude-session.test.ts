@@ -34,7 +34,7 @@ let berth: BerthProc;
 
 beforeAll(async () => {
   mock = await startMockProvider({ script, requireKey: CANARY });
-  berth = await startBerth({ env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "mock-1" } });
+  berth = await startBerth({ env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "claude-mock" } });
 });
 afterAll(async () => {
   await berth?.stop();
@@ -103,7 +103,7 @@ describe("Claude Code in T1 through the API", () => {
     const calls = mock.requests.filter((r) => r.path.endsWith("/messages"));
     expect(calls.length).toBeGreaterThanOrEqual(2);
     expect(mock.requests.every((r) => r.authOk === true)).toBe(true);
-    expect(calls.every((r) => r.model === "mock-1")).toBe(true);
+    expect(calls.every((r) => r.model === "claude-mock")).toBe(true);
 
     // No file the harness can see holds the key; the log and the event store don't either.
     const home = join(berth.home, "sessions", s.id, "home");

@@ -38,7 +38,7 @@ let berth: BerthProc;
 
 beforeAll(async () => {
   mock = await startMockProvider({ script, requireKey: CANARY });
-  berth = await startBerth({ env: { OPENAI_API_KEY: CANARY, OPENAI_BASE_URL: mock.url, BERTH_MODEL: "mock-1" } });
+  berth = await startBerth({ env: { OPENAI_API_KEY: CANARY, OPENAI_BASE_URL: mock.url, BERTH_MODEL: "gpt-mock" } });
 });
 afterAll(async () => {
   await berth?.stop();
@@ -94,7 +94,7 @@ describe("Codex in T1 through the API", () => {
 
     // After the first turn codex-acp asks a fixed small model (not the session's) for a
     // session title, fire-and-forget, through the same provider. Give it a moment to land.
-    for (let i = 0; i < 30 && !mock.requests.some((r) => r.model !== "mock-1"); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 30 && !mock.requests.some((r) => r.model !== "gpt-mock"); i++) await new Promise((r) => setTimeout(r, 100));
 
     // Every request the mock saw was a Responses call with berth's real key, so it came
     // through the gateway: no models list, plugin sync or telemetry went anywhere else.
@@ -102,10 +102,10 @@ describe("Codex in T1 through the API", () => {
     expect(mock.requests.length).toBeGreaterThanOrEqual(2);
     expect(mock.requests.map((r) => r.path).filter((p) => p !== "/v1/responses")).toEqual([]);
     expect(mock.requests.every((r) => r.authOk === true)).toBe(true);
-    const turnCalls = mock.requests.filter((r) => r.model === "mock-1");
+    const turnCalls = mock.requests.filter((r) => r.model === "gpt-mock");
     expect(turnCalls.map((r) => r.reply)).toEqual(["tool_calls", "text"]);
     expect(turnCalls[0]!.tools).toContain("exec_command");
-    for (const side of mock.requests.filter((r) => r.model !== "mock-1")) expect(side).toMatchObject({ tools: [], reply: "side" });
+    for (const side of mock.requests.filter((r) => r.model !== "gpt-mock")) expect(side).toMatchObject({ tools: [], reply: "side" });
 
     // The harness tree (now including tool processes' parents) still has no real key.
     for (const pid of sessionPids(s.id)) expect(readFileSync(`/proc/${pid}/environ`, "latin1")).not.toContain(CANARY);
@@ -135,7 +135,7 @@ describe("Codex in T1 through the API", () => {
     expect(dir).toBeDefined();
     const bin = codexBinary(join(dir!, "node_modules"))!;
     const codexHome = mkdtempSync(join(tmpdir(), "codex-home-"));
-    writeFileSync(join(codexHome, "config.toml"), codexConfig({ model: "mock-1", baseUrl: "http://127.0.0.1:9/openai/v1", tokenEnv: "BERTH_GATEWAY_TOKEN" }));
+    writeFileSync(join(codexHome, "config.toml"), codexConfig({ model: "gpt-mock", baseUrl: "http://127.0.0.1:9/openai/v1", tokenEnv: "BERTH_GATEWAY_TOKEN" }));
     // Unknown keys (a renamed setting after an upgrade) are errors under --strict-config.
     const { stdout } = await promisify(execFile)(bin, ["app-server", "--strict-config", "--print-startup-config"], {
       env: { PATH: process.env.PATH!, HOME: codexHome, CODEX_HOME: codexHome },
@@ -154,7 +154,7 @@ steps:
       requireKey: CANARY,
     });
     const home = mkdtempSync(join(tmpdir(), "berth-codex-resume-"));
-    const env = { OPENAI_API_KEY: CANARY, OPENAI_BASE_URL: convo.url, BERTH_MODEL: "mock-1" };
+    const env = { OPENAI_API_KEY: CANARY, OPENAI_BASE_URL: convo.url, BERTH_MODEL: "gpt-mock" };
     const first = await startBerth({ home, env });
     const s = await first.client.createSession({ harness: "codex" });
     await collect(first.client, s.id, isReady);
@@ -174,7 +174,7 @@ steps:
       const evs = await collect(again.client, s.id, turnEnded(t2.id), { after: lastSeq });
       expect(evs.at(-1)!.data).toMatchObject({ stopReason: "end_turn" });
       // The new turn's request carries the first turn's tool result: the thread was reloaded.
-      expect(convo.requests.find((r) => r.model === "mock-1")!.toolResults).toBe(1);
+      expect(convo.requests.find((r) => r.model === "gpt-mock")!.toolResults).toBe(1);
       expect(evs.filter((e) => e.type === "message.delta").map((e) => (e.data as any).text).join("")).toContain("remembered");
     } finally {
       await again.stop();
@@ -182,12 +182,16 @@ steps:
     }
   });
 
-  it("refuses a codex session when berth has no OpenAI-family upstream", async () => {
-    const anthropicOnly = await startBerth({ env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "mock-1" } });
+  it("refuses a codex session whose model has no usable provider, naming what is missing", async () => {
+    const anthropicOnly = await startBerth({ env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "claude-mock" } });
     try {
-      const err = await anthropicOnly.client.createSession({ harness: "codex" }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ status: 400, code: "no_upstream" });
+      // An OpenAI model without OPENAI_API_KEY: the secret is named, never a fallback to Anthropic.
+      const err = await anthropicOnly.client.createSession({ harness: "codex", model: "gpt-5" }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 400, code: "missing_secret" });
       expect((err as Error).message).toContain("OPENAI_API_KEY");
+      // The default (Claude) model over Codex's OpenAI wire API: no provider speaks both.
+      const mismatch = await anthropicOnly.client.createSession({ harness: "codex" }).catch((e: unknown) => e);
+      expect(mismatch).toMatchObject({ status: 400, code: "api_mismatch" });
       expect(await anthropicOnly.client.listSessions()).toEqual([]);
     } finally {
       await anthropicOnly.stop();

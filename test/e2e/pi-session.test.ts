@@ -31,7 +31,7 @@ let berth: BerthProc;
 
 beforeAll(async () => {
   mock = await startMockProvider({ script, requireKey: CANARY });
-  berth = await startBerth({ env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "mock-1" } });
+  berth = await startBerth({ env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "claude-mock" } });
 });
 afterAll(async () => {
   await berth?.stop();
