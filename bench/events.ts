@@ -1,0 +1,236 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
+import pino from "pino";
+import { startServer, type BerthServer } from "../src/app.js";
+import type { EventLog } from "../src/events/log.js";
+import type { NewEvent } from "../src/events/types.js";
+import { redactor } from "../src/secrets/redact.js";
+import { Store, type SessionRow } from "../src/store/sqlite.js";
+import { fmtInt, heading, now, progress, REPO, say, table, withTimeout } from "./util.js";
+
+// Event pipeline throughput: events appended through berth's EventLog (real SQLite file,
+// WAL) and delivered over real HTTP SSE to 10 subscribers in another process.
+
+const N = Number(process.env.BENCH_EVENTS ?? 100_000);
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 10);
+/** The producer yields to the event loop after this many appends, so sockets can drain. */
+const BATCH = Number(process.env.BENCH_BATCH ?? 500);
+const TARGET = 50_000;
+const API_TOKEN = "brt_bench_" + "e".repeat(32);
+const TURN = "turn_0bench0000000000000000";
+
+// Streamed-text-sized payloads, like message.delta chunks from a model.
+const TEXTS = ["Sure, ", "I'll look at ", "the failing test in ", "src/sessions/manager.ts", " and fix the ", "off-by-one.\n", "Running `npm test` now", "..."];
+const eventFor = (i: number): NewEvent => ({ type: "message.delta", turnId: TURN, data: { text: TEXTS[i % TEXTS.length]! } });
+
+function sessionRow(id: string, home: string): SessionRow {
+  const t = new Date().toISOString();
+  return {
+    id,
+    harness: "pi",
+    harnessVersion: "bench",
+    model: "mock-1",
+    tier: "host",
+    workspace: home,
+    ownsWorkspace: false,
+    state: "ready",
+    config: { permissionPolicy: "allow", permissionTimeoutMs: 1000, mcpServers: [] },
+    acpSessionId: null,
+    error: null,
+    createdAt: t,
+    updatedAt: t,
+  };
+}
+
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
+
+async function appendAll(log: EventLog, sessionId: string, n: number): Promise<number> {
+  const t0 = now();
+  for (let i = 1; i <= n; i++) {
+    log.append(sessionId, eventFor(i));
+    if (i % BATCH === 0) await yieldToLoop();
+  }
+  return now() - t0;
+}
+
+interface SubscriberReport {
+  done: true;
+  lastAt: number;
+  cpuMs: number;
+  reconnects: number;
+  bytes: number;
+  events: number;
+  errors: string[];
+}
+
+async function withSubscribers(server: BerthServer, log: EventLog, sessionId: string) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(REPO, "bench", "sse-subscribers.ts"), server.url, API_TOKEN, sessionId, String(SUBSCRIBERS), String(N)],
+    { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async (what: string) => {
+    const r = await withTimeout(lines.next(), 120_000, what);
+    if (r.done) throw new Error(`subscriber process exited before ${what}`);
+    return JSON.parse(r.value as string);
+  };
+  try {
+    await next("subscribers connected");
+    const cpu0 = process.cpuUsage();
+    const t0 = now();
+    const wall0 = performance.timeOrigin + t0;
+    const appendMs = await appendAll(log, sessionId, N);
+    const rep = (await next("all events delivered")) as SubscriberReport;
+    const totalMs = now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    // The child's own finish time (same wall clock) is a little earlier than our receipt of its message.
+    const deliveredMs = Math.min(totalMs, rep.lastAt - wall0);
+    return { appendMs, deliveredMs, serverCpuMs: (cpu.user + cpu.system) / 1000, rep };
+  } finally {
+    child.kill();
+  }
+}
+
+/** Per-event cost of each step append() takes, measured one at a time on a scratch store. */
+function breakdown(dir: string): string[][] {
+  const store = new Store(join(dir, "scratch.db"));
+  const shmDir = existsSync("/dev/shm") ? mkdtempSync("/dev/shm/berth-bench-") : undefined;
+  const M = 50_000;
+  const datas = Array.from({ length: M }, (_, i) => eventFor(i).data);
+  const jsons = datas.map((d) => JSON.stringify(d));
+  const time = (f: (i: number) => void) => {
+    const t0 = now();
+    for (let i = 0; i < M; i++) f(i);
+    return ((now() - t0) * 1000) / M;
+  };
+  const ts = new Date().toISOString();
+  let sink = 0;
+  let seq = 0;
+  const rows: [string, number][] = [
+    ["new Date().toISOString()", time(() => (sink += new Date().toISOString().length))],
+    ["JSON.stringify(data)", time((i) => (sink += JSON.stringify(datas[i]).length))],
+    ["redactor.redact(dataJson) — 8 shape regexes + bearer + live values", time((i) => (sink += redactor.redact(jsons[i]!).length))],
+    ["store.insertEvent() — one autocommit INSERT (WAL, synchronous=NORMAL)", time((i) => store.insertEvent("s1", ++seq, ts, TURN, "message.delta", jsons[i]!))],
+    [
+      "  same INSERT, 500 per transaction (for comparison)",
+      (() => {
+        const t0 = now();
+        for (let b = 0; b < M; b += 500) store.transaction(() => { for (let i = b; i < b + 500; i++) store.insertEvent("s2", i + 1, ts, TURN, "message.delta", jsons[i]!); });
+        return ((now() - t0) * 1000) / M;
+      })(),
+    ],
+    ...(shmDir
+      ? ([
+          [
+            "  same autocommit INSERT on tmpfs (/dev/shm: no disk, same syscalls)",
+            (() => {
+              const shm = new Store(join(shmDir, "scratch.db"));
+              let q = 0;
+              const t0 = now();
+              for (let i = 0; i < M; i++) shm.insertEvent("s1", ++q, ts, TURN, "message.delta", jsons[i]!);
+              const us = ((now() - t0) * 1000) / M;
+              shm.close();
+              rmSync(shmDir, { recursive: true, force: true });
+              return us;
+            })(),
+          ],
+        ] as [string, number][])
+      : []),
+    [
+      "toWire() + SSE frame string (per subscriber)",
+      time((i) => {
+        const json = `{"seq":${i},"ts":"${ts}","sessionId":${JSON.stringify("s1")},"turnId":${JSON.stringify(TURN)},"type":"message.delta","data":${jsons[i]}}`;
+        sink += `id: ${i}\nevent: message.delta\ndata: ${json}\n\n`.length;
+      }),
+    ],
+  ];
+  store.close();
+  if (sink === 42) say(""); // keep the work observable
+  return [["step of EventLog.append (src/events/log.ts)", "µs per event"], ...rows.map(([k, v]) => [k, v.toFixed(2)])];
+}
+
+export async function run(): Promise<void> {
+  heading("Event pipeline throughput (EventLog → SQLite WAL → SSE)");
+  const home = mkdtempSync(join(tmpdir(), "berth-bench-events-"));
+  const server = await startServer({
+    config: { port: 0, home },
+    env: { PATH: process.env.PATH, BERTH_TOKEN: API_TOKEN },
+    logger: pino({ level: "info" }, pino.destination("/dev/null")),
+  });
+  try {
+    // The server's own EventLog (the one its SSE route subscribes to). BerthServer does not
+    // expose it (yet), so it is taken from the session manager's dependencies.
+    const log =
+      (server as unknown as { events?: EventLog }).events ?? (server.manager as unknown as { d?: { events?: EventLog } }).d?.events;
+    if (!log) throw new Error("cannot reach the server's EventLog (BerthServer.events, or SessionManager's deps)");
+    for (const id of ["ses_bench_warm", "ses_bench_alone", "ses_bench_sse"]) server.store.insertSession(sessionRow(id, home));
+
+    progress(`events: warm-up (${fmtInt(N / 10)} appends)`);
+    await appendAll(log, "ses_bench_warm", N / 10);
+
+    progress(`events: ${fmtInt(N)} appends, no subscribers`);
+    const cpuA = process.cpuUsage();
+    const aloneMs = await appendAll(log, "ses_bench_alone", N);
+    const cpuAlone = process.cpuUsage(cpuA);
+
+    progress(`events: ${fmtInt(N)} appends delivered to ${SUBSCRIBERS} SSE subscribers`);
+    const sse = await withSubscribers(server, log, "ses_bench_sse");
+    const stored = log.lastSeq("ses_bench_sse");
+
+    progress("events: per-step breakdown");
+    const steps = breakdown(home);
+
+    const perSec = (ms: number) => (N / ms) * 1000;
+    const cpuPct = (ms: number, wall: number) => `${((ms / wall) * 100).toFixed(0)}%`;
+    const ok = (x: number) => (x >= TARGET ? "yes" : "**no**");
+    say(`${fmtInt(N)} message.delta events (~${Math.round(sse.rep.bytes / SUBSCRIBERS / N)} bytes each on the wire) appended through berth's EventLog`);
+    say(`(redact → SQLite INSERT → fan-out) in the server process, yielding to the event loop every ${BATCH} appends;`);
+    say(`${SUBSCRIBERS} subscribers read GET /v1/sessions/:id/events (SSE, fetch) in a separate Node process. Target ≥ ${fmtInt(TARGET)}/s.`);
+    say();
+    say(
+      table([
+        ["scenario", "wall time", "events/s", `≥ ${fmtInt(TARGET)}/s`, "server CPU", "subscriber CPU"],
+        ["append only, no subscribers", `${(aloneMs / 1000).toFixed(2)} s`, fmtInt(perSec(aloneMs)), ok(perSec(aloneMs)), cpuPct((cpuAlone.user + cpuAlone.system) / 1000, aloneMs), "—"],
+        [
+          `append with ${SUBSCRIBERS} subscribers (append loop only)`,
+          `${(sse.appendMs / 1000).toFixed(2)} s`,
+          fmtInt(perSec(sse.appendMs)),
+          ok(perSec(sse.appendMs)),
+          "",
+          "",
+        ],
+        [
+          `append + delivered to all ${SUBSCRIBERS} subscribers`,
+          `${(sse.deliveredMs / 1000).toFixed(2)} s`,
+          fmtInt(perSec(sse.deliveredMs)),
+          ok(perSec(sse.deliveredMs)),
+          cpuPct(sse.serverCpuMs, sse.deliveredMs),
+          cpuPct(sse.rep.cpuMs, sse.deliveredMs),
+        ],
+      ]),
+    );
+    say();
+    say(
+      `Delivered: ${fmtInt(sse.rep.events)} of ${fmtInt(N * SUBSCRIBERS)} (${SUBSCRIBERS} × ${fmtInt(N)}) in order, ${fmtInt(perSec(sse.deliveredMs) * SUBSCRIBERS)} SSE messages/s, ` +
+        `${(sse.rep.bytes / 2 ** 20 / (sse.deliveredMs / 1000)).toFixed(1)} MiB/s; stored ${fmtInt(stored)}; ` +
+        `reconnects after a slow-subscriber cut-off: ${sse.rep.reconnects}; errors: ${sse.rep.errors.length ? sse.rep.errors.slice(0, 3).join("; ") : "none"}.`,
+    );
+    say();
+    say(table(steps));
+    const aloneUs = (aloneMs * 1000) / N;
+    const sseUs = (sse.deliveredMs * 1000) / N;
+    say();
+    say(
+      `Per event: ${aloneUs.toFixed(1)} µs appended alone; ${sseUs.toFixed(1)} µs appended and delivered to ${SUBSCRIBERS}, ` +
+        `i.e. ~${((sseUs - aloneUs) / SUBSCRIBERS).toFixed(1)} µs more per event per subscriber (src/api/sse.ts send(): one res.write per event per subscriber, each its own socket writev).`,
+    );
+  } finally {
+    await server.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
