@@ -15,6 +15,8 @@ import { redactor } from "./secrets/redact.js";
 import { SessionManager } from "./sessions/manager.js";
 import { Store } from "./store/sqlite.js";
 import { createLogger } from "./telemetry/logger.js";
+import { createMetrics } from "./telemetry/metrics.js";
+import { createTracing } from "./telemetry/tracing.js";
 
 export const VERSION: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
 
@@ -57,6 +59,14 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const store = new Store(config.dbPath);
   chmodSync(config.dbPath, 0o600);
   const events = new EventLog(store, redactor);
+  // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
+  const tracing = createTracing({ env, redactor, serviceVersion: VERSION, logger });
+  const metrics = createMetrics({
+    sessionsByState: () =>
+      Object.fromEntries(
+        (store.db.prepare("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state").all() as { state: string; n: number }[]).map((r) => [r.state, r.n]),
+      ),
+  });
   const installer = new HarnessInstaller(config.harnessCache);
   const drivers = new SandboxDrivers();
 
@@ -83,9 +93,12 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     resolve: (sessionId, family): Upstream => manager.upstreamFor(sessionId, family),
     // Model calls only arrive once sessions exist, i.e. after `manager` is set below.
     onCall: (rec) => manager.onModelCall(rec),
+    tracing,
+    metrics,
+    price: (sessionId, model) => manager.priceFor(sessionId, model),
   });
   await gateway.start();
-  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }) });
+  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });
   const interrupted = await manager.recover();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
@@ -97,6 +110,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     logger,
     apiToken,
     version: VERSION,
+    metrics,
     notReady: async () => {
       try {
         store.db.prepare("SELECT 1").get();
@@ -122,6 +136,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       await manager.shutdown();
       await api.close();
       await gateway.close();
+      await tracing.shutdown();
       await mock.close();
       events.flush();
       store.close();

@@ -16,6 +16,7 @@ import { readCapabilities } from "../harnesses/capabilities.js";
 import { HARNESSES } from "../harnesses/registry.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { SessionManager } from "../sessions/manager.js";
+import type { Metrics } from "../telemetry/metrics.js";
 import type { SessionRow, TurnRow } from "../store/sqlite.js";
 import { BerthError } from "../util/errors.js";
 import {
@@ -44,6 +45,7 @@ export interface ApiDeps {
   /** Readiness: null when ready, else why not. */
   notReady(): Promise<string | null>;
   version: string;
+  metrics?: Metrics;
 }
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
@@ -93,6 +95,11 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
     return { status: "ready" };
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
+    if (!d.metrics) return sendError(reply, 404, "not_found", "metrics are not enabled");
+    const { contentType, body } = await d.metrics.render();
+    return reply.type(contentType).send(body);
+  });
 
   // --- /v1: bearer token --------------------------------------------------------
   const expected = Buffer.from(d.apiToken);
@@ -147,7 +154,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
 
       r.post(
         "/sessions/:id/resume",
-        { schema: { params: SessionParams, body: ResumeBody.nullish(), response: { 202: Session, ...errors } } },
+        { schema: { params: SessionParams, body: ResumeBody.optional(), response: { 202: Session, ...errors } } },
         async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d.events)),
       );
 
@@ -157,7 +164,14 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         async (req, reply) => {
           const header = req.headers["idempotency-key"];
           const key = req.body.idempotencyKey ?? (typeof header === "string" && header ? header : undefined);
-          const { turn, created } = d.manager.postTurn(req.params.id, { prompt: req.body.prompt, idempotencyKey: key });
+          const tp = req.headers.traceparent;
+          const ts = req.headers.tracestate;
+          const { turn, created } = d.manager.postTurn(req.params.id, {
+            prompt: req.body.prompt,
+            idempotencyKey: key,
+            ...(typeof tp === "string" ? { traceparent: tp } : {}),
+            ...(typeof ts === "string" ? { tracestate: ts } : {}),
+          });
           // 202 for a new turn (it runs later); 200 when a retried POST finds the turn it made.
           return reply.code(created ? 202 : 200).send(turnDto(turn));
         },

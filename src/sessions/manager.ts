@@ -22,6 +22,9 @@ import type { Redactor } from "../secrets/redact.js";
 import type { SessionConfig, SessionRow, Store, TurnRow } from "../store/sqlite.js";
 import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
+import type { ModelPrice } from "../telemetry/usage.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
 export interface CreateSessionInput {
@@ -45,6 +48,9 @@ export interface CreateSessionInput {
 export interface PostTurnInput {
   prompt: string | unknown[];
   idempotencyKey?: string;
+  /** W3C trace context of the request that posted the turn: the turn's span continues that trace. */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 /** The in-memory half of a live session: its sandbox, ACP connection and turn queue. */
@@ -68,6 +74,10 @@ interface Live {
   forgetSecrets: (() => void)[];
   /** Last update per tool call (serialized), to drop ACP updates that say nothing new. */
   toolStatus: Map<string, string>;
+  /** The running turn's invoke_agent span. */
+  turnSpan?: TurnSpan;
+  /** Trace context posted with each queued turn, until it starts. */
+  traceContext: Map<string, { traceparent: string; tracestate?: string }>;
 }
 
 const LIVE_STATES: SessionState[] = ["starting", "ready", "running"];
@@ -87,6 +97,8 @@ export interface SessionManagerDeps {
   defaultModel: string;
   /** The provider registry, as seen from a workspace (its own layer, when the server allows it). */
   providers: (workspace?: string) => ProviderRegistry;
+  tracing?: Tracing;
+  metrics?: Metrics;
 }
 
 /**
@@ -97,7 +109,11 @@ export interface SessionManagerDeps {
 export class SessionManager {
   private live = new Map<string, Live>();
 
-  constructor(private d: SessionManagerDeps) {}
+  private tracing: Tracing;
+
+  constructor(private d: SessionManagerDeps) {
+    this.tracing = d.tracing ?? noopTracing();
+  }
 
   // --- lifecycle -------------------------------------------------------------
 
@@ -127,6 +143,7 @@ export class SessionManager {
       [...this.live.values()].map(async (l) => {
         l.ending = true;
         if (l.running) {
+          this.endTurnTelemetry(l, "interrupted");
           this.d.store.endTurn(l.running, "interrupted", "interrupted");
           this.emit(l.id, { type: "turn.ended", turnId: l.running, data: { stopReason: "interrupted" } });
         }
@@ -236,6 +253,7 @@ export class SessionManager {
       queue: [],
       ending: false,
       toolStatus: new Map(),
+      traceContext: new Map(),
       permissions: new PermissionBroker((ev) => this.emit(id, { ...ev, turnId: live.running })),
     };
     this.live.set(id, live);
@@ -278,7 +296,10 @@ export class SessionManager {
         const egress = new EgressProxy({
           socketPath: join(this.sessionDir(live.id), "egress.sock"),
           policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
-          onDecision: (dec) => this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused"),
+          onDecision: (dec) => {
+            this.d.metrics?.recordEgress(dec.allowed);
+            this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
+          },
         });
         await egress.start();
         live.egress = egress;
@@ -298,18 +319,25 @@ export class SessionManager {
         writeFileSync(hostPath, f.content, { mode: 0o644 });
         return { path: f.path, hostPath };
       });
-      const proc = await driver.start({
-        net,
-        protect: PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p)),
-        files,
-        sessionId: live.id,
-        tier: row.tier as Tier,
-        workspace: row.workspace,
-        home,
-        harnessDir,
-        command: plan.command,
-        env,
-      });
+      let proc: SandboxProcess;
+      try {
+        proc = await driver.start({
+          net,
+          protect: PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p)),
+          files,
+          sessionId: live.id,
+          tier: row.tier as Tier,
+          workspace: row.workspace,
+          home,
+          harnessDir,
+          command: plan.command,
+          env,
+        });
+      } catch (e) {
+        this.d.metrics?.recordSandboxStart(row.tier, driver.name, "error");
+        throw e;
+      }
+      this.d.metrics?.recordSandboxStart(row.tier, driver.name, "ok");
       live.proc = proc;
       live.sandboxRowId = proc.id;
       this.d.store.insertSandbox({
@@ -359,6 +387,7 @@ export class SessionManager {
   private async fail(live: Live, code: string, message: string): Promise<void> {
     this.emit(live.id, { type: "error", turnId: live.running, data: { code, message } });
     if (live.running) {
+      this.endTurnTelemetry(live, "error", message);
       this.d.store.endTurn(live.running, "failed", "error");
       this.emit(live.id, { type: "turn.ended", turnId: live.running, data: { stopReason: "error" } });
       live.running = undefined;
@@ -387,6 +416,7 @@ export class SessionManager {
     if (live) {
       live.ending = true;
       if (live.running) {
+        this.endTurnTelemetry(live, "cancelled");
         this.d.store.endTurn(live.running, "cancelled", "cancelled");
         this.emit(id, { type: "turn.ended", turnId: live.running, data: { stopReason: "cancelled" } });
       }
@@ -433,6 +463,7 @@ export class SessionManager {
       createdAt: new Date().toISOString(),
     });
     if (created) {
+      if (input.traceparent) live.traceContext.set(turn.id, { traceparent: input.traceparent, tracestate: input.tracestate });
       live.queue.push(turn.id);
       this.emit(id, { type: "turn.queued", turnId: turn.id, data: { idx: turn.idx, position: live.queue.length - 1 + (live.running ? 1 : 0) } });
       void this.pump(live);
@@ -449,15 +480,34 @@ export class SessionManager {
     this.d.store.startTurn(turnId);
     this.setState(live.id, "running");
     this.emit(live.id, { type: "turn.started", turnId, data: { idx: turn.idx } });
+    const tc = live.traceContext.get(turnId);
+    live.traceContext.delete(turnId);
+    const row = this.get(live.id);
+    live.turnSpan = this.tracing.startTurnSpan({
+      harness: live.spec.id,
+      harnessVersion: live.spec.version,
+      sessionId: live.id,
+      turnId,
+      model: row.model,
+      provider: live.route.provider,
+      tier: row.tier,
+      traceparent: tc?.traceparent,
+      tracestate: tc?.tracestate,
+      // Content is recorded only with BERTH_OTEL_CAPTURE_CONTENT=1.
+      prompt: this.tracing.captureContent ? turn.prompt : undefined,
+      systemPrompt: this.tracing.captureContent ? row.config.systemPrompt : undefined,
+    });
     try {
       const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
       if (live.ending || live.running !== turnId) return;
       const stopReason = res.stopReason;
+      this.endTurnTelemetry(live, stopReason);
       this.d.store.endTurn(turnId, stopReason === "cancelled" ? "cancelled" : "completed", stopReason);
       this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
     } catch (e) {
       if (live.ending || live.running !== turnId) return;
       const message = String((e as any)?.message ?? e);
+      this.endTurnTelemetry(live, "error", message);
       this.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
       this.d.store.endTurn(turnId, "failed", "error");
       this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason: "error" } });
@@ -489,8 +539,23 @@ export class SessionManager {
 
   // --- ACP callbacks -----------------------------------------------------------
 
+  /** Ends the running turn's span (before teardown forgets the session's secrets) and counts the turn. */
+  private endTurnTelemetry(live: Live, stopReason: string, error?: string): void {
+    live.turnSpan?.end({ stopReason, error });
+    live.turnSpan = undefined;
+    this.d.metrics?.recordTurn(live.spec.id, stopReason);
+  }
+
+  /** The registry's price for a model a session's call names: the session's own model only. */
+  priceFor(sessionId: string, model: string | undefined): ModelPrice | undefined {
+    const r = this.live.get(sessionId)?.route;
+    if (!r?.price) return undefined;
+    return !model || model === r.model || model === r.requestedModel || model.startsWith(`${r.model}-`) ? r.price : undefined;
+  }
+
   private onUpdate(live: Live, _acpSessionId: string, u: SessionUpdate): void {
     if (live.replaying) return;
+    live.turnSpan?.onAcpUpdate(u);
     const ev = normalizeUpdate(u, live.running);
     if (!ev) return;
     if (ev.type === "tool.call" || ev.type === "tool.update") {

@@ -1,0 +1,169 @@
+// Prometheus metrics for `GET /metrics` (DESIGN.md decision 8). berth keeps its own
+// registry, never prom-client's global one, so embedding berth (or starting two servers in
+// one process, as the tests do) cannot collide with anyone else's metrics.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { SESSION_STATES } from "../events/types.js";
+
+export interface MetricsOptions {
+  /** Sessions per state, read at scrape time (e.g. a GROUP BY on the store). States left out read 0. */
+  sessionsByState?: () => Record<string, number>;
+  /** Node process metrics (CPU, memory, event-loop lag, GC) under `berth_`; default true. */
+  processMetrics?: boolean;
+}
+
+/** Token counts as usage.ts reports them (inputTokens includes the cached parts). */
+export interface UsageCounts {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens?: number;
+  cacheWriteTokens?: number;
+}
+
+export interface ModelCallMetrics {
+  provider: string;
+  /** HTTP status; 0 or undefined when no response arrived (recorded as "error"). */
+  status?: number;
+  usage?: UsageCounts;
+  /** Only when the response carried usage. */
+  costUsd?: number;
+  /** Request start to response headers. */
+  ttfbMs?: number;
+  /** Request start to the end of the response body. */
+  totalMs?: number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly sessions: Gauge<"state">;
+  readonly turnsTotal: Counter<"harness" | "stop_reason">;
+  readonly modelCallsTotal: Counter<"provider" | "status">;
+  readonly tokensTotal: Counter<"provider" | "type">;
+  readonly costUsdTotal: Counter<"provider">;
+  readonly gatewayLatency: Histogram<"provider" | "phase">;
+  readonly sandboxStartsTotal: Counter<"tier" | "driver" | "outcome">;
+  readonly egressDecisionsTotal: Counter<"allowed">;
+
+  recordTurn(harness: string, stopReason: string | null | undefined): void;
+  recordModelCall(m: ModelCallMetrics): void;
+  recordSandboxStart(tier: string, driver: string, outcome: "ok" | "error" | string): void;
+  recordEgress(allowed: boolean): void;
+  /** The exposition for GET /metrics. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+/**
+ * Token types partition the input: `input` counts uncached input only, so summing over
+ * `type` gives every token the provider processed, and cache_read / cache_write show what
+ * the prompt cache saved and cost.
+ */
+export function tokenBreakdown(u: UsageCounts): Record<"input" | "output" | "cache_read" | "cache_write", number> {
+  const read = u.cacheReadTokens ?? 0;
+  const write = u.cacheWriteTokens ?? 0;
+  return { input: Math.max(0, u.inputTokens - read - write), output: u.outputTokens, cache_read: read, cache_write: write };
+}
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+
+  const sessions = new Gauge({
+    name: "berth_sessions",
+    help: "Sessions by state.",
+    labelNames: ["state"] as const,
+    registers,
+    collect: opts.sessionsByState
+      ? function (this: Gauge<"state">) {
+          let counts: Record<string, number> = {};
+          try {
+            counts = opts.sessionsByState!();
+          } catch {
+            /* a failing source reads as zeros, never as a failed scrape */
+          }
+          for (const s of new Set<string>([...SESSION_STATES, ...Object.keys(counts)])) this.set({ state: s }, counts[s] ?? 0);
+        }
+      : undefined,
+  });
+  const turnsTotal = new Counter({
+    name: "berth_turns_total",
+    help: "Turns ended, by harness and stop reason (ACP stop reason, or error, cancelled, interrupted).",
+    labelNames: ["harness", "stop_reason"] as const,
+    registers,
+  });
+  const modelCallsTotal = new Counter({
+    name: "berth_model_calls_total",
+    help: "Model calls through the gateway, by provider and HTTP status (error: no response).",
+    labelNames: ["provider", "status"] as const,
+    registers,
+  });
+  const tokensTotal = new Counter({
+    name: "berth_tokens_total",
+    help: "Tokens reported by providers, by type: input (uncached), output, cache_read, cache_write.",
+    labelNames: ["provider", "type"] as const,
+    registers,
+  });
+  const costUsdTotal = new Counter({
+    name: "berth_cost_usd_total",
+    help: "Estimated model cost in USD for calls whose model has a price.",
+    labelNames: ["provider"] as const,
+    registers,
+  });
+  const gatewayLatency = new Histogram({
+    name: "berth_gateway_latency_seconds",
+    help: "Gateway model-call latency: phase=ttfb to upstream response headers, phase=total to the end of the body.",
+    labelNames: ["provider", "phase"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+    registers,
+  });
+  const sandboxStartsTotal = new Counter({
+    name: "berth_sandbox_starts_total",
+    help: "Sandbox starts by tier, driver and outcome.",
+    labelNames: ["tier", "driver", "outcome"] as const,
+    registers,
+  });
+  const egressDecisionsTotal = new Counter({
+    name: "berth_egress_decisions_total",
+    help: "Egress proxy decisions (allowed=true|false).",
+    labelNames: ["allowed"] as const,
+    registers,
+  });
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "berth_" });
+
+  return {
+    registry,
+    sessions,
+    turnsTotal,
+    modelCallsTotal,
+    tokensTotal,
+    costUsdTotal,
+    gatewayLatency,
+    sandboxStartsTotal,
+    egressDecisionsTotal,
+
+    recordTurn(harness, stopReason) {
+      turnsTotal.inc({ harness, stop_reason: stopReason ?? "none" });
+    },
+
+    recordModelCall(m) {
+      modelCallsTotal.inc({ provider: m.provider, status: m.status ? String(m.status) : "error" });
+      if (m.usage) {
+        for (const [type, n] of Object.entries(tokenBreakdown(m.usage))) if (n > 0) tokensTotal.inc({ provider: m.provider, type }, n);
+      }
+      if (m.costUsd !== undefined && m.costUsd > 0) costUsdTotal.inc({ provider: m.provider }, m.costUsd);
+      if (m.ttfbMs !== undefined) gatewayLatency.observe({ provider: m.provider, phase: "ttfb" }, m.ttfbMs / 1000);
+      if (m.totalMs !== undefined) gatewayLatency.observe({ provider: m.provider, phase: "total" }, m.totalMs / 1000);
+    },
+
+    recordSandboxStart(tier, driver, outcome) {
+      sandboxStartsTotal.inc({ tier, driver, outcome });
+    },
+
+    recordEgress(allowed) {
+      egressDecisionsTotal.inc({ allowed: allowed ? "true" : "false" });
+    },
+
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}

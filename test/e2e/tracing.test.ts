@@ -1,0 +1,103 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
+import { collect, isReady, startBerth, turnEnded } from "./helpers.js";
+
+// A real Pi turn with a tool call, traced: spans go over OTLP/HTTP to a receiver this test
+// runs, parented to the traceparent the client sent, and carry no secret.
+const CANARY = "sk-ant-api03-TRACE" + "R".repeat(40);
+const script = parseMockScript(`
+steps:
+  - tool: { name: bash, input: { command: "echo traced > t.txt" } }
+  - text: "done"
+`);
+
+let mock: MockProvider;
+let receiver: http.Server;
+const payloads: string[] = [];
+
+beforeAll(async () => {
+  mock = await startMockProvider({ script, requireKey: CANARY });
+  receiver = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      if (req.url === "/v1/traces") payloads.push(body);
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+});
+afterAll(async () => {
+  await mock?.close();
+  receiver?.close();
+});
+
+interface Span {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: { key: string; value: Record<string, unknown> }[];
+}
+
+function spans(): Span[] {
+  return payloads.flatMap((p) => JSON.parse(p).resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)));
+}
+const attr = (s: Span, k: string) => {
+  const v = s.attributes.find((a) => a.key === k)?.value;
+  return v ? Object.values(v)[0] : undefined;
+};
+
+describe("tracing", () => {
+  it("invoke_agent → chat and execute_tool spans, joined to the caller's traceparent, no secrets", async () => {
+    const port = (receiver.address() as AddressInfo).port;
+    const berth = await startBerth({
+      env: {
+        ANTHROPIC_API_KEY: CANARY,
+        ANTHROPIC_BASE_URL: mock.url,
+        BERTH_MODEL: "claude-mock",
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_BSP_SCHEDULE_DELAY: "200",
+      },
+    });
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const parent = "00f067aa0ba902b7";
+    try {
+      const s = await berth.client.createSession({ harness: "pi" });
+      await collect(berth.client, s.id, isReady);
+      const t = await berth.client.request<any>("POST", `/v1/sessions/${s.id}/turns`, { prompt: "go" }, { traceparent: `00-${traceId}-${parent}-01` });
+      await collect(berth.client, s.id, turnEnded(t.body.id));
+      await berth.client.endSession(s.id);
+    } finally {
+      await berth.stop(); // flushes the exporter
+    }
+    const all = spans();
+    const turn = all.find((x) => x.name === "invoke_agent pi")!;
+    expect(turn, all.map((x) => x.name).join(", ")).toBeDefined();
+    expect(turn.traceId).toBe(traceId);
+    expect(turn.parentSpanId).toBe(parent);
+    expect(attr(turn, "gen_ai.operation.name")).toBe("invoke_agent");
+    expect(attr(turn, "gen_ai.conversation.id")).toBeDefined();
+
+    const chats = all.filter((x) => x.name.startsWith("chat "));
+    expect(chats.length).toBeGreaterThanOrEqual(2);
+    for (const c of chats) {
+      expect(c.traceId).toBe(traceId);
+      expect(c.parentSpanId).toBe(turn.spanId);
+      expect(attr(c, "gen_ai.operation.name")).toBe("chat");
+      expect(attr(c, "gen_ai.request.model")).toBe("claude-mock");
+      expect(Number(attr(c, "gen_ai.usage.output_tokens"))).toBeGreaterThan(0);
+    }
+    expect(chats.map((c) => attr(c, "gen_ai.response.finish_reasons"))).toContainEqual(expect.objectContaining({ values: [{ stringValue: "tool_use" }] }));
+
+    const tool = all.find((x) => x.name.startsWith("execute_tool "))!;
+    expect(tool).toBeDefined();
+    expect(tool.parentSpanId).toBe(turn.spanId);
+    expect(attr(tool, "gen_ai.tool.call.id")).toBeDefined();
+
+    expect(payloads.join("")).not.toContain(CANARY);
+    expect(payloads.join("")).not.toMatch(/bgt_[A-Za-z0-9_-]{20,}/);
+  });
+});

@@ -1,0 +1,450 @@
+import { randomBytes } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { gunzipSync } from "node:zlib";
+import * as incubating from "@opentelemetry/semantic-conventions/incubating";
+import { afterEach, describe, expect, it } from "vitest";
+import { Redactor } from "../../src/secrets/redact.js";
+import { createTracing, EVENT_INFERENCE_DETAILS, GEN_AI, otlpConfigFromEnv, providerName, type Tracing } from "../../src/telemetry/tracing.js";
+
+// --- a real OTLP/HTTP receiver on loopback -------------------------------------------------
+
+interface Received {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  raw: string;
+  body: any;
+}
+
+interface Receiver {
+  url: string;
+  received: Received[];
+  close(): Promise<void>;
+}
+
+async function startReceiver(): Promise<Receiver> {
+  const received: Received[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let buf = Buffer.concat(chunks);
+      if (req.headers["content-encoding"] === "gzip") buf = gunzipSync(buf);
+      const raw = buf.toString("utf8");
+      if (req.method !== "POST" || !String(req.headers["content-type"]).startsWith("application/json")) {
+        res.writeHead(415).end();
+        return;
+      }
+      received.push({ path: req.url ?? "", headers: req.headers, raw, body: JSON.parse(raw) });
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes?: { key: string; value: any }[];
+  events?: { name: string; attributes?: { key: string; value: any }[] }[];
+  status?: { code?: number; message?: string };
+}
+
+function anyValue(v: any): unknown {
+  if ("stringValue" in v) return v.stringValue;
+  if ("intValue" in v) return Number(v.intValue);
+  if ("doubleValue" in v) return v.doubleValue;
+  if ("boolValue" in v) return v.boolValue;
+  if ("arrayValue" in v) return (v.arrayValue.values ?? []).map(anyValue);
+  return undefined;
+}
+
+function attrs(list: { key: string; value: any }[] | undefined): Record<string, unknown> {
+  return Object.fromEntries((list ?? []).map((a) => [a.key, anyValue(a.value)]));
+}
+
+function spansOf(r: Receiver): { span: OtlpSpan; resource: Record<string, unknown> }[] {
+  return r.received.flatMap((req) =>
+    (req.body.resourceSpans ?? []).flatMap((rs: any) =>
+      (rs.scopeSpans ?? []).flatMap((ss: any) => (ss.spans ?? []).map((span: OtlpSpan) => ({ span, resource: attrs(rs.resource?.attributes) }))),
+    ),
+  );
+}
+
+const KIND_INTERNAL = 1;
+const KIND_CLIENT = 3;
+const STATUS_ERROR = 2;
+
+let receiver: Receiver | undefined;
+let tracing: Tracing | undefined;
+afterEach(async () => {
+  await tracing?.shutdown();
+  await receiver?.close();
+  tracing = receiver = undefined;
+});
+
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID = "00f067aa0ba902b7";
+const TRACEPARENT = `00-${TRACE_ID}-${PARENT_ID}-01`;
+
+describe("tracing: export to a real OTLP/HTTP receiver", () => {
+  it("exports invoke_agent → chat and execute_tool, parented to the incoming traceparent, with GenAI attributes and no secret", async () => {
+    receiver = await startReceiver();
+    const redactor = new Redactor();
+    const canary = `canary-${randomBytes(12).toString("hex")}`;
+    redactor.add(canary);
+    tracing = createTracing({
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url + "/",
+        OTEL_EXPORTER_OTLP_HEADERS: "x-tenant=berth-test,authorization=Bearer%20otlp-secret-token-123",
+        OTEL_SERVICE_NAME: "berth-under-test",
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment.name=ci",
+        BERTH_OTEL_CAPTURE_CONTENT: "1",
+      },
+      redactor,
+      serviceVersion: "9.9.9",
+    });
+    expect(tracing.enabled).toBe(true);
+    expect(tracing.captureContent).toBe(true);
+
+    const turn = tracing.startTurnSpan({
+      harness: "claude",
+      sessionId: "ses_1",
+      turnId: "turn_1",
+      model: "claude-sonnet-4-5",
+      provider: "anthropic-oauth",
+      harnessVersion: "2.0.14",
+      tier: "process",
+      traceparent: TRACEPARENT,
+      tracestate: "vendor=abc",
+      prompt: [{ type: "text", text: `deploy with key ${canary}` }],
+      systemPrompt: "Be brief.",
+    });
+    expect(turn.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`));
+    expect(tracing.turnContext("ses_1")).toBe(turn.ctx);
+
+    // The gateway: a model call under the session's running turn, found by session id.
+    const chat = tracing.startChatSpan(undefined, {
+      provider: "anthropic-oauth",
+      requestModel: "claude-sonnet-4-5",
+      api: "anthropic-messages",
+      sessionId: "ses_1",
+      serverUrl: "https://api.anthropic.com",
+      stream: true,
+    });
+    tracing.endChatSpan(chat, {
+      status: 200,
+      requestModel: "claude-haiku-4-5",
+      responseModel: "claude-haiku-4-5-20251001",
+      responseId: "msg_1",
+      usage: { inputTokens: 3544, outputTokens: 89, cacheReadTokens: 2048, cacheWriteTokens: 1024 },
+      finishReasons: ["tool_use"],
+      timeToFirstChunkMs: 420,
+      costUsd: 0.0123,
+    });
+    // A failed call whose upstream message echoes the secret.
+    const failed = tracing.startChatSpan(turn.ctx, { provider: "anthropic-oauth", requestModel: "claude-sonnet-4-5", sessionId: "ses_1" });
+    tracing.endChatSpan(failed, { status: 401, error: `invalid x-api-key ${canary}` });
+
+    // ACP tool calls, as the session manager feeds them.
+    turn.onAcpUpdate({ sessionUpdate: "tool_call", toolCallId: "toolu_1", title: `cat ${canary}`, kind: "execute", status: "pending", _meta: { claudeCode: { toolName: "Bash" } } } as any);
+    turn.onAcpUpdate({ sessionUpdate: "tool_call_update", toolCallId: "toolu_1", rawInput: { command: `echo ${canary}` } } as any);
+    turn.onAcpUpdate({ sessionUpdate: "tool_call_update", toolCallId: "toolu_1", status: "completed", rawOutput: { stdout: `${canary}\n` } } as any);
+    turn.onAcpUpdate({ sessionUpdate: "tool_call", toolCallId: "toolu_2", title: "Edit a.ts", kind: "edit", status: "in_progress" } as any);
+    turn.onAcpUpdate({ sessionUpdate: "tool_call_update", toolCallId: "toolu_2", status: "failed", content: [{ type: "content", content: { type: "text", text: "no such file" } }] } as any);
+    turn.onAcpUpdate({ sessionUpdate: "tool_call", toolCallId: "toolu_3", title: "Read", kind: "read", status: "pending" } as any); // never closed
+    turn.onAcpUpdate({ sessionUpdate: "agent_thought_chunk", content: { type: "text", text: "thinking…" } } as any);
+    turn.onAcpUpdate({ sessionUpdate: "agent_message_chunk", content: { type: "text", text: `Done, used ${canary}.` } } as any);
+    // The low-level helper, for tools that do not come from ACP.
+    const manual = tracing.startToolSpan(turn.ctx, { name: "git_credential", toolCallId: "cred_1", kind: "fetch" });
+    tracing.endToolSpan(manual, { status: "completed" });
+
+    turn.end({ stopReason: "end_turn" });
+    turn.end({ stopReason: "error" }); // idempotent
+    expect(tracing.turnContext("ses_1")).toBeUndefined();
+    await tracing.forceFlush();
+
+    const all = spansOf(receiver);
+    expect(all.map((s) => s.span.name).sort()).toEqual(
+      ["chat claude-haiku-4-5", "chat claude-sonnet-4-5", "execute_tool Bash", "execute_tool edit", "execute_tool git_credential", "execute_tool read", "invoke_agent claude"].sort(),
+    );
+    const byName = (n: string) => all.find((s) => s.span.name === n)!.span;
+    const agent = byName("invoke_agent claude");
+
+    // One trace, continued from the caller's traceparent.
+    for (const { span } of all) expect(span.traceId).toBe(TRACE_ID);
+    expect(agent.parentSpanId).toBe(PARENT_ID);
+    for (const { span } of all.filter((s) => s.span !== agent)) expect(span.parentSpanId).toBe(agent.spanId);
+
+    expect(agent.kind).toBe(KIND_INTERNAL);
+    expect(attrs(agent.attributes)).toMatchObject({
+      "gen_ai.operation.name": "invoke_agent",
+      "gen_ai.provider.name": "anthropic",
+      "gen_ai.agent.name": "claude",
+      "gen_ai.agent.version": "2.0.14",
+      "gen_ai.conversation.id": "ses_1",
+      "gen_ai.request.model": "claude-sonnet-4-5",
+      "gen_ai.response.model": "claude-haiku-4-5-20251001",
+      "gen_ai.response.finish_reasons": ["end_turn"],
+      "gen_ai.usage.input_tokens": 3544,
+      "gen_ai.usage.output_tokens": 89,
+      "gen_ai.usage.cache_read.input_tokens": 2048,
+      "gen_ai.usage.cache_creation.input_tokens": 1024,
+      "berth.turn.id": "turn_1",
+      "berth.turn.stop_reason": "end_turn",
+      "berth.turn.model_calls": 2,
+      "berth.turn.tool_calls": 3,
+      "berth.sandbox.tier": "process",
+      "berth.provider": "anthropic-oauth",
+    });
+    expect(agent.status?.code ?? 0).not.toBe(STATUS_ERROR);
+
+    const chatSpan = byName("chat claude-haiku-4-5");
+    expect(chatSpan.kind).toBe(KIND_CLIENT);
+    expect(attrs(chatSpan.attributes)).toMatchObject({
+      "gen_ai.operation.name": "chat",
+      "gen_ai.provider.name": "anthropic",
+      "gen_ai.request.model": "claude-haiku-4-5",
+      "gen_ai.request.stream": true,
+      "gen_ai.response.model": "claude-haiku-4-5-20251001",
+      "gen_ai.response.id": "msg_1",
+      "gen_ai.response.finish_reasons": ["tool_use"],
+      "gen_ai.response.time_to_first_chunk": 0.42,
+      "gen_ai.usage.input_tokens": 3544,
+      "gen_ai.usage.output_tokens": 89,
+      "gen_ai.usage.cache_read.input_tokens": 2048,
+      "gen_ai.usage.cache_creation.input_tokens": 1024,
+      "gen_ai.conversation.id": "ses_1",
+      "server.address": "api.anthropic.com",
+      "server.port": 443,
+      "http.response.status_code": 200,
+      "berth.gateway.api": "anthropic-messages",
+      "berth.usage.cost_usd": 0.0123,
+    });
+    const failedSpan = byName("chat claude-sonnet-4-5");
+    expect(failedSpan.status?.code).toBe(STATUS_ERROR);
+    expect(failedSpan.status?.message).toBe("invalid x-api-key [REDACTED]");
+    expect(attrs(failedSpan.attributes)["error.type"]).toBe("401");
+
+    const bash = byName("execute_tool Bash");
+    expect(bash.kind).toBe(KIND_INTERNAL);
+    expect(attrs(bash.attributes)).toMatchObject({
+      "gen_ai.operation.name": "execute_tool",
+      "gen_ai.tool.name": "Bash",
+      "gen_ai.tool.call.id": "toolu_1",
+      "gen_ai.tool.type": "function",
+      "berth.tool.kind": "execute",
+      "berth.tool.status": "completed",
+      "gen_ai.tool.call.arguments": '{"command":"echo [REDACTED]"}',
+      "gen_ai.tool.call.result": '{"stdout":"[REDACTED]\\n"}',
+    });
+    const edit = byName("execute_tool edit");
+    expect(edit.status?.code).toBe(STATUS_ERROR);
+    expect(attrs(edit.attributes)).toMatchObject({ "error.type": "tool_failed", "gen_ai.tool.call.result": "no such file" });
+    expect(attrs(byName("execute_tool read").attributes)["berth.tool.status"]).toBe("incomplete");
+
+    // Content (opt-in) is one gen_ai.client.inference.operation.details event on the turn span.
+    const ev = agent.events?.find((e) => e.name === EVENT_INFERENCE_DETAILS);
+    const evAttrs = attrs(ev?.attributes);
+    expect(JSON.parse(evAttrs["gen_ai.input.messages"] as string)).toEqual([{ role: "user", parts: [{ type: "text", content: "deploy with key [REDACTED]" }] }]);
+    expect(JSON.parse(evAttrs["gen_ai.output.messages"] as string)).toEqual([
+      { role: "assistant", parts: [{ type: "reasoning", content: "thinking…" }, { type: "text", content: "Done, used [REDACTED]." }], finish_reason: "end_turn" },
+    ]);
+    expect(JSON.parse(evAttrs["gen_ai.system_instructions"] as string)).toEqual([{ type: "text", content: "Be brief." }]);
+
+    // Resource and transport: the standard variables were honoured.
+    expect(all[0]!.resource).toMatchObject({ "service.name": "berth-under-test", "service.version": "9.9.9", "deployment.environment.name": "ci", "telemetry.sdk.language": "nodejs" });
+    expect(receiver.received[0]!.path).toBe("/v1/traces");
+    expect(receiver.received[0]!.headers["x-tenant"]).toBe("berth-test");
+    expect(receiver.received[0]!.headers.authorization).toBe("Bearer otlp-secret-token-123");
+
+    // The canary, registered with the redactor, never left the process.
+    const payload = receiver.received.map((r) => r.raw).join("\n");
+    expect(payload).not.toContain(canary);
+    expect(payload).toContain("[REDACTED]");
+    // The exporter's own credential became a secret too.
+    expect(redactor.redact("Bearer otlp-secret-token-123 and otlp-secret-token-123")).not.toContain("otlp-secret-token-123");
+  });
+
+  it("records no content by default, starts a new root without a valid traceparent, and prefers the traces endpoint", async () => {
+    receiver = await startReceiver();
+    tracing = createTracing({
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/custom/traces` },
+      redactor: new Redactor(),
+      serviceVersion: "1",
+    });
+    expect(tracing.captureContent).toBe(false);
+    const turn = tracing.startTurnSpan({ harness: "codex", sessionId: "s", turnId: "t", traceparent: "00-zzzz-not-valid", prompt: "secret prompt text" });
+    turn.onAcpUpdate({ sessionUpdate: "tool_call", toolCallId: "c1", kind: "execute", status: "pending", rawInput: { command: "rm -rf secret" } } as any);
+    turn.onAcpUpdate({ sessionUpdate: "tool_call_update", toolCallId: "c1", status: "completed", rawOutput: "secret output" } as any);
+    turn.onAcpUpdate({ sessionUpdate: "agent_message_chunk", content: { type: "text", text: "secret answer" } } as any);
+    turn.end({ stopReason: "error", error: "harness exited" });
+    await tracing.forceFlush();
+
+    expect(receiver.received[0]!.path).toBe("/custom/traces");
+    const all = spansOf(receiver);
+    const agent = all.find((s) => s.span.name === "invoke_agent codex")!.span;
+    expect(agent.parentSpanId ?? "").toBe("");
+    expect(agent.traceId).not.toBe(TRACE_ID);
+    expect(agent.status).toMatchObject({ code: STATUS_ERROR, message: "harness exited" });
+    expect(attrs(agent.attributes)["error.type"]).toBe("turn_failed");
+    expect(agent.events ?? []).toEqual([]);
+    const payload = receiver.received.map((r) => r.raw).join("\n");
+    expect(payload).not.toContain("secret");
+    expect(payload).not.toContain("gen_ai.tool.call.arguments");
+  });
+
+  it("respects the caller's sampling decision (traceparent flags 00: nothing recorded)", async () => {
+    receiver = await startReceiver();
+    tracing = createTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, redactor: new Redactor(), serviceVersion: "1" });
+    const turn = tracing.startTurnSpan({ harness: "pi", sessionId: "s", turnId: "t", traceparent: `00-${TRACE_ID}-${PARENT_ID}-00` });
+    expect(turn.span.isRecording()).toBe(false);
+    const chat = tracing.startChatSpan(undefined, { provider: "openai", sessionId: "s" });
+    expect(chat.isRecording()).toBe(false);
+    expect(chat.spanContext().traceId).toBe(TRACE_ID);
+    tracing.endChatSpan(chat, { status: 200 });
+    turn.end({ stopReason: "end_turn" });
+    const sampled = tracing.startTurnSpan({ harness: "pi", sessionId: "s2", turnId: "t2" });
+    sampled.end();
+    await tracing.forceFlush();
+    expect(spansOf(receiver).map((s) => s.span.name)).toEqual(["invoke_agent pi"]);
+    expect(spansOf(receiver)[0]!.span.traceId).not.toBe(TRACE_ID);
+  });
+
+  it("is off, and a shared no-op, without an endpoint or with OTEL_SDK_DISABLED", async () => {
+    const r = new Redactor();
+    for (const env of [{}, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_SDK_DISABLED: "true" }, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:4318", OTEL_TRACES_EXPORTER: "none" }]) {
+      const t = createTracing({ env, redactor: r, serviceVersion: "1" });
+      expect(t.enabled).toBe(false);
+      const a = t.startTurnSpan({ harness: "claude", sessionId: "s", turnId: "t", traceparent: TRACEPARENT });
+      const b = t.startTurnSpan({ harness: "pi", sessionId: "s2", turnId: "t2" });
+      expect(a).toBe(b);
+      expect(a.span.isRecording()).toBe(false);
+      expect(a.traceparent).toBeUndefined();
+      const c = t.startChatSpan(a.ctx, { provider: "openai" });
+      expect(c.isRecording()).toBe(false);
+      t.endChatSpan(c, { status: 200, usage: { inputTokens: 1, outputTokens: 1 } });
+      a.onAcpUpdate({ sessionUpdate: "tool_call" });
+      a.end();
+      await t.shutdown();
+    }
+  });
+
+  it("an unreachable collector neither throws nor holds shutdown", async () => {
+    const warnings: unknown[] = [];
+    const t = createTracing({
+      env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://127.0.0.1:9/v1/traces" },
+      redactor: new Redactor(),
+      serviceVersion: "1",
+      logger: { warn: (o) => warnings.push(o) },
+      shutdownTimeoutMs: 300,
+    });
+    t.startTurnSpan({ harness: "claude", sessionId: "s", turnId: "t" }).end();
+    const t0 = Date.now();
+    await t.shutdown();
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+});
+
+describe("tracing: configuration and names", () => {
+  it("resolves the OTLP endpoint from the standard variables", () => {
+    expect(otlpConfigFromEnv({})).toBeUndefined();
+    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" })?.url).toBe("http://collector:4318/v1/traces");
+    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://otlp.example.com/otlp/" })?.url).toBe("https://otlp.example.com/otlp/v1/traces");
+    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://b:9999/x" })?.url).toBe("http://b:9999/x");
+    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "not a url" })).toBeUndefined();
+    const c = otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a", OTEL_EXPORTER_OTLP_HEADERS: "a=1,b=x%3Dy", OTEL_EXPORTER_OTLP_TRACES_HEADERS: "b=2" });
+    expect(c?.headers).toEqual({ a: "1", b: "2" });
+    expect(c?.serviceName).toBe("berth");
+  });
+
+  it("maps provider ids to gen_ai.provider.name well-known values", () => {
+    expect(providerName("anthropic-oauth")).toBe("anthropic");
+    expect(providerName("openai")).toBe("openai");
+    expect(providerName("kimi")).toBe("moonshot_ai");
+    expect(providerName("deepseek")).toBe("deepseek");
+    expect(providerName("mock")).toBe("mock");
+  });
+
+  it("uses the attribute names of @opentelemetry/semantic-conventions (incubating GenAI registry)", () => {
+    const inc = incubating as unknown as Record<string, string>;
+    const expected: Record<keyof typeof GEN_AI, string> = {
+      OPERATION_NAME: inc.ATTR_GEN_AI_OPERATION_NAME!,
+      PROVIDER_NAME: inc.ATTR_GEN_AI_PROVIDER_NAME!,
+      AGENT_NAME: inc.ATTR_GEN_AI_AGENT_NAME!,
+      AGENT_VERSION: inc.ATTR_GEN_AI_AGENT_VERSION!,
+      CONVERSATION_ID: inc.ATTR_GEN_AI_CONVERSATION_ID!,
+      REQUEST_MODEL: inc.ATTR_GEN_AI_REQUEST_MODEL!,
+      REQUEST_STREAM: inc.ATTR_GEN_AI_REQUEST_STREAM!,
+      RESPONSE_MODEL: inc.ATTR_GEN_AI_RESPONSE_MODEL!,
+      RESPONSE_ID: inc.ATTR_GEN_AI_RESPONSE_ID!,
+      RESPONSE_FINISH_REASONS: inc.ATTR_GEN_AI_RESPONSE_FINISH_REASONS!,
+      RESPONSE_TIME_TO_FIRST_CHUNK: inc.ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK!,
+      USAGE_INPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_INPUT_TOKENS!,
+      USAGE_OUTPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS!,
+      USAGE_CACHE_READ_INPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS!,
+      USAGE_CACHE_CREATION_INPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS!,
+      USAGE_REASONING_OUTPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS!,
+      TOOL_NAME: inc.ATTR_GEN_AI_TOOL_NAME!,
+      TOOL_CALL_ID: inc.ATTR_GEN_AI_TOOL_CALL_ID!,
+      TOOL_TYPE: inc.ATTR_GEN_AI_TOOL_TYPE!,
+      TOOL_CALL_ARGUMENTS: inc.ATTR_GEN_AI_TOOL_CALL_ARGUMENTS!,
+      TOOL_CALL_RESULT: inc.ATTR_GEN_AI_TOOL_CALL_RESULT!,
+      INPUT_MESSAGES: inc.ATTR_GEN_AI_INPUT_MESSAGES!,
+      OUTPUT_MESSAGES: inc.ATTR_GEN_AI_OUTPUT_MESSAGES!,
+      SYSTEM_INSTRUCTIONS: inc.ATTR_GEN_AI_SYSTEM_INSTRUCTIONS!,
+    };
+    expect({ ...GEN_AI }).toEqual(expected);
+    expect(EVENT_INFERENCE_DETAILS).toBe(inc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS);
+  });
+});
+
+describe("tracing: overhead (printed, not asserted)", () => {
+  it("measures startTurnSpan/startChatSpan with tracing off and on", async () => {
+    const redactor = new Redactor();
+    const off = createTracing({ env: {}, redactor, serviceVersion: "1" });
+    const bench = (t: Tracing, n: number) => {
+      // warm up, then time
+      for (let i = 0; i < 1000; i++) {
+        const turn = t.startTurnSpan({ harness: "claude", sessionId: "s", turnId: "t", model: "m", traceparent: TRACEPARENT });
+        t.endChatSpan(t.startChatSpan(turn.ctx, { provider: "anthropic", requestModel: "m", api: "anthropic-messages" }), { status: 200 });
+        turn.end({ stopReason: "end_turn" });
+      }
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) t.startTurnSpan({ harness: "claude", sessionId: "s", turnId: "t", model: "m", traceparent: TRACEPARENT }).end();
+      const t1 = process.hrtime.bigint();
+      const ctx = t.startTurnSpan({ harness: "claude", sessionId: "s", turnId: "t" }).ctx;
+      for (let i = 0; i < n; i++) t.endChatSpan(t.startChatSpan(ctx, { provider: "anthropic", requestModel: "m", api: "anthropic-messages" }), { status: 200 });
+      const t2 = process.hrtime.bigint();
+      return { turnNs: Number(t1 - t0) / n, chatNs: Number(t2 - t1) / n };
+    };
+    const o = bench(off, 1_000_000);
+    // On: real spans, redacted and queued; the batch is not sent during the loop (and the
+    // queue's overflow is dropped), so this is the cost on the caller's path.
+    tracing = createTracing({
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" },
+      redactor,
+      serviceVersion: "1",
+      batch: { scheduledDelayMillis: 600_000, maxQueueSize: 100_000, maxExportBatchSize: 512 },
+    });
+    const on = bench(tracing, 20_000);
+    console.log(
+      `[telemetry overhead] tracing off: startTurnSpan+end ${o.turnNs.toFixed(1)} ns, startChatSpan+endChatSpan ${o.chatNs.toFixed(1)} ns` +
+        ` | tracing on: ${(on.turnNs / 1000).toFixed(2)} µs, ${(on.chatNs / 1000).toFixed(2)} µs (incl. redaction at span end)`,
+    );
+    expect(o.turnNs).toBeGreaterThan(0);
+  });
+});
