@@ -5,6 +5,9 @@ import type { AddressInfo } from "node:net";
 import type { ModelApi } from "../harnesses/types.js";
 import { newSecret } from "../util/ids.js";
 import type { Redactor } from "../secrets/redact.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import type { Tracing } from "../telemetry/tracing.js";
+import { apiForPath, computeCost, createRequestTap, createUsageTap, modelFromPath, type ModelPrice, type ModelUsage, type UsageTap } from "../telemetry/usage.js";
 import { familyOf, type ApiFamily } from "./upstream.js";
 
 /** Where a session's model traffic goes, with the real credential. Resolved per request. */
@@ -26,6 +29,14 @@ export interface ModelCallRecord {
   status: number;
   durationMs: number;
   error?: string;
+  /** The model the request named (body `model`, or the Gemini path). */
+  model?: string;
+  responseModel?: string;
+  /** Token usage the response reported (absent when it reported none). */
+  usage?: Pick<ModelUsage, "inputTokens" | "outputTokens" | "cacheReadTokens" | "cacheWriteTokens" | "reasoningTokens">;
+  finishReasons?: string[];
+  costUsd?: number;
+  ttfbMs?: number;
 }
 
 export interface GatewayOptions {
@@ -37,14 +48,18 @@ export interface GatewayOptions {
   resolve(sessionId: string, family: ApiFamily): Upstream;
   onCall?(rec: ModelCallRecord): void;
   tokenTtlMs?: number;
+  tracing?: Tracing;
+  metrics?: Metrics;
+  /** USD per Mtok for a model a session's call names, if the registry has a price. */
+  price?(sessionId: string, model: string | undefined): ModelPrice | undefined;
 }
 
-const PREFIX: Record<ApiFamily, string> = { anthropic: "/anthropic", openai: "/openai" };
+const PREFIX: Record<ApiFamily, string> = { anthropic: "/anthropic", openai: "/openai", google: "/google" };
 
 // Hop-by-hop and credential headers never cross the gateway in either direction.
 const DROP_REQ = new Set([
   "host", "connection", "keep-alive", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
-  "authorization", "x-api-key", "api-key", "content-length",
+  "authorization", "x-api-key", "api-key", "x-goog-api-key", "content-length",
 ]);
 const DROP_RES = new Set(["connection", "keep-alive", "transfer-encoding", "content-length"]);
 
@@ -130,7 +145,11 @@ export class ModelGateway {
   }
 
   private authenticate(req: IncomingMessage): TokenEntry | undefined {
-    const raw = (req.headers["x-api-key"] as string | undefined) ?? bearer(req.headers.authorization);
+    // Anthropic SDKs send x-api-key, OpenAI's a bearer token, Google's x-goog-api-key.
+    const raw =
+      (req.headers["x-api-key"] as string | undefined) ??
+      (req.headers["x-goog-api-key"] as string | undefined) ??
+      bearer(req.headers.authorization);
     if (!raw) return undefined;
     // A hash-map lookup: its timing depends on the hash, not on how much of a guess matched.
     const entry = this.tokens.get(raw);
@@ -160,17 +179,72 @@ export class ModelGateway {
       headers[k] = k === "anthropic-beta" && typeof prev === "string" && prev ? `${prev},${v}` : v;
     }
     if (upstream.auth) headers[upstream.auth.header] = upstream.auth.value;
+    // Model calls (not token counting, not model listings) are traced and their usage read
+    // from the response as it streams; a compressed response could not be read that way.
+    const api = apiForPath(target.pathname);
+    if (api) headers["accept-encoding"] = "identity";
+    const reqTap = api ? createRequestTap(headerValue(req.headers["content-encoding"])) : undefined;
+    if (reqTap) req.on("data", (c: Buffer) => reqTap.write(c));
+    const { tracing, metrics } = this.opts;
+    const span =
+      api && tracing?.enabled
+        ? tracing.startChatSpan(undefined, { provider: upstream.provider, api, sessionId: entry.sessionId, serverUrl: target, requestModel: modelFromPath(target.pathname) })
+        : undefined;
+    let usageTap: UsageTap | undefined;
+    let ttfbMs: number | undefined;
+    let recorded = false;
     const started = Date.now();
-    const record = (status: number, error?: string) =>
+    const record = (status: number, error?: string) => {
+      if (recorded) return; // "end" and "error" can both fire
+      recorded = true;
+      const durationMs = Date.now() - started;
+      const u = usageTap?.end();
+      const info = reqTap?.end() ?? {};
+      const model = info.model ?? modelFromPath(target.pathname);
+      const usage = u?.reported ? u : undefined;
+      const costUsd = usage ? computeCost(usage, this.opts.price?.(entry.sessionId, model ?? u?.responseModel)) : undefined;
+      const err = error ? this.opts.redactor.redact(error) : u?.streamError ? `error in the response stream: ${u.streamError}` : undefined;
+      if (span)
+        tracing!.endChatSpan(span, {
+          status,
+          requestModel: model,
+          stream: info.stream,
+          responseModel: u?.responseModel,
+          responseId: u?.responseId,
+          usage,
+          finishReasons: u?.finishReasons,
+          error: err,
+          errorType: !error && u?.streamError ? u.streamError : undefined,
+          timeToFirstChunkMs: ttfbMs,
+          costUsd,
+        });
+      if (api) metrics?.recordModelCall({ provider: upstream.provider, status, usage, costUsd, ttfbMs, totalMs: durationMs });
       this.opts.onCall?.({
         sessionId: entry.sessionId,
         provider: upstream.provider,
         method: req.method ?? "GET",
         path: target.pathname,
         status,
-        durationMs: Date.now() - started,
-        error: error && this.opts.redactor.redact(error),
+        durationMs,
+        error: err,
+        ...(model ? { model } : {}),
+        ...(u?.responseModel ? { responseModel: u.responseModel } : {}),
+        ...(usage
+          ? {
+              usage: {
+                inputTokens: usage.inputTokens,
+                outputTokens: usage.outputTokens,
+                cacheReadTokens: usage.cacheReadTokens,
+                cacheWriteTokens: usage.cacheWriteTokens,
+                ...(usage.reasoningTokens !== undefined ? { reasoningTokens: usage.reasoningTokens } : {}),
+              },
+            }
+          : {}),
+        ...(u?.finishReasons ? { finishReasons: u.finishReasons } : {}),
+        ...(costUsd !== undefined ? { costUsd } : {}),
+        ...(ttfbMs !== undefined ? { ttfbMs } : {}),
       });
+    };
     const lib = target.protocol === "https:" ? https : http;
     const up = lib.request(target, { method: req.method, headers }, (ures) => {
       const out: Record<string, string | string[]> = {};
@@ -178,6 +252,12 @@ export class ModelGateway {
       res.writeHead(ures.statusCode ?? 502, out);
       res.flushHeaders();
       const status = ures.statusCode ?? 502;
+      ttfbMs = Date.now() - started;
+      if (api) {
+        const tap = createUsageTap(api, headerValue(ures.headers["content-type"]), headerValue(ures.headers["content-encoding"]));
+        usageTap = tap;
+        ures.on("data", (d: Buffer) => tap.write(d));
+      }
       // An error body is small: keep its start to report the upstream's own message.
       let errBody = "";
       if (status >= 400) ures.on("data", (d: Buffer) => (errBody = (errBody + d.toString("utf8")).slice(0, 4096)));
@@ -208,6 +288,10 @@ function upstreamMessage(body: string): string {
     /* not JSON */
   }
   return body.split("\n")[0]!.slice(0, 300) || "(empty body)";
+}
+
+function headerValue(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h[0] : h;
 }
 
 function bearer(h: string | undefined): string | undefined {

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import zlib from "node:zlib";
 import { anthropicFormat, countTokens } from "./anthropic.js";
+import { geminiCountTokens, geminiErrorBody, geminiFormat, geminiStreamFormat, parseGeminiPath } from "./gemini.js";
 import { openaiChatFormat } from "./openai-chat.js";
 import { openaiResponsesFormat } from "./openai-responses.js";
 import {
@@ -83,8 +84,8 @@ type Route =
   | { kind: "health" }
   | { kind: "inspect" }
   | { kind: "models"; id?: string }
-  | { kind: "api"; format: WireFormat }
-  | { kind: "count_tokens" }
+  | { kind: "api"; format: WireFormat; model?: string }
+  | { kind: "count_tokens"; api: "anthropic" | "gemini"; model?: string }
   | { kind: "not_found" };
 
 const ALLOWED: Record<Route["kind"], string> = {
@@ -101,12 +102,17 @@ function route(pathname: string): Route {
   let p = pathname.replace(/\/+$/, "") || "/";
   if (p === "/health") return { kind: "health" };
   if (p === "/_mock/requests") return { kind: "inspect" };
+  // Gemini: the model and the method are in the path.
+  const g = parseGeminiPath(p);
+  if (g?.method === "generateContent") return { kind: "api", format: geminiFormat, model: g.model };
+  if (g?.method === "streamGenerateContent") return { kind: "api", format: geminiStreamFormat, model: g.model };
+  if (g?.method === "countTokens") return { kind: "count_tokens", api: "gemini", model: g.model };
   if (p === "/v1" || p.startsWith("/v1/")) p = p.slice(3) || "/";
   switch (p) {
     case "/messages":
       return { kind: "api", format: anthropicFormat };
     case "/messages/count_tokens":
-      return { kind: "count_tokens" };
+      return { kind: "count_tokens", api: "anthropic" };
     case "/chat/completions":
       return { kind: "api", format: openaiChatFormat };
     case "/responses":
@@ -130,8 +136,10 @@ function digest(s: string): Buffer {
 function checkKey(req: IncomingMessage, key: string): boolean {
   const want = digest(key);
   const candidates: string[] = [];
-  const xApiKey = req.headers["x-api-key"];
-  if (typeof xApiKey === "string") candidates.push(xApiKey);
+  for (const h of ["x-api-key", "x-goog-api-key"]) {
+    const v = req.headers[h];
+    if (typeof v === "string") candidates.push(v);
+  }
   const auth = req.headers.authorization;
   if (typeof auth === "string" && /^bearer /i.test(auth)) candidates.push(auth.slice(7).trim());
   // Compare digests so length and content never leak through timing.
@@ -250,8 +258,9 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     res: ServerResponse,
     rec: RecordedRequest,
     format: WireFormat | null,
+    countApi: "anthropic" | "gemini" = "anthropic",
   ): Promise<void> {
-    const fmt = format ?? anthropicFormat;
+    const fmt = format ?? (countApi === "gemini" ? geminiFormat : anthropicFormat);
     const fail = (status: number, message: string, type?: string, code?: string, headers?: Record<string, string>) => {
       rec.status = status;
       sendJson(res, status, fmt.errorBody(status, message, type, code), headers);
@@ -268,10 +277,10 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       return fail(400, `request body is not valid JSON: ${(err as Error).message}`);
     }
 
-    rec.model = typeof body.model === "string" ? body.model : null;
+    if (typeof body.model === "string") rec.model = body.model;
     if (!format) {
       rec.status = 200;
-      return sendJson(res, 200, countTokens(body));
+      return sendJson(res, 200, countApi === "gemini" ? geminiCountTokens(body) : countTokens(body));
     }
 
     const offered = format.offeredTools(body);
@@ -381,8 +390,8 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       time: new Date(started).toISOString(),
       method,
       path: url.pathname,
-      api: r.kind === "api" ? r.format.kind : r.kind === "count_tokens" ? "anthropic" : r.kind === "models" ? "models" : null,
-      model: null,
+      api: r.kind === "api" ? r.format.kind : r.kind === "count_tokens" ? r.api : r.kind === "models" ? "models" : null,
+      model: (r.kind === "api" || r.kind === "count_tokens" ? r.model : undefined) ?? null,
       stream: false,
       stepIndex: null,
       toolResults: null,
@@ -416,7 +425,13 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       rec.status = 401;
       const message = "invalid api key (the mock provider requires a specific key)";
       const body =
-        r.kind === "api" ? r.format.errorBody(401, message) : r.kind === "count_tokens" ? anthropicFormat.errorBody(401, message) : neutralError(message, "authentication_error");
+        r.kind === "api"
+          ? r.format.errorBody(401, message)
+          : r.kind === "count_tokens"
+            ? r.api === "gemini"
+              ? geminiErrorBody(401, message)
+              : anthropicFormat.errorBody(401, message)
+            : neutralError(message, "authentication_error");
       return sendJson(res, 401, body);
     }
     if (r.kind === "models") {
@@ -432,7 +447,7 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
       }
       return sendJson(res, 200, modelEntry(r.id));
     }
-    return handleApi(req, res, rec, r.kind === "api" ? r.format : null);
+    return handleApi(req, res, rec, r.kind === "api" ? r.format : null, r.kind === "count_tokens" ? r.api : undefined);
   }
 
   const server = createServer((req, res) => {

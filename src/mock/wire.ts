@@ -1,6 +1,6 @@
-/** Shared pieces of the three wire formats: the reply model, usage estimates, chunking. */
+/** Shared pieces of the wire formats: the reply model, usage estimates, chunking. */
 
-export type ApiKind = "anthropic" | "openai-chat" | "openai-responses";
+export type ApiKind = "anthropic" | "openai-chat" | "openai-responses" | "gemini";
 
 /** A tool as offered in the request; `type` tells Responses how to shape the call. */
 export interface OfferedTool {
