@@ -13,7 +13,7 @@ export default async function setup(): Promise<void> {
   }
   if (!existsSync(`${REPO}/dist/cli/main.js`)) throw new Error("e2e tests run the built CLI: run `npm run build` first");
   // Install harnesses once into a cache shared by every test's BERTH_HOME.
-  await new HarnessInstaller(HARNESS_CACHE).ensure(getHarness("pi")!, (m) => process.stderr.write(`[e2e setup] ${m}\n`));
-  await new HarnessInstaller(HARNESS_CACHE).ensure(getHarness("claude")!, (m) => process.stderr.write(`[e2e setup] ${m}\n`));
-  await new HarnessInstaller(HARNESS_CACHE).ensure(getHarness("codex")!, (m) => process.stderr.write(`[e2e setup] ${m}\n`));
+  const installer = new HarnessInstaller(HARNESS_CACHE);
+  for (const id of ["pi", "claude", "codex", "gemini", "opencode"])
+    await installer.ensure(getHarness(id)!, (m) => process.stderr.write(`[e2e setup] ${id}: ${m}\n`));
 }
