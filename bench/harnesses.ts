@@ -41,17 +41,17 @@ const HARNESSES: HarnessSpec[] = (process.env.BENCH_HARNESSES ?? "pi,claude,code
 const API_TOKEN = "brt_bench_" + "t".repeat(32);
 /** What the direct variant hands the harness as its model key (berth's mock asks for none). */
 const DIRECT_KEY = "bench-direct-key-" + "k".repeat(24);
-const MODEL = "mock-1";
+export const MODEL = "mock-1";
 const PROMPT = "Say hello.";
 /** Unmeasured pause between ready and the turn, in both variants (see session-overhead.ts). */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 300);
 /** RSS sampling period. */
 const SAMPLE_MS = Number(process.env.BENCH_RSS_MS ?? 50);
-const GATEWAY_CALLS = 40;
+export const GATEWAY_CALLS = 40;
 
 // One text step, no tools. berth routes mock-* models to its own in-process mock, so the
 // script goes to it (BERTH_MOCK_SCRIPT) and the direct variant calls that same mock.
-const SCRIPT_YAML = `models: [${MODEL}]
+export const SCRIPT_YAML = `models: [${MODEL}]
 steps:
   - text: "Hello from the benchmark."
 `;
@@ -336,7 +336,7 @@ async function runDirect(spec: HarnessSpec, driver: SandboxDriver, mock: MockPro
 
 // --- berth: POST /v1/sessions → ready event, POST turn → turn.ended, over HTTP + SSE ---------
 
-async function nextMatching(it: AsyncIterator<BerthEvent>, match: (ev: BerthEvent) => boolean, what: string): Promise<BerthEvent> {
+export async function nextMatching(it: AsyncIterator<BerthEvent>, match: (ev: BerthEvent) => boolean, what: string): Promise<BerthEvent> {
   for (;;) {
     const r = await withTimeout(it.next(), 60_000, what);
     if (r.done) throw new Error(`event stream ended before ${what}`);
@@ -422,9 +422,10 @@ async function runBerth(
 
 // --- the gateway hop on its own, per wire family, inside a live session ---------------------
 
-type HopRows = string[][];
+export type HopRows = string[][];
 
-async function gatewayHop(berth: BerthServer, sessionId: string, api: ModelApi): Promise<HopRows> {
+/** Rows (no header) for one streamed model call straight to berth's mock vs through its gateway, with the token of the live session `sessionId`. */
+export async function gatewayHop(berth: BerthServer, sessionId: string, api: ModelApi): Promise<HopRows> {
   const mock = berth.mock;
   const token = berth.gateway.mint(sessionId); // revoked with the session
   await sleep(500); // let the harness finish its after-turn work first

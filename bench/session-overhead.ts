@@ -9,27 +9,28 @@ import pino from "pino";
 import { AcpAgentConnection } from "../src/acp/agent-connection.js";
 import { startServer, type BerthServer } from "../src/app.js";
 import { BerthClient } from "../src/client/client.js";
-import type { BerthEvent } from "../src/events/types.js";
 import { HarnessInstaller } from "../src/harnesses/installer.js";
 import { pi } from "../src/harnesses/pi.js";
-import { parseMockScript, startMockProvider, type MockProvider } from "../src/mock/index.js";
+import type { MockProvider } from "../src/mock/index.js";
 import { BwrapDriver } from "../src/sandboxes/bwrap.js";
 import { EgressProxy } from "../src/sandboxes/egress-proxy.js";
 import { HostDriver } from "../src/sandboxes/host.js";
 import { SessionManager } from "../src/sessions/manager.js";
 import { writeRelay } from "../src/sandboxes/relay.js";
 import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type Tier } from "../src/sandboxes/types.js";
+import { GATEWAY_CALLS, gatewayHop, MODEL, nextMatching, SCRIPT_YAML } from "./harnesses.js";
 import { fmtMs, heading, median, now, percentile, progress, REPO, say, table, withTimeout } from "./util.js";
 
 // Session ready and one-turn latency through berth (HTTP API + SSE + gateway + store),
 // against the same Pi ACP adapter driven directly over stdio with the ACP SDK, in the
-// same sandbox driver, against the same mock model. The difference is berth's overhead.
+// same sandbox driver, against the same mock model (berth's own, which serves mock-* models).
+// The difference is berth's overhead.
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const HARNESS_CACHE = process.env.BERTH_HARNESS_CACHE ?? join(REPO, ".cache", "harnesses");
-const UPSTREAM_KEY = "bench-upstream-key-" + "k".repeat(24);
+/** What the direct variant hands the harness as its model key (berth's mock asks for none). */
+const DIRECT_KEY = "bench-direct-key-" + "k".repeat(24);
 const API_TOKEN = "brt_bench_" + "t".repeat(32);
-const MODEL = "mock-1";
 const PROMPT = "Say hello.";
 /**
  * Pause between "ready" and the turn, in both variants. pi-acp does background work right
@@ -38,7 +39,6 @@ const PROMPT = "Say hello.";
  * quicker to send its prompt. The pause is not part of any measured time.
  */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 300);
-const GATEWAY_CALLS = 40;
 /**
  * Sandbox tiers to compare: T1 bubblewrap always; the T0 host-process variant doubles the
  * run time (Pi itself takes seconds to start), so it is opt-in: BENCH_TIERS=process,host.
@@ -49,12 +49,9 @@ const TIERS: Tier[] = (process.env.BENCH_TIERS ?? "process").split(",").map((t) 
   return tier;
 });
 
-// One text step, no tools: a turn is exactly one model call.
-const SCRIPT = parseMockScript(`
-models: [${MODEL}]
-steps:
-  - text: "Hello from the benchmark."
-`);
+// The mock script is SCRIPT_YAML from harnesses.ts: one text step, no tools, so a turn is
+// exactly one model call. berth routes mock-* models to its own in-process mock (server.mock),
+// so the script goes to it through BERTH_MOCK_SCRIPT and the direct variant calls that same mock.
 
 interface Sample {
   ready: number;
@@ -141,7 +138,7 @@ async function runDirect(driver: SandboxDriver, tier: Tier, mock: MockProvider, 
     net = { forwards: [{ port: mock.port, socket: sock }], relayScript: writeRelay(dir) };
   }
   // The same launch plan berth uses, pointed at the mock instead of the gateway.
-  const plan = pi.launch({ layout, model: MODEL, gatewayUrl: `http://127.0.0.1:${mock.port}`, tokenEnv: "BERTH_GATEWAY_TOKEN", token: UPSTREAM_KEY });
+  const plan = pi.launch({ layout, model: MODEL, gatewayUrl: `http://127.0.0.1:${mock.port}`, tokenEnv: "BERTH_GATEWAY_TOKEN", token: DIRECT_KEY });
   for (const f of plan.homeFiles) {
     const p = join(home, f.path);
     mkdirSync(dirname(p), { recursive: true });
@@ -163,7 +160,7 @@ async function runDirect(driver: SandboxDriver, tier: Tier, mock: MockProvider, 
     home,
     harnessDir,
     command: plan.command,
-    env: { ...plan.env, BERTH_GATEWAY_TOKEN: UPSTREAM_KEY, BERTH_SESSION_ID: id },
+    env: { ...plan.env, BERTH_GATEWAY_TOKEN: DIRECT_KEY, BERTH_SESSION_ID: id },
   });
   const startMs = now() - tStart;
   let stderr = "";
@@ -215,19 +212,7 @@ async function runDirect(driver: SandboxDriver, tier: Tier, mock: MockProvider, 
 
 // --- berth: POST /v1/sessions → ready event, POST turn → turn.ended, over HTTP + SSE -------
 
-async function nextMatching(it: AsyncIterator<BerthEvent>, match: (ev: BerthEvent) => boolean, what: string): Promise<BerthEvent> {
-  for (;;) {
-    const r = await withTimeout(it.next(), 60_000, what);
-    if (r.done) throw new Error(`event stream ended before ${what}`);
-    const ev = r.value;
-    if (ev.type === "session.status" && (ev.data as { state?: string }).state === "failed")
-      throw new Error(`session failed: ${String((ev.data as { reason?: string }).reason)}`);
-    if (ev.type === "error") throw new Error(`error event: ${JSON.stringify(ev.data)}`);
-    if (match(ev)) return ev;
-  }
-}
-
-async function runBerth(client: BerthClient, tier: Tier, mock: MockProvider): Promise<Sample> {
+async function runBerth(client: BerthClient, tier: Tier, mock: MockProvider, after?: (sessionId: string) => Promise<void>): Promise<Sample> {
   const t: Record<string, number> = {};
   trace = t;
   const abort = new AbortController();
@@ -267,7 +252,10 @@ async function runBerth(client: BerthClient, tier: Tier, mock: MockProvider): Pr
     };
     const readyHarness = t["start.end"]! - t["start.start"]! + (t["new.end"]! - t["init.start"]!);
     const turnHarness = t["prompt.end"]! - t["prompt.start"]!;
-    return { ready: tReady - t0, turn: tTurn - t1, readyHarness, turnHarness, calls: mock.requests.length - before, phases };
+    const calls = mock.requests.length - before;
+    trace = undefined;
+    if (after) await after(s.id); // while the session is still live
+    return { ready: tReady - t0, turn: tTurn - t1, readyHarness, turnHarness, calls, phases };
   } finally {
     trace = undefined;
     abort.abort();
@@ -284,15 +272,16 @@ export async function run(): Promise<void> {
 
   const root = mkdtempSync(join(tmpdir(), "berth-bench-session-"));
   chmodSync(root, 0o711); // the sandboxed agent (uid 1000) must reach its workspace and home
-  const mock = await startMockProvider({ script: SCRIPT, requireKey: UPSTREAM_KEY });
+  const scriptPath = join(root, "script.yaml");
+  writeFileSync(scriptPath, SCRIPT_YAML);
   let berth: BerthServer | undefined;
   try {
     berth = await startServer({
       config: { port: 0, home: join(root, "berth"), harnessCache: HARNESS_CACHE },
+      // No provider key: mock-* models go to berth's own mock, running this script.
       env: {
         PATH: process.env.PATH,
-        ANTHROPIC_API_KEY: UPSTREAM_KEY,
-        ANTHROPIC_BASE_URL: mock.url,
+        BERTH_MOCK_SCRIPT: scriptPath,
         BERTH_MODEL: MODEL,
         BERTH_TOKEN: API_TOKEN,
         BERTH_ALLOW_HOST_TIER: "1",
@@ -300,14 +289,24 @@ export async function run(): Promise<void> {
       // berth's real logger setup (info level), written nowhere.
       logger: pino({ level: "info" }, pino.destination("/dev/null")),
     });
-    const client = new BerthClient(berth.url, API_TOKEN);
+    const b = berth;
+    const mock = b.mock;
+    const client = new BerthClient(b.url, API_TOKEN);
     const drivers: Record<string, SandboxDriver> = { process: new BwrapDriver(), host: new HostDriver() };
     const variants: Variant[] = TIERS.flatMap((tier) =>
       (["direct", "berth"] as Kind[]).map((kind) => ({ kind, tier, label: tier === "process" ? "T1 bwrap" : "T0 host" })),
     );
     const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]));
-    const once = (v: Variant, n: number) =>
-      v.kind === "direct" ? runDirect(drivers[v.tier]!, v.tier, mock, root, harnessDir, n) : runBerth(client, v.tier, mock);
+    const once = (v: Variant, n: number, after?: (sessionId: string) => Promise<void>) =>
+      v.kind === "direct" ? runDirect(drivers[v.tier]!, v.tier, mock, root, harnessDir, n) : runBerth(client, v.tier, mock, after);
+    // The gateway hop is timed once, inside the last berth session of the first tier: the
+    // gateway only serves tokens of live sessions.
+    let hop: string[][] | undefined;
+    const hopVariant = variants.find((v) => v.kind === "berth")!;
+    const timeHop = async (sessionId: string) => {
+      progress(`session-overhead: gateway hop (${GATEWAY_CALLS} model calls each way, session ${sessionId})`);
+      hop = await gatewayHop(b, sessionId, "anthropic-messages");
+    };
 
     progress(`session-overhead: warm-up (1 run per variant, discarded)`);
     for (const v of variants) await once(v, -1);
@@ -316,16 +315,14 @@ export async function run(): Promise<void> {
       // Rotate the order each round so drift (page cache, CPU frequency) hits every variant alike.
       for (let j = 0; j < variants.length; j++) {
         const v = variants[(i + j) % variants.length]!;
-        samples.get(v)!.push(await once(v, i));
+        samples.get(v)!.push(await once(v, i, i === RUNS - 1 && v === hopVariant ? timeHop : undefined));
       }
     }
-
-    progress(`session-overhead: gateway hop (${GATEWAY_CALLS} model calls each way)`);
-    const hop = await gatewayHop(berth, mock);
 
     say(`${RUNS} runs per variant after one warm-up each, interleaved; ${SETTLE_MS} ms pause (unmeasured) between ready and the turn.`);
     if (!TIERS.includes("host")) say(`(T1 only; BENCH_TIERS=process,host adds the T0 host-process variant of both, about twice the run time.)`);
     say(`direct = Pi's ACP adapter (pi-acp ${pi.packages[0]!.version}, pi ${pi.version}) spawned through the same sandbox driver with the same launch plan, driven over stdio with @agentclientprotocol/sdk; in T1 with the same network setup as berth (loopback-only netns, in-sandbox relay to a unix socket) whose socket is a byte pipe to the mock.`);
+    say(`Both variants call berth's own in-process mock model (one text step, Anthropic Messages).`);
     say(`berth = the same through berth's HTTP API in this process (POST /v1/sessions → 'ready' session.status on SSE; POST /turns → turn.ended on SSE), model calls through berth's gateway.`);
     say();
     say(table(compareRows(variants, samples, (s) => [s.ready, s.turn])));
@@ -347,12 +344,11 @@ export async function run(): Promise<void> {
     say();
     say(table(phaseRows));
     say();
-    say(`Gateway hop: one streamed mock model call (Anthropic Messages), ${GATEWAY_CALLS} sequential calls each way, interleaved:`);
+    say(`Gateway hop: one streamed mock model call straight to the mock vs through berth's gateway (token of a live session), ${GATEWAY_CALLS} sequential calls each way, interleaved:`);
     say();
-    say(table(hop));
+    say(table([["model call", "direct median", "via gateway median", "added median", "direct p90", "via gateway p90"], ...(hop ?? [])]));
   } finally {
     await berth?.close();
-    await mock.close();
     rmSync(root, { recursive: true, force: true });
   }
 }
@@ -373,45 +369,6 @@ function compareRows(variants: Variant[], samples: Map<Variant, Sample[]>, pick:
       const rel = dm > 50 ? ` (${(((bm - dm) / dm) * 100).toFixed(0)}%)` : "";
       rows.push([`${label}: ${prefix}${name}`, fmtMs(dm), fmtMs(bm), `${fmtMs(bm - dm)}${rel}`, fmtMs(dp), fmtMs(bpp), fmtMs(bpp - dp)]);
     }
-  }
-  return rows;
-}
-
-/** One streamed model call straight to the mock vs through berth's gateway (same body, same mock). */
-async function gatewayHop(berth: BerthServer, mock: MockProvider): Promise<string[][]> {
-  const token = berth.gateway.mint("bench-gateway-probe"); // no such session: the call record is dropped
-  const body = JSON.stringify({ model: MODEL, max_tokens: 1024, stream: true, messages: [{ role: "user", content: PROMPT }] });
-  const targets = {
-    direct: { url: `${mock.url}/v1/messages`, key: UPSTREAM_KEY },
-    gateway: { url: `${berth.gateway.baseUrl("anthropic-messages")}/v1/messages`, key: token },
-  };
-  const res: Record<keyof typeof targets, { ttfb: number[]; total: number[] }> = { direct: { ttfb: [], total: [] }, gateway: { ttfb: [], total: [] } };
-  const call = async (k: keyof typeof targets, keep: boolean) => {
-    const t0 = now();
-    const r = await fetch(targets[k].url, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-api-key": targets[k].key, "anthropic-version": "2023-06-01" },
-      body,
-    });
-    const ttfb = now() - t0;
-    const text = await r.text();
-    if (r.status !== 200 || !text.includes("message_stop")) throw new Error(`${k} model call: HTTP ${r.status} ${text.slice(0, 200)}`);
-    if (keep) {
-      res[k].ttfb.push(ttfb);
-      res[k].total.push(now() - t0);
-    }
-  };
-  try {
-    for (let i = 0; i < 5; i++) for (const k of ["direct", "gateway"] as const) await call(k, false);
-    for (let i = 0; i < GATEWAY_CALLS; i++) for (const k of i % 2 ? (["direct", "gateway"] as const) : (["gateway", "direct"] as const)) await call(k, true);
-  } finally {
-    berth.gateway.revoke("bench-gateway-probe");
-  }
-  const rows = [["model call", "direct median", "via gateway median", "added median", "direct p90", "via gateway p90"]];
-  for (const m of ["ttfb", "total"] as const) {
-    const d = res.direct[m];
-    const g = res.gateway[m];
-    rows.push([m === "ttfb" ? "response headers" : "full streamed response", fmtMs(median(d)), fmtMs(median(g)), fmtMs(median(g) - median(d)), fmtMs(percentile(d, 90)), fmtMs(percentile(g, 90))]);
   }
   return rows;
 }
