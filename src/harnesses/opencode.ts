@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { HarnessSpec } from "./types.js";
 
@@ -119,6 +120,11 @@ export const opencode: HarnessSpec = {
     return {
       command: [bin, "acp"],
       env: {
+        // `opencode acp` serves its own HTTP API on 127.0.0.1 (port 4096, else a free one) and
+        // drives it over loopback. In a sandbox with its own network namespace that loopback
+        // is private; where the host's network is shared (tier host), any local process could
+        // drive the agent without a password. Its own client sends this one.
+        OPENCODE_SERVER_PASSWORD: randomBytes(24).toString("base64url"),
         // models.dev catalogue fetch, self-update, LSP server downloads: all network, all off.
         OPENCODE_DISABLE_MODELS_FETCH: "1",
         OPENCODE_DISABLE_AUTOUPDATE: "1",

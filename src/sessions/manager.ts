@@ -569,6 +569,10 @@ export class SessionManager {
   }
 
   private onPermission(live: Live, req: RequestPermissionRequest, signal: AbortSignal): Promise<RequestPermissionResponse> {
+    // Some harnesses (Gemini CLI) announce a tool only inside the permission request; the
+    // log still gets its tool.call first, so every harness's events read the same.
+    if (!live.toolStatus.has(req.toolCall.toolCallId))
+      this.onUpdate(live, "", { ...req.toolCall, title: req.toolCall.title ?? "", status: "pending", sessionUpdate: "tool_call" } as SessionUpdate);
     const cfg = this.get(live.id).config;
     return live.permissions.request(req, cfg.permissionPolicy, cfg.permissionTimeoutMs, signal);
   }
