@@ -6,6 +6,8 @@ import { fail, UsageError } from "./common.js";
 import { conformanceCommand } from "./conformance.js";
 import { harnessCommand } from "./harness.js";
 import { providersCommand } from "./providers.js";
+import { imageCommand } from "./image.js";
+import { secretsCommand } from "./secrets.js";
 import { mockModelCommand } from "./mock-model.js";
 import { runCommand } from "./run.js";
 import { serveCommand } from "./serve.js";
@@ -14,7 +16,7 @@ import { sessionsCommand } from "./sessions.js";
 const program = new Command("berth")
   .description("run coding agents as durable sessions inside sandboxes, behind one HTTP API")
   .version(VERSION);
-for (const c of [serveCommand(), runCommand(), sessionsCommand(), harnessCommand(), conformanceCommand(), providersCommand(), mockModelCommand()]) program.addCommand(c);
+for (const c of [serveCommand(), runCommand(), sessionsCommand(), harnessCommand(), conformanceCommand(), providersCommand(), imageCommand(), secretsCommand(), mockModelCommand()]) program.addCommand(c);
 
 // Commander's own usage errors become one line ("berth: ...") and exit code 2, at every level.
 const oneLine = (c: Command): void => {

@@ -3,19 +3,13 @@
 // credential shapes berth did not issue but must not echo (a key pasted into a prompt,
 // a token a tool printed).
 
+import { CREDENTIAL_SHAPES, HTTP_AUTH_SHAPE } from "./scan.js";
+
 export const REDACTED = "[REDACTED]";
 
-const SHAPES: RegExp[] = [
-  /sk-ant-[A-Za-z0-9_-]{16,}/g, // Anthropic API keys and OAuth tokens
-  /sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}/g, // OpenAI-style keys
-  /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g, // GitHub tokens
-  /\bgithub_pat_[A-Za-z0-9_]{40,}\b/g,
-  /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, // AWS access key ids
-  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
-  /\bxox[baprs]-[A-Za-z0-9-]{10,}\b/g, // Slack
-  /\bAIza[0-9A-Za-z_-]{35}\b/g, // Google API keys
-];
-const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{12,}/gi;
+// One list of credential shapes for redaction and for scanning (secrets/scan.ts).
+const SHAPES: RegExp[] = CREDENTIAL_SHAPES.map((s) => s.re);
+const BEARER = HTTP_AUTH_SHAPE;
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
