@@ -10,7 +10,10 @@ import { defaultModelFromEnv } from "./gateway/upstream.js";
 import { ProviderRegistry, type LoadOptions as ProviderOptions } from "./providers/registry.js";
 import { HarnessInstaller } from "./harnesses/installer.js";
 import { startMockProvider, loadMockScript, type MockProvider } from "./mock/index.js";
+import { BwrapDriver } from "./sandboxes/bwrap.js";
+import { HostDriver } from "./sandboxes/host.js";
 import { SandboxDrivers } from "./sandboxes/index.js";
+import { OciDriver } from "./sandboxes/oci.js";
 import { redactor } from "./secrets/redact.js";
 import { SessionManager } from "./sessions/manager.js";
 import { Store } from "./store/sqlite.js";
@@ -68,7 +71,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       ),
   });
   const installer = new HarnessInstaller(config.harnessCache);
-  const drivers = new SandboxDrivers();
+  // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
+  const drivers = new SandboxDrivers([new HostDriver(), new BwrapDriver(), new OciDriver({ owner: config.home })]);
 
   // berth's scripted mock model always runs (loopback, cheap) and serves mock-* models;
   // with no provider key configured it is also the default model, and berth says so.
@@ -100,6 +104,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   await gateway.start();
   const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });
   const interrupted = await manager.recover();
+  // A container created just before a crash, never recorded: the label finds it.
+  await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
   const api = await buildApi({

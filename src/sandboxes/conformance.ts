@@ -90,7 +90,7 @@ export async function runConformance(drivers: SandboxDrivers, tiers: Tier[], opt
         continue;
       }
       opts.log?.(`tier ${tier} (${driver.name}): starting a sandbox`);
-      reports.push(await runTier(driver, tier, probes, { root, secret, marker, port }));
+      reports.push(await runTier(driver, tier, probes, { root, secret, marker, port, pid: hostProc.pid ?? 1 }));
     }
   } finally {
     hostProc.kill("SIGKILL");
@@ -104,7 +104,7 @@ async function runTier(
   driver: SandboxDriver,
   tier: Tier,
   probes: Probe[],
-  host: { root: string; secret: string; marker: string; port: number },
+  host: { root: string; secret: string; marker: string; port: number; pid: number },
 ): Promise<TierReport> {
   const dir = mkdtempSync(join(host.root, `${tier}-`));
   chmodSync(dir, 0o711);
@@ -153,6 +153,7 @@ async function runTier(
       env: {
         PROBE_SECRET: host.secret,
         PROBE_MARKER: host.marker,
+        PROBE_HOST_PID: String(host.pid),
         PROBE_HOST_PORT: String(host.port),
         PROBE_PORT: String(host.port),
         PROBE_PROXY: `http://127.0.0.1:${PROXY_PORT}`,

@@ -1,13 +1,14 @@
 import { BwrapDriver } from "./bwrap.js";
 import { HostDriver } from "./host.js";
+import { OciDriver } from "./oci.js";
 import type { SandboxDriver, Tier } from "./types.js";
 
 export * from "./types.js";
 
-/** Drivers by tier. Container tiers (T2–T4) arrive with the OCI driver. */
+/** Drivers by tier: host (T0), bwrap (T1), oci (T2–T4, Docker Engine API). */
 export class SandboxDrivers {
   private byName = new Map<string, SandboxDriver>();
-  constructor(drivers: SandboxDriver[] = [new HostDriver(), new BwrapDriver()]) {
+  constructor(drivers: SandboxDriver[] = [new HostDriver(), new BwrapDriver(), new OciDriver()]) {
     for (const d of drivers) this.byName.set(d.name, d);
   }
   forTier(tier: Tier): SandboxDriver | undefined {

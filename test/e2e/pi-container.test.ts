@@ -1,0 +1,155 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type Dockerode from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
+import { LABEL_SESSION, OciDriver } from "../../src/sandboxes/oci.js";
+import { assertContiguous, collect, isReady, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
+
+// A real Pi (from npm) in a real Podman container (T2 `container`), through berth's HTTP
+// API and gateway, against berth's scripted mock model, which only accepts berth's real
+// upstream key. The container has no network: the model is reachable only through the
+// gateway's unix socket, relayed to 127.0.0.1 inside.
+const CANARY = "sk-ant-api03-CONTAINER" + "Q".repeat(40);
+
+const script = parseMockScript(`
+steps:
+  - text: "I'll write the file."
+    tool: { name: bash, input: { command: "printf 'written by pi in a container' > out.txt && echo done" } }
+  - text: "The file out.txt is written."
+`);
+
+const engine = new OciDriver();
+let docker: Dockerode;
+let mock: MockProvider;
+let berth: BerthProc | undefined;
+const env: Record<string, string> = { ANTHROPIC_API_KEY: CANARY, BERTH_MODEL: "claude-mock" };
+// berth (a child process) talks to the same engine as this test.
+for (const k of ["BERTH_DOCKER_HOST", "DOCKER_HOST", "BERTH_IMAGE"] as const) if (process.env[k]) env[k] = process.env[k]!;
+
+beforeAll(async () => {
+  mock = await startMockProvider({ script, requireKey: CANARY });
+});
+// Each test waits for this, so a missing engine or image fails each of them (not skips).
+let ready: Promise<void> | undefined;
+const engineReady = () =>
+  (ready ??= (async () => {
+    try {
+      await engine.check("container");
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n=> the container e2e tests need Podman and the workspace images: run sudo bash scripts/podman-setup.sh`);
+    }
+    docker = await engine.client();
+  })());
+afterAll(async () => {
+  await berth?.stop();
+  await mock?.close();
+});
+
+/** The containers berth runs for a session (by label). */
+async function containersOf(sessionId: string) {
+  return docker.listContainers({ all: true, filters: { label: [`${LABEL_SESSION}=${sessionId}`] } });
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return cond();
+}
+
+function workspace(): string {
+  const ws = mkdtempSync(join(tmpdir(), "ws-ctr-"));
+  chmodSync(ws, 0o755);
+  return ws;
+}
+
+describe("Pi in T2 (container) through the API", () => {
+  it("runs a tool loop that writes a file; model traffic reaches the mock only through the gateway", async () => {
+    await engineReady();
+    berth = await startBerth({ env: { ...env, ANTHROPIC_BASE_URL: mock.url } });
+    const ws = workspace();
+    const s = await berth.client.createSession({ harness: "pi", workspace: ws, tier: "container" });
+    expect(s.tier).toBe("container");
+    await collect(berth.client, s.id, isReady, { timeoutMs: 120_000 });
+
+    // One container for the session, confined as T2 promises.
+    const [c, ...more] = await containersOf(s.id);
+    expect(more).toEqual([]);
+    const info = await docker.getContainer(c!.Id).inspect();
+    expect(info.Config.User).toBe("1000:1000");
+    expect(info.Config.Image).toBe(engine.image);
+    expect(info.HostConfig).toMatchObject({ NetworkMode: "none", ReadonlyRootfs: true, Privileged: false });
+    expect(info.HostConfig.CapDrop).toEqual(expect.arrayContaining([expect.stringMatching(/^(CAP_)?(ALL|CHOWN)$/)]));
+    expect(info.Config.Labels).toMatchObject({ berth: "1", "berth.session": s.id, "berth.tier": "container" });
+    // The harness's only way out is the relay (the container's first process).
+    expect(info.Config.Cmd!.slice(0, 2)).toEqual(["/usr/local/bin/node", "/run/berth/relay.js"]);
+
+    // The harness (seen from the host: the container shares no pid namespace with berth,
+    // but the host sees its processes) has the gateway token and never the real key.
+    const pids = sessionPids(s.id);
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) {
+      const e = processEnv(pid);
+      expect(e.BERTH_GATEWAY_TOKEN).toMatch(/^bgt_/);
+      expect(JSON.stringify(e)).not.toContain(CANARY);
+      expect(e.ANTHROPIC_API_KEY).toBeUndefined();
+      expect(statSync(`/proc/${pid}`).uid).toBe(1000);
+    }
+
+    const turn = await berth.client.postTurn(s.id, "write out.txt");
+    await collect(berth.client, s.id, turnEnded(turn.id));
+    const evs = (await berth.client.eventsPage(s.id)).events;
+    expect(existsSync(join(ws, "out.txt")), evs.map((e) => `${e.seq} ${e.type} ${JSON.stringify(e.data).slice(0, 300)}`).join("\n")).toBe(true);
+    expect(readFileSync(join(ws, "out.txt"), "utf8")).toBe("written by pi in a container");
+    expect(statSync(join(ws, "out.txt")).uid).toBe(1000);
+
+    const all = (await berth.client.eventsPage(s.id)).events;
+    assertContiguous(all);
+    const done = all.findIndex((e) => e.type === "tool.update" && (e.data as any).status === "completed");
+    expect(done).toBeGreaterThan(0);
+    const textAfterTool = all.slice(done).filter((e) => e.type === "message.delta").map((e) => (e.data as any).text).join("");
+    expect(textAfterTool).toBe("The file out.txt is written.");
+    expect(all.findLast((e) => e.type === "turn.ended")!.data).toMatchObject({ stopReason: "end_turn" });
+
+    // Every request the mock saw carried berth's real key, which only the gateway holds,
+    // and each is a model call the gateway recorded.
+    const calls = mock.requests.filter((r) => r.path.endsWith("/messages"));
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(calls.every((r) => r.authOk === true)).toBe(true);
+    expect(all.filter((e) => e.type === "model.call").length).toBe(calls.length);
+
+    // No file the harness can see holds the key; nor does the event store.
+    const home = join(berth.home, "sessions", s.id, "home");
+    for (const f of [...walk(home), ...walk(ws)]) expect(readFileSync(f, "latin1")).not.toContain(CANARY);
+    expect(JSON.stringify(all)).not.toContain(CANARY);
+
+    await berth.client.endSession(s.id);
+    expect(await containersOf(s.id)).toEqual([]);
+    expect(sessionPids(s.id)).toEqual([]);
+    expect(existsSync(home)).toBe(false);
+    await berth.stop();
+    berth = undefined;
+  });
+
+  it("SIGKILL of berth, then a restart: no container is left behind, the session is interrupted", async () => {
+    await engineReady();
+    const home = mkdtempSync(join(tmpdir(), "berth-ctr-crash-"));
+    const first = await startBerth({ home, env: { ...env, ANTHROPIC_BASE_URL: mock.url } });
+    const s = await first.client.createSession({ harness: "pi", workspace: workspace(), tier: "container" });
+    await collect(first.client, s.id, isReady, { timeoutMs: 120_000 });
+    const [c] = await containersOf(s.id);
+    expect(c).toBeDefined();
+    await first.stop("SIGKILL");
+
+    berth = await startBerth({ home, env: { ...env, ANTHROPIC_BASE_URL: mock.url } });
+    expect(await waitFor(async () => (await containersOf(s.id)).length === 0, 15_000)).toBe(true);
+    expect(sessionPids(s.id)).toEqual([]);
+    expect((await berth.client.getSession(s.id)).state).toBe("interrupted");
+    await berth.stop();
+    berth = undefined;
+  });
+});
