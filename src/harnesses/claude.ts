@@ -35,6 +35,8 @@ export const claude: HarnessSpec = {
   packages: [ACP, SDK],
   license: "LicenseRef-Anthropic-Commercial-Terms",
   redistributable: false,
+  // Claude Code refuses its bypass-permissions modes as root; berth runs it as uid 1000.
+  refusesRoot: true,
   api: "anthropic-messages",
   authMethods: ["api-key", "oauth-subscription"],
   launch({ layout, model, gatewayUrl, token, systemPrompt }) {

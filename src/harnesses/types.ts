@@ -46,6 +46,8 @@ export interface HarnessSpec {
   license: string;
   /** May berth (or an operator) bake it into an image it ships? */
   redistributable: boolean;
+  /** The harness refuses (or must not) run as root: berth refuses such a session up front. */
+  refusesRoot?: boolean;
   /** The model API the harness speaks to the gateway. */
   api: ModelApi;
   /** Authentication paths the harness supports upstream (informational; the gateway holds the credentials). */

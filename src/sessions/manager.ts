@@ -162,6 +162,9 @@ export class SessionManager {
     if (!tier) throw badRequest("invalid_tier", `unknown tier '${tierName}'; use host, process, container, privileged, host-access (or t0-t4)`);
     if (tier === "host" && !this.d.config.allowHostTier)
       throw new BerthError(403, "tier_not_allowed", "tier 'host' runs agents unsandboxed and is off; set BERTH_ALLOW_HOST_TIER=1 to allow it (development only)");
+    // Every tier but host runs the agent as uid 1000; host runs it as berth's own user.
+    if (spec.refusesRoot && tier === "host" && process.getuid?.() === 0)
+      throw badRequest("harness_refuses_root", `harness '${spec.id}' does not run as root, and tier 'host' would run it as berth's user (root); use tier 'process' or higher, where it runs as uid 1000`);
     const driver = this.d.drivers.forTier(tier);
     if (!driver) throw new BerthError(501, "tier_unavailable", `tier '${tier}' has no sandbox driver in this build`);
 

@@ -121,3 +121,26 @@ describe("openapi", () => {
     expect(pi.packages.every((p: any) => /^\d+\.\d+\.\d+$/.test(p.version))).toBe(true);
   });
 });
+
+describe("root", () => {
+  it("a harness that refuses root is refused on the host tier when berth is root", async () => {
+    const home = mkdtempSync(join(tmpdir(), "berth-api-root-"));
+    const s = await startServer({
+      config: { port: 0, home, allowHostTier: true },
+      env: { BERTH_TOKEN: TOKEN, PATH: process.env.PATH },
+      logger: createLogger(redactor, { level: "silent" }),
+    });
+    try {
+      const res = await s.api.inject({
+        method: "POST",
+        url: "/v1/sessions",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        payload: JSON.stringify({ harness: "claude", tier: "host" }),
+      });
+      if (process.getuid?.() === 0) expectError(res, 400, "harness_refuses_root");
+      else expect(res.statusCode).not.toBe(400);
+    } finally {
+      await s.close();
+    }
+  });
+});
