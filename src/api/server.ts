@@ -154,7 +154,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
 
       r.post(
         "/sessions/:id/resume",
-        { schema: { params: SessionParams, body: ResumeBody.optional(), response: { 202: Session, ...errors } } },
+        { schema: { params: SessionParams, body: ResumeBody.nullish(), response: { 202: Session, ...errors } } },
         async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d.events)),
       );
 
