@@ -86,6 +86,8 @@ describe("validation", () => {
     expectError(await call("POST", "/v1/sessions/ses_nope/turns", { body: JSON.stringify({ prompt: "hi" }) }), 404, "session_not_found");
     expectError(await call("GET", "/v1/sessions/ses_nope/events", { headers: { accept: "application/json" } }), 404, "session_not_found");
     expectError(await call("POST", "/v1/sessions/ses_nope/cancel"), 404, "session_not_found");
+    // Resume takes an optional body: none at all is fine (the id is what is wrong here).
+    expectError(await call("POST", "/v1/sessions/ses_nope/resume"), 404, "session_not_found");
     expectError(await call("GET", "/v1/nothing"), 404, "not_found");
   });
 
