@@ -1,4 +1,5 @@
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,19 +7,25 @@ import { describe, expect, it } from "vitest";
 import { API_TOKEN, HARNESS_CACHE, REPO, startBerth } from "./helpers.js";
 
 // The CLI as a user runs it: the built `berth` binary, no provider key, the embedded mock model.
-function berth(args: string[], env: Record<string, string> = {}) {
+// Asynchronous: a blocking spawnSync would stall the vitest worker's RPC on a slow machine.
+async function berth(args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
-  return spawnSync(process.execPath, [join(REPO, "dist/cli/main.js"), ...args], {
-    env: { PATH: process.env.PATH!, BERTH_HOME: home, BERTH_HARNESS_CACHE: HARNESS_CACHE, ...env },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
+  try {
+    const r = await promisify(execFile)(process.execPath, [join(REPO, "dist/cli/main.js"), ...args], {
+      env: { PATH: process.env.PATH!, BERTH_HOME: home, BERTH_HARNESS_CACHE: HARNESS_CACHE, ...env },
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    return { status: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e: any) {
+    return { status: typeof e.code === "number" ? e.code : 1, stdout: String(e.stdout ?? ""), stderr: String(e.stderr ?? "") };
+  }
 }
 
 describe("berth run", () => {
-  it("runs Pi in T1 on the embedded mock model, says so, prints a transcript and exits 0", () => {
+  it("runs Pi in T1 on the embedded mock model, says so, prints a transcript and exits 0", async () => {
     const ws = mkdtempSync(join(tmpdir(), "ws-"));
-    const r = berth(["run", "--harness", "pi", "--workspace", ws, "Create hello.txt"]);
+    const r = await berth(["run", "--harness", "pi", "--workspace", ws, "Create hello.txt"]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr.match(/mock model/g)).toHaveLength(1);
     expect(r.stdout).toContain("bash");
@@ -28,10 +35,10 @@ describe("berth run", () => {
     expect(readFileSync(join(ws, "hello.txt"), "utf8")).toBe("hello from berth\n");
   });
 
-  it("--json prints one event per line, ending with turn.ended; a scripted error step exits non-zero", () => {
+  it("--json prints one event per line, ending with turn.ended; a scripted error step exits non-zero", async () => {
     const dir = mkdtempSync(join(tmpdir(), "script-"));
     writeFileSync(join(dir, "s.yaml"), "steps:\n  - error: { status: 400, message: 'scripted refusal to continue' }\n");
-    const r = berth(["run", "--json", "hi"], { BERTH_MOCK_SCRIPT: join(dir, "s.yaml") });
+    const r = await berth(["run", "--json", "hi"], { BERTH_MOCK_SCRIPT: join(dir, "s.yaml") });
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((e) => e.seq)).toEqual(lines.map((_, i) => i + 1));
     expect(lines.at(-1).type).toBe("turn.ended");
@@ -40,9 +47,9 @@ describe("berth run", () => {
     expect(r.status).toBe(1);
   });
 
-  it("bad input: exit code 2 and one line", () => {
+  it("bad input: exit code 2 and one line", async () => {
     for (const args of [["run", "--workspace", "/does/not/exist", "x"], ["run", "--bogus"], ["run", "--tier", "t9", "x"], ["nosuch"]]) {
-      const r = berth(args);
+      const r = await berth(args);
       expect(r.status, `${args.join(" ")}: ${r.stderr}`).toBe(2);
       expect(r.stderr.trim().split("\n").filter((l) => !l.includes("mock model"))).toHaveLength(1);
       expect(r.stderr).toMatch(/^berth: /m);
@@ -56,14 +63,14 @@ describe("berth sessions", () => {
     try {
       const s = await srv.client.createSession({ harness: "pi" });
       const env = { BERTH_URL: srv.url, BERTH_TOKEN: API_TOKEN };
-      const ls = berth(["sessions", "ls"], env);
+      const ls = await berth(["sessions", "ls"], env);
       expect(ls.status, ls.stderr).toBe(0);
       expect(ls.stdout).toMatch(new RegExp(`${s.id}\\s+(starting|ready)\\s+pi`));
-      const show = berth(["sessions", "show", s.id], env);
+      const show = await berth(["sessions", "show", s.id], env);
       expect(JSON.parse(show.stdout).id).toBe(s.id);
-      const events = berth(["sessions", "events", "--json", s.id], env);
+      const events = await berth(["sessions", "events", "--json", s.id], env);
       expect(JSON.parse(events.stdout.split("\n")[0]!)).toMatchObject({ seq: 1, type: "session.status" });
-      const missing = berth(["sessions", "show", "ses_nope"], env);
+      const missing = await berth(["sessions", "show", "ses_nope"], env);
       expect(missing.status).toBe(2);
       expect(missing.stderr).toContain("session_not_found");
       await srv.client.endSession(s.id);
