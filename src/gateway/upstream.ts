@@ -62,15 +62,6 @@ export function upstreamsFromEnv(env = process.env): Upstreams {
   return { byFamily, defaultModel, useMock };
 }
 
-/** berth's mock model serves every family at one URL. */
-export function mockUpstreams(url: string): Upstreams["byFamily"] {
-  return {
-    anthropic: { provider: "mock", api: "anthropic-messages", baseUrl: url },
-    openai: { provider: "mock", api: "openai-responses", baseUrl: url },
-    google: { provider: "mock", api: "google-generative-ai", baseUrl: url },
-  };
-}
-
 /**
  * The model a session gets when it names none: the mock when berth holds no provider key,
  * else the first family it has a key for.
