@@ -100,6 +100,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     tracing,
     metrics,
     price: (sessionId, model) => manager.priceFor(sessionId, model),
+    refuse: (sessionId) => manager.refuseModelCall(sessionId),
   });
   await gateway.start();
   const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });

@@ -17,6 +17,13 @@ const Secrets = z
   .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string().min(1).max(20_000))
   .describe("Per-session secrets by name (e.g. ANTHROPIC_API_KEY): held in memory, never stored or echoed");
 
+export const Budget = z
+  .object({
+    maxTokens: z.number().int().positive().optional().describe("Tokens the provider reports (input, cached included, + output) over the session's life"),
+    maxCostUsd: z.number().positive().optional().describe("USD over the session's life, priced from the provider registry (the model needs a price)"),
+  })
+  .strict();
+
 export const CreateSessionBody = z
   .object({
     harness: z.string().min(1).describe("Harness id, e.g. pi"),
@@ -42,6 +49,14 @@ export const CreateSessionBody = z
       .strict()
       .optional()
       .describe("Egress allowlist: exact hosts or *.suffix, optional :port; everything else is refused"),
+    git: z
+      .object({
+        hosts: z.array(z.string().min(1).max(260)).max(100).optional().describe('Hosts (e.g. "github.com", "git.example.com:8443") berth may answer git credential requests for'),
+      })
+      .strict()
+      .optional()
+      .describe("Git credentials through the sandbox's git-credential-berth helper (docs/git-credentials.md); default: no host"),
+    budget: Budget.optional().describe("Spending limits; once one is reached berth refuses the session's further model calls and turns"),
   })
   .strict();
 
@@ -62,6 +77,7 @@ export const Session = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   lastSeq: z.number().int(),
+  budget: Budget.extend({ spent: z.object({ tokens: z.number(), costUsd: z.number() }) }).optional(),
 });
 
 export const ContentBlock = z.object({ type: z.string() }).catchall(z.unknown());

@@ -134,28 +134,28 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         { schema: { body: CreateSessionBody, response: { 201: Session, ...errors } } },
         async (req, reply) => {
           const row = d.manager.create(req.body as any);
-          return reply.code(201).send(sessionDto(row, d.events));
+          return reply.code(201).send(sessionDto(row, d));
         },
       );
 
       r.get(
         "/sessions",
         { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }), response: { 200: z.object({ sessions: z.array(Session) }) } } },
-        async (req) => ({ sessions: d.manager.list(req.query.limit).map((s) => sessionDto(s, d.events)) }),
+        async (req) => ({ sessions: d.manager.list(req.query.limit).map((s) => sessionDto(s, d)) }),
       );
 
       r.get("/sessions/:id", { schema: { params: SessionParams, response: { 200: Session, ...errors } } }, async (req) =>
-        sessionDto(d.manager.get(req.params.id), d.events),
+        sessionDto(d.manager.get(req.params.id), d),
       );
 
       r.delete("/sessions/:id", { schema: { params: SessionParams, response: { 200: Session, ...errors } } }, async (req) =>
-        sessionDto(await d.manager.end(req.params.id), d.events),
+        sessionDto(await d.manager.end(req.params.id), d),
       );
 
       r.post(
         "/sessions/:id/resume",
         { schema: { params: SessionParams, body: ResumeBody.nullish(), response: { 202: Session, ...errors } } },
-        async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d.events)),
+        async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d)),
       );
 
       r.post(
@@ -238,7 +238,7 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
   return reply.code(status).type("application/json").send({ error: { code, message } });
 }
 
-function sessionDto(s: SessionRow, events: EventLog) {
+function sessionDto(s: SessionRow, d: Pick<ApiDeps, "events" | "manager">) {
   return {
     id: s.id,
     harness: s.harness,
@@ -253,7 +253,8 @@ function sessionDto(s: SessionRow, events: EventLog) {
     metadata: s.config.metadata,
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
-    lastSeq: events.lastSeq(s.id),
+    lastSeq: d.events.lastSeq(s.id),
+    ...(s.config.budget ? { budget: { ...s.config.budget, spent: d.manager.spent(s.id) } } : {}),
   };
 }
 

@@ -19,6 +19,8 @@ interface RunOptions {
   server?: string;
   json?: boolean;
   keep?: boolean;
+  maxTokens?: string;
+  maxCostUsd?: string;
 }
 
 export function runCommand(): Command {
@@ -34,6 +36,8 @@ export function runCommand(): Command {
     .option("--server <url>", "use a running berth server (default: start one in this process; BERTH_URL also selects one)")
     .option("--json", "print events as NDJSON instead of a transcript")
     .option("--keep", "leave the session open at the end (default: end it)")
+    .option("--max-tokens <n>", "token budget for the session: model calls stop once it is spent")
+    .option("--max-cost-usd <usd>", "cost budget for the session in USD (the model needs a price in the provider registry)")
     .action(async (words: string[], opts: RunOptions) => {
       process.exitCode = await run(words.join(" "), opts);
     });
@@ -47,6 +51,10 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
   }
   if (opts.permissionPolicy && !["allow", "deny", "ask"].includes(opts.permissionPolicy))
     throw new UsageError(`--permission-policy must be allow, deny or ask, not '${opts.permissionPolicy}'`);
+  const budget = {
+    ...(opts.maxTokens !== undefined ? { maxTokens: positive("--max-tokens", opts.maxTokens, true) } : {}),
+    ...(opts.maxCostUsd !== undefined ? { maxCostUsd: positive("--max-cost-usd", opts.maxCostUsd, false) } : {}),
+  };
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const policy = opts.permissionPolicy ?? (interactive ? "ask" : "allow");
 
@@ -71,6 +79,7 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
       ...(opts.tier ? { tier: opts.tier } : {}),
       ...(opts.systemPrompt ? { systemPrompt: opts.systemPrompt } : {}),
       permissionPolicy: policy,
+      ...(Object.keys(budget).length ? { budget } : {}),
     });
   } catch (e) {
     await server?.close();
@@ -84,6 +93,7 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
   let stopReason: string | undefined;
   // A turn whose last model call failed did not succeed, whatever stop reason the harness gives.
   let lastModelCallFailed = false;
+  let budgetSpent = false;
   let sigints = 0;
   const onSigint = () => {
     sigints++;
@@ -109,10 +119,12 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
         await client
           .answerPermission(session.id, d.permissionId, { decision: /^y(es)?$/i.test(answer.trim()) ? "allow" : "deny" })
           .catch(() => {});
+      } else if (ev.type === "error" && d.code === "budget_exceeded") {
+        budgetSpent = true;
       } else if (ev.type === "model.call") {
         lastModelCallFailed = d.status >= 400;
       } else if (ev.type === "turn.ended" && ev.turnId === turnId) {
-        stopReason = d.stopReason === "end_turn" && lastModelCallFailed ? "error" : d.stopReason;
+        stopReason = budgetSpent ? "budget_exceeded" : d.stopReason === "end_turn" && lastModelCallFailed ? "error" : d.stopReason;
         break;
       }
     }
@@ -123,4 +135,11 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
     await server?.close();
   }
   return exitCodeFor(stopReason ?? "cancelled");
+}
+
+function positive(flag: string, raw: string, integer: boolean): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    throw new UsageError(`${flag} must be a positive ${integer ? "integer" : "number"}, not '${raw}'`);
+  return n;
 }

@@ -76,7 +76,7 @@ function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, n - 1) + "…" : s;
 }
 
-/** Exit code for a stop reason: 0 end_turn, 1 error, 3 refusal, 4 max_tokens/max_turn_requests, 130 cancelled. */
+/** Exit code for a stop reason: 0 end_turn, 1 error, 3 refusal, 4 max_tokens/max_turn_requests/budget_exceeded, 130 cancelled. */
 export function exitCodeFor(stopReason: string | undefined): number {
   switch (stopReason) {
     case "end_turn":
@@ -87,6 +87,7 @@ export function exitCodeFor(stopReason: string | undefined): number {
       return 3;
     case "max_tokens":
     case "max_turn_requests":
+    case "budget_exceeded":
       return 4;
     default:
       return 1;

@@ -29,6 +29,7 @@ export interface SessionInfo {
   createdAt: string;
   updatedAt: string;
   lastSeq: number;
+  budget?: { maxTokens?: number; maxCostUsd?: number; spent: { tokens: number; costUsd: number } };
 }
 
 export interface TurnInfo {

@@ -50,8 +50,12 @@ export interface GatewayOptions {
   tokenTtlMs?: number;
   tracing?: Tracing;
   metrics?: Metrics;
+  /** A reason to refuse a session's model call before it is sent (a spent budget), if any. */
+  refuse?(sessionId: string): string | undefined;
   /** USD per Mtok for a model a session's call names, if the registry has a price. */
   price?(sessionId: string, model: string | undefined): ModelPrice | undefined;
+  /** berth's own endpoints for the sandbox under /_berth/ (git credentials), once the session token checks out. */
+  internal?(req: IncomingMessage, res: ServerResponse, sessionId: string): Promise<void>;
 }
 
 const PREFIX: Record<ApiFamily, string> = { anthropic: "/anthropic", openai: "/openai", google: "/google" };
@@ -160,9 +164,14 @@ export class ModelGateway {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? "/";
     const family = (Object.keys(PREFIX) as ApiFamily[]).find((f) => url.startsWith(PREFIX[f] + "/"));
-    if (!family) return jsonError(res, 404, "not_found", "unknown gateway route");
+    const internal = url.startsWith("/_berth/") ? this.opts.internal : undefined;
+    if (!family && !internal) return jsonError(res, 404, "not_found", "unknown gateway route");
     const entry = this.authenticate(req);
     if (!entry) return jsonError(res, 401, "authentication_error", "invalid or expired berth gateway token");
+    if (!family) return void internal!(req, res, entry.sessionId).catch(() => res.destroy());
+    // 402: SDKs retry 408/409/429/5xx, and a spent budget is not worth retrying.
+    const refusal = this.opts.refuse?.(entry.sessionId);
+    if (refusal) return jsonError(res, 402, "budget_exceeded", refusal);
     let upstream: Upstream;
     try {
       upstream = this.opts.resolve(entry.sessionId, family);

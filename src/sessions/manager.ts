@@ -25,6 +25,7 @@ import { newId } from "../util/ids.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
 import type { ModelPrice } from "../telemetry/usage.js";
+import { SessionBudget, type BudgetLimits } from "./budget.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
 export interface CreateSessionInput {
@@ -43,6 +44,7 @@ export interface CreateSessionInput {
   provider?: string;
   /** Per-session secrets by name (e.g. ANTHROPIC_API_KEY): memory only, never stored or echoed. */
   secrets?: Record<string, string>;
+  budget?: BudgetLimits;
 }
 
 export interface PostTurnInput {
@@ -78,6 +80,7 @@ interface Live {
   turnSpan?: TurnSpan;
   /** Trace context posted with each queued turn, until it starts. */
   traceContext: Map<string, { traceparent: string; tracestate?: string }>;
+  budget: SessionBudget;
 }
 
 const LIVE_STATES: SessionState[] = ["starting", "ready", "running"];
@@ -190,6 +193,12 @@ export class SessionManager {
     const model = input.model ?? this.d.defaultModel;
     const secrets = new Map(Object.entries(input.secrets ?? {}));
     const route = this.d.providers(input.workspace).resolve(model, { api: spec.api, provider: input.provider, secrets });
+    // A cost limit that could never be counted would be no limit at all.
+    if (input.budget?.maxCostUsd !== undefined && !route.price)
+      throw badRequest(
+        "budget_unpriced",
+        `budget.maxCostUsd needs a price for model ${model}, and provider ${route.provider} (${route.source}) has none; add one under its prices:, or use budget.maxTokens`,
+      );
     const config: SessionConfig = {
       systemPrompt: input.systemPrompt,
       permissionPolicy: input.permissionPolicy ?? "allow",
@@ -200,6 +209,7 @@ export class SessionManager {
       provider: input.provider,
       egressAllow: input.network?.allow ?? [],
       egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
+      ...(input.budget && Object.keys(input.budget).length ? { budget: input.budget } : {}),
     };
     const now = new Date().toISOString();
     const row: SessionRow = {
@@ -222,7 +232,7 @@ export class SessionManager {
       type: "session.status",
       data: { state: "starting", harness: spec.id, model: row.model, provider: route.provider, providerSource: route.source, tier },
     });
-    const live = this.newLive(id, spec, driver, route);
+    const live = this.newLive(id, spec, driver, route, config.budget);
     void this.boot(live, row, false);
     return row;
   }
@@ -241,12 +251,12 @@ export class SessionManager {
       secrets: new Map(Object.entries(input.secrets ?? {})),
     });
     this.setState(id, "starting");
-    const live = this.newLive(id, spec, driver, route);
+    const live = this.newLive(id, spec, driver, route, row.config.budget);
     void this.boot(live, row, true);
     return this.get(id);
   }
 
-  private newLive(id: string, spec: HarnessSpec, driver: SandboxDriver, route: ResolvedRoute): Live {
+  private newLive(id: string, spec: HarnessSpec, driver: SandboxDriver, route: ResolvedRoute, budget: BudgetLimits = {}): Live {
     const live: Live = {
       id,
       spec,
@@ -257,6 +267,8 @@ export class SessionManager {
       ending: false,
       toolStatus: new Map(),
       traceContext: new Map(),
+      // A resumed session's budget continues from what it already spent.
+      budget: new SessionBudget(budget, this.d.store.modelSpend(id)),
       permissions: new PermissionBroker((ev) => this.emit(id, { ...ev, turnId: live.running })),
     };
     this.live.set(id, live);
@@ -457,6 +469,8 @@ export class SessionManager {
       }
       throw conflict("session_not_live", `session ${id} is ${row.state}; ${row.state === "interrupted" || row.state === "failed" ? "POST .../resume first" : "create a new session"}`);
     }
+    const over = live.budget.exceeded();
+    if (over) throw conflict("budget_exceeded", over.message);
     const { turn, created } = this.d.store.insertTurn({
       id: newId("turn"),
       sessionId: id,
@@ -479,6 +493,14 @@ export class SessionManager {
     const turnId = live.queue.shift();
     if (!turnId) return;
     const turn = this.d.store.getTurn(turnId)!;
+    const over = live.budget.exceeded();
+    if (over) {
+      // Queued before the budget ran out: it never reaches the harness.
+      this.d.store.endTurn(turnId, "failed", "budget_exceeded");
+      this.emit(live.id, { type: "error", turnId, data: { code: "budget_exceeded", ...over } });
+      this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason: "budget_exceeded" } });
+      return void this.pump(live);
+    }
     live.running = turnId;
     this.d.store.startTurn(turnId);
     this.setState(live.id, "running");
@@ -589,12 +611,25 @@ export class SessionManager {
     return { provider: r.provider, api: r.api, baseUrl: r.baseUrl, auth: r.auth, headers: r.headers };
   }
 
+  /** Why the gateway must refuse a session's next model call (its budget is spent), if it must. */
+  refuseModelCall(sessionId: string): string | undefined {
+    return this.live.get(sessionId)?.budget.exceeded()?.message;
+  }
+
+  /** What a session's model calls have used so far. */
+  spent(sessionId: string): { tokens: number; costUsd: number } {
+    return { ...(this.live.get(sessionId)?.budget.spent ?? this.d.store.modelSpend(sessionId)) };
+  }
+
   /** The gateway reports each model call; it lands in the session's log under the running turn. */
   onModelCall(rec: ModelCallRecord): void {
     if (!this.d.store.getSession(rec.sessionId)) return;
     const { sessionId, ...data } = rec;
-    const turnId = this.live.get(sessionId)?.running;
+    const live = this.live.get(sessionId);
+    const turnId = live?.running;
     this.emit(sessionId, { type: "model.call", turnId, data: { ...data } });
+    const breach = rec.usage && live?.budget.charge(rec.usage.inputTokens + rec.usage.outputTokens, rec.costUsd);
+    if (breach) this.emit(sessionId, { type: "error", turnId, data: { code: "budget_exceeded", ...breach } });
     // Harnesses differ in how (or whether) they surface a failed model call; berth always does.
     if (rec.status >= 400)
       this.emit(sessionId, {

@@ -39,6 +39,10 @@ export interface SessionConfig {
   egressAllow?: string[];
   /** Let allowed names resolve to private/loopback addresses (never cloud metadata). */
   egressAllowPrivate?: boolean;
+  /** Hosts the session may get git credentials for (normalized host[:port]). */
+  gitHosts?: string[];
+  /** Spending limits (sessions/budget.ts). */
+  budget?: { maxTokens?: number; maxCostUsd?: number };
 }
 
 export interface TurnRow {
@@ -187,6 +191,18 @@ export class Store {
     this.transaction(() => {
       for (const e of evs) stmt.run(e.sessionId, e.seq, e.ts, e.turnId ?? null, e.type, e.dataJson);
     });
+  }
+
+  /** What a session's model calls have used so far (from its model.call events; the budget's starting point on resume). */
+  modelSpend(sessionId: string): { tokens: number; costUsd: number } {
+    const r = this.db
+      .prepare(
+        `SELECT COALESCE(SUM(COALESCE(json_extract(data, '$.usage.inputTokens'), 0) + COALESCE(json_extract(data, '$.usage.outputTokens'), 0)), 0) AS tokens,
+                COALESCE(SUM(COALESCE(json_extract(data, '$.costUsd'), 0)), 0) AS cost
+           FROM events WHERE session_id = ? AND type = 'model.call'`,
+      )
+      .get(sessionId) as { tokens: number; cost: number };
+    return { tokens: r.tokens, costUsd: r.cost };
   }
 
   maxSeq(sessionId: string): number {

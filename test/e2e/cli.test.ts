@@ -47,8 +47,21 @@ describe("berth run", () => {
     expect(r.status).toBe(1);
   });
 
+  it("--max-tokens: the transcript shows the spent budget and the run exits 4", async () => {
+    const r = await berth(["run", "--max-tokens", "1", "Create hello.txt"]);
+    expect(r.stdout).toMatch(/error budget_exceeded: the session's token budget is spent/);
+    expect(r.status, r.stderr).toBe(4);
+  });
+
   it("bad input: exit code 2 and one line", async () => {
-    for (const args of [["run", "--workspace", "/does/not/exist", "x"], ["run", "--bogus"], ["run", "--tier", "t9", "x"], ["nosuch"]]) {
+    for (const args of [
+      ["run", "--workspace", "/does/not/exist", "x"],
+      ["run", "--bogus"],
+      ["run", "--tier", "t9", "x"],
+      ["run", "--max-tokens", "-3", "x"],
+      ["run", "--max-cost-usd", "1", "x"], // the mock model has no price
+      ["nosuch"],
+    ]) {
       const r = await berth(args);
       expect(r.status, `${args.join(" ")}: ${r.stderr}`).toBe(2);
       expect(r.stderr.trim().split("\n").filter((l) => !l.includes("mock model"))).toHaveLength(1);

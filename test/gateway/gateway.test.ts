@@ -32,10 +32,11 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
 
-async function gateway() {
+async function gateway(extra: Partial<ConstructorParameters<typeof ModelGateway>[0]> = {}) {
   const redactor = new Redactor();
   const calls: ModelCallRecord[] = [];
   const gw = new ModelGateway({
+    ...extra,
     redactor,
     resolve: (_s, family) => {
       if (family !== "anthropic") throw new Error("no upstream for openai");
@@ -48,6 +49,23 @@ async function gateway() {
 }
 
 describe("ModelGateway", () => {
+  it("refuses a session's call with 402 budget_exceeded before it reaches the upstream", async () => {
+    const spent = new Set(["ses_spent"]);
+    const { gw, calls } = await gateway({ refuse: (s) => (spent.has(s) ? "the session's token budget is spent" : undefined) });
+    seen = [];
+    const call = (token: string) =>
+      fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages/fail`, { method: "POST", headers: { "x-api-key": token }, body: "{}" });
+    const refused = await call(gw.mint("ses_spent"));
+    expect(refused.status).toBe(402);
+    expect(await refused.json()).toEqual({ type: "error", error: { type: "budget_exceeded", message: "the session's token budget is spent" } });
+    expect(seen).toEqual([]);
+    expect(calls).toEqual([]);
+    // Another session is not affected.
+    expect((await call(gw.mint("ses_other"))).status).toBe(529);
+    expect(seen).toHaveLength(1);
+    await gw.close();
+  });
+
   it("swaps the session token for the real key and streams without buffering", async () => {
     const { gw, calls } = await gateway();
     seen = [];
