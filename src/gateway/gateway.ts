@@ -63,9 +63,9 @@ const PREFIX: Record<ApiFamily, string> = { anthropic: "/anthropic", openai: "/o
 // Hop-by-hop and credential headers never cross the gateway in either direction.
 const DROP_REQ = new Set([
   "host", "connection", "keep-alive", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
-  "authorization", "x-api-key", "api-key", "x-goog-api-key", "content-length",
+  "authorization", "x-api-key", "api-key", "x-goog-api-key",
 ]);
-const DROP_RES = new Set(["connection", "keep-alive", "transfer-encoding", "content-length"]);
+const DROP_RES = new Set(["connection", "keep-alive", "transfer-encoding"]);
 
 interface TokenEntry {
   sessionId: string;
@@ -259,7 +259,11 @@ export class ModelGateway {
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !DROP_RES.has(k)) out[k] = v;
       res.writeHead(ures.statusCode ?? 502, out);
-      res.flushHeaders();
+      // The headers leave with the first body chunk when it is already here (one write, one
+      // packet), and on their own otherwise, so a slow first token never holds them back.
+      setImmediate(() => {
+        if (!res.headersSent && !res.destroyed) res.flushHeaders();
+      });
       const status = ures.statusCode ?? 502;
       ttfbMs = Date.now() - started;
       if (api) {
