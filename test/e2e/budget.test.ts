@@ -51,7 +51,7 @@ describe("session budgets", () => {
       const s = await berth.client.createSession({ harness: "pi", ...(model ? { model } : {}), budget });
       await collect(berth.client, s.id, isReady);
       const t = await berth.client.postTurn(s.id, "spend it");
-      const events = await collect(berth.client, s.id, turnEnded(t.id), 120_000);
+      const events = await collect(berth.client, s.id, turnEnded(t.id), { timeoutMs: 120_000 });
 
       const calls = events.filter((e) => e.type === "model.call");
       const refusals = events.filter((e) => e.type === "error" && (e.data as any).code === "budget_exceeded");
