@@ -142,7 +142,7 @@ function breakdown(dir: string): string[][] {
         ] as [string, number][])
       : []),
     [
-      "toWire() + SSE frame string (per subscriber)",
+      "toWire() + SSE frame string (built once per batch, shared by every subscriber)",
       time((i) => {
         const json = `{"seq":${i},"ts":"${ts}","sessionId":${JSON.stringify("s1")},"turnId":${JSON.stringify(TURN)},"type":"message.delta","data":${jsons[i]}}`;
         sink += `id: ${i}\nevent: message.delta\ndata: ${json}\n\n`.length;
@@ -227,7 +227,7 @@ export async function run(): Promise<void> {
     say();
     say(
       `Per event: ${aloneUs.toFixed(1)} µs appended alone; ${sseUs.toFixed(1)} µs appended and delivered to ${SUBSCRIBERS}, ` +
-        `i.e. ~${((sseUs - aloneUs) / SUBSCRIBERS).toFixed(1)} µs more per event per subscriber (src/api/sse.ts send(): one res.write per event per subscriber, each its own socket writev).`,
+        `i.e. ~${((sseUs - aloneUs) / SUBSCRIBERS).toFixed(1)} µs more per event per subscriber (src/api/sse.ts send(): one res.write per batch per subscriber, of the batch's shared frame).`,
     );
   } finally {
     await server.close();

@@ -5,6 +5,20 @@ import type { EventLog, WireEvent } from "../events/log.js";
 const MAX_BUFFERED = 8 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 
+// Every subscriber of a session gets the same batch array from the log: its SSE frame is
+// built and encoded once, and the same bytes are written to each socket.
+const frames = new WeakMap<readonly WireEvent[], Buffer>();
+
+function frameOf(evs: readonly WireEvent[]): Buffer {
+  let frame = frames.get(evs);
+  if (!frame) {
+    let text = "";
+    for (const ev of evs) text += `id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.json}\n\n`;
+    frames.set(evs, (frame = Buffer.from(text)));
+  }
+  return frame;
+}
+
 /**
  * Serves a session's events as SSE: replay from the store after `after`, then live, each
  * with `id: <seq>`, so a reconnect with Last-Event-ID continues exactly where it broke.
@@ -23,9 +37,7 @@ export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: Even
   // One socket write per batch, not per event.
   const send = (evs: WireEvent[]) => {
     if (closed) return;
-    let frame = "";
-    for (const ev of evs) frame += `id: ${ev.seq}\nevent: ${ev.type}\ndata: ${ev.json}\n\n`;
-    res.write(frame);
+    res.write(frameOf(evs));
     if (res.writableLength > MAX_BUFFERED) close();
   };
   const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);

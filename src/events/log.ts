@@ -35,7 +35,7 @@ export class EventLog {
     const seq = (this.seqs.get(sessionId) ?? this.store.maxSeq(sessionId)) + 1;
     this.seqs.set(sessionId, seq);
     const dataJson = this.redactor.redact(JSON.stringify(ev.data ?? {}));
-    const wire = toWire({ seq, ts: new Date().toISOString(), sessionId, turnId: ev.turnId, type: ev.type, dataJson });
+    const wire = toWire({ seq, ts: isoNow(), sessionId, turnId: ev.turnId, type: ev.type, dataJson });
     this.pending.push(wire);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -99,6 +99,18 @@ export class EventLog {
   forget(sessionId: string): void {
     this.seqs.delete(sessionId);
   }
+}
+
+// A burst of events shares a millisecond: format its timestamp once.
+let lastMs = 0;
+let lastIso = "";
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 function toWire(e: StoredEvent): WireEvent {
