@@ -307,9 +307,12 @@ export class SessionManager {
       let net: SandboxNet | undefined;
       const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_SESSION_ID: live.id };
       if (row.tier !== "host" && this.d.gateway.socketPath) {
-        // Everything else leaves through the session's egress proxy and its allowlist.
+        // Everything else leaves through the session's egress proxy and its allowlist. T4
+        // shares the host's network (and loopback): its proxy is a loopback port of its own,
+        // as a fixed relayed port would collide between concurrent T4 sessions.
+        const hostNet = row.tier === "host-access";
         const egress = new EgressProxy({
-          socketPath: join(this.sessionDir(live.id), "egress.sock"),
+          ...(hostNet ? {} : { socketPath: join(this.sessionDir(live.id), "egress.sock") }),
           policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
           onDecision: (dec) => {
             this.d.metrics?.recordEgress(dec.allowed);
@@ -321,11 +324,11 @@ export class SessionManager {
         net = {
           forwards: [
             { port: this.d.gateway.port, socket: this.d.gateway.socketPath },
-            { port: EGRESS_PROXY_PORT, socket: egress.address },
+            ...(hostNet ? [] : [{ port: EGRESS_PROXY_PORT, socket: egress.address }]),
           ],
           relayScript: writeRelay(this.sessionDir(live.id)),
         };
-        const proxy = `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
+        const proxy = hostNet ? `http://${egress.address}` : `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
         Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" });
       }
       const writable = new Set(row.config.writablePaths ?? []);

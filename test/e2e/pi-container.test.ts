@@ -153,3 +153,36 @@ describe("Pi in T2 (container) through the API", () => {
     berth = undefined;
   });
 });
+
+describe("Pi in T4 (host-access)", () => {
+  it("two concurrent sessions each get an egress proxy port of their own on the shared host network", async () => {
+    await engineReady();
+    berth = await startBerth({ env: { ...env, ANTHROPIC_BASE_URL: mock.url } });
+    const b = berth;
+    const wss = [workspace(), workspace()];
+    const sessions = await Promise.all(wss.map((ws) => b.client.createSession({ harness: "pi", workspace: ws, tier: "host-access" })));
+    await Promise.all(sessions.map((s) => collect(b.client, s.id, isReady, { timeoutMs: 120_000 })));
+    const proxies = await Promise.all(
+      sessions.map(async (s) => {
+        const [c] = await containersOf(s.id);
+        const info = await docker.getContainer(c!.Id).inspect();
+        expect(info.HostConfig.NetworkMode).toBe("host");
+        return info.Config.Env.find((e) => e.startsWith("HTTPS_PROXY="))!.slice("HTTPS_PROXY=".length);
+      }),
+    );
+    for (const p of proxies) expect(p).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(proxies[0]).not.toBe(proxies[1]);
+    // Both harnesses work side by side: each runs its tool loop to the end.
+    await Promise.all(
+      sessions.map(async (s) => {
+        const t = await b.client.postTurn(s.id, "write out.txt");
+        const evs = await collect(b.client, s.id, turnEnded(t.id), { timeoutMs: 120_000 });
+        expect(evs.at(-1)!.data).toMatchObject({ stopReason: "end_turn" });
+      }),
+    );
+    for (const ws of wss) expect(readFileSync(join(ws, "out.txt"), "utf8")).toBe("written by pi in a container");
+    await Promise.all(sessions.map((s) => b.client.endSession(s.id)));
+    await b.stop();
+    berth = undefined;
+  }, 300_000);
+});
