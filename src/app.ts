@@ -7,6 +7,7 @@ import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.j
 import { EventLog } from "./events/log.js";
 import { ModelGateway, type Upstream } from "./gateway/gateway.js";
 import { defaultModelFromEnv } from "./gateway/upstream.js";
+import { GitCredentialService, loadGitCredentials } from "./gateway/git-credentials.js";
 import { ProviderRegistry, type LoadOptions as ProviderOptions } from "./providers/registry.js";
 import { HarnessInstaller } from "./harnesses/installer.js";
 import { startMockProvider, loadMockScript, type MockProvider } from "./mock/index.js";
@@ -48,12 +49,16 @@ export interface StartOptions {
   logger?: Logger;
   /** Instead of /etc/berth/providers.yaml (tests). */
   providersSystemFile?: string;
+  /** Instead of /etc/berth/git-credentials.yaml (tests). */
+  gitCredentialsSystemFile?: string;
 }
 
 /** Composition root: store → event log → gateway → sessions → HTTP API. */
 export async function startServer(opts: StartOptions = {}): Promise<BerthServer> {
   const env = opts.env ?? process.env;
   const config = loadConfig(opts.config, env);
+  // A broken git credentials file stops the server before anything is started.
+  const gitConfig = loadGitCredentials({ env, ...(opts.gitCredentialsSystemFile ? { systemFile: opts.gitCredentialsSystemFile } : {}) });
   const logger = opts.logger ?? createLogger(redactor);
   const { token: apiToken, created: tokenCreated } = resolveApiToken(config.home, env);
   redactor.add(apiToken);
@@ -89,6 +94,14 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const providers = ProviderRegistry.load(providerOpts);
   for (const v of providers.valuesForRedaction()) redactor.add(v);
 
+  // Git credentials for sandboxes (docs/git-credentials.md).
+  const gitCredentials = new GitCredentialService({
+    config: gitConfig,
+    env,
+    redactor,
+    allowedHosts: (sessionId) => store.getSession(sessionId)?.config.gitHosts,
+    onDecision: (d) => logger.info({ session: d.sessionId, git: d }, `git credential ${d.outcome}`),
+  });
   const gateway = new ModelGateway({
     host: config.gatewayHost,
     port: config.gatewayPort,
@@ -100,6 +113,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     tracing,
     metrics,
     price: (sessionId, model) => manager.priceFor(sessionId, model),
+    internal: (req, res, sessionId) => gitCredentials.serve(req, res, sessionId),
     refuse: (sessionId) => manager.refuseModelCall(sessionId),
   });
   await gateway.start();

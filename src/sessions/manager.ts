@@ -9,6 +9,8 @@ import type { EventLog } from "../events/log.js";
 import type { NewEvent, SessionState } from "../events/types.js";
 import type { ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
 import { familyOf, type ApiFamily } from "../gateway/upstream.js";
+import { gitCredentialSandboxFiles } from "../gateway/git-credential-helper.js";
+import { parseGitHosts } from "../gateway/git-credentials.js";
 import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
 import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.js";
@@ -40,6 +42,8 @@ export interface CreateSessionInput {
   metadata?: Record<string, string>;
   writablePaths?: string[];
   network?: { allow?: string[]; allowPrivateAddresses?: boolean };
+  /** Hosts the session may get git credentials for (docs/git-credentials.md). */
+  git?: { hosts?: string[] };
   /** A provider id to use (required for explicit-only ones such as anthropic-oauth). */
   provider?: string;
   /** Per-session secrets by name (e.g. ANTHROPIC_API_KEY): memory only, never stored or echoed. */
@@ -176,6 +180,12 @@ export class SessionManager {
     } catch (e) {
       throw badRequest("invalid_network_policy", (e as Error).message);
     }
+    let gitHosts: string[];
+    try {
+      gitHosts = parseGitHosts(input.git?.hosts ?? []);
+    } catch (e) {
+      throw badRequest("invalid_git_hosts", (e as Error).message);
+    }
     const id = newId("ses");
     let workspace = input.workspace;
     let ownsWorkspace = false;
@@ -209,6 +219,7 @@ export class SessionManager {
       provider: input.provider,
       egressAllow: input.network?.allow ?? [],
       egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
+      gitHosts,
       ...(input.budget && Object.keys(input.budget).length ? { budget: input.budget } : {}),
     };
     const now = new Date().toISOString();
@@ -305,7 +316,8 @@ export class SessionManager {
       // Every tier but host gets no network of its own: the gateway's unix socket, exposed
       // inside on the gateway's own port so the URL above holds there too.
       let net: SandboxNet | undefined;
-      const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_SESSION_ID: live.id };
+      // BERTH_GATEWAY_URL: where git-credential-berth asks for git credentials.
+      const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_GATEWAY_URL: this.d.gateway.url, BERTH_SESSION_ID: live.id };
       if (row.tier !== "host" && this.d.gateway.socketPath) {
         // Everything else leaves through the session's egress proxy and its allowlist. T4
         // shares the host's network (and loopback): its proxy is a loopback port of its own,
@@ -332,7 +344,7 @@ export class SessionManager {
         Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" });
       }
       const writable = new Set(row.config.writablePaths ?? []);
-      const files = (plan.systemFiles ?? []).map((f, i) => {
+      const files = [...(plan.systemFiles ?? []), ...gitCredentialSandboxFiles(layout.node)].map((f, i) => {
         const hostPath = join(this.sessionDir(live.id), `system-${i}`);
         writeFileSync(hostPath, f.content, { mode: 0o644 });
         return { path: f.path, hostPath };

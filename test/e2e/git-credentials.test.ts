@@ -1,0 +1,211 @@
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
+import { collect, isReady, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
+
+// A real Pi in a real T1 sandbox clones, with plain `git clone`, from a git server on this
+// machine that requires a token. The token reaches git only through git-credential-berth,
+// which asks berth's gateway with the session's gateway token; berth answers from its git
+// credentials file, and only for a session whose create request allowed the host.
+//
+// The sandbox has its own network namespace: its 127.0.0.1 is the sandbox's own loopback
+// (and is in NO_PROXY), so the server listens on 127.0.0.2, which git reaches through the
+// session's egress proxy (network.allow + allowPrivateAddresses).
+
+const HOST = "127.0.0.2";
+// Built at run time: no credential-shaped literal in the repository.
+const TOKEN = `gitsrv-${randomBytes(20).toString("hex")}`;
+const CANARY = "sk-ant-api03-CANARY" + "G".repeat(40);
+
+interface GitServer {
+  port: number;
+  /** Every request, in order: did it carry Authorization, and was it the valid token. */
+  seen: { url: string; hadAuth: boolean; valid: boolean }[];
+  close(): Promise<void>;
+}
+
+/** `git http-backend` as CGI behind Basic auth (user x-access-token, password TOKEN). */
+async function startGitServer(root: string): Promise<GitServer> {
+  const expected = "Basic " + Buffer.from(`x-access-token:${TOKEN}`).toString("base64");
+  const seen: GitServer["seen"] = [];
+  const server = http.createServer((req, res) => {
+    const auth = req.headers.authorization;
+    seen.push({ url: req.url!, hadAuth: !!auth, valid: auth === expected });
+    if (auth !== expected) {
+      req.resume();
+      res.writeHead(401, { "www-authenticate": 'Basic realm="berth-test"', "content-type": "text/plain" });
+      return res.end("authentication required\n");
+    }
+    const u = new URL(req.url!, "http://x");
+    const h = (k: string) => (req.headers[k] as string | undefined) ?? "";
+    const cgi = spawn("git", ["http-backend"], {
+      env: {
+        PATH: process.env.PATH!,
+        GIT_PROJECT_ROOT: root,
+        GIT_HTTP_EXPORT_ALL: "1",
+        REQUEST_METHOD: req.method!,
+        PATH_INFO: decodeURIComponent(u.pathname),
+        QUERY_STRING: u.search.slice(1),
+        CONTENT_TYPE: h("content-type"),
+        ...(h("content-length") ? { CONTENT_LENGTH: h("content-length") } : {}),
+        HTTP_CONTENT_ENCODING: h("content-encoding"),
+        GIT_PROTOCOL: h("git-protocol"),
+        REMOTE_USER: "x-access-token",
+        REMOTE_ADDR: req.socket.remoteAddress ?? "",
+        SERVER_PROTOCOL: "HTTP/1.1",
+      },
+    });
+    req.pipe(cgi.stdin);
+    let head = Buffer.alloc(0);
+    let started = false;
+    cgi.stdout.on("data", (d: Buffer) => {
+      if (started) return void res.write(d);
+      head = Buffer.concat([head, d]);
+      const text = head.toString("latin1");
+      const m = /\r?\n\r?\n/.exec(text);
+      if (!m) return;
+      started = true;
+      let status = 200;
+      const headers: Record<string, string> = {};
+      for (const line of text.slice(0, m.index).split(/\r?\n/)) {
+        const i = line.indexOf(":");
+        const k = line.slice(0, i).trim().toLowerCase();
+        const v = line.slice(i + 1).trim();
+        if (k === "status") status = parseInt(v, 10);
+        else headers[k] = v;
+      }
+      res.writeHead(status, headers);
+      res.write(head.subarray(Buffer.byteLength(text.slice(0, m.index + m[0].length), "latin1")));
+    });
+    cgi.stdout.on("end", () => res.end());
+    cgi.on("error", () => res.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, HOST, r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const git = (args: string[], cwd?: string) =>
+  execFileSync("git", ["-c", "user.name=berth-test", "-c", "user.email=test@berth.invalid", "-c", "safe.directory=*", ...args], {
+    cwd,
+    encoding: "utf8",
+    env: { PATH: process.env.PATH!, HOME: tmpdir(), GIT_CONFIG_NOSYSTEM: "1" },
+  }).trim();
+
+let server: GitServer;
+let mock: MockProvider;
+let berth: BerthProc;
+let commit: string;
+let url: string;
+
+beforeAll(async () => {
+  // A bare repository with one commit.
+  const root = mkdtempSync(join(tmpdir(), "git-root-"));
+  const src = mkdtempSync(join(tmpdir(), "git-src-"));
+  git(["init", "-q", "-b", "main", src]);
+  writeFileSync(join(src, "README.md"), "hello from the token-protected server\n");
+  git(["add", "README.md"], src);
+  git(["commit", "-q", "-m", "first"], src);
+  commit = git(["rev-parse", "HEAD"], src);
+  git(["clone", "-q", "--bare", src, join(root, "repo.git")]);
+
+  server = await startGitServer(root);
+  url = `http://${HOST}:${server.port}/repo.git`;
+  const script = parseMockScript(`
+steps:
+  - text: "Cloning."
+    tool: { name: bash, input: { command: "git clone ${url} repo && git -C repo rev-parse HEAD" } }
+  - text: "Done."
+`);
+  mock = await startMockProvider({ script, requireKey: CANARY });
+  const credFile = join(mkdtempSync(join(tmpdir(), "berth-gitcred-")), "git-credentials.yaml");
+  writeFileSync(credFile, `credentials:\n  - host: ${HOST}:${server.port}\n    protocol: http\n    token: { secret: GIT_TEST_TOKEN }\n`);
+  berth = await startBerth({
+    env: {
+      ANTHROPIC_API_KEY: CANARY,
+      ANTHROPIC_BASE_URL: mock.url,
+      BERTH_MODEL: "claude-mock",
+      BERTH_GIT_CREDENTIALS: credFile,
+      GIT_TEST_TOKEN: TOKEN,
+    },
+  });
+});
+afterAll(async () => {
+  await berth?.stop();
+  await mock?.close();
+  await server?.close();
+});
+
+describe("git credentials in a T1 sandbox", () => {
+  const network = () => ({ allow: [`${HOST}:${server.port}`], allowPrivateAddresses: true });
+
+  it("clones through git-credential-berth for an allowed host, with the token in no env, event or log", async () => {
+    const ws = mkdtempSync(join(tmpdir(), "ws-git-"));
+    const s = await berth.client.createSession({ harness: "pi", workspace: ws, network: network(), git: { hosts: [`${HOST}:${server.port}`] } });
+    expect(s.tier).toBe("process");
+    await collect(berth.client, s.id, isReady);
+
+    // The harness's environment has the gateway token and URL, and no git token.
+    const pids = sessionPids(s.id);
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) {
+      const env = processEnv(pid);
+      expect(env.BERTH_GATEWAY_TOKEN).toMatch(/^bgt_/);
+      expect(env.BERTH_GATEWAY_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(JSON.stringify(env)).not.toContain(TOKEN);
+    }
+
+    const before = server.seen.length;
+    const turn = await berth.client.postTurn(s.id, "clone the repository");
+    await collect(berth.client, s.id, turnEnded(turn.id));
+
+    expect(readFileSync(join(ws, "repo", "README.md"), "utf8")).toBe("hello from the token-protected server\n");
+    expect(git(["-C", join(ws, "repo"), "rev-parse", "HEAD"])).toBe(commit);
+    const mine = server.seen.slice(before);
+    expect(mine.some((r) => !r.hadAuth)).toBe(true); // git asked without, got 401, then asked the helper
+    expect(mine.some((r) => r.valid)).toBe(true);
+
+    const events = (await berth.client.eventsPage(s.id)).events;
+    const out = JSON.stringify(events);
+    expect(out).toContain(commit); // the tool's output reached the log
+    expect(out).not.toContain(TOKEN);
+    expect(berth.log()).toMatch(/git credential issued/);
+    expect(berth.log()).not.toContain(TOKEN);
+    expect(readFileSync(join(berth.home, "berth.db"), "latin1")).not.toContain(TOKEN);
+    const home = join(berth.home, "sessions", s.id, "home");
+    for (const f of [...walk(home), ...walk(ws)]) expect(readFileSync(f, "latin1"), f).not.toContain(TOKEN);
+    await berth.client.endSession(s.id);
+  });
+
+  it("gives nothing to a session that did not allow the host", async () => {
+    const ws = mkdtempSync(join(tmpdir(), "ws-git-"));
+    // The network lets it reach the server; only the credential is missing.
+    const s = await berth.client.createSession({ harness: "pi", workspace: ws, network: network() });
+    await collect(berth.client, s.id, isReady);
+    const before = server.seen.length;
+    const turn = await berth.client.postTurn(s.id, "clone the repository");
+    await collect(berth.client, s.id, turnEnded(turn.id));
+
+    expect(existsSync(join(ws, "repo", "README.md"))).toBe(false);
+    const mine = server.seen.slice(before);
+    expect(mine.length).toBeGreaterThan(0); // it did reach the server
+    expect(mine.some((r) => r.valid)).toBe(false);
+    const events = (await berth.client.eventsPage(s.id)).events;
+    expect(JSON.stringify(events)).not.toContain(TOKEN);
+    expect(berth.log()).toMatch(new RegExp(`"session":"${s.id}".*git credential refused|git credential refused.*"session":"${s.id}"`));
+    await berth.client.endSession(s.id);
+  });
+});
