@@ -143,20 +143,14 @@ describe("ModelGateway", () => {
   });
 });
 
-describe("upstreams from berth's environment", () => {
-  it("API key, else subscription OAuth token as bearer with the oauth beta; never both", async () => {
-    const { upstreamsFromEnv } = await import("../../src/gateway/upstream.js");
-    const key = upstreamsFromEnv({ ANTHROPIC_API_KEY: "sk-ant-k", CLAUDE_CODE_OAUTH_TOKEN: "sk-ant-oat-x" });
-    expect(key.byFamily.anthropic).toMatchObject({ provider: "anthropic", auth: { header: "x-api-key", value: "sk-ant-k" } });
-    const oauth = upstreamsFromEnv({ CLAUDE_CODE_OAUTH_TOKEN: "sk-ant-oat-x" });
-    expect(oauth.byFamily.anthropic).toMatchObject({
-      provider: "anthropic-oauth",
-      auth: { header: "authorization", value: "Bearer sk-ant-oat-x" },
-      headers: { "anthropic-beta": "oauth-2025-04-20" },
-    });
-    expect(oauth.byFamily.openai).toBeUndefined();
-    expect(oauth.useMock).toBe(false);
-    expect(upstreamsFromEnv({}).useMock).toBe(true);
+describe("berth's environment", () => {
+  it("the default model: the mock without a provider key, else the first family with one; BERTH_MODEL wins", async () => {
+    const { defaultModelFromEnv } = await import("../../src/gateway/upstream.js");
+    expect(defaultModelFromEnv({})).toEqual({ defaultModel: "mock-1", useMock: true });
+    expect(defaultModelFromEnv({ CLAUDE_CODE_OAUTH_TOKEN: "t" })).toEqual({ defaultModel: "claude-sonnet-4-5", useMock: false });
+    expect(defaultModelFromEnv({ OPENAI_API_KEY_FILE: "/run/secrets/openai" })).toEqual({ defaultModel: "gpt-5", useMock: false });
+    expect(defaultModelFromEnv({ GEMINI_API_KEY: "g" }).defaultModel).toBe("gemini-2.5-pro");
+    expect(defaultModelFromEnv({ ANTHROPIC_API_KEY: "k", BERTH_MODEL: "glm-4.6" }).defaultModel).toBe("glm-4.6");
   });
 
   it("the gateway adds the oauth beta to the harness's own beta flags", async () => {
