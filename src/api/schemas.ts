@@ -135,6 +135,7 @@ export const Harness = z.object({
   packages: z.array(z.object({ name: z.string(), version: z.string() })),
   license: z.string(),
   redistributable: z.boolean(),
+  asksPermission: z.boolean().describe("Whether the harness asks before tools that change things; if not, only permissionPolicy 'allow' applies"),
   api: z.string(),
   authMethods: z.array(z.string()),
   installed: z.boolean(),

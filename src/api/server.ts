@@ -121,6 +121,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           packages: h.packages,
           license: h.license,
           redistributable: h.redistributable,
+          asksPermission: h.asksPermission,
           api: h.api,
           authMethods: h.authMethods,
           installed: d.installer.installed(h) !== undefined,

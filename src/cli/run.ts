@@ -4,6 +4,7 @@ import { createInterface } from "node:readline/promises";
 import { Command } from "commander";
 import { startServer, type BerthServer } from "../app.js";
 import { BerthApiError, BerthClient } from "../client/client.js";
+import { getHarness } from "../harnesses/registry.js";
 import { redactor } from "../secrets/redact.js";
 import { createLogger } from "../telemetry/logger.js";
 import { remoteClient, UsageError } from "./common.js";
@@ -56,7 +57,8 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
     ...(opts.maxCostUsd !== undefined ? { maxCostUsd: positive("--max-cost-usd", opts.maxCostUsd, false) } : {}),
   };
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  const policy = opts.permissionPolicy ?? (interactive ? "ask" : "allow");
+  // Ask on a terminal, when the harness asks at all (Pi and Codex never do).
+  const policy = opts.permissionPolicy ?? (interactive && getHarness(opts.harness)?.asksPermission ? "ask" : "allow");
 
   let server: BerthServer | undefined;
   let client: BerthClient;

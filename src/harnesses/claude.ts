@@ -35,6 +35,7 @@ export const claude: HarnessSpec = {
   packages: [ACP, SDK],
   license: "LicenseRef-Anthropic-Commercial-Terms",
   redistributable: false,
+  asksPermission: true,
   // Claude Code refuses its bypass-permissions modes as root; berth runs it as uid 1000.
   refusesRoot: true,
   api: "anthropic-messages",

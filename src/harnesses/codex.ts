@@ -99,6 +99,8 @@ export const codex: HarnessSpec = {
   // with their notices, which redistribution keeps.
   license: "Apache-2.0",
   redistributable: true,
+  // Codex runs with approvals off (see codexConfig): its own sandbox cannot nest in every tier.
+  asksPermission: false,
   api: "openai-responses",
   // codex-acp offers an API key, ChatGPT sign-in (browser or device code) and a
   // client-configured gateway; berth uses none of them (the provider env_key above).

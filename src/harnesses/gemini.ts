@@ -44,6 +44,7 @@ export const gemini: HarnessSpec = {
   packages: [GEMINI],
   license: "Apache-2.0",
   redistributable: true,
+  asksPermission: true,
   api: "google-generative-ai",
   // Gemini API key, Google sign-in (Code Assist, OAuth), Vertex AI (API key or ADC), and a
   // gateway (custom base URL); berth uses the last.

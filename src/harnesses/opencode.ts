@@ -100,6 +100,7 @@ export const opencode: HarnessSpec = {
   // opencode-ai and its platform packages (the binary embeds the Bun runtime, MIT too).
   license: "MIT",
   redistributable: true,
+  asksPermission: true,
   api: "anthropic-messages",
   // Provider API keys (any of its providers), and OAuth sign-ins for some (Anthropic,
   // GitHub Copilot, OpenCode Zen); berth uses one custom provider pointing at its gateway.

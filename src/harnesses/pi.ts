@@ -13,6 +13,8 @@ export const pi: HarnessSpec = {
   packages: [PI_ACP, PI],
   license: "MIT",
   redistributable: true,
+  // pi-acp runs Pi's tools without asking the client.
+  asksPermission: false,
   api: "anthropic-messages",
   authMethods: ["api-key"],
   launch({ layout, model, gatewayUrl, tokenEnv, systemPrompt }) {

@@ -48,6 +48,12 @@ export interface HarnessSpec {
   redistributable: boolean;
   /** The harness refuses (or must not) run as root: berth refuses such a session up front. */
   refusesRoot?: boolean;
+  /**
+   * Does the harness ask the ACP client (session/request_permission) before tools that
+   * change things? When it does not, berth's permission policy cannot apply: sessions of
+   * it take only `allow`, and the sandbox tier is the boundary.
+   */
+  asksPermission: boolean;
   /** The model API the harness speaks to the gateway. */
   api: ModelApi;
   /** Authentication paths the harness supports upstream (informational; the gateway holds the credentials). */

@@ -14,7 +14,7 @@ import { parseGitHosts } from "../gateway/git-credentials.js";
 import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
 import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.js";
-import { getHarness } from "../harnesses/registry.js";
+import { getHarness, HARNESSES } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
 import { EgressProxy, parsePolicy } from "../sandboxes/egress-proxy.js";
@@ -172,6 +172,12 @@ export class SessionManager {
     // Every tier but host runs the agent as uid 1000; host runs it as berth's own user.
     if (spec.refusesRoot && tier === "host" && process.getuid?.() === 0)
       throw badRequest("harness_refuses_root", `harness '${spec.id}' does not run as root, and tier 'host' would run it as berth's user (root); use tier 'process' or higher, where it runs as uid 1000`);
+    // A policy the harness would never consult must not look enforced.
+    if (!spec.asksPermission && (input.permissionPolicy ?? "allow") !== "allow")
+      throw badRequest(
+        "permission_policy_unsupported",
+        `harness '${spec.id}' runs its tools without asking, so permissionPolicy '${input.permissionPolicy}' cannot be enforced; use 'allow' (the sandbox tier is the boundary) or a harness that asks: ${HARNESSES.filter((h) => h.asksPermission).map((h) => h.id).join(", ")}`,
+      );
     const driver = this.d.drivers.forTier(tier);
     if (!driver) throw new BerthError(501, "tier_unavailable", `tier '${tier}' has no sandbox driver in this build`);
 

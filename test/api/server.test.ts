@@ -71,6 +71,9 @@ describe("validation", () => {
     ["relative workspace", JSON.stringify({ harness: "pi", workspace: "rel/dir" }), 400, "invalid_workspace"],
     ["bad egress entry", JSON.stringify({ harness: "pi", network: { allow: ["https://example.com/x"] } }), 400, "invalid_network_policy"],
     ["missing workspace", JSON.stringify({ harness: "pi", workspace: "/does/not/exist" }), 400, "invalid_workspace"],
+    ["ask policy for a harness that never asks", JSON.stringify({ harness: "pi", permissionPolicy: "ask" }), 400, "permission_policy_unsupported"],
+    ["deny policy for a harness that never asks", JSON.stringify({ harness: "codex", permissionPolicy: "deny" }), 400, "permission_policy_unsupported"],
+    ["budget of zero tokens", JSON.stringify({ harness: "pi", budget: { maxTokens: 0 } }), 400, "invalid_request"],
   ];
   for (const [name, body, status, code] of bad) {
     it(`create session: ${name} → ${status} ${code}, nothing stored`, async () => {

@@ -13,6 +13,7 @@ const tiny: HarnessSpec = {
   packages: [{ name: "is-number", version: "7.0.0" }],
   license: "MIT",
   redistributable: true,
+  asksPermission: false,
   api: "anthropic-messages",
   authMethods: [],
   launch: () => ({ command: [], env: {}, homeFiles: [] }),
