@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes, verify, type KeyObject } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,6 +19,8 @@ import { collect, isReady, processEnv, sessionPids, startBerth, turnEnded, walk,
 // session's egress proxy (network.allow + allowPrivateAddresses).
 
 const HOST = "127.0.0.2";
+/** A second git server whose tokens come from a GitHub App (a fake GitHub API on the host). */
+const APP_HOST = "127.0.0.3";
 // Built at run time: no credential-shaped literal in the repository.
 const TOKEN = `gitsrv-${randomBytes(20).toString("hex")}`;
 const CANARY = "sk-ant-api03-CANARY" + "G".repeat(40);
@@ -26,18 +28,25 @@ const CANARY = "sk-ant-api03-CANARY" + "G".repeat(40);
 interface GitServer {
   port: number;
   /** Every request, in order: did it carry Authorization, and was it the valid token. */
-  seen: { url: string; hadAuth: boolean; valid: boolean }[];
+  seen: { url: string; hadAuth: boolean; valid: boolean; password?: string }[];
   close(): Promise<void>;
 }
 
-/** `git http-backend` as CGI behind Basic auth (user x-access-token, password TOKEN). */
-async function startGitServer(root: string): Promise<GitServer> {
-  const expected = "Basic " + Buffer.from(`x-access-token:${TOKEN}`).toString("base64");
+const basicPassword = (auth: string | undefined) => {
+  const m = /^Basic (.+)$/.exec(auth ?? "");
+  const [user, pass] = m ? Buffer.from(m[1]!, "base64").toString().split(":") : [];
+  return user === "x-access-token" ? pass : undefined;
+};
+
+/** `git http-backend` as CGI behind Basic auth (user x-access-token, a password `valid` accepts). */
+async function startGitServer(root: string, host: string, valid: (password: string | undefined) => boolean): Promise<GitServer> {
   const seen: GitServer["seen"] = [];
   const server = http.createServer((req, res) => {
     const auth = req.headers.authorization;
-    seen.push({ url: req.url!, hadAuth: !!auth, valid: auth === expected });
-    if (auth !== expected) {
+    const password = basicPassword(auth);
+    const ok = valid(password);
+    seen.push({ url: req.url!, hadAuth: !!auth, valid: ok, ...(ok ? { password } : {}) });
+    if (!ok) {
       req.resume();
       res.writeHead(401, { "www-authenticate": 'Basic realm="berth-test"', "content-type": "text/plain" });
       return res.end("authentication required\n");
@@ -86,7 +95,7 @@ async function startGitServer(root: string): Promise<GitServer> {
     cgi.stdout.on("end", () => res.end());
     cgi.on("error", () => res.destroy());
   });
-  await new Promise<void>((r) => server.listen(0, HOST, r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   return {
     port: (server.address() as AddressInfo).port,
     seen,
@@ -105,7 +114,39 @@ const git = (args: string[], cwd?: string) =>
     env: { PATH: process.env.PATH!, HOME: tmpdir(), GIT_CONFIG_NOSYSTEM: "1" },
   }).trim();
 
+/**
+ * GitHub's token endpoint, as berth's GitHub App source calls it: checks the RS256 JWT with
+ * the App's public key and issues installation tokens that expire `lifetimeMs` later.
+ */
+async function startFakeGitHub(publicKey: KeyObject, lifetimeMs: number) {
+  const issued: string[] = [];
+  const jwtsOk: boolean[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const [h, p, sig] = (/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "").split(".");
+    const ok = !!sig && verify("sha256", Buffer.from(`${h}.${p}`), publicKey, Buffer.from(sig, "base64url")) && req.url === "/app/installations/77/access_tokens";
+    jwtsOk.push(ok);
+    if (!ok) {
+      res.writeHead(401, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ message: "Bad credentials" }));
+    }
+    const token = `ghs_test_${randomBytes(12).toString("hex")}`;
+    issued.push(token);
+    res.writeHead(201, { "content-type": "application/json" });
+    res.end(JSON.stringify({ token, expires_at: new Date(Date.now() + lifetimeMs).toISOString() }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    issued,
+    jwtsOk,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
 let server: GitServer;
+let appServer: GitServer;
+let github: Awaited<ReturnType<typeof startFakeGitHub>>;
 let mock: MockProvider;
 let berth: BerthProc;
 let commit: string;
@@ -122,17 +163,35 @@ beforeAll(async () => {
   commit = git(["rev-parse", "HEAD"], src);
   git(["clone", "-q", "--bare", src, join(root, "repo.git")]);
 
-  server = await startGitServer(root);
+  server = await startGitServer(root, HOST, (p) => p === TOKEN);
   url = `http://${HOST}:${server.port}/repo.git`;
+  // Installation tokens live 62 s, and berth refreshes them 60 s before expiry: one is
+  // fresh for about two seconds.
+  const app = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  github = await startFakeGitHub(app.publicKey, 62_000);
+  appServer = await startGitServer(root, APP_HOST, (p) => p !== undefined && github.issued.includes(p));
+  // Each test writes what the agent runs into its workspace as clone.sh.
   const script = parseMockScript(`
 steps:
   - text: "Cloning."
-    tool: { name: bash, input: { command: "git clone ${url} repo && git -C repo rev-parse HEAD" } }
+    tool: { name: bash, input: { command: "sh clone.sh" } }
   - text: "Done."
 `);
   mock = await startMockProvider({ script, requireKey: CANARY });
   const credFile = join(mkdtempSync(join(tmpdir(), "berth-gitcred-")), "git-credentials.yaml");
-  writeFileSync(credFile, `credentials:\n  - host: ${HOST}:${server.port}\n    protocol: http\n    token: { secret: GIT_TEST_TOKEN }\n`);
+  const keyFile = join(mkdtempSync(join(tmpdir(), "berth-gitapp-")), "app.pem");
+  writeFileSync(keyFile, app.privateKey.export({ type: "pkcs1", format: "pem" }) as string, { mode: 0o600 });
+  writeFileSync(
+    credFile,
+    `credentials:
+  - host: ${HOST}:${server.port}
+    protocol: http
+    token: { secret: GIT_TEST_TOKEN }
+  - host: ${APP_HOST}:${appServer.port}
+    protocol: http
+    githubApp: { appId: 4242, installationId: 77, apiUrl: "${github.url}", privateKey: { file: ${keyFile} }, refreshMarginSeconds: 60 }
+`,
+  );
   berth = await startBerth({
     env: {
       ANTHROPIC_API_KEY: CANARY,
@@ -147,13 +206,17 @@ afterAll(async () => {
   await berth?.stop();
   await mock?.close();
   await server?.close();
+  await appServer?.close();
+  await github?.close();
 });
 
 describe("git credentials in a T1 sandbox", () => {
-  const network = () => ({ allow: [`${HOST}:${server.port}`], allowPrivateAddresses: true });
+  const network = () => ({ allow: [`${HOST}:${server.port}`, `${APP_HOST}:${appServer.port}`], allowPrivateAddresses: true });
+  const cloneScript = (ws: string, lines: string[]) => writeFileSync(join(ws, "clone.sh"), ["set -e", ...lines, ""].join("\n"));
 
   it("clones through git-credential-berth for an allowed host, with the token in no env, event or log", async () => {
     const ws = mkdtempSync(join(tmpdir(), "ws-git-"));
+    cloneScript(ws, [`git clone ${url} repo`, "git -C repo rev-parse HEAD"]);
     const s = await berth.client.createSession({ harness: "pi", workspace: ws, network: network(), git: { hosts: [`${HOST}:${server.port}`] } });
     expect(s.tier).toBe("process");
     await collect(berth.client, s.id, isReady);
@@ -190,8 +253,28 @@ describe("git credentials in a T1 sandbox", () => {
     await berth.client.endSession(s.id);
   });
 
+  it("a GitHub App installation token near its expiry is replaced before git gets it", async () => {
+    const ws = mkdtempSync(join(tmpdir(), "ws-git-"));
+    const appUrl = `http://${APP_HOST}:${appServer.port}/repo.git`;
+    // Two clones, three seconds apart: the first token is inside the refresh margin by then.
+    cloneScript(ws, [`git clone ${appUrl} one`, "sleep 3", `git clone ${appUrl} two`]);
+    const s = await berth.client.createSession({ harness: "pi", workspace: ws, network: network(), git: { hosts: [`${APP_HOST}:${appServer.port}`] } });
+    await collect(berth.client, s.id, isReady);
+    const turn = await berth.client.postTurn(s.id, "clone it twice");
+    await collect(berth.client, s.id, turnEnded(turn.id));
+
+    for (const d of ["one", "two"]) expect(git(["-C", join(ws, d), "rev-parse", "HEAD"])).toBe(commit);
+    expect(github.jwtsOk).toEqual([true, true]); // two trades, each with a JWT the App's public key verifies
+    const used = [...new Set(appServer.seen.filter((r) => r.valid).map((r) => r.password))];
+    expect(used).toEqual(github.issued); // the first clone used the first token, the second the refreshed one
+    const out = JSON.stringify((await berth.client.eventsPage(s.id)).events) + berth.log();
+    for (const t of github.issued) expect(out).not.toContain(t);
+    await berth.client.endSession(s.id);
+  });
+
   it("gives nothing to a session that did not allow the host", async () => {
     const ws = mkdtempSync(join(tmpdir(), "ws-git-"));
+    cloneScript(ws, [`git clone ${url} repo`, "git -C repo rev-parse HEAD"]);
     // The network lets it reach the server; only the credential is missing.
     const s = await berth.client.createSession({ harness: "pi", workspace: ws, network: network() });
     await collect(berth.client, s.id, isReady);
