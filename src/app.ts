@@ -7,7 +7,7 @@ import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.j
 import { EventLog } from "./events/log.js";
 import { ModelGateway, type Upstream } from "./gateway/gateway.js";
 import { defaultModelFromEnv } from "./gateway/upstream.js";
-import { GitCredentialService, loadGitCredentials } from "./gateway/git-credentials.js";
+import { GitCredentialService, loadGitCredentials } from "./secrets/git-credentials.js";
 import { ProviderRegistry, type LoadOptions as ProviderOptions } from "./providers/registry.js";
 import { HarnessInstaller } from "./harnesses/installer.js";
 import { startMockProvider, loadMockScript, type MockProvider } from "./mock/index.js";

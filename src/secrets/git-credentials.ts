@@ -5,7 +5,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { resolveSecret, SECRET_NAME, secretHowTo } from "../providers/secrets.js";
 import { normalizeHost } from "../sandboxes/egress-proxy.js";
-import type { Redactor } from "../secrets/redact.js";
+import type { Redactor } from "./redact.js";
 import { GitHubAppTokens, parsePrivateKey } from "./github-app.js";
 
 // The git credential service (DESIGN.md decision 4; docs/git-credentials.md). Every

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelGateway } from "../../src/gateway/gateway.js";
-import { GIT_CREDENTIAL_HELPER_JS, gitCredentialSandboxFiles } from "../../src/gateway/git-credential-helper.js";
+import { GIT_CREDENTIAL_HELPER_JS, gitCredentialSandboxFiles } from "../../src/secrets/git-credential-helper.js";
 import {
   GitCredentialService,
   loadGitCredentials,
@@ -16,8 +16,8 @@ import {
   parseGitCredentials,
   parseGitHosts,
   type GitCredentialDecision,
-} from "../../src/gateway/git-credentials.js";
-import { appJwt, GitHubAppTokens } from "../../src/gateway/github-app.js";
+} from "../../src/secrets/git-credentials.js";
+import { appJwt, GitHubAppTokens } from "../../src/secrets/github-app.js";
 import { REDACTED, Redactor } from "../../src/secrets/redact.js";
 
 // Credential values are made at run time: nothing credential-shaped lives in the repo.
