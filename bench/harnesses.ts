@@ -1,11 +1,8 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { connect, createServer, type Server } from "node:net";
-import { Readable, Writable } from "node:stream";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
-import * as acp from "@agentclientprotocol/sdk";
 import pino from "pino";
 import { AcpAgentConnection } from "../src/acp/agent-connection.js";
 import { startServer, type BerthServer } from "../src/app.js";
@@ -18,9 +15,9 @@ import { pi } from "../src/harnesses/pi.js";
 import type { HarnessSpec, ModelApi } from "../src/harnesses/types.js";
 import type { MockProvider, RecordedRequest } from "../src/mock/index.js";
 import { BwrapDriver } from "../src/sandboxes/bwrap.js";
-import { writeRelay } from "../src/sandboxes/relay.js";
-import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet } from "../src/sandboxes/types.js";
+import type { SandboxDriver, Tier } from "../src/sandboxes/types.js";
 import { SessionManager } from "../src/sessions/manager.js";
+import { runDirect } from "./direct-acp.js";
 import { fmtMiB, fmtMs, heading, median, now, percentile, progress, REPO, say, table, withTimeout } from "./util.js";
 
 // Per harness (Pi, Claude Code, Codex): cold session ready, one turn, and the peak RSS of
@@ -38,11 +35,9 @@ const HARNESSES: HarnessSpec[] = (process.env.BENCH_HARNESSES ?? "pi,claude,code
   if (!spec) throw new Error(`BENCH_HARNESSES: unknown harness '${id}' (use ${ALL.map((h) => h.id).join(", ")})`);
   return spec;
 });
-const API_TOKEN = "brt_bench_" + "t".repeat(32);
-/** What the direct variant hands the harness as its model key (berth's mock asks for none). */
-const DIRECT_KEY = "bench-direct-key-" + "k".repeat(24);
+export const API_TOKEN = "brt_bench_" + "t".repeat(32);
 export const MODEL = "mock-1";
-const PROMPT = "Say hello.";
+export const PROMPT = "Say hello.";
 /** Unmeasured pause between ready and the turn, in both variants (see session-overhead.ts). */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 300);
 /** RSS sampling period. */
@@ -178,36 +173,41 @@ class RssSampler {
 
 // --- phase tracing: wraps berth's own methods (in memory only) to time its steps -------------
 
-let trace: Record<string, number> | undefined;
+/** While `current` is set, each call of a wrapped method records `<name>.start` and `<name>.end` (ms) into it. Shared with session-overhead.ts. */
+export class PhaseTracer {
+  current: Record<string, number> | undefined;
 
-function wrap(proto: any, method: string, name: string): void {
-  const orig = proto[method] as (...a: unknown[]) => unknown;
-  proto[method] = function (this: unknown, ...args: unknown[]) {
-    const t = trace;
-    const start = now();
-    const r = orig.apply(this, args);
-    const record = () => {
-      if (t) {
-        t[`${name}.start`] = start;
-        t[`${name}.end`] = now();
-      }
+  wrap(proto: any, method: string, name: string): void {
+    const orig = proto[method] as (...a: unknown[]) => unknown;
+    const current = () => this.current;
+    proto[method] = function (this: unknown, ...args: unknown[]) {
+      const t = current();
+      const start = now();
+      const r = orig.apply(this, args);
+      const record = () => {
+        if (t) {
+          t[`${name}.start`] = start;
+          t[`${name}.end`] = now();
+        }
+      };
+      if (r && typeof (r as Promise<unknown>).then === "function") return (r as Promise<unknown>).finally(record);
+      record();
+      return r;
     };
-    if (r && typeof (r as Promise<unknown>).then === "function") return (r as Promise<unknown>).finally(record);
-    record();
-    return r;
-  };
+  }
 }
 
+const tracer = new PhaseTracer();
 let traced = false;
 function installTracing(): void {
   if (traced) return;
   traced = true;
-  wrap(BwrapDriver.prototype, "start", "start");
-  wrap(SessionManager.prototype, "create", "create");
-  wrap(SessionManager.prototype, "postTurn", "postTurn");
-  wrap(AcpAgentConnection.prototype, "initialize", "init");
-  wrap(AcpAgentConnection.prototype, "newSession", "new");
-  wrap(AcpAgentConnection.prototype, "prompt", "prompt");
+  tracer.wrap(BwrapDriver.prototype, "start", "start");
+  tracer.wrap(SessionManager.prototype, "create", "create");
+  tracer.wrap(SessionManager.prototype, "postTurn", "postTurn");
+  tracer.wrap(AcpAgentConnection.prototype, "initialize", "init");
+  tracer.wrap(AcpAgentConnection.prototype, "newSession", "new");
+  tracer.wrap(AcpAgentConnection.prototype, "prompt", "prompt");
 }
 
 // --- helpers -------------------------------------------------------------------------------
@@ -226,111 +226,46 @@ function countCalls(reqs: RecordedRequest[], from: number, to: number): { main: 
 
 // --- direct: the same harness, the same sandbox driver and launch plan, the ACP SDK ----------
 
-async function runDirect(spec: HarnessSpec, driver: SandboxDriver, mock: MockProvider, sampler: RssSampler, root: string, harnessDir: string, n: number): Promise<Sample> {
+async function runDirectSample(spec: HarnessSpec, driver: SandboxDriver, mock: MockProvider, sampler: RssSampler, root: string, harnessDir: string, n: number): Promise<Sample> {
   const id = `direct-${spec.id}-${n}`;
-  const dir = join(root, "direct", id);
-  const t0 = now();
-  const workspace = join(dir, "workspace");
-  const home = join(dir, "home");
-  mkdirSync(workspace, { recursive: true });
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o711);
-  const layout = driver.layout({ workspace, home, harnessDir });
-  // What berth gives a T1 sandbox (sessions/manager.ts boot()): a network namespace with
-  // only loopback, where the in-sandbox relay exposes a unix socket on 127.0.0.1:<port>.
-  // Here the socket is a plain byte pipe to the mock; in berth it is the model gateway.
-  // (berth also forwards its per-session egress proxy and sets HTTP(S)_PROXY; not here.)
-  const sock = join(dir, "model.sock");
-  const pipe: Server = createServer((c) => {
-    const u = connect(mock.port, "127.0.0.1");
-    c.on("error", () => u.destroy());
-    u.on("error", () => c.destroy());
-    c.pipe(u).pipe(c);
-  });
-  await new Promise<void>((r) => pipe.listen(sock, r));
-  chmodSync(sock, 0o666);
-  const net: SandboxNet = { forwards: [{ port: mock.port, socket: sock }], relayScript: writeRelay(dir) };
-  // The launch plan berth uses, pointed at the mock instead of the gateway. The mock serves
-  // every wire family at one URL (Anthropic Messages for Pi and Claude, Responses for Codex).
-  const plan = spec.launch({ layout, model: MODEL, gatewayUrl: `http://127.0.0.1:${mock.port}`, tokenEnv: "BERTH_GATEWAY_TOKEN", token: DIRECT_KEY });
-  for (const f of plan.homeFiles) {
-    const p = join(home, f.path);
-    mkdirSync(dirname(p), { recursive: true });
-    writeFileSync(p, f.content, { mode: f.mode ?? 0o600 });
-  }
-  const files = (plan.systemFiles ?? []).map((f, i) => {
-    const hostPath = join(dir, `system-${i}`);
-    writeFileSync(hostPath, f.content, { mode: 0o644 });
-    return { path: f.path, hostPath };
-  });
-  const reqs0 = mock.requests.length;
-  const tStart = now();
-  const proc = await driver.start({
-    net,
-    protect: PROTECTED_WORKSPACE_PATHS,
-    files,
-    sessionId: id,
-    tier: "process",
-    workspace,
-    home,
-    harnessDir,
-    command: plan.command,
-    env: { ...plan.env, BERTH_GATEWAY_TOKEN: DIRECT_KEY, BERTH_SESSION_ID: id },
-  });
-  const startMs = now() - tStart;
-  let stderr = "";
-  proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const conn = acp
-    .client({ name: "bench" })
-    .onNotification(acp.methods.client.session.update, () => {})
-    .onRequest(acp.methods.client.session.requestPermission, () => ({ outcome: { outcome: "cancelled" as const } }))
-    .connect(
-      acp.ndJsonStream(
-        Writable.toWeb(proc.stdin) as WritableStream<Uint8Array>,
-        Readable.toWeb(proc.stdout) as unknown as ReadableStream<Uint8Array>,
-      ),
-    );
+  let peak: Peak | undefined;
   try {
-    const tInit = now();
-    await withTimeout(
-      conn.agent.request(acp.methods.agent.initialize, {
-        protocolVersion: acp.PROTOCOL_VERSION,
-        // The capabilities berth advertises (acp/agent-connection.ts), so the agent does the same work.
-        clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false, session: { notices: {} } },
-        clientInfo: { name: "bench", version: "0.0.0" },
-      }),
-      60_000,
-      "initialize",
-    );
-    const s = await withTimeout(conn.agent.request(acp.methods.agent.session.new, { cwd: layout.workspace, mcpServers: [] }), 60_000, "session/new");
-    const ready = now() - t0;
-    const readyHarness = startMs + (now() - tInit);
-    const readyCalls = mock.requests.length - reqs0;
-    const readyPaths = mock.requests.slice(reqs0).map((r) => `${r.method} ${r.path}`);
-    debugRequests(`${id} ready`, mock.requests, reqs0, mock.requests.length);
-    await sleep(SETTLE_MS);
-    const before = mock.requests.length;
-    const t1 = now();
-    const res = await withTimeout(
-      conn.agent.request(acp.methods.agent.session.prompt, { sessionId: s.sessionId, prompt: [{ type: "text", text: PROMPT }] }),
-      60_000,
-      "session/prompt",
-    );
-    const turn = now() - t1;
-    const calls = countCalls(mock.requests, before, mock.requests.length);
-    if (res.stopReason !== "end_turn") throw new Error(`direct turn stopped with ${res.stopReason}`);
-    const peak = await sampler.take(id);
-    debugRequests(`${id} turn`, mock.requests, before, mock.requests.length);
-    if (DEBUG) progress(`  ${id} peak ${fmtMiB(peak.rss)}: ${peak.names.join(" ")}`);
-    return { ready, turn, readyHarness, turnHarness: turn, peakRss: peak.rss, peakProcs: peak.procs, peakNames: peak.names, rssSamples: peak.samples, readyCalls, readyPaths, turnCalls: calls.main, turnSide: calls.side };
-  } catch (e) {
-    throw new Error(`direct ${spec.id} run failed: ${(e as Error).message}; harness stderr: ${stderr.trim().slice(-600)}`, { cause: e });
+    const r = await runDirect({
+      spec,
+      driver,
+      tier: "process",
+      mock,
+      harnessDir,
+      dir: join(root, "direct", id),
+      id,
+      model: MODEL,
+      prompt: PROMPT,
+      settleMs: SETTLE_MS,
+      afterTurn: async () => void (peak = await sampler.take(id)),
+    });
+    const [r0, r1] = r.readyRequests;
+    const [t0, t1] = r.turnRequests;
+    debugRequests(`${id} ready`, mock.requests, r0, r1);
+    debugRequests(`${id} turn`, mock.requests, t0, t1);
+    if (DEBUG) progress(`  ${id} peak ${fmtMiB(peak!.rss)}: ${peak!.names.join(" ")}`);
+    const calls = countCalls(mock.requests, t0, t1);
+    const readyPaths = mock.requests.slice(r0, r1).map((q) => `${q.method} ${q.path}`);
+    return {
+      ready: r.ready,
+      turn: r.turn,
+      readyHarness: r.readyHarness,
+      turnHarness: r.turn,
+      peakRss: peak!.rss,
+      peakProcs: peak!.procs,
+      peakNames: peak!.names,
+      rssSamples: peak!.samples,
+      readyCalls: r1 - r0,
+      readyPaths,
+      turnCalls: calls.main,
+      turnSide: calls.side,
+    };
   } finally {
-    conn.close();
-    await proc.kill();
-    pipe.close();
-    void sampler.take(id); // drop anything sampled after the take above
-    rmSync(dir, { recursive: true, force: true });
+    void sampler.take(id); // drop anything sampled after the peak was taken
   }
 }
 
@@ -348,75 +283,127 @@ export async function nextMatching(it: AsyncIterator<BerthEvent>, match: (ev: Be
   }
 }
 
-async function runBerth(
-  spec: HarnessSpec,
-  berth: BerthServer,
-  client: BerthClient,
-  sampler: RssSampler,
-  after?: (sessionId: string) => Promise<void>,
-): Promise<Sample> {
-  const mock = berth.mock;
+export interface BerthRun {
+  sessionId: string;
+  /**
+   * When things happened (ms, `now()`): the traced methods' `<name>.start` / `<name>.end`;
+   * `ready.start` (POST /v1/sessions sent), `post.end` (its response), `ready.end` (ready
+   * event at the client); `turn.start` (POST /turns sent), `postTurn.http` (its response),
+   * `turn.end` (turn.ended at the client).
+   */
+  t: Record<string, number>;
+  /** The harness's own time: driver.start + ACP initialize + session/new (ready); ACP session/prompt (turn). */
+  readyHarness: number;
+  turnHarness: number;
+  /** Indices [from, to) into mock.requests: the requests made while getting ready, and during the turn. */
+  readyRequests: [number, number];
+  turnRequests: [number, number];
+}
+
+/**
+ * One berth run, the counterpart of direct-acp.ts's runDirect: POST /v1/sessions → ready
+ * event, an unmeasured pause, POST turn → turn.ended, over HTTP + SSE, with berth's own
+ * methods traced. `afterTurn` runs while the session is still live; the session is ended
+ * afterwards.
+ */
+export async function runBerth(o: {
+  client: BerthClient;
+  mock: MockProvider;
+  tracer: PhaseTracer;
+  harness: string;
+  tier: Tier;
+  prompt: string;
+  settleMs: number;
+  afterTurn?: (sessionId: string) => Promise<void>;
+}): Promise<BerthRun> {
+  const { client, mock, tracer } = o;
   const t: Record<string, number> = {};
-  trace = t;
+  tracer.current = t;
   const abort = new AbortController();
   let id: string | undefined;
   try {
     const reqs0 = mock.requests.length;
-    const t0 = now();
-    const s = await client.createSession({ harness: spec.id, tier: "process", model: MODEL });
+    t["ready.start"] = now();
+    const s = await client.createSession({ harness: o.harness, tier: o.tier, model: MODEL });
+    t["post.end"] = now();
     id = s.id;
     const it = client.events(s.id, { signal: abort.signal, reconnect: false })[Symbol.asyncIterator]();
     await nextMatching(it, (ev) => ev.type === "session.status" && (ev.data as { state?: string }).state === "ready", "ready");
-    const tReady = now();
-    const readyCalls = mock.requests.length - reqs0;
-    const readyPaths = mock.requests.slice(reqs0).map((r) => `${r.method} ${r.path}`);
-    debugRequests(`${s.id} ready`, mock.requests, reqs0, mock.requests.length);
-    await sleep(SETTLE_MS);
+    t["ready.end"] = now();
+    const readyRequests: [number, number] = [reqs0, mock.requests.length];
+    await sleep(o.settleMs);
     const before = mock.requests.length;
-    const t1 = now();
-    const turn = await client.postTurn(s.id, PROMPT);
+    t["turn.start"] = now();
+    const turn = await client.postTurn(s.id, o.prompt);
+    t["postTurn.http"] = now();
     const ended = await nextMatching(it, (ev) => ev.type === "turn.ended" && ev.turnId === turn.id, "turn.ended");
-    const tTurn = now();
-    const calls = countCalls(mock.requests, before, mock.requests.length);
+    t["turn.end"] = now();
+    const turnRequests: [number, number] = [before, mock.requests.length];
     if ((ended.data as { stopReason?: string }).stopReason !== "end_turn") throw new Error(`berth turn stopped with ${JSON.stringify(ended.data)}`);
-    const peak = await sampler.take(s.id);
-    trace = undefined;
-    debugRequests(`${s.id} turn`, mock.requests, before, mock.requests.length);
-    if (DEBUG) progress(`  ${s.id} peak ${fmtMiB(peak.rss)}: ${peak.names.join(" ")}`);
-    const phases: Record<string, number> = {
-      "ready: POST sent → driver.start() called": t["start.start"]! - t0,
-      "ready: driver.start()": t["start.end"]! - t["start.start"]!,
-      "ready: ACP initialize + session/new": t["new.end"]! - t["init.start"]!,
-      "ready: session/new answered → ready event at client": tReady - t["new.end"]!,
-      "turn: POST sent → ACP session/prompt sent": t["prompt.start"]! - t1,
-      "turn: ACP session/prompt (incl. gateway hop)": t["prompt.end"]! - t["prompt.start"]!,
-      "turn: prompt answered → turn.ended at client": tTurn - t["prompt.end"]!,
-    };
+    tracer.current = undefined;
     const readyHarness = t["start.end"]! - t["start.start"]! + (t["new.end"]! - t["init.start"]!);
     const turnHarness = t["prompt.end"]! - t["prompt.start"]!;
-    if (after) await after(s.id);
+    await o.afterTurn?.(s.id);
+    return { sessionId: s.id, t, readyHarness, turnHarness, readyRequests, turnRequests };
+  } finally {
+    tracer.current = undefined;
+    abort.abort();
+    if (id) await client.endSession(id).catch(() => {});
+  }
+}
+
+async function runBerthSample(spec: HarnessSpec, berth: BerthServer, client: BerthClient, sampler: RssSampler, after?: (sessionId: string) => Promise<void>): Promise<Sample> {
+  const mock = berth.mock;
+  let id: string | undefined;
+  let peak: Peak | undefined;
+  try {
+    const r = await runBerth({
+      client,
+      mock,
+      tracer,
+      harness: spec.id,
+      tier: "process",
+      prompt: PROMPT,
+      settleMs: SETTLE_MS,
+      afterTurn: async (sessionId) => {
+        id = sessionId;
+        peak = await sampler.take(sessionId);
+        if (after) await after(sessionId);
+      },
+    });
+    const { t } = r;
+    const [r0, r1] = r.readyRequests;
+    const [t0, t1] = r.turnRequests;
+    debugRequests(`${r.sessionId} ready`, mock.requests, r0, r1);
+    debugRequests(`${r.sessionId} turn`, mock.requests, t0, t1);
+    if (DEBUG) progress(`  ${r.sessionId} peak ${fmtMiB(peak!.rss)}: ${peak!.names.join(" ")}`);
+    const calls = countCalls(mock.requests, t0, t1);
+    const phases: Record<string, number> = {
+      "ready: POST sent → driver.start() called": t["start.start"]! - t["ready.start"]!,
+      "ready: driver.start()": t["start.end"]! - t["start.start"]!,
+      "ready: ACP initialize + session/new": t["new.end"]! - t["init.start"]!,
+      "ready: session/new answered → ready event at client": t["ready.end"]! - t["new.end"]!,
+      "turn: POST sent → ACP session/prompt sent": t["prompt.start"]! - t["turn.start"]!,
+      "turn: ACP session/prompt (incl. gateway hop)": t["prompt.end"]! - t["prompt.start"]!,
+      "turn: prompt answered → turn.ended at client": t["turn.end"]! - t["prompt.end"]!,
+    };
     return {
-      ready: tReady - t0,
-      turn: tTurn - t1,
-      readyHarness,
-      turnHarness,
-      peakRss: peak.rss,
-      peakProcs: peak.procs,
-      peakNames: peak.names,
-      rssSamples: peak.samples,
-      readyCalls,
-      readyPaths,
+      ready: t["ready.end"]! - t["ready.start"]!,
+      turn: t["turn.end"]! - t["turn.start"]!,
+      readyHarness: r.readyHarness,
+      turnHarness: r.turnHarness,
+      peakRss: peak!.rss,
+      peakProcs: peak!.procs,
+      peakNames: peak!.names,
+      rssSamples: peak!.samples,
+      readyCalls: r1 - r0,
+      readyPaths: mock.requests.slice(r0, r1).map((q) => `${q.method} ${q.path}`),
       turnCalls: calls.main,
       turnSide: calls.side,
       phases,
     };
   } finally {
-    trace = undefined;
-    abort.abort();
-    if (id) {
-      await client.endSession(id).catch(() => {});
-      void sampler.take(id);
-    }
+    if (id) void sampler.take(id); // drop anything sampled after the peak was taken
   }
 }
 
@@ -474,6 +461,20 @@ export async function gatewayHop(berth: BerthServer, sessionId: string, api: Mod
 
 // --- driver --------------------------------------------------------------------------------
 
+/**
+ * An in-process berth on `root` with no provider key: mock-* models go to berth's own mock
+ * (server.mock), which runs SCRIPT_YAML. berth's real logger setup (info level), written nowhere.
+ */
+export async function startBenchServer(root: string, env: Record<string, string> = {}): Promise<BerthServer> {
+  const scriptPath = join(root, "script.yaml");
+  writeFileSync(scriptPath, SCRIPT_YAML);
+  return startServer({
+    config: { port: 0, home: join(root, "berth"), harnessCache: HARNESS_CACHE },
+    env: { PATH: process.env.PATH, BERTH_MOCK_SCRIPT: scriptPath, BERTH_MODEL: MODEL, BERTH_TOKEN: API_TOKEN, ...env },
+    logger: pino({ level: "info" }, pino.destination("/dev/null")),
+  });
+}
+
 export async function run(): Promise<void> {
   heading("Per-harness session cost: berth vs the harness driven directly (T1 bubblewrap)");
   const installer = new HarnessInstaller(HARNESS_CACHE);
@@ -483,19 +484,11 @@ export async function run(): Promise<void> {
 
   const root = mkdtempSync(join(tmpdir(), "berth-bench-harnesses-"));
   chmodSync(root, 0o711); // the sandboxed agent (uid 1000) must reach its workspace and home
-  const scriptPath = join(root, "script.yaml");
-  writeFileSync(scriptPath, SCRIPT_YAML);
   const sampler = new RssSampler();
   let berth: BerthServer | undefined;
   const started = now();
   try {
-    berth = await startServer({
-      config: { port: 0, home: join(root, "berth"), harnessCache: HARNESS_CACHE },
-      // No provider key: mock-* models go to berth's own mock, running this script.
-      env: { PATH: process.env.PATH, BERTH_MOCK_SCRIPT: scriptPath, BERTH_MODEL: MODEL, BERTH_TOKEN: API_TOKEN },
-      // berth's real logger setup (info level), written nowhere.
-      logger: pino({ level: "info" }, pino.destination("/dev/null")),
-    });
+    berth = await startBenchServer(root);
     const b = berth;
     const client = new BerthClient(b.url, API_TOKEN);
     const driver = new BwrapDriver();
@@ -506,7 +499,7 @@ export async function run(): Promise<void> {
     const hops = new Map<ModelApi, HopRows>();
 
     const once = (spec: HarnessSpec, kind: Kind, n: number, after?: (id: string) => Promise<void>) =>
-      kind === "direct" ? runDirect(spec, driver, b.mock, sampler, root, dirs.get(spec)!, n) : runBerth(spec, b, client, sampler, after);
+      kind === "direct" ? runDirectSample(spec, driver, b.mock, sampler, root, dirs.get(spec)!, n) : runBerthSample(spec, b, client, sampler, after);
 
     for (let round = -1; round < RUNS; round++) {
       progress(`harnesses: ${round < 0 ? "warm-up (1 berth run per harness, discarded)" : `round ${round + 1}/${RUNS}`} (${((now() - started) / 1000).toFixed(0)} s so far)`);

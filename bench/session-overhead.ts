@@ -1,13 +1,8 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { connect, createServer, type Server } from "node:net";
-import { Readable, Writable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
-import * as acp from "@agentclientprotocol/sdk";
-import pino from "pino";
+import { join } from "node:path";
 import { AcpAgentConnection } from "../src/acp/agent-connection.js";
-import { startServer, type BerthServer } from "../src/app.js";
+import type { BerthServer } from "../src/app.js";
 import { BerthClient } from "../src/client/client.js";
 import { HarnessInstaller } from "../src/harnesses/installer.js";
 import { pi } from "../src/harnesses/pi.js";
@@ -16,10 +11,10 @@ import { BwrapDriver } from "../src/sandboxes/bwrap.js";
 import { EgressProxy } from "../src/sandboxes/egress-proxy.js";
 import { HostDriver } from "../src/sandboxes/host.js";
 import { SessionManager } from "../src/sessions/manager.js";
-import { writeRelay } from "../src/sandboxes/relay.js";
-import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type Tier } from "../src/sandboxes/types.js";
-import { GATEWAY_CALLS, gatewayHop, MODEL, nextMatching, SCRIPT_YAML } from "./harnesses.js";
-import { fmtMs, heading, median, now, percentile, progress, REPO, say, table, withTimeout } from "./util.js";
+import type { SandboxDriver, Tier } from "../src/sandboxes/types.js";
+import { runDirect } from "./direct-acp.js";
+import { API_TOKEN, GATEWAY_CALLS, gatewayHop, MODEL, PhaseTracer, PROMPT, runBerth, startBenchServer } from "./harnesses.js";
+import { fmtMs, heading, median, percentile, progress, REPO, say, table } from "./util.js";
 
 // Session ready and one-turn latency through berth (HTTP API + SSE + gateway + store),
 // against the same Pi ACP adapter driven directly over stdio with the ACP SDK, in the
@@ -28,10 +23,6 @@ import { fmtMs, heading, median, now, percentile, progress, REPO, say, table, wi
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const HARNESS_CACHE = process.env.BERTH_HARNESS_CACHE ?? join(REPO, ".cache", "harnesses");
-/** What the direct variant hands the harness as its model key (berth's mock asks for none). */
-const DIRECT_KEY = "bench-direct-key-" + "k".repeat(24);
-const API_TOKEN = "brt_bench_" + "t".repeat(32);
-const PROMPT = "Say hello.";
 /**
  * Pause between "ready" and the turn, in both variants. pi-acp does background work right
  * after session/new (it asks pi for its command list); a prompt sent in the same
@@ -73,194 +64,56 @@ interface Variant {
 
 // --- phase tracing: wraps berth's own methods (in memory only) to time its steps --------
 
-let trace: Record<string, number> | undefined;
-
-function wrap(proto: any, method: string, name: string): void {
-  const orig = proto[method] as (...a: unknown[]) => unknown;
-  proto[method] = function (this: unknown, ...args: unknown[]) {
-    const t = trace;
-    const start = now();
-    const r = orig.apply(this, args);
-    const record = () => {
-      if (t) {
-        t[`${name}.start`] = start;
-        t[`${name}.end`] = now();
-      }
-    };
-    if (r && typeof (r as Promise<unknown>).then === "function") return (r as Promise<unknown>).finally(record);
-    record();
-    return r;
-  };
-}
+const tracer = new PhaseTracer();
 
 function installTracing(): void {
   for (const D of [BwrapDriver, HostDriver]) {
-    wrap(D.prototype, "check", "check");
-    wrap(D.prototype, "start", "start");
+    tracer.wrap(D.prototype, "check", "check");
+    tracer.wrap(D.prototype, "start", "start");
   }
-  wrap(HarnessInstaller.prototype, "ensure", "ensure");
-  wrap(EgressProxy.prototype, "start", "egress");
-  wrap(SessionManager.prototype, "create", "create");
-  wrap(SessionManager.prototype, "postTurn", "postTurn");
-  wrap(AcpAgentConnection.prototype, "initialize", "init");
-  wrap(AcpAgentConnection.prototype, "newSession", "new");
-  wrap(AcpAgentConnection.prototype, "prompt", "prompt");
+  tracer.wrap(HarnessInstaller.prototype, "ensure", "ensure");
+  tracer.wrap(EgressProxy.prototype, "start", "egress");
+  tracer.wrap(SessionManager.prototype, "create", "create");
+  tracer.wrap(SessionManager.prototype, "postTurn", "postTurn");
+  tracer.wrap(AcpAgentConnection.prototype, "initialize", "init");
+  tracer.wrap(AcpAgentConnection.prototype, "newSession", "new");
+  tracer.wrap(AcpAgentConnection.prototype, "prompt", "prompt");
 }
 
 // --- direct: the same adapter, the same sandbox driver, the ACP SDK, nothing else --------
 
-async function runDirect(driver: SandboxDriver, tier: Tier, mock: MockProvider, root: string, harnessDir: string, n: number): Promise<Sample> {
+async function runDirectSample(driver: SandboxDriver, tier: Tier, mock: MockProvider, root: string, harnessDir: string, n: number): Promise<Sample> {
   const id = `direct-${tier}-${n}`;
-  const dir = join(root, "direct", id);
-  const t0 = now();
-  const workspace = join(dir, "workspace");
-  const home = join(dir, "home");
-  mkdirSync(workspace, { recursive: true });
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o711);
-  const layout = driver.layout({ workspace, home, harnessDir });
-  // Isolated tiers get what berth gives them (sessions/manager.ts boot()): a network
-  // namespace with only loopback, where the in-sandbox relay exposes a unix socket on
-  // 127.0.0.1:<port>. Here that socket is a plain byte pipe to the mock; in berth it is the
-  // model gateway. T0 shares the host network and calls the mock directly.
-  let net: SandboxNet | undefined;
-  let pipe: Server | undefined;
-  if (tier !== "host") {
-    const sock = join(dir, "model.sock");
-    pipe = createServer((c) => {
-      const u = connect(mock.port, "127.0.0.1");
-      c.on("error", () => u.destroy());
-      u.on("error", () => c.destroy());
-      c.pipe(u).pipe(c);
-    });
-    await new Promise<void>((r) => pipe!.listen(sock, r));
-    chmodSync(sock, 0o666);
-    net = { forwards: [{ port: mock.port, socket: sock }], relayScript: writeRelay(dir) };
-  }
-  // The same launch plan berth uses, pointed at the mock instead of the gateway.
-  const plan = pi.launch({ layout, model: MODEL, gatewayUrl: `http://127.0.0.1:${mock.port}`, tokenEnv: "BERTH_GATEWAY_TOKEN", token: DIRECT_KEY });
-  for (const f of plan.homeFiles) {
-    const p = join(home, f.path);
-    mkdirSync(dirname(p), { recursive: true });
-    writeFileSync(p, f.content, { mode: f.mode ?? 0o600 });
-  }
-  const files = (plan.systemFiles ?? []).map((f, i) => {
-    const hostPath = join(dir, `system-${i}`);
-    writeFileSync(hostPath, f.content, { mode: 0o644 });
-    return { path: f.path, hostPath };
-  });
-  const tStart = now();
-  const proc = await driver.start({
-    net,
-    protect: PROTECTED_WORKSPACE_PATHS,
-    files,
-    sessionId: id,
-    tier,
-    workspace,
-    home,
-    harnessDir,
-    command: plan.command,
-    env: { ...plan.env, BERTH_GATEWAY_TOKEN: DIRECT_KEY, BERTH_SESSION_ID: id },
-  });
-  const startMs = now() - tStart;
-  let stderr = "";
-  proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const conn = acp
-    .client({ name: "bench" })
-    .onNotification(acp.methods.client.session.update, () => {})
-    .onRequest(acp.methods.client.session.requestPermission, () => ({ outcome: { outcome: "cancelled" as const } }))
-    .connect(
-      acp.ndJsonStream(
-        Writable.toWeb(proc.stdin) as WritableStream<Uint8Array>,
-        Readable.toWeb(proc.stdout) as unknown as ReadableStream<Uint8Array>,
-      ),
-    );
-  try {
-    const tInit = now();
-    await withTimeout(
-      conn.agent.request(acp.methods.agent.initialize, {
-        protocolVersion: acp.PROTOCOL_VERSION,
-        clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false },
-        clientInfo: { name: "bench", version: "0.0.0" },
-      }),
-      60_000,
-      "initialize",
-    );
-    const s = await withTimeout(conn.agent.request(acp.methods.agent.session.new, { cwd: layout.workspace, mcpServers: [] }), 60_000, "session/new");
-    const ready = now() - t0;
-    const readyHarness = startMs + (now() - tInit);
-    await sleep(SETTLE_MS);
-    const before = mock.requests.length;
-    const t1 = now();
-    const res = await withTimeout(
-      conn.agent.request(acp.methods.agent.session.prompt, { sessionId: s.sessionId, prompt: [{ type: "text", text: PROMPT }] }),
-      60_000,
-      "session/prompt",
-    );
-    const turn = now() - t1;
-    if (res.stopReason !== "end_turn") throw new Error(`direct turn stopped with ${res.stopReason}`);
-    return { ready, turn, readyHarness, turnHarness: turn, calls: mock.requests.length - before };
-  } catch (e) {
-    throw new Error(`direct ${tier} run failed: ${(e as Error).message}; harness stderr: ${stderr.trim().slice(-600)}`, { cause: e });
-  } finally {
-    conn.close();
-    await proc.kill();
-    pipe?.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const r = await runDirect({ spec: pi, driver, tier, mock, harnessDir, dir: join(root, "direct", id), id, model: MODEL, prompt: PROMPT, settleMs: SETTLE_MS });
+  const [from, to] = r.turnRequests;
+  return { ready: r.ready, turn: r.turn, readyHarness: r.readyHarness, turnHarness: r.turn, calls: to - from };
 }
 
 // --- berth: POST /v1/sessions → ready event, POST turn → turn.ended, over HTTP + SSE -------
 
-async function runBerth(client: BerthClient, tier: Tier, mock: MockProvider, after?: (sessionId: string) => Promise<void>): Promise<Sample> {
-  const t: Record<string, number> = {};
-  trace = t;
-  const abort = new AbortController();
-  let id: string | undefined;
-  try {
-    const t0 = now();
-    const s = await client.createSession({ harness: "pi", tier, model: MODEL });
-    t["post.end"] = now();
-    id = s.id;
-    const it = client.events(s.id, { signal: abort.signal, reconnect: false })[Symbol.asyncIterator]();
-    await nextMatching(it, (ev) => ev.type === "session.status" && (ev.data as { state?: string }).state === "ready", "ready");
-    const tReady = now();
-    await sleep(SETTLE_MS);
-    const before = mock.requests.length;
-    const t1 = now();
-    const turn = await client.postTurn(s.id, PROMPT);
-    t["postTurn.http"] = now();
-    const ended = await nextMatching(it, (ev) => ev.type === "turn.ended" && ev.turnId === turn.id, "turn.ended");
-    const tTurn = now();
-    if ((ended.data as { stopReason?: string }).stopReason !== "end_turn") throw new Error(`berth turn stopped with ${JSON.stringify(ended.data)}`);
-    const phases: Record<string, number> = {
-      "ready: POST /v1/sessions response (at client)": t["post.end"]! - t0,
-      "ready: POST sent → SessionManager.create() entered": t["create.start"]! - t0,
-      "ready: SessionManager.create() (synchronous part)": t["create.end"]! - t["create.start"]!,
-      "ready: driver.check()": t["check.end"]! - t["check.start"]!,
-      "ready: installer.ensure()": t["ensure.end"]! - t["ensure.start"]!,
-      "ready: EgressProxy.start() (isolated tiers)": t["egress.end"]! - t["egress.start"]!,
-      "ready: driver.start()": t["start.end"]! - t["start.start"]!,
-      "ready: ACP initialize": t["init.end"]! - t["init.start"]!,
-      "ready: ACP session/new": t["new.end"]! - t["new.start"]!,
-      "ready: session/new answered → ready event at client": tReady - t["new.end"]!,
-      "turn: POST /turns response (at client)": t["postTurn.http"]! - t1,
-      "turn: POST sent → SessionManager.postTurn() entered": t["postTurn.start"]! - t1,
-      "turn: postTurn() entered → ACP session/prompt sent": t["prompt.start"]! - t["postTurn.start"]!,
-      "turn: ACP session/prompt (incl. gateway hop)": t["prompt.end"]! - t["prompt.start"]!,
-      "turn: prompt answered → turn.ended at client": tTurn - t["prompt.end"]!,
-    };
-    const readyHarness = t["start.end"]! - t["start.start"]! + (t["new.end"]! - t["init.start"]!);
-    const turnHarness = t["prompt.end"]! - t["prompt.start"]!;
-    const calls = mock.requests.length - before;
-    trace = undefined;
-    if (after) await after(s.id); // while the session is still live
-    return { ready: tReady - t0, turn: tTurn - t1, readyHarness, turnHarness, calls, phases };
-  } finally {
-    trace = undefined;
-    abort.abort();
-    if (id) await client.endSession(id).catch(() => {});
-  }
+async function runBerthSample(client: BerthClient, tier: Tier, mock: MockProvider, after?: (sessionId: string) => Promise<void>): Promise<Sample> {
+  const r = await runBerth({ client, mock, tracer, harness: "pi", tier, prompt: PROMPT, settleMs: SETTLE_MS, afterTurn: after });
+  const { t } = r;
+  const [t0, t1, tReady, tTurn] = [t["ready.start"]!, t["turn.start"]!, t["ready.end"]!, t["turn.end"]!];
+  const phases: Record<string, number> = {
+    "ready: POST /v1/sessions response (at client)": t["post.end"]! - t0,
+    "ready: POST sent → SessionManager.create() entered": t["create.start"]! - t0,
+    "ready: SessionManager.create() (synchronous part)": t["create.end"]! - t["create.start"]!,
+    "ready: driver.check()": t["check.end"]! - t["check.start"]!,
+    "ready: installer.ensure()": t["ensure.end"]! - t["ensure.start"]!,
+    "ready: EgressProxy.start() (isolated tiers)": t["egress.end"]! - t["egress.start"]!,
+    "ready: driver.start()": t["start.end"]! - t["start.start"]!,
+    "ready: ACP initialize": t["init.end"]! - t["init.start"]!,
+    "ready: ACP session/new": t["new.end"]! - t["new.start"]!,
+    "ready: session/new answered → ready event at client": tReady - t["new.end"]!,
+    "turn: POST /turns response (at client)": t["postTurn.http"]! - t1,
+    "turn: POST sent → SessionManager.postTurn() entered": t["postTurn.start"]! - t1,
+    "turn: postTurn() entered → ACP session/prompt sent": t["prompt.start"]! - t["postTurn.start"]!,
+    "turn: ACP session/prompt (incl. gateway hop)": t["prompt.end"]! - t["prompt.start"]!,
+    "turn: prompt answered → turn.ended at client": tTurn - t["prompt.end"]!,
+  };
+  const [from, to] = r.turnRequests;
+  return { ready: tReady - t0, turn: tTurn - t1, readyHarness: r.readyHarness, turnHarness: r.turnHarness, calls: to - from, phases };
 }
 
 // --- driver --------------------------------------------------------------------------------
@@ -272,23 +125,9 @@ export async function run(): Promise<void> {
 
   const root = mkdtempSync(join(tmpdir(), "berth-bench-session-"));
   chmodSync(root, 0o711); // the sandboxed agent (uid 1000) must reach its workspace and home
-  const scriptPath = join(root, "script.yaml");
-  writeFileSync(scriptPath, SCRIPT_YAML);
   let berth: BerthServer | undefined;
   try {
-    berth = await startServer({
-      config: { port: 0, home: join(root, "berth"), harnessCache: HARNESS_CACHE },
-      // No provider key: mock-* models go to berth's own mock, running this script.
-      env: {
-        PATH: process.env.PATH,
-        BERTH_MOCK_SCRIPT: scriptPath,
-        BERTH_MODEL: MODEL,
-        BERTH_TOKEN: API_TOKEN,
-        BERTH_ALLOW_HOST_TIER: "1",
-      },
-      // berth's real logger setup (info level), written nowhere.
-      logger: pino({ level: "info" }, pino.destination("/dev/null")),
-    });
+    berth = await startBenchServer(root, { BERTH_ALLOW_HOST_TIER: "1" });
     const b = berth;
     const mock = b.mock;
     const client = new BerthClient(b.url, API_TOKEN);
@@ -298,7 +137,7 @@ export async function run(): Promise<void> {
     );
     const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]));
     const once = (v: Variant, n: number, after?: (sessionId: string) => Promise<void>) =>
-      v.kind === "direct" ? runDirect(drivers[v.tier]!, v.tier, mock, root, harnessDir, n) : runBerth(client, v.tier, mock, after);
+      v.kind === "direct" ? runDirectSample(drivers[v.tier]!, v.tier, mock, root, harnessDir, n) : runBerthSample(client, v.tier, mock, after);
     // The gateway hop is timed once, inside the last berth session of the first tier: the
     // gateway only serves tokens of live sessions.
     let hop: string[][] | undefined;
@@ -321,7 +160,7 @@ export async function run(): Promise<void> {
 
     say(`${RUNS} runs per variant after one warm-up each, interleaved; ${SETTLE_MS} ms pause (unmeasured) between ready and the turn.`);
     if (!TIERS.includes("host")) say(`(T1 only; BENCH_TIERS=process,host adds the T0 host-process variant of both, about twice the run time.)`);
-    say(`direct = Pi's ACP adapter (pi-acp ${pi.packages[0]!.version}, pi ${pi.version}) spawned through the same sandbox driver with the same launch plan, driven over stdio with @agentclientprotocol/sdk; in T1 with the same network setup as berth (loopback-only netns, in-sandbox relay to a unix socket) whose socket is a byte pipe to the mock.`);
+    say(`direct = Pi's ACP adapter (pi-acp ${pi.packages[0]!.version}, pi ${pi.version}) spawned through the same sandbox driver with the same launch plan, driven over stdio with @agentclientprotocol/sdk with berth's client capabilities; in T1 with the same network setup as berth (loopback-only netns, in-sandbox relay to a unix socket) whose socket is a byte pipe to the mock.`);
     say(`Both variants call berth's own in-process mock model (one text step, Anthropic Messages).`);
     say(`berth = the same through berth's HTTP API in this process (POST /v1/sessions → 'ready' session.status on SSE; POST /turns → turn.ended on SSE), model calls through berth's gateway.`);
     say();

@@ -1,51 +1,32 @@
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BerthEvent } from "../../src/events/types.js";
-import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
+import { describe, expect, it } from "vitest";
 import {
-  API_TOKEN,
-  assertContiguous,
-  collect,
-  isReady,
-  processEnv,
-  sessionPids,
-  startBerth,
-  turnEnded,
-  walk,
-  type BerthProc,
-} from "./helpers.js";
+  data,
+  expectCanaryNowhere,
+  expectEndedAndGone,
+  expectGatewayTokenOnly,
+  expectToolLoopTurn,
+  ofType,
+  startReadySession,
+  toolLoopScript,
+  useMockedBerth,
+} from "./harness-contract.js";
+import { API_TOKEN, collect, isReady, sessionPids, turnEnded } from "./helpers.js";
 
 // Real Claude Code (from npm, through claude-agent-acp) in a real bubblewrap sandbox, through
 // berth's HTTP API and gateway, against berth's scripted mock model, which only accepts
 // berth's real upstream key. The script says `bash`; the mock maps it to Claude Code's `Bash`.
 const CANARY = "sk-ant-api03-CANARY" + "C".repeat(40);
 
-const script = parseMockScript(`
-steps:
-  - text: "I'll write the file."
-    tool: { name: bash, input: { command: "printf 'written by claude' > out.txt && echo done", description: "Write out.txt" } }
-  - text: "The file out.txt is written."
-`);
+const script = toolLoopScript({ name: "bash", input: { command: "printf 'written by claude' > out.txt && echo done", description: "Write out.txt" } });
 
-let mock: MockProvider;
-let berth: BerthProc;
-
-beforeAll(async () => {
-  mock = await startMockProvider({ script, requireKey: CANARY });
-  berth = await startBerth({ env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "claude-mock" } });
-});
-afterAll(async () => {
-  await berth?.stop();
-  await mock?.close();
-});
-
-const data = (e: BerthEvent | undefined) => (e?.data ?? {}) as Record<string, any>;
-const ofType = (type: string) => (e: BerthEvent) => e.type === type;
+const ctx = useMockedBerth({ script, canary: CANARY, env: (url) => ({ ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: url, BERTH_MODEL: "claude-mock" }) });
 
 /** A session with `permissionPolicy: "ask"` whose one turn stops at the Bash permission request. */
 async function askSession(extra: Record<string, unknown> = {}) {
+  const { berth } = ctx;
   const ws = mkdtempSync(join(tmpdir(), "ws-"));
   const s = await berth.client.createSession({ harness: "claude", workspace: ws, permissionPolicy: "ask", ...extra });
   await collect(berth.client, s.id, isReady);
@@ -56,47 +37,19 @@ async function askSession(extra: Record<string, unknown> = {}) {
 
 describe("Claude Code in T1 through the API", () => {
   it("runs a tool loop that writes a file, with ordered gap-free events, and keys only in the gateway", async () => {
-    const ws = mkdtempSync(join(tmpdir(), "ws-"));
-    const s = await berth.client.createSession({ harness: "claude", workspace: ws });
-    expect(s.tier).toBe("process");
+    const { berth, mock } = ctx;
+    const { s, ws } = await startReadySession(berth, "claude");
     expect(s.harness).toBe("claude");
-    await collect(berth.client, s.id, isReady);
 
     // While the harness runs: the adapter and the Claude Code binary have the gateway token
     // (as their API key) and never the real key.
-    const pids = sessionPids(s.id);
-    expect(pids.length).toBeGreaterThan(1);
-    expect(pids.some((p) => readFileSync(`/proc/${p}/cmdline`, "latin1").includes("claude-agent-sdk-"))).toBe(true);
-    for (const pid of pids) {
-      const env = processEnv(pid);
-      expect(env.BERTH_GATEWAY_TOKEN).toMatch(/^bgt_/);
-      expect(env.ANTHROPIC_API_KEY).toBe(env.BERTH_GATEWAY_TOKEN);
-      expect(JSON.stringify(env)).not.toContain(CANARY);
-    }
+    expectGatewayTokenOnly(s.id, CANARY, (env, token) => expect(env.ANTHROPIC_API_KEY).toBe(token), { minProcesses: 2 });
+    expect(sessionPids(s.id).some((p) => readFileSync(`/proc/${p}/cmdline`, "latin1").includes("claude-agent-sdk-"))).toBe(true);
 
-    const turn = await berth.client.postTurn(s.id, "write out.txt");
-    const events = await collect(berth.client, s.id, turnEnded(turn.id));
-    expect(readFileSync(join(ws, "out.txt"), "utf8")).toBe("written by claude");
-
-    const all = (await berth.client.eventsPage(s.id)).events;
-    assertContiguous(all);
-    const types = all.map((e) => e.type);
-    const call = all.findIndex((e) => e.type === "tool.call");
-    const done = all.findIndex((e) => e.type === "tool.update" && data(e).status === "completed");
-    const finalText = all.findLastIndex((e) => e.type === "message.delta");
-    const textAfterTool = all.slice(done).filter((e) => e.type === "message.delta").map((e) => data(e).text).join("");
-    expect(textAfterTool).toBe("The file out.txt is written.");
-    const ended = types.lastIndexOf("turn.ended");
-    expect(call).toBeGreaterThan(types.indexOf("turn.started"));
-    expect(done).toBeGreaterThan(call);
-    expect(finalText).toBeGreaterThan(done);
-    expect(ended).toBeGreaterThan(finalText);
+    const { all, call, done } = await expectToolLoopTurn(berth, s, ws, "written by claude");
     expect(data(all[call])).toMatchObject({ toolCallId: data(all[done]).toolCallId, kind: "execute" });
-    expect(data(all[ended])).toMatchObject({ stopReason: "end_turn" });
     // The default policy (allow) answered Claude Code's own permission request.
     expect(data(all.find(ofType("permission.resolved")))).toMatchObject({ by: "policy", kind: "allow_once" });
-    expect(all.filter(ofType("model.call")).length).toBeGreaterThanOrEqual(2);
-    expect(events.at(-1)!.type).toBe("turn.ended");
 
     // The mock saw berth's real key on every request (requireKey rejects anything else),
     // and every model request named the session's model: no side request for a Claude model.
@@ -106,21 +59,14 @@ describe("Claude Code in T1 through the API", () => {
     expect(calls.every((r) => r.model === "claude-mock")).toBe(true);
 
     // No file the harness can see holds the key; the log and the event store don't either.
-    const home = join(berth.home, "sessions", s.id, "home");
-    const files = walk(home);
+    const { files } = expectCanaryNowhere(berth, { sessionId: s.id, ws, all, canary: CANARY });
     expect(files.some((f) => f.endsWith(join(".claude", "settings.json")))).toBe(true);
-    for (const f of [...files, ...walk(ws)]) expect(readFileSync(f, "latin1")).not.toContain(CANARY);
-    expect(JSON.stringify(all)).not.toContain(CANARY);
-    expect(berth.log()).not.toContain(CANARY);
-    expect(readFileSync(join(berth.home, "berth.db"), "latin1")).not.toContain(CANARY);
 
-    await berth.client.endSession(s.id);
-    expect(sessionPids(s.id)).toEqual([]);
-    expect(existsSync(home)).toBe(false);
-    expect((await berth.client.getSession(s.id)).state).toBe("ended");
+    await expectEndedAndGone(berth, s.id);
   });
 
   it("asks the client before Bash: allow runs the tool, deny does not and the turn still ends", async () => {
+    const { berth } = ctx;
     // allow
     const a = await askSession();
     const req = data(a.req);
@@ -154,6 +100,7 @@ describe("Claude Code in T1 through the API", () => {
   });
 
   it("denies when nobody answers within permissionTimeoutMs", async () => {
+    const { berth } = ctx;
     const t = await askSession({ permissionTimeoutMs: 1500 });
     expect(data(t.req).expiresAt).toEqual(expect.any(String));
     const after = await collect(berth.client, t.s.id, turnEnded(t.turn.id), { after: t.after });
