@@ -169,14 +169,18 @@ export class ModelGateway {
     const entry = this.authenticate(req);
     if (!entry) return jsonError(res, 401, "authentication_error", "invalid or expired berth gateway token");
     if (!family) return void internal!(req, res, entry.sessionId).catch(() => res.destroy());
-    // 402: SDKs retry 408/409/429/5xx, and a spent budget is not worth retrying.
-    const refusal = this.opts.refuse?.(entry.sessionId);
-    if (refusal) return jsonError(res, 402, "budget_exceeded", refusal);
     let upstream: Upstream;
     try {
       upstream = this.opts.resolve(entry.sessionId, family);
     } catch (e) {
       return jsonError(res, 502, "upstream_unavailable", this.opts.redactor.redact(String((e as Error).message)));
+    }
+    // 402: SDKs retry 408/409/429/5xx, and a spent budget is not worth retrying. Counted in
+    // berth_model_calls_total{status="402"}; the provider never sees the call.
+    const refusal = this.opts.refuse?.(entry.sessionId);
+    if (refusal) {
+      this.opts.metrics?.recordModelCall({ provider: upstream.provider, status: 402 });
+      return jsonError(res, 402, "budget_exceeded", refusal);
     }
     const rest = url.slice(PREFIX[family].length);
     const target = new URL(upstream.baseUrl.replace(/\/$/, "") + rest);

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelGateway, type ModelCallRecord } from "../../src/gateway/gateway.js";
 import { Redactor } from "../../src/secrets/redact.js";
+import { createMetrics } from "../../src/telemetry/metrics.js";
 
 // A local upstream that records what reached it and streams its answer in timed chunks.
 const REAL_KEY = "sk-ant-api03-REALKEY" + "k".repeat(30);
@@ -51,7 +52,8 @@ async function gateway(extra: Partial<ConstructorParameters<typeof ModelGateway>
 describe("ModelGateway", () => {
   it("refuses a session's call with 402 budget_exceeded before it reaches the upstream", async () => {
     const spent = new Set(["ses_spent"]);
-    const { gw, calls } = await gateway({ refuse: (s) => (spent.has(s) ? "the session's token budget is spent" : undefined) });
+    const metrics = createMetrics({ processMetrics: false });
+    const { gw, calls } = await gateway({ refuse: (s) => (spent.has(s) ? "the session's token budget is spent" : undefined), metrics });
     seen = [];
     const call = (token: string) =>
       fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages/fail`, { method: "POST", headers: { "x-api-key": token }, body: "{}" });
@@ -60,6 +62,7 @@ describe("ModelGateway", () => {
     expect(await refused.json()).toEqual({ type: "error", error: { type: "budget_exceeded", message: "the session's token budget is spent" } });
     expect(seen).toEqual([]);
     expect(calls).toEqual([]);
+    expect((await metrics.render()).body).toContain('berth_model_calls_total{provider="test",status="402"} 1');
     // Another session is not affected.
     expect((await call(gw.mint("ses_other"))).status).toBe(529);
     expect(seen).toHaveLength(1);
