@@ -7,6 +7,7 @@ const BENCHES: Record<string, { aliases: string[]; load: () => Promise<{ run(): 
   events: { aliases: ["event", "sse"], load: () => import("./events.js") },
   "cold-start": { aliases: ["cold", "start"], load: () => import("./cold-start.js") },
   harnesses: { aliases: ["harness", "per-harness"], load: () => import("./harnesses.js") },
+  images: { aliases: ["image", "podman"], load: () => import("./images.js") },
   gateway: { aliases: ["gw"], load: () => import("./gateway.js") },
 };
 
