@@ -339,10 +339,12 @@ async function checkInput(target: string, input: ImageInput, opts: CheckOptions,
     const text = body.toString("utf8");
 
     if (base === "package.json" && !pkgHit) {
-      // The directory may be an alias (npm install foo@npm:@anthropic-ai/claude-code): the name field tells.
+      // The directory may be an alias (npm install foo@npm:@anthropic-ai/claude-code), or a
+      // copy vendored outside node_modules: the name field tells.
       const name = jsonField(text, "name");
-      const hit = name && /\/node_modules\//.test(f.path) ? forbidden.find((x) => x.test(name)) : undefined;
-      if (hit) add(f, { rule: "proprietary-harness", path: f.path, detail: `${name} (installed under another name): ${hit.why}` });
+      const hit = name ? forbidden.find((x) => x.test(name)) : undefined;
+      if (hit)
+        add(f, { rule: "proprietary-harness", path: f.path, detail: `${name} (${/\/node_modules\//.test(f.path) ? "installed under another name" : "copied outside node_modules"}): ${hit.why}` });
     }
     if (LICENSE_FILE.test(base) && PROPRIETARY_LICENSE.test(text))
       add(f, { rule: "proprietary-harness", path: f.path, detail: "Anthropic proprietary license notice (\"All rights reserved\", Legal Agreements): the package it belongs to may not be redistributed" });

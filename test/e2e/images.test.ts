@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -9,7 +9,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImageCheckReport } from "../../src/images/check.js";
 import { fake } from "../images/fixtures.js";
-import { REPO } from "./helpers.js";
+import { getHarness } from "../../src/harnesses/registry.js";
+import { HARNESS_CACHE, REPO } from "./helpers.js";
 
 // The image gates: every image of berth's recipes is built here with Podman, from a local
 // Debian base (scripts/build-images.sh), and must pass `berth image check`; a deliberately
@@ -151,6 +152,35 @@ describe("berth image check is not toothless", () => {
     // Reported redacted: the report itself carries no key.
     expect(stdout).not.toContain(envKey.slice(14));
     expect(stdout).not.toContain(fileKey.slice(14));
+  }, 300_000);
+
+  it("fails an image with the real Claude Code (berth's own install of it) copied in under another directory", async () => {
+    // The packages npm installed for the claude harness (the e2e global setup installs it):
+    // the Agent SDK and its per-platform package with the native `claude` binary.
+    const spec = getHarness("claude")!;
+    const from = join(HARNESS_CACHE, "claude", spec.version, "node_modules", "@anthropic-ai");
+    if (!existsSync(join(from, "claude-agent-sdk-linux-x64", "claude")))
+      throw new Error(`Claude Code is not installed at ${from}: run the e2e suite (its global setup installs it) or \`berth harness install claude\` with BERTH_HARNESS_CACHE=${HARNESS_CACHE}`);
+    const ctx = mkdtempSync(join(tmpdir(), "berth-bad-image-"));
+    dirs.add(ctx);
+    for (const pkg of ["claude-agent-sdk", "claude-agent-sdk-linux-x64"]) cpSync(join(from, pkg), join(ctx, "vendor", pkg), { recursive: true });
+    writeFileSync(join(ctx, "Containerfile"), `FROM ${BASE}\nCOPY vendor/ /opt/agent/vendor/\nUSER 1000:1000\n`);
+    const image = `localhost/berth-test-bad-real:${suffix}`;
+    images.add(image);
+    const b = await podman("build", "--network", "none", "-t", image, ctx);
+    expect(b.status, tail(b)).toBe(0);
+
+    const { status, report } = await imageCheck(image);
+    expect(status).toBe(1);
+    const harness = report.findings.filter((f) => f.rule === "proprietary-harness" && f.severity === "error").map((f) => f.path);
+    for (const path of [
+      "/opt/agent/vendor/claude-agent-sdk/package.json",
+      "/opt/agent/vendor/claude-agent-sdk-linux-x64/package.json",
+      "/opt/agent/vendor/claude-agent-sdk-linux-x64/claude",
+    ])
+      expect(harness, `${path} among ${JSON.stringify(harness)}`).toContain(path);
+    // Nothing else is wrong with it: the findings are the harness's alone.
+    expect(report.findings.filter((f) => f.severity === "error" && f.rule !== "proprietary-harness")).toEqual([]);
   }, 300_000);
 });
 

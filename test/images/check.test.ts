@@ -100,6 +100,9 @@ describe("image check on a directory", () => {
         "/opt/h/node_modules/@anthropic-ai/claude-agent-sdk-linux-x64/package.json": '{"name":"@anthropic-ai/claude-agent-sdk-linux-x64"}',
         "/opt/h/node_modules/@agentclientprotocol/claude-agent-acp/package.json": '{"name":"@agentclientprotocol/claude-agent-acp"}',
         "/opt/alias/node_modules/cc/package.json": '{"name":"@anthropic-ai/claude-code","version":"2.1.0"}',
+        "/opt/vendored/sdk/package.json": '{"name":"@anthropic-ai/claude-agent-sdk","version":"0.3.185"}',
+        // Allowed: a project whose package.json merely depends on it.
+        "/srv/app/package.json": '{"name":"my-app","dependencies":{"@anthropic-ai/claude-code":"2.1.0"}}',
         "/home/agent/.local/bin/claude": "\x7fELF...",
         "/opt/vendor/LICENSE.md": "© Anthropic PBC. All rights reserved. Use is subject to the Legal Agreements outlined here: https://example.invalid/legal\n",
         // Allowed: Anthropic's MIT SDK, and a directory named claude.
@@ -119,6 +122,7 @@ describe("image check on a directory", () => {
       "/opt/h/node_modules/@agentclientprotocol/claude-agent-acp/package.json",
       "/opt/h/node_modules/@anthropic-ai/claude-agent-sdk-linux-x64/package.json",
       "/opt/vendor/LICENSE.md",
+      "/opt/vendored/sdk/package.json",
       "/usr/local/lib/node_modules/@anthropic-ai/claude-code/package.json",
     ]);
   });
