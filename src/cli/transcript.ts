@@ -12,6 +12,8 @@ const yellow = (s: string) => c("33", s);
 export class Transcript {
   private midLine = false;
   private titles = new Map<string, string>();
+  /** Per running tool call: the input printed with it, and the latest one an update carried. */
+  private inputs = new Map<string, { shown: string; last: string }>();
 
   constructor(private out: (s: string) => void = (s) => process.stdout.write(s)) {}
 
@@ -44,17 +46,24 @@ export class Transcript {
       case "tool.call": {
         const title = d.title ?? d.kind ?? "tool";
         this.titles.set(d.toolCallId, title);
-        const input = d.input && Object.keys(d.input).length ? ` ${dim(truncate(JSON.stringify(d.input), 160))}` : "";
-        this.line(`${yellow("▸")} ${bold(title)}${input}`);
+        const input = inputText(d.input);
+        this.inputs.set(d.toolCallId, { shown: input, last: input });
+        this.line(`${yellow("▸")} ${bold(title)}${input ? ` ${dim(input)}` : ""}`);
         break;
       }
-      case "tool.update":
+      case "tool.update": {
+        // Harnesses announce a call while its arguments still stream in; the final ones come in updates.
+        const seen = this.inputs.get(d.toolCallId);
+        if (seen && d.input !== undefined) seen.last = inputText(d.input);
         if (d.status === "completed" || d.status === "failed") {
           const mark = d.status === "completed" ? green("✓") : red("✗");
+          const input = seen?.last && seen.last !== seen.shown ? ` ${dim(seen.last)}` : "";
           const text = typeof d.text === "string" && d.text.trim() ? ` ${dim(truncate(d.text.trim().replace(/\s+/g, " "), 160))}` : "";
-          this.line(`  ${mark} ${this.titles.get(d.toolCallId) ?? d.toolCallId} ${d.status}${text}`);
+          this.line(`  ${mark} ${this.titles.get(d.toolCallId) ?? d.toolCallId} ${d.status}${input}${text}`);
+          this.inputs.delete(d.toolCallId);
         }
         break;
+      }
       case "permission.requested":
         if (d.policy !== "ask") break;
         this.line(`${yellow("?")} permission requested: ${d.toolCall?.title ?? "tool"}`);
@@ -70,6 +79,10 @@ export class Transcript {
         break;
     }
   }
+}
+
+function inputText(input: unknown): string {
+  return input && typeof input === "object" && Object.keys(input).length ? truncate(JSON.stringify(input), 160) : "";
 }
 
 function truncate(s: string, n: number): string {
