@@ -16,6 +16,8 @@ export interface BerthConfig {
   /** Bind address of the model gateway (must be reachable from sandboxes). */
   gatewayHost: string;
   gatewayPort: number;
+  /** Most tokens one session may spend (BERTH_MAX_SESSION_TOKENS): its budget when it names none, and a ceiling when it does. */
+  maxSessionTokens?: number;
 }
 
 export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.env): BerthConfig {
@@ -33,8 +35,15 @@ export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.e
     allowHostTier: env.BERTH_ALLOW_HOST_TIER === "1" || env.BERTH_ALLOW_HOST_TIER === "true",
     gatewayHost: env.BERTH_GATEWAY_HOST ?? "127.0.0.1",
     gatewayPort: env.BERTH_GATEWAY_PORT ? Number(env.BERTH_GATEWAY_PORT) : 0,
+    ...(env.BERTH_MAX_SESSION_TOKENS ? { maxSessionTokens: positiveInt("BERTH_MAX_SESSION_TOKENS", env.BERTH_MAX_SESSION_TOKENS) } : {}),
     ...overrides,
   };
+}
+
+function positiveInt(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, not '${raw}'`);
+  return n;
 }
 
 /**

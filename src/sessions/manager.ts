@@ -209,8 +209,9 @@ export class SessionManager {
     const model = input.model ?? this.d.defaultModel;
     const secrets = new Map(Object.entries(input.secrets ?? {}));
     const route = this.d.providers(input.workspace).resolve(model, { api: spec.api, provider: input.provider, secrets });
+    const budget = this.budgetFor(input.budget);
     // A cost limit that could never be counted would be no limit at all.
-    if (input.budget?.maxCostUsd !== undefined && !route.price)
+    if (budget?.maxCostUsd !== undefined && !route.price)
       throw badRequest(
         "budget_unpriced",
         `budget.maxCostUsd needs a price for model ${model}, and provider ${route.provider} (${route.source}) has none; add one under its prices:, or use budget.maxTokens`,
@@ -226,7 +227,7 @@ export class SessionManager {
       egressAllow: input.network?.allow ?? [],
       egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
       gitHosts,
-      ...(input.budget && Object.keys(input.budget).length ? { budget: input.budget } : {}),
+      ...(budget && Object.keys(budget).length ? { budget } : {}),
     };
     const now = new Date().toISOString();
     const row: SessionRow = {
@@ -252,6 +253,15 @@ export class SessionManager {
     const live = this.newLive(id, spec, driver, route, config.budget);
     void this.boot(live, row, false);
     return row;
+  }
+
+  /** The session's limits: what it asked for, under the server's token ceiling (which is also the default). */
+  private budgetFor(asked: BudgetLimits | undefined): BudgetLimits | undefined {
+    const cap = this.d.config.maxSessionTokens;
+    if (cap === undefined) return asked;
+    if (asked?.maxTokens !== undefined && asked.maxTokens > cap)
+      throw badRequest("budget_over_limit", `budget.maxTokens ${asked.maxTokens} is above this server's limit of ${cap} tokens per session (BERTH_MAX_SESSION_TOKENS)`);
+    return { ...asked, maxTokens: asked?.maxTokens ?? cap };
   }
 
   /** Restarts the harness of an interrupted or failed session and reattaches (ACP session/load) where it can. */

@@ -13,7 +13,7 @@ const TOKEN = "brt_unit_" + "a".repeat(32);
 beforeAll(async () => {
   const home = mkdtempSync(join(tmpdir(), "berth-api-"));
   server = await startServer({
-    config: { port: 0, home },
+    config: { port: 0, home, maxSessionTokens: 1_000_000 },
     env: { BERTH_TOKEN: TOKEN, PATH: process.env.PATH },
     logger: createLogger(redactor, { level: "silent" }),
   });
@@ -74,6 +74,7 @@ describe("validation", () => {
     ["ask policy for a harness that never asks", JSON.stringify({ harness: "pi", permissionPolicy: "ask" }), 400, "permission_policy_unsupported"],
     ["deny policy for a harness that never asks", JSON.stringify({ harness: "codex", permissionPolicy: "deny" }), 400, "permission_policy_unsupported"],
     ["budget of zero tokens", JSON.stringify({ harness: "pi", budget: { maxTokens: 0 } }), 400, "invalid_request"],
+    ["budget above the server's ceiling", JSON.stringify({ harness: "pi", budget: { maxTokens: 2_000_000 } }), 400, "budget_over_limit"],
   ];
   for (const [name, body, status, code] of bad) {
     it(`create session: ${name} → ${status} ${code}, nothing stored`, async () => {

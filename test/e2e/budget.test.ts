@@ -77,6 +77,23 @@ describe("session budgets", () => {
     }, 180_000);
   }
 
+  it("the server's token ceiling (BERTH_MAX_SESSION_TOKENS) is the budget of a session that names none", async () => {
+    const capped = await startBerth({ env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: mock.url, BERTH_MAX_SESSION_TOKENS: "1" } });
+    try {
+      const s = await capped.client.createSession({ harness: "pi" });
+      expect(s.budget).toEqual({ maxTokens: 1, spent: { tokens: 0, costUsd: 0 } });
+      await collect(capped.client, s.id, isReady);
+      const t = await capped.client.postTurn(s.id, "spend it");
+      const events = await collect(capped.client, s.id, turnEnded(t.id), { timeoutMs: 120_000 });
+      expect(events.filter((e) => e.type === "error" && (e.data as any).code === "budget_exceeded")).toHaveLength(1);
+      const err = await capped.client.createSession({ harness: "pi", budget: { maxTokens: 2 } }).catch((e) => e);
+      expect(err).toMatchObject({ status: 400, code: "budget_over_limit" });
+      await capped.client.endSession(s.id);
+    } finally {
+      await capped.stop();
+    }
+  }, 180_000);
+
   it("a cost limit on a model without a price is refused at creation", async () => {
     const err = await berth.client.createSession({ harness: "pi", budget: { maxCostUsd: 1 } }).catch((e) => e);
     expect(err).toMatchObject({ status: 400, code: "budget_unpriced" });
