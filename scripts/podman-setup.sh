@@ -89,7 +89,9 @@ else
   fi
   rm -f "$SOCK"
   log "starting podman system service at unix://$SOCK (log: $LOG)"
-  setsid nohup podman system service --time=0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null &
+  # Started from its run directory, not the caller's: conmon drops files (an `oom` marker
+  # when a container is OOM-killed) in the service's working directory.
+  (cd "$RUN_DIR" && exec setsid nohup podman system service --time=0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null) &
   echo $! >"$PIDFILE"
   echo "$conf_sum" >"$RUN_DIR/podman.conf.sum"
   for _ in $(seq 100); do ping && break; sleep 0.1; done
