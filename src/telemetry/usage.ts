@@ -407,17 +407,10 @@ function anthropic(): Interpreter {
     },
     result() {
       const read = cr ?? 0, write = cw ?? 0;
-      return {
-        inputTokens: (input ?? 0) + read + write,
-        outputTokens: output ?? 0,
-        cacheReadTokens: read,
-        cacheWriteTokens: write,
-        ...(model ? { responseModel: model } : {}),
-        ...(id ? { responseId: id } : {}),
-        ...(stop ? { finishReasons: [stop] } : {}),
-        reported,
-        ...(err ? { streamError: err } : {}),
-      };
+      return usageResult(
+        { inputTokens: (input ?? 0) + read + write, outputTokens: output ?? 0, cacheReadTokens: read, cacheWriteTokens: write },
+        { model, id, finish: stop ? [stop] : [], reported, err },
+      );
     },
   };
 }
@@ -468,19 +461,10 @@ function openaiChat(): Interpreter {
     json: take,
     event: (_name, f) => take(f),
     result() {
-      const finish = [...reasons.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
-      return {
-        inputTokens: input ?? 0,
-        outputTokens: output ?? 0,
-        cacheReadTokens: cached ?? 0,
-        cacheWriteTokens: 0,
-        ...(reasoning !== undefined ? { reasoningTokens: reasoning } : {}),
-        ...(model ? { responseModel: model } : {}),
-        ...(id ? { responseId: id } : {}),
-        ...(finish.length ? { finishReasons: finish } : {}),
-        reported,
-        ...(err ? { streamError: err } : {}),
-      };
+      return usageResult(
+        { inputTokens: input ?? 0, outputTokens: output ?? 0, cacheReadTokens: cached ?? 0, cacheWriteTokens: 0, reasoningTokens: reasoning },
+        { model, id, finish: byIndex(reasons), reported, err },
+      );
     },
   };
 }
@@ -530,18 +514,10 @@ function openaiResponses(): Interpreter {
     },
     result() {
       const finish = incomplete ?? (status && status !== "in_progress" && status !== "queued" ? status : undefined);
-      return {
-        inputTokens: input ?? 0,
-        outputTokens: output ?? 0,
-        cacheReadTokens: cached ?? 0,
-        cacheWriteTokens: 0,
-        ...(reasoning !== undefined ? { reasoningTokens: reasoning } : {}),
-        ...(model ? { responseModel: model } : {}),
-        ...(id ? { responseId: id } : {}),
-        ...(finish ? { finishReasons: [finish] } : {}),
-        reported,
-        ...(err ? { streamError: err } : {}),
-      };
+      return usageResult(
+        { inputTokens: input ?? 0, outputTokens: output ?? 0, cacheReadTokens: cached ?? 0, cacheWriteTokens: 0, reasoningTokens: reasoning },
+        { model, id, finish: finish ? [finish] : [], reported, err },
+      );
     },
   };
 }
@@ -611,21 +587,44 @@ function gemini(): Interpreter {
     },
     event: (_name, f) => take(f, ""),
     result() {
-      const finish = [...reasons.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
-      return {
-        inputTokens: (prompt ?? 0) + (toolPrompt ?? 0),
-        outputTokens: (cand ?? 0) + (thoughts ?? 0),
-        cacheReadTokens: cached ?? 0,
-        cacheWriteTokens: 0,
-        ...(thoughts !== undefined ? { reasoningTokens: thoughts } : {}),
-        ...(model ? { responseModel: model } : {}),
-        ...(id ? { responseId: id } : {}),
-        ...(finish.length ? { finishReasons: finish } : {}),
-        reported,
-        ...(err ? { streamError: err } : {}),
-      };
+      return usageResult(
+        {
+          inputTokens: (prompt ?? 0) + (toolPrompt ?? 0),
+          outputTokens: (cand ?? 0) + (thoughts ?? 0),
+          cacheReadTokens: cached ?? 0,
+          cacheWriteTokens: 0,
+          reasoningTokens: thoughts,
+        },
+        { model, id, finish: byIndex(reasons), reported, err },
+      );
     },
   };
+}
+
+type TokenCounts = Pick<ModelUsage, "inputTokens" | "outputTokens" | "cacheReadTokens" | "cacheWriteTokens" | "reasoningTokens">;
+
+/** What every interpreter reports, with the optional fields present only when known. */
+function usageResult(
+  t: TokenCounts,
+  m: { model?: string; id?: string; finish: string[]; reported: boolean; err?: string },
+): ModelUsage {
+  return {
+    inputTokens: t.inputTokens,
+    outputTokens: t.outputTokens,
+    cacheReadTokens: t.cacheReadTokens,
+    cacheWriteTokens: t.cacheWriteTokens,
+    ...(t.reasoningTokens !== undefined ? { reasoningTokens: t.reasoningTokens } : {}),
+    ...(m.model ? { responseModel: m.model } : {}),
+    ...(m.id ? { responseId: m.id } : {}),
+    ...(m.finish.length ? { finishReasons: m.finish } : {}),
+    reported: m.reported,
+    ...(m.err ? { streamError: m.err } : {}),
+  };
+}
+
+/** Finish reasons per choice/candidate index, in index order. */
+function byIndex(reasons: Map<number, string>): string[] {
+  return [...reasons.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
 }
 
 // --- SSE framing -------------------------------------------------------------------------
