@@ -1,7 +1,6 @@
 import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { chown, lchown, lstat, readdir } from "node:fs/promises";
 import { promisify } from "node:util";
 import {
   AGENT_GID,
@@ -13,19 +12,8 @@ import {
   type SandboxProcess,
   type SandboxSpec,
 } from "./types.js";
+import { chownToAgent } from "./agent-owner.js";
 import { killGroup, reapTree, spawnTree } from "./process-tree.js";
-
-/** chown -R to the agent, without following symlinks. */
-async function chownTree(dir: string): Promise<void> {
-  const st = await lstat(dir);
-  if (st.uid !== AGENT_UID || st.gid !== AGENT_GID) await chown(dir, AGENT_UID, AGENT_GID);
-  if (!st.isDirectory()) return;
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) await chownTree(p);
-    else if ((await lstat(p)).uid !== AGENT_UID) await lchown(p, AGENT_UID, AGENT_GID);
-  }
-}
 
 const run = promisify(execFile);
 
@@ -204,8 +192,8 @@ export class BwrapDriver implements SandboxDriver {
         if (blocked)
           throw new SandboxUnavailableError(`uid ${AGENT_UID} cannot reach ${p}: ${blocked} is not searchable by it (chmod o+x, or use paths outside /root)`);
       }
-      await chownTree(spec.workspace);
-      await chownTree(spec.home);
+      await chownToAgent(spec.workspace);
+      await chownToAgent(spec.home);
     }
     const etc = join(dirname(spec.home), "etc");
     mkdirSync(etc, { recursive: true, mode: 0o755 });

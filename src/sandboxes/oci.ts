@@ -2,10 +2,9 @@ import { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import http from "node:http";
-import { chown, lchown, lstat, readdir } from "node:fs/promises";
 import net from "node:net";
 import { availableParallelism } from "node:os";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { PassThrough, type Duplex } from "node:stream";
 import type Dockerode from "dockerode";
 import { loadConfig } from "../config/config.js";
@@ -20,6 +19,7 @@ import {
   type SandboxSpec,
   type Tier,
 } from "./types.js";
+import { chownToAgent } from "./agent-owner.js";
 
 /** Where scripts/podman-setup.sh starts Podman's Docker-compatible API. */
 export const DEFAULT_ENGINE_SOCKET = "/run/berth/podman.sock";
@@ -128,18 +128,6 @@ export function defaultLimits(env: NodeJS.ProcessEnv = process.env): OciLimits {
     nofile: env.BERTH_OCI_NOFILE ? Number(env.BERTH_OCI_NOFILE) : nofile,
     nproc: env.BERTH_OCI_NPROC ? Number(env.BERTH_OCI_NPROC) : nproc,
   };
-}
-
-/** chown -R to the agent, without following symlinks (the agent must own what it writes to). */
-async function chownTree(dir: string): Promise<void> {
-  const st = await lstat(dir);
-  if (st.uid !== AGENT_UID || st.gid !== AGENT_GID) await chown(dir, AGENT_UID, AGENT_GID);
-  if (!st.isDirectory()) return;
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) await chownTree(p);
-    else if ((await lstat(p)).uid !== AGENT_UID) await lchown(p, AGENT_UID, AGENT_GID);
-  }
 }
 
 /** Whether a directory strictly between `root` and `path` is a symlink. */
@@ -357,8 +345,8 @@ export class OciDriver implements SandboxDriver {
     const opts = await this.createOptions(spec);
     if (process.getuid?.() === 0) {
       // No user namespace: uid 1000 inside is uid 1000 on the host, and must own what it writes.
-      await chownTree(spec.workspace);
-      await chownTree(spec.home);
+      await chownToAgent(spec.workspace);
+      await chownToAgent(spec.home);
     }
     let container: Dockerode.Container;
     try {
