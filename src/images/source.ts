@@ -14,18 +14,13 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
-import { FileSource, readTar, StreamSource, TarFormatError, type ByteSource, type TarEntryType } from "./tar.js";
+import { FileSource, readTar, StreamSource, TarFormatError, type ByteSource, type TarEntryType, type TarHeader } from "./tar.js";
 
 
-export interface ImageFile {
+/** A file as a tar header describes it, under its absolute path. */
+export interface ImageFile extends Omit<TarHeader, "name"> {
   /** Absolute path inside the image: "/etc/passwd". */
   path: string;
-  type: TarEntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  linkname: string;
   /** Layer label ("3/7 sha256:0123456789ab") for image archives. */
   layer?: string;
   /** Set when the file is not in the final filesystem: a newer layer deleted or replaced it. */
