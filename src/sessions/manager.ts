@@ -294,8 +294,8 @@ export class SessionManager {
       ending: false,
       toolStatus: new Map(),
       traceContext: new Map(),
-      // A resumed session's budget continues from what it already spent.
-      budget: new SessionBudget(budget, this.d.store.modelSpend(id)),
+      // A resumed session's budget continues from what it already spent (a new one has spent nothing).
+      budget: new SessionBudget(budget, Object.keys(budget).length ? this.d.store.modelSpend(id) : undefined),
       permissions: new PermissionBroker((ev) => this.emit(id, { ...ev, turnId: live.running })),
     };
     this.live.set(id, live);

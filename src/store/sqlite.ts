@@ -139,6 +139,11 @@ export class Store {
         "SELECT seq, ts, turn_id, type, data FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
       ),
       maxSeq: db.prepare("SELECT MAX(seq) AS m FROM events WHERE session_id = ?"),
+      modelSpend: db.prepare(
+        `SELECT COALESCE(SUM(COALESCE(json_extract(data, '$.usage.inputTokens'), 0) + COALESCE(json_extract(data, '$.usage.outputTokens'), 0)), 0) AS tokens,
+                COALESCE(SUM(COALESCE(json_extract(data, '$.costUsd'), 0)), 0) AS cost
+           FROM events WHERE session_id = ? AND type = 'model.call'`,
+      ),
       insertSession: db.prepare(
         `INSERT INTO sessions (id, harness, harness_version, model, tier, workspace, owns_workspace, state, config, acp_session_id, error, created_at, updated_at)
          VALUES (@id, @harness, @harnessVersion, @model, @tier, @workspace, @ownsWorkspace, @state, @config, @acpSessionId, @error, @createdAt, @updatedAt)`,
@@ -195,13 +200,7 @@ export class Store {
 
   /** What a session's model calls have used so far (from its model.call events; the budget's starting point on resume). */
   modelSpend(sessionId: string): { tokens: number; costUsd: number } {
-    const r = this.db
-      .prepare(
-        `SELECT COALESCE(SUM(COALESCE(json_extract(data, '$.usage.inputTokens'), 0) + COALESCE(json_extract(data, '$.usage.outputTokens'), 0)), 0) AS tokens,
-                COALESCE(SUM(COALESCE(json_extract(data, '$.costUsd'), 0)), 0) AS cost
-           FROM events WHERE session_id = ? AND type = 'model.call'`,
-      )
-      .get(sessionId) as { tokens: number; cost: number };
+    const r = this.stmts.modelSpend.get(sessionId) as { tokens: number; cost: number };
     return { tokens: r.tokens, costUsd: r.cost };
   }
 
