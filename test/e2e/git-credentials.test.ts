@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { generateKeyPairSync, randomBytes, verify, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
+import { fakeGitHub, type FakeGitHub } from "../secrets/fake-github.js";
 import { collect, isReady, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
 
 // A real Pi in a real T1 sandbox clones, with plain `git clone`, from a git server on this
@@ -114,39 +115,9 @@ const git = (args: string[], cwd?: string) =>
     env: { PATH: process.env.PATH!, HOME: tmpdir(), GIT_CONFIG_NOSYSTEM: "1" },
   }).trim();
 
-/**
- * GitHub's token endpoint, as berth's GitHub App source calls it: checks the RS256 JWT with
- * the App's public key and issues installation tokens that expire `lifetimeMs` later.
- */
-async function startFakeGitHub(publicKey: KeyObject, lifetimeMs: number) {
-  const issued: string[] = [];
-  const jwtsOk: boolean[] = [];
-  const server = http.createServer((req, res) => {
-    req.resume();
-    const [h, p, sig] = (/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "").split(".");
-    const ok = !!sig && verify("sha256", Buffer.from(`${h}.${p}`), publicKey, Buffer.from(sig, "base64url")) && req.url === "/app/installations/77/access_tokens";
-    jwtsOk.push(ok);
-    if (!ok) {
-      res.writeHead(401, { "content-type": "application/json" });
-      return res.end(JSON.stringify({ message: "Bad credentials" }));
-    }
-    const token = `ghs_test_${randomBytes(12).toString("hex")}`;
-    issued.push(token);
-    res.writeHead(201, { "content-type": "application/json" });
-    res.end(JSON.stringify({ token, expires_at: new Date(Date.now() + lifetimeMs).toISOString() }));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    issued,
-    jwtsOk,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
 let server: GitServer;
 let appServer: GitServer;
-let github: Awaited<ReturnType<typeof startFakeGitHub>>;
+let github: FakeGitHub;
 let mock: MockProvider;
 let berth: BerthProc;
 let commit: string;
@@ -168,7 +139,7 @@ beforeAll(async () => {
   // Installation tokens live 62 s, and berth refreshes them 60 s before expiry: one is
   // fresh for about two seconds.
   const app = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  github = await startFakeGitHub(app.publicKey, 62_000);
+  github = await fakeGitHub(app.publicKey, Date.now, 62_000);
   appServer = await startGitServer(root, APP_HOST, (p) => p !== undefined && github.issued.includes(p));
   // Each test writes what the agent runs into its workspace as clone.sh.
   const script = parseMockScript(`
@@ -264,7 +235,8 @@ describe("git credentials in a T1 sandbox", () => {
     await collect(berth.client, s.id, turnEnded(turn.id));
 
     for (const d of ["one", "two"]) expect(git(["-C", join(ws, d), "rev-parse", "HEAD"])).toBe(commit);
-    expect(github.jwtsOk).toEqual([true, true]); // two trades, each with a JWT the App's public key verifies
+    // Two trades, each with a JWT the App's public key verifies.
+    expect(github.calls).toEqual([0, 1].map(() => expect.objectContaining({ path: "/app/installations/77/access_tokens", signatureOk: true })));
     const used = [...new Set(appServer.seen.filter((r) => r.valid).map((r) => r.password))];
     expect(used).toEqual(github.issued); // the first clone used the first token, the second the refreshed one
     const out = JSON.stringify((await berth.client.eventsPage(s.id)).events) + berth.log();

@@ -1,8 +1,6 @@
 import { spawn } from "node:child_process";
-import { generateKeyPairSync, randomBytes, verify, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomBytes, verify } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +17,7 @@ import {
 } from "../../src/secrets/git-credentials.js";
 import { appJwt, GitHubAppTokens } from "../../src/secrets/github-app.js";
 import { REDACTED, Redactor } from "../../src/secrets/redact.js";
+import { fakeGitHub, type FakeGitHub } from "./fake-github.js";
 
 // Credential values are made at run time: nothing credential-shaped lives in the repo.
 const canary = (label: string) => `${label}-${randomBytes(12).toString("hex")}`;
@@ -202,43 +201,13 @@ process.stdin.on("end", () => {
   });
 });
 
-// --- GitHub App against a local fake GitHub API -----------------------------------------
-
-interface FakeGitHub {
-  url: string;
-  calls: { path: string; claims: any; signatureOk: boolean }[];
-  close(): Promise<void>;
-}
-
-async function fakeGitHub(pub: KeyObject, clock: { t: number }, lifetimeMs = 3600_000): Promise<FakeGitHub> {
-  const calls: FakeGitHub["calls"] = [];
-  const server = http.createServer((req, res) => {
-    const jwt = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
-    const [h, p, s] = jwt.split(".");
-    const signatureOk = !!s && verify("sha256", Buffer.from(`${h}.${p}`), pub, Buffer.from(s, "base64url"));
-    const claims = p ? JSON.parse(Buffer.from(p, "base64url").toString()) : {};
-    calls.push({ path: req.url!, claims, signatureOk });
-    req.resume();
-    if (!signatureOk || req.method !== "POST") {
-      res.writeHead(401, { "content-type": "application/json" });
-      return res.end(JSON.stringify({ message: "A JSON web token could not be decoded" }));
-    }
-    res.writeHead(201, { "content-type": "application/json" });
-    res.end(JSON.stringify({ token: `inst-${calls.length}-${randomBytes(8).toString("hex")}`, expires_at: new Date(clock.t + lifetimeMs).toISOString() }));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
+// --- GitHub App against a local fake GitHub API (fake-github.ts) -------------------------
 
 describe("GitHub App source", () => {
   const clock = { t: Date.parse("2030-01-01T00:00:00Z") };
   let gh: FakeGitHub;
   beforeAll(async () => {
-    gh = await fakeGitHub(publicKey, clock);
+    gh = await fakeGitHub(publicKey, () => clock.t);
   });
   afterAll(() => gh.close());
 
