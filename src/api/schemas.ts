@@ -24,6 +24,17 @@ export const Budget = z
   })
   .strict();
 
+export const Deadlines = z
+  .object({
+    turnMs: z.number().int().min(1000).optional().describe("Most active time a turn may run"),
+    idleMs: z.number().int().min(1000).optional().describe("Most active time a turn may go without an event"),
+    firstEventMs: z.number().int().min(1000).optional().describe("Most active time from a turn's start to its first event"),
+  })
+  .strict()
+  .describe(
+    "Turn deadlines in ms; time waiting for a permission answer is not counted. A turn past one is cancelled and ends with stop reason turn_timeout, idle_timeout or first_event_timeout. The server's values (BERTH_TURN_*TIMEOUT_MS) are the defaults and the ceilings.",
+  );
+
 export const CreateSessionBody = z
   .object({
     harness: z.string().min(1).describe("Harness id, e.g. pi"),
@@ -57,6 +68,7 @@ export const CreateSessionBody = z
       .optional()
       .describe("Git credentials through the sandbox's git-credential-berth helper (docs/git-credentials.md); default: no host"),
     budget: Budget.optional().describe("Spending limits; once one is reached berth refuses the session's further model calls and turns"),
+    deadlines: Deadlines.optional(),
   })
   .strict();
 
@@ -78,6 +90,7 @@ export const Session = z.object({
   updatedAt: z.string(),
   lastSeq: z.number().int(),
   budget: Budget.extend({ spent: z.object({ tokens: z.number(), costUsd: z.number() }) }).optional(),
+  deadlines: z.object({ turnMs: z.number().optional(), idleMs: z.number().optional(), firstEventMs: z.number().optional() }).optional().describe("The session's effective turn deadlines (ms)"),
 });
 
 export const ContentBlock = z.object({ type: z.string() }).catchall(z.unknown());

@@ -256,6 +256,7 @@ function sessionDto(s: SessionRow, d: Pick<ApiDeps, "events" | "manager">) {
     updatedAt: s.updatedAt,
     lastSeq: d.events.lastSeq(s.id),
     ...(s.config.budget ? { budget: { ...s.config.budget, spent: d.manager.spent(s.id) } } : {}),
+    ...(s.config.deadlines ? { deadlines: s.config.deadlines } : {}),
   };
 }
 

@@ -89,7 +89,7 @@ function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, n - 1) + "…" : s;
 }
 
-/** Exit code for a stop reason: 0 end_turn, 1 error, 3 refusal, 4 max_tokens/max_turn_requests/budget_exceeded, 130 cancelled. */
+/** Exit code for a stop reason: 0 end_turn, 1 error, 3 refusal, 4 a limit (max_tokens, max_turn_requests, budget_exceeded, a turn deadline), 130 cancelled. */
 export function exitCodeFor(stopReason: string | undefined): number {
   switch (stopReason) {
     case "end_turn":
@@ -101,6 +101,9 @@ export function exitCodeFor(stopReason: string | undefined): number {
     case "max_tokens":
     case "max_turn_requests":
     case "budget_exceeded":
+    case "turn_timeout":
+    case "idle_timeout":
+    case "first_event_timeout":
       return 4;
     default:
       return 1;

@@ -18,7 +18,15 @@ export interface BerthConfig {
   gatewayPort: number;
   /** Most tokens one session may spend (BERTH_MAX_SESSION_TOKENS): its budget when it names none, and a ceiling when it does. */
   maxSessionTokens?: number;
+  /**
+   * Turn deadlines in ms (BERTH_TURN_TIMEOUT_MS, BERTH_TURN_IDLE_TIMEOUT_MS,
+   * BERTH_TURN_FIRST_EVENT_TIMEOUT_MS): each is a session's default and its ceiling; 0 is none.
+   */
+  turnDeadlines: { turnMs: number; idleMs: number; firstEventMs: number };
 }
+
+/** Defaults: a turn may run 2 h, go 15 min without an event, and take 5 min to its first. */
+export const DEFAULT_TURN_DEADLINES = { turnMs: 2 * 3600_000, idleMs: 15 * 60_000, firstEventMs: 5 * 60_000 };
 
 export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.env): BerthConfig {
   // root runs berth as a system service: its state goes where uid 1000 (the agent) can
@@ -35,9 +43,22 @@ export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.e
     allowHostTier: env.BERTH_ALLOW_HOST_TIER === "1" || env.BERTH_ALLOW_HOST_TIER === "true",
     gatewayHost: env.BERTH_GATEWAY_HOST ?? "127.0.0.1",
     gatewayPort: env.BERTH_GATEWAY_PORT ? Number(env.BERTH_GATEWAY_PORT) : 0,
+    turnDeadlines: {
+      turnMs: ms("BERTH_TURN_TIMEOUT_MS", env.BERTH_TURN_TIMEOUT_MS, DEFAULT_TURN_DEADLINES.turnMs),
+      idleMs: ms("BERTH_TURN_IDLE_TIMEOUT_MS", env.BERTH_TURN_IDLE_TIMEOUT_MS, DEFAULT_TURN_DEADLINES.idleMs),
+      firstEventMs: ms("BERTH_TURN_FIRST_EVENT_TIMEOUT_MS", env.BERTH_TURN_FIRST_EVENT_TIMEOUT_MS, DEFAULT_TURN_DEADLINES.firstEventMs),
+    },
     ...(env.BERTH_MAX_SESSION_TOKENS ? { maxSessionTokens: positiveInt("BERTH_MAX_SESSION_TOKENS", env.BERTH_MAX_SESSION_TOKENS) } : {}),
     ...overrides,
   };
+}
+
+/** Milliseconds, 0 allowed (no deadline). */
+function ms(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || (n > 0 && n < 1000)) throw new Error(`${name} must be a whole number of milliseconds, at least 1000 (0 for none), not '${raw}'`);
+  return n;
 }
 
 function positiveInt(name: string, raw: string): number {

@@ -28,6 +28,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
 import type { ModelPrice } from "../telemetry/usage.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
+import { DEADLINE_STOP_REASONS, effectiveDeadlines, serverDeadlines, TurnClock, type DeadlineKind, type DeadlineLimits } from "./deadlines.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
 export interface CreateSessionInput {
@@ -49,6 +50,8 @@ export interface CreateSessionInput {
   /** Per-session secrets by name (e.g. ANTHROPIC_API_KEY): memory only, never stored or echoed. */
   secrets?: Record<string, string>;
   budget?: BudgetLimits;
+  /** Turn deadlines (ms); the server's values are the defaults and the ceilings. */
+  deadlines?: DeadlineLimits;
 }
 
 export interface PostTurnInput {
@@ -85,7 +88,15 @@ interface Live {
   /** Trace context posted with each queued turn, until it starts. */
   traceContext: Map<string, { traceparent: string; tracestate?: string }>;
   budget: SessionBudget;
+  /** The running turn's active-time clock and the timer that checks its deadlines. */
+  clock?: TurnClock;
+  deadlineTimer?: NodeJS.Timeout;
+  /** The deadline that passed for the running turn: its cancel is berth's, not the caller's. */
+  deadlinePassed?: DeadlineKind;
 }
+
+/** How long a harness gets to stop a turn after berth cancels it for a deadline. */
+const DEADLINE_CANCEL_GRACE_MS = 10_000;
 
 const LIVE_STATES: SessionState[] = ["starting", "ready", "running"];
 
@@ -149,11 +160,7 @@ export class SessionManager {
     await Promise.all(
       [...this.live.values()].map(async (l) => {
         l.ending = true;
-        if (l.running) {
-          this.endTurnTelemetry(l, "interrupted");
-          this.d.store.endTurn(l.running, "interrupted", "interrupted");
-          this.emit(l.id, { type: "turn.ended", turnId: l.running, data: { stopReason: "interrupted" } });
-        }
+        if (l.running) this.finishTurn(l, l.running, "interrupted", "interrupted");
         for (const t of l.queue) this.d.store.endTurn(t, "interrupted", null);
         this.setState(l.id, "interrupted", "berth shut down");
         await this.teardown(l);
@@ -216,6 +223,12 @@ export class SessionManager {
         "budget_unpriced",
         `budget.maxCostUsd needs a price for model ${model}, and provider ${route.provider} (${route.source}) has none; add one under its prices:, or use budget.maxTokens`,
       );
+    const deadlines = effectiveDeadlines(input.deadlines, this.d.config.turnDeadlines);
+    if ("over" in deadlines)
+      throw badRequest(
+        "deadline_over_limit",
+        `deadlines.${deadlines.over} is above this server's limit of ${deadlines.max} ms (${DEADLINE_ENV[deadlines.over]})`,
+      );
     const config: SessionConfig = {
       systemPrompt: input.systemPrompt,
       permissionPolicy: input.permissionPolicy ?? "allow",
@@ -228,6 +241,7 @@ export class SessionManager {
       egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
       gitHosts,
       ...(budget && Object.keys(budget).length ? { budget } : {}),
+      deadlines: deadlines.limits,
     };
     const now = new Date().toISOString();
     const row: SessionRow = {
@@ -432,12 +446,7 @@ export class SessionManager {
 
   private async fail(live: Live, code: string, message: string): Promise<void> {
     this.emit(live.id, { type: "error", turnId: live.running, data: { code, message } });
-    if (live.running) {
-      this.endTurnTelemetry(live, "error", message);
-      this.d.store.endTurn(live.running, "failed", "error");
-      this.emit(live.id, { type: "turn.ended", turnId: live.running, data: { stopReason: "error" } });
-      live.running = undefined;
-    }
+    if (live.running) this.finishTurn(live, live.running, "failed", live.deadlinePassed ? DEADLINE_STOP_REASONS[live.deadlinePassed] : "error", message);
     for (const t of live.queue) this.d.store.endTurn(t, "failed", null);
     live.queue = [];
     live.ending = true;
@@ -461,11 +470,7 @@ export class SessionManager {
     const live = this.live.get(id);
     if (live) {
       live.ending = true;
-      if (live.running) {
-        this.endTurnTelemetry(live, "cancelled");
-        this.d.store.endTurn(live.running, "cancelled", "cancelled");
-        this.emit(id, { type: "turn.ended", turnId: live.running, data: { stopReason: "cancelled" } });
-      }
+      if (live.running) this.finishTurn(live, live.running, "cancelled", "cancelled");
       for (const t of live.queue) this.d.store.endTurn(t, "cancelled", null);
       await this.teardown(live);
     }
@@ -477,6 +482,7 @@ export class SessionManager {
 
   private async teardown(live: Live): Promise<void> {
     live.permissions.cancelAll();
+    this.stopClock(live);
     this.d.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
@@ -527,9 +533,8 @@ export class SessionManager {
     const over = live.budget.exceeded();
     if (over) {
       // Queued before the budget ran out: it never reaches the harness.
-      this.d.store.endTurn(turnId, "failed", "budget_exceeded");
       this.emit(live.id, { type: "error", turnId, data: { code: "budget_exceeded", ...over } });
-      this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason: "budget_exceeded" } });
+      this.finishTurn(live, turnId, "failed", "budget_exceeded");
       return void this.pump(live);
     }
     live.running = turnId;
@@ -553,25 +558,96 @@ export class SessionManager {
       prompt: this.tracing.captureContent ? turn.prompt : undefined,
       systemPrompt: this.tracing.captureContent ? row.config.systemPrompt : undefined,
     });
+    // A session stored before deadlines existed gets the server's.
+    this.startClock(live, row.config.deadlines ?? serverDeadlines(this.d.config.turnDeadlines));
     try {
       const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
       if (live.ending || live.running !== turnId) return;
-      const stopReason = res.stopReason;
-      this.endTurnTelemetry(live, stopReason);
-      this.d.store.endTurn(turnId, stopReason === "cancelled" ? "cancelled" : "completed", stopReason);
-      this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
+      const passed = live.deadlinePassed;
+      if (passed) this.finishTurn(live, turnId, "failed", DEADLINE_STOP_REASONS[passed]);
+      else this.finishTurn(live, turnId, res.stopReason === "cancelled" ? "cancelled" : "completed", res.stopReason);
     } catch (e) {
       if (live.ending || live.running !== turnId) return;
       const message = String((e as any)?.message ?? e);
-      this.endTurnTelemetry(live, "error", message);
       this.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
-      this.d.store.endTurn(turnId, "failed", "error");
-      this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason: "error" } });
+      this.finishTurn(live, turnId, "failed", "error", message);
     }
-    live.running = undefined;
-    live.toolStatus.clear();
     this.setState(live.id, "ready");
     void this.pump(live);
+  }
+
+  /**
+   * Ends a turn, in the one order every path uses: pending permissions resolve first (a
+   * cancelled request is part of the turn), then its span and metric, the store, and last
+   * turn.ended.
+   */
+  private finishTurn(live: Live, turnId: string, state: TurnRow["state"], stopReason: string, error?: string): void {
+    if (live.running === turnId) {
+      live.permissions.cancelAll();
+      this.stopClock(live);
+      live.turnSpan?.end({ stopReason, error });
+      live.turnSpan = undefined;
+    }
+    this.d.metrics?.recordTurn(live.spec.id, stopReason);
+    this.d.store.endTurn(turnId, state, stopReason);
+    this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
+    if (live.running === turnId) {
+      live.running = undefined;
+      live.deadlinePassed = undefined;
+      live.toolStatus.clear();
+    }
+  }
+
+  // --- deadlines ------------------------------------------------------------------
+
+  private startClock(live: Live, limits: DeadlineLimits | undefined): void {
+    if (!limits || !Object.keys(limits).length) return;
+    live.clock = new TurnClock(limits, Date.now());
+    this.armClock(live);
+  }
+
+  private stopClock(live: Live): void {
+    clearTimeout(live.deadlineTimer);
+    live.deadlineTimer = undefined;
+    live.clock = undefined;
+  }
+
+  /** One timer per running turn, re-armed only when it fires: events just move a number. */
+  private armClock(live: Live): void {
+    clearTimeout(live.deadlineTimer);
+    const clock = live.clock;
+    if (!clock || live.deadlinePassed) return;
+    const wait = clock.nextCheckIn(Date.now());
+    if (wait === Infinity) return;
+    live.deadlineTimer = setTimeout(() => {
+      if (live.clock !== clock) return;
+      const passed = clock.expired(Date.now());
+      if (passed) void this.onDeadline(live, passed);
+      else this.armClock(live);
+    }, wait + 1);
+    live.deadlineTimer.unref();
+  }
+
+  /** A deadline passed: say so, cancel the turn, and give the harness a grace period to stop. */
+  private async onDeadline(live: Live, kind: DeadlineKind): Promise<void> {
+    const turnId = live.running;
+    if (!turnId || !live.agent || !live.acpSessionId) return;
+    live.deadlinePassed = kind;
+    const limitMs = live.clock?.limitOf(kind) ?? 0;
+    const what = kind === "turn" ? "the turn ran longer than" : kind === "idle" ? "the turn produced no event for" : "the turn produced no first event within";
+    this.emit(live.id, {
+      type: "error",
+      turnId,
+      data: { code: "turn_deadline", deadline: kind, limitMs, message: `${what} ${limitMs} ms (time waiting for a permission answer not counted); berth cancelled it` },
+    });
+    live.permissions.cancelAll();
+    live.agent.cancel(live.acpSessionId).catch(() => {});
+    const grace = setTimeout(() => {
+      if (live.running !== turnId || live.ending) return;
+      // The harness ignored the cancel: it can't be trusted with the next turn.
+      void this.fail(live, "harness_unresponsive", `the harness did not stop turn ${turnId} within ${DEADLINE_CANCEL_GRACE_MS / 1000}s of berth's cancel after its ${kind} deadline`);
+    }, DEADLINE_CANCEL_GRACE_MS);
+    grace.unref();
   }
 
   /** Cancels the running turn (ACP session/cancel); queued turns stay queued. */
@@ -594,13 +670,6 @@ export class SessionManager {
   }
 
   // --- ACP callbacks -----------------------------------------------------------
-
-  /** Ends the running turn's span (before teardown forgets the session's secrets) and counts the turn. */
-  private endTurnTelemetry(live: Live, stopReason: string, error?: string): void {
-    live.turnSpan?.end({ stopReason, error });
-    live.turnSpan = undefined;
-    this.d.metrics?.recordTurn(live.spec.id, stopReason);
-  }
 
   /** The registry's price for a model a session's call names: the session's own model only. */
   priceFor(sessionId: string, model: string | undefined): ModelPrice | undefined {
@@ -630,7 +699,19 @@ export class SessionManager {
     if (!live.toolStatus.has(req.toolCall.toolCallId))
       this.onUpdate(live, "", { ...req.toolCall, title: req.toolCall.title ?? "", status: "pending", sessionUpdate: "tool_call" } as SessionUpdate);
     const cfg = this.get(live.id).config;
-    return live.permissions.request(req, cfg.permissionPolicy, cfg.permissionTimeoutMs, signal);
+    // Waiting for a person does not count against the turn's deadlines; a wait nobody
+    // answered (timed out) is charged back to the whole-turn limit.
+    const clock = cfg.permissionPolicy === "ask" ? live.clock : undefined;
+    const asked = Date.now();
+    clock?.pause(asked);
+    if (clock) this.armClock(live);
+    return live.permissions.request(req, cfg.permissionPolicy, cfg.permissionTimeoutMs, signal, (by) => {
+      if (!clock) return;
+      const now = Date.now();
+      if (by === "timeout") clock.charge(now - asked);
+      clock.resume(now);
+      if (live.clock === clock) this.armClock(live);
+    });
   }
 
   /** The gateway's view: where a live session's traffic of one wire family goes. */
@@ -699,6 +780,12 @@ export class SessionManager {
 
   private emit(id: string, ev: NewEvent): void {
     this.d.events.append(id, ev);
+    // Any event of the running turn is progress. Later events only push the idle deadline
+    // out, so the timer is re-armed only on the first (the idle limit may be the shorter).
+    if (ev.turnId) {
+      const live = this.live.get(id);
+      if (live?.clock && live.running === ev.turnId && live.clock.event(Date.now())) this.armClock(live);
+    }
   }
 
   private setState(id: string, state: SessionState, error: string | null = null, extra: Record<string, unknown> = {}): void {
@@ -707,6 +794,12 @@ export class SessionManager {
     this.emit(id, { type: "session.status", data: { state, ...(msg ? { reason: msg } : {}), ...extra } });
   }
 }
+
+const DEADLINE_ENV: Record<keyof DeadlineLimits, string> = {
+  turnMs: "BERTH_TURN_TIMEOUT_MS",
+  idleMs: "BERTH_TURN_IDLE_TIMEOUT_MS",
+  firstEventMs: "BERTH_TURN_FIRST_EVENT_TIMEOUT_MS",
+};
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;

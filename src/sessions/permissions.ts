@@ -31,6 +31,8 @@ export class PermissionBroker {
     policy: PermissionPolicy,
     timeoutMs: number,
     signal: AbortSignal,
+    /** Told who settled the request (policy, client, timeout, cancelled) before the answer resolves. */
+    onSettled?: (by: string) => void,
   ): Promise<RequestPermissionResponse> {
     const permissionId = newId("perm");
     const options = req.options;
@@ -57,6 +59,7 @@ export class PermissionBroker {
           type: "permission.resolved",
           data: { permissionId, outcome: optionId ? "selected" : "cancelled", optionId, kind: opt?.kind ?? null, by },
         });
+        onSettled?.(by);
         resolve(optionId ? { outcome: { outcome: "selected", optionId } } : { outcome: { outcome: "cancelled" } });
       };
       signal.addEventListener("abort", () => settle(null, "cancelled"), { once: true });

@@ -43,6 +43,8 @@ export interface SessionConfig {
   gitHosts?: string[];
   /** Spending limits (sessions/budget.ts). */
   budget?: { maxTokens?: number; maxCostUsd?: number };
+  /** Turn deadlines in ms (sessions/deadlines.ts); absent on sessions created before they existed. */
+  deadlines?: { turnMs?: number; idleMs?: number; firstEventMs?: number };
 }
 
 export interface TurnRow {

@@ -37,6 +37,6 @@ describe("Transcript", () => {
     expect(render([ev("error", { code: "budget_exceeded", message: "the session's token budget is spent" })])).toBe(
       "error budget_exceeded: the session's token budget is spent\n",
     );
-    expect([exitCodeFor("end_turn"), exitCodeFor("refusal"), exitCodeFor("budget_exceeded"), exitCodeFor("cancelled"), exitCodeFor("error")]).toEqual([0, 3, 4, 130, 1]);
+    expect([exitCodeFor("end_turn"), exitCodeFor("refusal"), exitCodeFor("budget_exceeded"), exitCodeFor("idle_timeout"), exitCodeFor("cancelled"), exitCodeFor("error")]).toEqual([0, 3, 4, 4, 130, 1]);
   });
 });
