@@ -18,6 +18,10 @@ export interface BerthConfig {
   gatewayPort: number;
   /** Most tokens one session may spend (BERTH_MAX_SESSION_TOKENS): its budget when it names none, and a ceiling when it does. */
   maxSessionTokens?: number;
+  /** Model calls one session may have in flight at once (BERTH_GATEWAY_MAX_CONCURRENT_CALLS); more get 429. */
+  gatewayMaxConcurrentCalls: number;
+  /** Largest model request body the gateway forwards (BERTH_GATEWAY_MAX_REQUEST_BYTES); larger gets 413. */
+  gatewayMaxRequestBytes: number;
 }
 
 export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.env): BerthConfig {
@@ -35,6 +39,8 @@ export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.e
     allowHostTier: env.BERTH_ALLOW_HOST_TIER === "1" || env.BERTH_ALLOW_HOST_TIER === "true",
     gatewayHost: env.BERTH_GATEWAY_HOST ?? "127.0.0.1",
     gatewayPort: env.BERTH_GATEWAY_PORT ? Number(env.BERTH_GATEWAY_PORT) : 0,
+    gatewayMaxConcurrentCalls: env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS ? positiveInt("BERTH_GATEWAY_MAX_CONCURRENT_CALLS", env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS) : 8,
+    gatewayMaxRequestBytes: env.BERTH_GATEWAY_MAX_REQUEST_BYTES ? positiveInt("BERTH_GATEWAY_MAX_REQUEST_BYTES", env.BERTH_GATEWAY_MAX_REQUEST_BYTES) : 32 * 1024 * 1024,
     ...(env.BERTH_MAX_SESSION_TOKENS ? { maxSessionTokens: positiveInt("BERTH_MAX_SESSION_TOKENS", env.BERTH_MAX_SESSION_TOKENS) } : {}),
     ...overrides,
   };

@@ -7,7 +7,7 @@ import { normalizeUpdate } from "../acp/normalize.js";
 import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
 import type { NewEvent, SessionState } from "../events/types.js";
-import type { ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
+import type { CallAdmission, CallRequest, ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
 import { familyOf, type ApiFamily } from "../gateway/upstream.js";
 import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
 import { parseGitHosts } from "../secrets/git-credentials.js";
@@ -26,7 +26,7 @@ import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
-import type { ModelPrice } from "../telemetry/usage.js";
+import { computeCost } from "../telemetry/usage.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
@@ -295,7 +295,7 @@ export class SessionManager {
       toolStatus: new Map(),
       traceContext: new Map(),
       // A resumed session's budget continues from what it already spent (a new one has spent nothing).
-      budget: new SessionBudget(budget, Object.keys(budget).length ? this.d.store.modelSpend(id) : undefined),
+      budget: new SessionBudget(budget, Object.keys(budget).length ? this.d.store.modelSpend(id) : undefined, this.d.config.gatewayMaxConcurrentCalls),
       permissions: new PermissionBroker((ev) => this.emit(id, { ...ev, turnId: live.running })),
     };
     this.live.set(id, live);
@@ -602,13 +602,6 @@ export class SessionManager {
     this.d.metrics?.recordTurn(live.spec.id, stopReason);
   }
 
-  /** The registry's price for a model a session's call names: the session's own model only. */
-  priceFor(sessionId: string, model: string | undefined): ModelPrice | undefined {
-    const r = this.live.get(sessionId)?.route;
-    if (!r?.price) return undefined;
-    return !model || model === r.model || model === r.requestedModel || model.startsWith(`${r.model}-`) ? r.price : undefined;
-  }
-
   private onUpdate(live: Live, _acpSessionId: string, u: SessionUpdate): void {
     if (live.replaying) return;
     live.turnSpan?.onAcpUpdate(u);
@@ -642,9 +635,36 @@ export class SessionManager {
     return { provider: r.provider, api: r.api, baseUrl: r.baseUrl, auth: r.auth, headers: r.headers };
   }
 
-  /** Why the gateway must refuse a session's next model call (its budget is spent), if it must. */
-  refuseModelCall(sessionId: string): string | undefined {
-    return this.live.get(sessionId)?.budget.exceeded()?.message;
+  /**
+   * The gateway asks before it sends a session's model call: the model must be the one
+   * its route pins, and the budget must hold the call's maximum (sessions/budget.ts).
+   * Settling charges the reported usage; the call that reaches a limit emits the error.
+   */
+  admitModelCall(sessionId: string, call: CallRequest): CallAdmission {
+    const live = this.live.get(sessionId);
+    if (!live) return { ok: false, status: 409, code: "session_not_live", message: "the session is not live; resume it first" };
+    const r = live.route;
+    if (!call.model || (call.model !== r.model && call.model !== r.requestedModel))
+      return {
+        ok: false,
+        status: 403,
+        code: "model_not_allowed",
+        message: `this session may call model ${r.model} only${call.model ? `, not ${call.model.slice(0, 100)}` : ", and the request names no model"}`,
+      };
+    const max = computeCost({ inputTokens: call.inputTokens, outputTokens: call.outputTokens, cacheReadTokens: 0, cacheWriteTokens: 0 }, r.price) ?? 0;
+    const a = live.budget.reserve({ tokens: call.inputTokens + call.outputTokens, costUsd: max });
+    if (!a.ok)
+      return a.reason === "budget_exceeded"
+        ? { ok: false, status: 402, code: "budget_exceeded", message: a.message }
+        : { ok: false, status: 429, code: a.reason, message: a.message, retryAfterSeconds: 1 };
+    return {
+      ok: true,
+      ...(r.price ? { price: r.price } : {}),
+      settle: (usage) => {
+        const breach = a.reservation.settle(usage?.tokens, usage?.costUsd);
+        if (breach) this.emit(sessionId, { type: "error", turnId: live.running, data: { code: "budget_exceeded", ...breach } });
+      },
+    };
   }
 
   /** What a session's model calls have used so far. */
@@ -659,8 +679,6 @@ export class SessionManager {
     const live = this.live.get(sessionId);
     const turnId = live?.running;
     this.emit(sessionId, { type: "model.call", turnId, data: { ...data } });
-    const breach = rec.usage && live?.budget.charge(rec.usage.inputTokens + rec.usage.outputTokens, rec.costUsd);
-    if (breach) this.emit(sessionId, { type: "error", turnId, data: { code: "budget_exceeded", ...breach } });
     // Harnesses differ in how (or whether) they surface a failed model call; berth always does.
     if (rec.status >= 400)
       this.emit(sessionId, {
