@@ -26,7 +26,7 @@ import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
-import { computeCost } from "../telemetry/usage.js";
+import { admitCall } from "./admission.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
@@ -643,28 +643,10 @@ export class SessionManager {
   admitModelCall(sessionId: string, call: CallRequest): CallAdmission {
     const live = this.live.get(sessionId);
     if (!live) return { ok: false, status: 409, code: "session_not_live", message: "the session is not live; resume it first" };
-    const r = live.route;
-    if (!call.model || (call.model !== r.model && call.model !== r.requestedModel))
-      return {
-        ok: false,
-        status: 403,
-        code: "model_not_allowed",
-        message: `this session may call model ${r.model} only${call.model ? `, not ${call.model.slice(0, 100)}` : ", and the request names no model"}`,
-      };
-    const max = computeCost({ inputTokens: call.inputTokens, outputTokens: call.outputTokens, cacheReadTokens: 0, cacheWriteTokens: 0 }, r.price) ?? 0;
-    const a = live.budget.reserve({ tokens: call.inputTokens + call.outputTokens, costUsd: max });
-    if (!a.ok)
-      return a.reason === "budget_exceeded"
-        ? { ok: false, status: 402, code: "budget_exceeded", message: a.message }
-        : { ok: false, status: 429, code: a.reason, message: a.message, retryAfterSeconds: 1 };
-    return {
-      ok: true,
-      ...(r.price ? { price: r.price } : {}),
-      settle: (usage) => {
-        const breach = a.reservation.settle(usage?.tokens, usage?.costUsd);
-        if (breach) this.emit(sessionId, { type: "error", turnId: live.running, data: { code: "budget_exceeded", ...breach } });
-      },
-    };
+    const { model, requestedModel, price } = live.route;
+    return admitCall({ models: [model, requestedModel], ...(price ? { price } : {}), budget: live.budget }, call, (breach) =>
+      this.emit(sessionId, { type: "error", turnId: live.running, data: { code: "budget_exceeded", ...breach } }),
+    );
   }
 
   /** What a session's model calls have used so far. */

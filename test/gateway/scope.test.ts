@@ -4,6 +4,7 @@ import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelGateway, type CallAdmission, type CallRequest, type CallUsage } from "../../src/gateway/gateway.js";
 import { Redactor } from "../../src/secrets/redact.js";
+import { admitCall } from "../../src/sessions/admission.js";
 import { SessionBudget } from "../../src/sessions/budget.js";
 
 // The gateway scopes each call to its session: allowlisted paths only, the session's model
@@ -74,19 +75,11 @@ async function scoped(budget: SessionBudget) {
   return { gw, settled, t: gw.mint("ses_1") };
 }
 
-/** The manager's rule in small: one pinned model, a real SessionBudget. */
+/** The manager's rule (sessions/admission.ts) for one pinned model and a real budget, recording each settlement. */
 function scope(budget: SessionBudget, model = "m", settled: (CallUsage | undefined)[] = []) {
   return (_s: string, c: CallRequest): CallAdmission => {
-    if (c.model !== model) return { ok: false, status: 403, code: "model_not_allowed", message: `this session may call model ${model} only` };
-    const a = budget.reserve({ tokens: c.inputTokens + c.outputTokens, costUsd: 0 });
-    if (!a.ok) return a.reason === "budget_exceeded" ? { ok: false, status: 402, code: a.reason, message: a.message } : { ok: false, status: 429, code: a.reason, message: a.message, retryAfterSeconds: 1 };
-    return {
-      ok: true,
-      settle: (u) => {
-        settled.push(u);
-        a.reservation.settle(u?.tokens, u?.costUsd);
-      },
-    };
+    const a = admitCall({ models: [model], budget }, c, () => {});
+    return a.ok ? { ...a, settle: (u) => (settled.push(u), a.settle(u)) } : a;
   };
 }
 
