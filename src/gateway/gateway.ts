@@ -94,6 +94,8 @@ const PREFIX = FAMILY_PREFIX;
 // Hop-by-hop and credential headers never cross the gateway in either direction.
 const DROP_REQ = new Set([
   "host", "connection", "keep-alive", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
+  // The body is read whole before it is sent on: its length is known, and nothing waits for a 100.
+  "expect", "content-length",
   "authorization", "x-api-key", "api-key", "x-goog-api-key",
 ]);
 const DROP_RES = new Set(["connection", "keep-alive", "transfer-encoding"]);
