@@ -107,9 +107,10 @@ interface TokenEntry {
 
 /**
  * The model gateway (DESIGN.md decision 4): harnesses get a per-session token and this
- * gateway's URL; the gateway swaps the token for the real credential and streams to the
- * upstream without buffering. Provider routing, usage and tracing slot in via resolve()
- * and onCall().
+ * gateway's URL; the gateway forwards only allowlisted calls (routes.ts), reads each
+ * request whole (a small JSON: its model and output cap) for the session's admit() hook,
+ * swaps the token for the real credential and streams the response back without
+ * buffering. Provider routing, usage and tracing slot in via resolve() and onCall().
  */
 export class ModelGateway {
   private servers: http.Server[] = [];
