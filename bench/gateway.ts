@@ -16,6 +16,9 @@ import { fmtMs, heading, median, now, percentile, progress, say, table } from ".
 const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 200);
 const BIG_CALLS = Number(process.env.BENCH_GATEWAY_BIG_CALLS ?? 10);
 const BIG_WORDS = 200_000; // ~1.2 MB of SSE
+const BIG_REQUEST_CALLS = Number(process.env.BENCH_GATEWAY_BIG_REQUEST_CALLS ?? 20);
+/** A long conversation: the gateway reads the whole request (model pin, budget hold) before it sends it on. */
+const BIG_REQUEST = "word ".repeat(200_000); // ~1 MB
 const UPSTREAM_KEY = "bench-upstream-key";
 /** Set to a directory to write a CPU profile of the gateway process (see profile-summary.ts). */
 const PROF_DIR = process.env.BENCH_GATEWAY_PROF;
@@ -48,7 +51,7 @@ async function child(role: Role): Promise<void> {
       auth: { header: "x-api-key", value: UPSTREAM_KEY },
     }),
     onCall: () => {},
-    refuse: () => undefined,
+    admit: () => ({ ok: true, settle() {} }),
   });
   await gateway.start();
   process.once("SIGINT", () => process.exit(0)); // a normal exit, so --cpu-prof writes its file
@@ -74,8 +77,8 @@ interface Timing {
 }
 
 // fetch (undici) keeps connections alive, as the harnesses' SDKs do.
-async function call(url: string, key: string): Promise<Timing> {
-  const body = JSON.stringify({ model: "mock-bench", max_tokens: 1024, stream: true, messages: [{ role: "user", content: "hello" }] });
+async function call(url: string, key: string, content = "hello"): Promise<Timing> {
+  const body = JSON.stringify({ model: "mock-bench", max_tokens: 1024, stream: true, messages: [{ role: "user", content }] });
   const t0 = now();
   const res = await fetch(`${url}/v1/messages`, {
     method: "POST",
@@ -108,9 +111,10 @@ export async function run(): Promise<void> {
     big: { direct: { url: mock.info.big, key: UPSTREAM_KEY }, gateway: { url: gw.info.big, key: gw.info.bigToken! } },
   };
   type K = "direct" | "gateway";
-  const one = (size: "small" | "big", k: K) => call(targets[size][k].url, targets[size][k].key);
+  const one = (size: "small" | "big", k: K, content?: string) => call(targets[size][k].url, targets[size][k].key, content);
   const small: Record<K, Timing[]> = { direct: [], gateway: [] };
   const big: Record<K, Timing[]> = { direct: [], gateway: [] };
+  const bigRequest: Record<K, Timing[]> = { direct: [], gateway: [] };
   try {
     progress(`gateway: warm-up, then ${CALLS} small calls each way, interleaved`);
     for (let i = 0; i < 20; i++) for (const k of ["direct", "gateway"] as K[]) await one("small", k);
@@ -118,6 +122,9 @@ export async function run(): Promise<void> {
     progress(`gateway: ${BIG_CALLS} large streamed answers each way`);
     for (let i = 0; i < BIG_CALLS; i++)
       for (const k of (i % 2 ? ["direct", "gateway"] : ["gateway", "direct"]) as K[]) big[k].push(await one("big", k));
+    progress(`gateway: ${BIG_REQUEST_CALLS} calls with a ${(BIG_REQUEST.length / 1e6).toFixed(1)} MB request each way`);
+    for (let i = 0; i < BIG_REQUEST_CALLS; i++)
+      for (const k of (i % 2 ? ["direct", "gateway"] : ["gateway", "direct"]) as K[]) bigRequest[k].push(await one("small", k, BIG_REQUEST));
   } finally {
     mock.proc.kill();
     gw.proc.kill("SIGINT"); // lets --cpu-prof write its profile
@@ -137,6 +144,16 @@ export async function run(): Promise<void> {
       row("response headers", (t) => t.headers, small),
       row("first body byte", (t) => t.firstByte, small),
       row("whole stream", (t) => t.total, small),
+    ]),
+  );
+  say();
+  say(`${BIG_REQUEST_CALLS} calls each way with a ${(BIG_REQUEST.length / 1e6).toFixed(1)} MB request body (a long conversation), short answer:`);
+  say();
+  say(
+    table([
+      ["large request", "direct median", "via gateway median", "added median", "direct p90", "via gateway p90"],
+      row("response headers", (t) => t.headers, bigRequest),
+      row("whole stream", (t) => t.total, bigRequest),
     ]),
   );
   say();

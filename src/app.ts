@@ -112,9 +112,10 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     onCall: (rec) => manager.onModelCall(rec),
     tracing,
     metrics,
-    price: (sessionId, model) => manager.priceFor(sessionId, model),
     internal: (req, res, sessionId) => gitCredentials.serve(req, res, sessionId),
-    refuse: (sessionId) => manager.refuseModelCall(sessionId),
+    // The session's scope: its model, budget reservation and concurrency, per call.
+    admit: (sessionId, call) => manager.admitModelCall(sessionId, call),
+    maxRequestBytes: config.gatewayMaxRequestBytes,
   });
   await gateway.start();
   const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });

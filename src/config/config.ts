@@ -23,6 +23,10 @@ export interface BerthConfig {
    * BERTH_TURN_FIRST_EVENT_TIMEOUT_MS): each is a session's default and its ceiling; 0 is none.
    */
   turnDeadlines: { turnMs: number; idleMs: number; firstEventMs: number };
+  /** Model calls one session may have in flight at once (BERTH_GATEWAY_MAX_CONCURRENT_CALLS); more get 429. */
+  gatewayMaxConcurrentCalls: number;
+  /** Largest model request body the gateway forwards (BERTH_GATEWAY_MAX_REQUEST_BYTES); larger gets 413. */
+  gatewayMaxRequestBytes: number;
 }
 
 /** Defaults: a turn may run 2 h, go 15 min without an event, and take 5 min to its first. */
@@ -48,6 +52,8 @@ export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.e
       idleMs: ms("BERTH_TURN_IDLE_TIMEOUT_MS", env.BERTH_TURN_IDLE_TIMEOUT_MS, DEFAULT_TURN_DEADLINES.idleMs),
       firstEventMs: ms("BERTH_TURN_FIRST_EVENT_TIMEOUT_MS", env.BERTH_TURN_FIRST_EVENT_TIMEOUT_MS, DEFAULT_TURN_DEADLINES.firstEventMs),
     },
+    gatewayMaxConcurrentCalls: env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS ? positiveInt("BERTH_GATEWAY_MAX_CONCURRENT_CALLS", env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS) : 8,
+    gatewayMaxRequestBytes: env.BERTH_GATEWAY_MAX_REQUEST_BYTES ? positiveInt("BERTH_GATEWAY_MAX_REQUEST_BYTES", env.BERTH_GATEWAY_MAX_REQUEST_BYTES) : 32 * 1024 * 1024,
     ...(env.BERTH_MAX_SESSION_TOKENS ? { maxSessionTokens: positiveInt("BERTH_MAX_SESSION_TOKENS", env.BERTH_MAX_SESSION_TOKENS) } : {}),
     ...overrides,
   };

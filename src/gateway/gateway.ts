@@ -7,7 +7,9 @@ import { newSecret } from "../util/ids.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Tracing } from "../telemetry/tracing.js";
-import { apiForPath, computeCost, createRequestTap, createUsageTap, modelFromPath, type ModelPrice, type ModelUsage, type UsageTap } from "../telemetry/usage.js";
+import { apiForPath, computeCost, createUsageTap, type ModelPrice, type ModelUsage, type UsageTap } from "../telemetry/usage.js";
+import { readRequest } from "./request-body.js";
+import { allowedCall, FAMILY_PREFIX, isRefusal, nonCanonical, type AllowedCall, type RouteRefusal } from "./routes.js";
 import { familyOf, type ApiFamily } from "./upstream.js";
 
 /** Where a session's model traffic goes, with the real credential. Resolved per request. */
@@ -50,19 +52,50 @@ export interface GatewayOptions {
   tokenTtlMs?: number;
   tracing?: Tracing;
   metrics?: Metrics;
-  /** A reason to refuse a session's model call before it is sent (a spent budget), if any. */
-  refuse?(sessionId: string): string | undefined;
-  /** USD per Mtok for a model a session's call names, if the registry has a price. */
-  price?(sessionId: string, model: string | undefined): ModelPrice | undefined;
+  /**
+   * The session's scope decides on each allowlisted call before it is sent: its model, its
+   * budget reservation and its concurrency. Without it every call is admitted, unpriced.
+   */
+  admit?(sessionId: string, call: CallRequest): CallAdmission;
+  /** Largest request body forwarded, raw or decoded (413 beyond). */
+  maxRequestBytes?: number;
   /** berth's own endpoints for the sandbox under /_berth/ (git credentials), once the session token checks out. */
   internal?(req: IncomingMessage, res: ServerResponse, sessionId: string): Promise<void>;
 }
 
-const PREFIX: Record<ApiFamily, string> = { anthropic: "/anthropic", openai: "/openai", google: "/google" };
+/** A model call the gateway is about to send, as the session's scope sees it. */
+export interface CallRequest {
+  family: ApiFamily;
+  /** `generate` calls spend budget; `count` (token counting) calls do not. */
+  kind: AllowedCall["kind"];
+  /** The model the request names (body `model`, or the Gemini path); undefined when it names none. */
+  model?: string;
+  /** The call's maximum: an input estimate from the request size and its output cap (or a default), in tokens. */
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** The usage an admitted call reported when it ended, or undefined (failure, abort, no usage). */
+export interface CallUsage {
+  tokens: number;
+  costUsd?: number;
+}
+
+export type CallAdmission =
+  | { ok: true; price?: ModelPrice; settle(usage: CallUsage | undefined): void }
+  | { ok: false; status: number; code: string; message: string; retryAfterSeconds?: number };
+
+/** Reserved for a call that sets no output cap (OpenAI's is optional). */
+export const DEFAULT_OUTPUT_RESERVATION = 32_000;
+const DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+
+const PREFIX = FAMILY_PREFIX;
 
 // Hop-by-hop and credential headers never cross the gateway in either direction.
 const DROP_REQ = new Set([
   "host", "connection", "keep-alive", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
+  // The body is read whole before it is sent on: its length is known, and nothing waits for a 100.
+  "expect", "content-length",
   "authorization", "x-api-key", "api-key", "x-goog-api-key",
 ]);
 const DROP_RES = new Set(["connection", "keep-alive", "transfer-encoding"]);
@@ -74,9 +107,10 @@ interface TokenEntry {
 
 /**
  * The model gateway (DESIGN.md decision 4): harnesses get a per-session token and this
- * gateway's URL; the gateway swaps the token for the real credential and streams to the
- * upstream without buffering. Provider routing, usage and tracing slot in via resolve()
- * and onCall().
+ * gateway's URL; the gateway forwards only allowlisted calls (routes.ts), reads each
+ * request whole (a small JSON: its model and output cap) for the session's admit() hook,
+ * swaps the token for the real credential and streams the response back without
+ * buffering. Provider routing, usage and tracing slot in via resolve() and onCall().
  */
 export class ModelGateway {
   private servers: http.Server[] = [];
@@ -163,65 +197,90 @@ export class ModelGateway {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? "/";
+    // Before routing, and before anything decodes or normalises the target: nothing in it
+    // may climb above a provider's base URL or from a provider prefix into /_berth/.
+    const bad = nonCanonical(url);
+    if (bad) return refuse(req, res, bad);
     const family = (Object.keys(PREFIX) as ApiFamily[]).find((f) => url.startsWith(PREFIX[f] + "/"));
     const internal = url.startsWith("/_berth/") ? this.opts.internal : undefined;
-    if (!family && !internal) return jsonError(res, 404, "not_found", "unknown gateway route");
+    if (!family && !internal) return refuse(req, res, { status: 404, code: "not_found", message: "unknown gateway route" });
     const entry = this.authenticate(req);
-    if (!entry) return jsonError(res, 401, "authentication_error", "invalid or expired berth gateway token");
+    if (!entry) return refuse(req, res, { status: 401, code: "authentication_error", message: "invalid or expired berth gateway token" });
     if (!family) return void internal!(req, res, entry.sessionId).catch(() => res.destroy());
+    const call = allowedCall(family, req.method ?? "GET", url.slice(PREFIX[family].length));
+    if (isRefusal(call)) return refuse(req, res, call);
     let upstream: Upstream;
     try {
       upstream = this.opts.resolve(entry.sessionId, family);
     } catch (e) {
-      return jsonError(res, 502, "upstream_unavailable", this.opts.redactor.redact(String((e as Error).message)));
+      return refuse(req, res, { status: 502, code: "upstream_unavailable", message: this.opts.redactor.redact(String((e as Error).message)) });
     }
-    // 402: SDKs retry 408/409/429/5xx, and a spent budget is not worth retrying. Counted in
-    // berth_model_calls_total{status="402"}; the provider never sees the call.
-    const refusal = this.opts.refuse?.(entry.sessionId);
-    if (refusal) {
-      this.opts.metrics?.recordModelCall({ provider: upstream.provider, status: 402 });
-      return jsonError(res, 402, "budget_exceeded", refusal);
+    this.forward(req, res, entry.sessionId, family, call, upstream).catch((e) => {
+      if (res.headersSent) return void res.destroy();
+      jsonError(res, 400, "request_failed", this.opts.redactor.redact(`the gateway could not read the request: ${(e as Error).message}`));
+    });
+  }
+
+  private async forward(req: IncomingMessage, res: ServerResponse, sessionId: string, family: ApiFamily, call: AllowedCall, upstream: Upstream): Promise<void> {
+    const body = await readRequest(req, this.opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES);
+    if (isRefusal(body)) return refuse(req, res, body);
+    const { tracing, metrics } = this.opts;
+    // The allowlisted path is plain segments: appended to the base URL's path it stays below it.
+    const target = new URL(upstream.baseUrl);
+    target.pathname = target.pathname.replace(/\/$/, "") + call.path;
+    target.search = call.query;
+    const model = call.pathModel ?? body.model;
+    // 402: SDKs retry 408/409/429/5xx, and a spent budget is not worth retrying; 429 (a full
+    // concurrency cap, or budget held by calls in flight) is. The provider never sees either.
+    const admission: CallAdmission = this.opts.admit?.(sessionId, {
+      family,
+      kind: call.kind,
+      ...(model ? { model } : {}),
+      inputTokens: call.kind === "generate" ? body.decodedBytes : 0,
+      outputTokens: call.kind === "generate" ? (body.maxOutputTokens ?? DEFAULT_OUTPUT_RESERVATION) : 0,
+    }) ?? { ok: true, settle() {} };
+    if (!admission.ok) {
+      metrics?.recordModelCall({ provider: upstream.provider, status: admission.status });
+      const retry = admission.retryAfterSeconds !== undefined ? { "retry-after": String(admission.retryAfterSeconds) } : undefined;
+      return jsonError(res, admission.status, admission.code, admission.message, retry);
     }
-    const rest = url.slice(PREFIX[family].length);
-    const target = new URL(upstream.baseUrl.replace(/\/$/, "") + rest);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !DROP_REQ.has(k)) headers[k] = v;
+    headers["content-length"] = String(body.raw.length);
     for (const [k, v] of Object.entries(upstream.headers ?? {})) {
       // Beta flags are a list: add the provider's to the harness's own, don't replace them.
       const prev = headers[k];
       headers[k] = k === "anthropic-beta" && typeof prev === "string" && prev ? `${prev},${v}` : v;
     }
     if (upstream.auth) headers[upstream.auth.header] = upstream.auth.value;
-    // Model calls (not token counting, not model listings) are traced and their usage read
-    // from the response as it streams; a compressed response could not be read that way.
-    const api = apiForPath(target.pathname);
+    // Model calls (not token counting) are traced and their usage read from the response
+    // as it streams; a compressed response could not be read that way.
+    const api = call.kind === "generate" ? apiForPath(target.pathname) : undefined;
     if (api) headers["accept-encoding"] = "identity";
-    const reqTap = api ? createRequestTap(headerValue(req.headers["content-encoding"])) : undefined;
-    if (reqTap) req.on("data", (c: Buffer) => reqTap.write(c));
-    const { tracing, metrics } = this.opts;
     const span =
       api && tracing?.enabled
-        ? tracing.startChatSpan(undefined, { provider: upstream.provider, api, sessionId: entry.sessionId, serverUrl: target, requestModel: modelFromPath(target.pathname) })
+        ? tracing.startChatSpan(undefined, { provider: upstream.provider, api, sessionId, serverUrl: target, requestModel: model })
         : undefined;
     let usageTap: UsageTap | undefined;
     let ttfbMs: number | undefined;
     let recorded = false;
     const started = Date.now();
+    // Runs once however the call ends (response end, stream error, client abort, upstream
+    // failure), so the budget reservation is always settled.
     const record = (status: number, error?: string) => {
-      if (recorded) return; // "end" and "error" can both fire
+      if (recorded) return;
       recorded = true;
       const durationMs = Date.now() - started;
       const u = usageTap?.end();
-      const info = reqTap?.end() ?? {};
-      const model = info.model ?? modelFromPath(target.pathname);
       const usage = u?.reported ? u : undefined;
-      const costUsd = usage ? computeCost(usage, this.opts.price?.(entry.sessionId, model ?? u?.responseModel)) : undefined;
+      // Every admitted call is priced with the session's route price: its model is pinned.
+      const costUsd = usage ? computeCost(usage, admission.price) : undefined;
       const err = error ? this.opts.redactor.redact(error) : u?.streamError ? `error in the response stream: ${u.streamError}` : undefined;
       if (span)
         tracing!.endChatSpan(span, {
           status,
           requestModel: model,
-          stream: info.stream,
+          stream: body.stream,
           responseModel: u?.responseModel,
           responseId: u?.responseId,
           usage,
@@ -233,9 +292,9 @@ export class ModelGateway {
         });
       if (api) metrics?.recordModelCall({ provider: upstream.provider, status, usage, costUsd, ttfbMs, totalMs: durationMs });
       this.opts.onCall?.({
-        sessionId: entry.sessionId,
+        sessionId,
         provider: upstream.provider,
-        method: req.method ?? "GET",
+        method: req.method ?? "POST",
         path: target.pathname,
         status,
         durationMs,
@@ -257,9 +316,13 @@ export class ModelGateway {
         ...(costUsd !== undefined ? { costUsd } : {}),
         ...(ttfbMs !== undefined ? { ttfbMs } : {}),
       });
+      // After the model.call event, so a breach's error event follows the call that caused it.
+      admission.settle(usage ? { tokens: usage.inputTokens + usage.outputTokens, ...(costUsd !== undefined ? { costUsd } : {}) } : undefined);
     };
+    let responded = false;
     const lib = target.protocol === "https:" ? https : http;
     const up = lib.request(target, { method: req.method, headers }, (ures) => {
+      responded = true;
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !DROP_RES.has(k)) out[k] = v;
       res.writeHead(ures.statusCode ?? 502, out);
@@ -280,7 +343,8 @@ export class ModelGateway {
       if (status >= 400) ures.on("data", (d: Buffer) => (errBody = (errBody + d.toString("utf8")).slice(0, 4096)));
       ures.pipe(res);
       ures.once("end", () => record(status, status >= 400 ? upstreamMessage(errBody) : undefined));
-      ures.once("error", (e) => record(ures.statusCode ?? 502, e.message));
+      ures.once("error", (e) => record(status, e.message));
+      ures.once("close", () => record(status, "the response ended before it was complete (client or upstream went away)"));
     });
     up.setNoDelay(true);
     up.once("error", (e) => {
@@ -288,7 +352,10 @@ export class ModelGateway {
       if (!res.headersSent) jsonError(res, 502, "upstream_unreachable", `model upstream ${upstream.provider} unreachable: ${e.message}`);
       else res.destroy();
     });
-    req.pipe(up);
+    up.once("close", () => {
+      if (!responded) record(502, "the upstream connection closed before a response");
+    });
+    up.end(body.raw);
     res.once("close", () => {
       if (!res.writableFinished) up.destroy();
     });
@@ -316,7 +383,15 @@ function bearer(h: string | undefined): string | undefined {
   return m ? m[1]!.trim() : undefined;
 }
 
-function jsonError(res: ServerResponse, status: number, type: string, message: string): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify({ type: "error", error: { type, message } }));
+/** The Anthropic error shape (which the OpenAI SDK reads too), with berth's machine-readable `code`. */
+function jsonError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify({ type: "error", error: { type: code, code, message } }));
+}
+
+/** Refuses before the body is read: the rest of it is drained, not forwarded. */
+function refuse(req: IncomingMessage, res: ServerResponse, r: RouteRefusal): void {
+  req.resume();
+  jsonError(res, r.status, r.code, r.message, r.allow ? { allow: r.allow } : {});
 }

@@ -57,13 +57,11 @@ export const claude: HarnessSpec = {
       CLAUDE_CODE_MAX_RETRIES: "2",
       API_TIMEOUT_MS: "300000",
     };
-    if (/^claude-/.test(model)) env.ANTHROPIC_MODEL = model;
-    else {
-      // Another provider's model: every request, background ones included, must name it;
-      // and Anthropic-only beta headers/fields (context management ...) stay off.
-      for (const k of MODEL_ENV) env[k] = model;
-      env.CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS = "1";
-    }
+    // Every request, background ("small fast") ones included, names the session's model:
+    // the gateway admits no other (gateway/routes.ts, the model pin).
+    for (const k of MODEL_ENV) env[k] = model;
+    // Another provider's model: Anthropic-only beta headers/fields (context management ...) stay off.
+    if (!/^claude-/.test(model)) env.CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS = "1";
     // Claude Code's own state file: driven through the SDK it needs no onboarding, but on
     // a missing file its first config save fails ("Failed to save config with lock: ENOENT")
     // before it recreates it; seeding it keeps first start clean. No credentials in it.

@@ -7,7 +7,7 @@ import { normalizeUpdate } from "../acp/normalize.js";
 import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
 import type { NewEvent, SessionState } from "../events/types.js";
-import type { ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
+import type { CallAdmission, CallRequest, ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
 import { familyOf, type ApiFamily } from "../gateway/upstream.js";
 import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
 import { parseGitHosts } from "../secrets/git-credentials.js";
@@ -26,7 +26,7 @@ import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
-import type { ModelPrice } from "../telemetry/usage.js";
+import { admitCall } from "./admission.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import { DEADLINE_STOP_REASONS, effectiveDeadlines, serverDeadlines, TurnClock, type DeadlineKind, type DeadlineLimits } from "./deadlines.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
@@ -309,7 +309,7 @@ export class SessionManager {
       toolStatus: new Map(),
       traceContext: new Map(),
       // A resumed session's budget continues from what it already spent (a new one has spent nothing).
-      budget: new SessionBudget(budget, Object.keys(budget).length ? this.d.store.modelSpend(id) : undefined),
+      budget: new SessionBudget(budget, Object.keys(budget).length ? this.d.store.modelSpend(id) : undefined, this.d.config.gatewayMaxConcurrentCalls),
       permissions: new PermissionBroker((ev) => this.emit(id, { ...ev, turnId: live.running })),
     };
     this.live.set(id, live);
@@ -671,13 +671,6 @@ export class SessionManager {
 
   // --- ACP callbacks -----------------------------------------------------------
 
-  /** The registry's price for a model a session's call names: the session's own model only. */
-  priceFor(sessionId: string, model: string | undefined): ModelPrice | undefined {
-    const r = this.live.get(sessionId)?.route;
-    if (!r?.price) return undefined;
-    return !model || model === r.model || model === r.requestedModel || model.startsWith(`${r.model}-`) ? r.price : undefined;
-  }
-
   private onUpdate(live: Live, _acpSessionId: string, u: SessionUpdate): void {
     if (live.replaying) return;
     live.turnSpan?.onAcpUpdate(u);
@@ -723,9 +716,18 @@ export class SessionManager {
     return { provider: r.provider, api: r.api, baseUrl: r.baseUrl, auth: r.auth, headers: r.headers };
   }
 
-  /** Why the gateway must refuse a session's next model call (its budget is spent), if it must. */
-  refuseModelCall(sessionId: string): string | undefined {
-    return this.live.get(sessionId)?.budget.exceeded()?.message;
+  /**
+   * The gateway asks before it sends a session's model call: the model must be the one
+   * its route pins, and the budget must hold the call's maximum (sessions/budget.ts).
+   * Settling charges the reported usage; the call that reaches a limit emits the error.
+   */
+  admitModelCall(sessionId: string, call: CallRequest): CallAdmission {
+    const live = this.live.get(sessionId);
+    if (!live) return { ok: false, status: 409, code: "session_not_live", message: "the session is not live; resume it first" };
+    const { model, requestedModel, price } = live.route;
+    return admitCall({ models: [model, requestedModel], ...(price ? { price } : {}), budget: live.budget }, call, (breach) =>
+      this.emit(sessionId, { type: "error", turnId: live.running, data: { code: "budget_exceeded", ...breach } }),
+    );
   }
 
   /** What a session's model calls have used so far. */
@@ -740,8 +742,6 @@ export class SessionManager {
     const live = this.live.get(sessionId);
     const turnId = live?.running;
     this.emit(sessionId, { type: "model.call", turnId, data: { ...data } });
-    const breach = rec.usage && live?.budget.charge(rec.usage.inputTokens + rec.usage.outputTokens, rec.costUsd);
-    if (breach) this.emit(sessionId, { type: "error", turnId, data: { code: "budget_exceeded", ...breach } });
     // Harnesses differ in how (or whether) they surface a failed model call; berth always does.
     if (rec.status >= 400)
       this.emit(sessionId, {

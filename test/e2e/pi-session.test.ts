@@ -59,7 +59,8 @@ describe("Pi in T1 through the API", () => {
       fetch(`${gw}/v1/messages`, {
         method: "POST",
         headers: { "x-api-key": key, "content-type": "application/json", "anthropic-version": "2023-06-01" },
-        body: JSON.stringify({ model: "mock-1", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+        // The session's own model: the gateway refuses any other (test/e2e/security/gateway-scope.test.ts).
+        body: JSON.stringify({ model: "claude-mock", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
       });
     expect((await post("bgt_wrong")).status).toBe(401);
     expect((await post(token)).status).toBe(200);

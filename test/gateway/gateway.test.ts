@@ -18,7 +18,7 @@ beforeAll(async () => {
     req.on("data", (d) => (body += d));
     req.on("end", () => {
       seen.push({ url: req.url!, headers: req.headers, body });
-      if (req.url!.includes("fail")) {
+      if (body.includes('"fail"')) {
         res.writeHead(529, { "content-type": "application/json" });
         return res.end(JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }));
       }
@@ -50,16 +50,19 @@ async function gateway(extra: Partial<ConstructorParameters<typeof ModelGateway>
 }
 
 describe("ModelGateway", () => {
-  it("refuses a session's call with 402 budget_exceeded before it reaches the upstream", async () => {
+  it("refuses a session's call with the scope's refusal (402 budget_exceeded) before it reaches the upstream", async () => {
     const spent = new Set(["ses_spent"]);
     const metrics = createMetrics({ processMetrics: false });
-    const { gw, calls } = await gateway({ refuse: (s) => (spent.has(s) ? "the session's token budget is spent" : undefined), metrics });
+    const { gw, calls } = await gateway({
+      admit: (s) => (spent.has(s) ? { ok: false, status: 402, code: "budget_exceeded", message: "the session's token budget is spent" } : { ok: true, settle() {} }),
+      metrics,
+    });
     seen = [];
     const call = (token: string) =>
-      fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages/fail`, { method: "POST", headers: { "x-api-key": token }, body: "{}" });
+      fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages`, { method: "POST", headers: { "x-api-key": token }, body: '{"fail":true}' });
     const refused = await call(gw.mint("ses_spent"));
     expect(refused.status).toBe(402);
-    expect(await refused.json()).toEqual({ type: "error", error: { type: "budget_exceeded", message: "the session's token budget is spent" } });
+    expect(await refused.json()).toEqual({ type: "error", error: { type: "budget_exceeded", code: "budget_exceeded", message: "the session's token budget is spent" } });
     expect(seen).toEqual([]);
     expect(calls).toEqual([]);
     expect((await metrics.render()).body).toContain('berth_model_calls_total{provider="test",status="402"} 1');
@@ -124,7 +127,7 @@ describe("ModelGateway", () => {
   it("passes upstream errors through with status and body, and names a missing upstream", async () => {
     const { gw, calls } = await gateway();
     const token = gw.mint("ses_4");
-    const res = await fetch(`${gw.baseUrl("anthropic-messages")}/fail`, { method: "POST", headers: { "x-api-key": token }, body: "{}" });
+    const res = await fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages`, { method: "POST", headers: { "x-api-key": token }, body: '{"fail":true}' });
     expect(res.status).toBe(529);
     expect(((await res.json()) as any).error.message).toBe("Overloaded");
     const none = await fetch(`${gw.baseUrl("openai-responses")}/v1/responses`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "{}" });

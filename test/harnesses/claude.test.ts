@@ -53,11 +53,12 @@ describe("claude harness spec", () => {
     expect(env.CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS).toBe("1");
   });
 
-  it("leaves Claude Code's own aliases alone for a claude-* model", () => {
+  it("names a claude-* model in every model variable too (the gateway admits the session's model only), betas left on", () => {
     const { env } = claude.launch(ctx({ model: "claude-sonnet-4-5" }));
     expect(env.ANTHROPIC_MODEL).toBe("claude-sonnet-4-5");
-    expect(env.ANTHROPIC_SMALL_FAST_MODEL).toBeUndefined();
-    expect(env.ANTHROPIC_DEFAULT_HAIKU_MODEL).toBeUndefined();
+    expect(env.ANTHROPIC_SMALL_FAST_MODEL).toBe("claude-sonnet-4-5");
+    expect(env.ANTHROPIC_DEFAULT_HAIKU_MODEL).toBe("claude-sonnet-4-5");
+    expect(env.CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS).toBeUndefined();
   });
 
   it("writes settings without credentials, and the system prompt as the user CLAUDE.md", () => {
