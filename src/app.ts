@@ -77,7 +77,9 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   });
   const installer = new HarnessInstaller(config.harnessCache);
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
-  const drivers = new SandboxDrivers([new HostDriver(), new BwrapDriver(), new OciDriver({ owner: config.home })]);
+  const bwrap = new BwrapDriver({ owner: config.home, env });
+  if (bwrap.cgroupsOff) logger.warn("BERTH_T1_CGROUPS=off: T1 sandboxes run without per-sandbox pids/memory/CPU limits, so one sandbox can starve the others");
+  const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner: config.home })]);
 
   // berth's scripted mock model always runs (loopback, cheap) and serves mock-* models;
   // with no provider key configured it is also the default model, and berth says so.
@@ -121,6 +123,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const interrupted = await manager.recover();
   // A container created just before a crash, never recorded: the label finds it.
   await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
+  // Likewise a T1 sandbox's cgroup: found under this owner's cgroup directory.
+  await bwrap.reapLeftovers();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
   const api = await buildApi({
