@@ -424,6 +424,10 @@ export class SessionManager {
       void this.pump(live);
     } catch (e) {
       if (live.ending) return;
+      // A sandbox that died during start-up shows up here as a write to a dead pipe (EPIPE);
+      // onExit reports it with what the sandbox said on its way out.
+      if (live.proc && (await Promise.race([live.proc.exited, new Promise<null>((r) => setTimeout(() => r(null), 1000))]))) return;
+      if (live.ending) return;
       const err = e instanceof BerthError ? e : new BerthError(500, (e as any)?.code ?? "session_start_failed", String((e as Error)?.message ?? e));
       const stderr = live.agent?.stderr.trim();
       await this.fail(live, err.code, err.message + (stderr ? ` (harness stderr: ${stderr.slice(-800)})` : ""));
@@ -447,11 +451,16 @@ export class SessionManager {
 
   private async onExit(live: Live, code: number | null, signal: string | null): Promise<void> {
     if (live.ending) return;
+    // The exit can come before the last of stderr has been read.
+    const stderrEnd = live.proc?.stderr.readableEnded ? undefined : live.proc && new Promise((r) => live.proc!.stderr.once("end", r));
+    await Promise.race([stderrEnd, new Promise((r) => setTimeout(r, 500))]);
+    if (live.ending) return;
     const stderr = live.agent?.stderr.trim();
+    const starting = !live.acpSessionId;
     await this.fail(
       live,
-      "harness_exited",
-      `the harness process exited unexpectedly (code ${code}, signal ${signal})${stderr ? `: ${stderr.slice(-800)}` : ""}`,
+      starting ? "sandbox_start_failed" : "harness_exited",
+      `${starting ? "the sandbox exited during start-up" : "the harness process exited unexpectedly"} (code ${code}, signal ${signal})${stderr ? `: ${stderr.slice(-800)}` : ""}`,
     );
   }
 
