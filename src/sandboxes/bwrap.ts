@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import {
   AGENT_GID,
@@ -16,9 +16,19 @@ import {
 import { chownToAgent } from "./agent-owner.js";
 import { assertWritable, locateCgroups, SandboxCgroups, type SandboxCgroup } from "./cgroups.js";
 import { killGroup, reapTree, spawnTree } from "./process-tree.js";
+import { encodeProgram, nativeArch, seccompProgram } from "./seccomp.js";
 import { prlimitArgs, t1Limits } from "./t1-limits.js";
 
 const run = promisify(execFile);
+
+/** Writes the T1 seccomp program (seccomp.ts) for this host's architecture into `dir`. */
+function writeSeccompFilter(dir: string): string {
+  const arch = nativeArch();
+  if (!arch) throw new SandboxUnavailableError(`tier 'process' has no seccomp filter for ${process.arch}; it supports x86_64 and aarch64`);
+  const file = join(dir, "seccomp.bpf");
+  writeFileSync(file, encodeProgram(seccompProgram(arch)), { mode: 0o600 });
+  return file;
+}
 
 function isZombie(pid: number): boolean {
   try {
@@ -247,9 +257,19 @@ export class BwrapDriver implements SandboxDriver {
       this.bwrap,
       // fd 3 carries bwrap's --info-fd JSON: the pid of the sandbox's init, outside view.
       "--info-fd", "3",
+      // fd 4: the seccomp filter, loaded just before the command runs. No user namespace can
+      // be created inside (the filter refuses unshare/clone with namespace flags too).
+      "--seccomp", "4",
+      "--unshare-user", "--disable-userns",
       ...this.args(spec, etc),
     ];
-    const proc = spawnTree(this.name, argv, { cwd: "/", env: this.env(spec), stdio: ["pipe", "pipe", "pipe", "pipe"] });
+    const filter = openSync(writeSeccompFilter(etc), "r");
+    let proc: SandboxProcess;
+    try {
+      proc = spawnTree(this.name, argv, { cwd: "/", env: this.env(spec), stdio: ["pipe", "pipe", "pipe", "pipe", filter] });
+    } finally {
+      closeSync(filter);
+    }
     if (cg) {
       this.running.add(cgName);
       const sandboxCg = cg;

@@ -128,6 +128,17 @@ describe("bwrap resource limits", () => {
   });
 });
 
+describe("bwrap seccomp and user namespaces", () => {
+  it("runs under a seccomp filter that refuses nested user namespaces and mount, while processes and threads work", async () => {
+    const { out } = await runIn(
+      "grep Seccomp: /proc/self/status; unshare -Ur true 2>/dev/null && echo nested || echo no-nested; " +
+        "mount -t tmpfs x /tmp 2>/dev/null && echo mounted || echo no-mount; " +
+        "/usr/bin/node -e 'const { Worker } = require(\"worker_threads\"); new Worker(\"1\", { eval: true }).on(\"exit\", () => { require(\"child_process\").execFileSync(\"true\"); console.log(\"node ok\"); })' 2>&1 | tail -1",
+    );
+    expect(out.trim().split("\n")).toEqual(["Seccomp:\t2", "no-nested", "no-mount", "node ok"]);
+  });
+});
+
 describe("bwrap per-sandbox cgroup", () => {
   it("puts the whole sandbox in its own cgroup with the limits, and removes it when the sandbox ends", async () => {
     const small = new BwrapDriver({ env: { BERTH_T1_MAX_PROCS: "20", BERTH_T1_MAX_MEMORY_BYTES: String(256 * 1024 ** 2) }, owner: "unit-cgroup-test" });
