@@ -119,7 +119,15 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     refuse: (sessionId) => manager.refuseModelCall(sessionId),
   });
   await gateway.start();
-  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });
+  // The API's port is known once it listens (below); sessions only start after that.
+  const listening: { endpoint?: { host: string; port: number } } = {};
+  const mockUrl = new URL(mock.url);
+  const ownEndpoints = () => [
+    ...(listening.endpoint ? [listening.endpoint] : []),
+    { host: config.gatewayHost, port: gateway.port },
+    { host: mockUrl.hostname.replace(/^\[|\]$/g, ""), port: Number(mockUrl.port) },
+  ];
+  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints });
   const interrupted = await manager.recover();
   // A container created just before a crash, never recorded: the label finds it.
   await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
@@ -153,6 +161,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   await api.listen({ host: config.host, port: config.port });
   const addr = api.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
+  listening.endpoint = { host: config.host, port };
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
   let closing: Promise<void> | undefined;

@@ -2,6 +2,7 @@ import { promises as dns } from "node:dns";
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import net, { type AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 
 /**
@@ -56,6 +57,14 @@ export interface EgressProxyOptions {
   port?: number;
   policy: EgressPolicy;
   onDecision?: (d: EgressDecision) => void;
+  /**
+   * berth's own listening endpoints (API, gateway, mock provider): never reachable through the
+   * proxy, on loopback, on any local address or on the unspecified address, whatever the
+   * policy. Called per request, so endpoints that start later count.
+   */
+  ownEndpoints?: () => { host: string; port: number }[];
+  /** This host's own addresses (default: every interface's); injectable for tests. */
+  localAddresses?: () => string[];
   /** Name to addresses; default dns.promises.lookup with all: true. Injectable for tests. */
   resolve?: (host: string) => Promise<string[]>;
   /** How long resolving plus connecting may take before the client gets 504 (default 10 s). */
@@ -195,13 +204,14 @@ export function matchRules(rules: readonly EgressRule[], host: string, port: num
 // Address classes
 
 function v4Kind(a: number, b: number, c: number, d: number): string | undefined {
-  if (a === 169 && b === 254 && c === 169 && d === 254) return "cloud metadata";
+  // All of link-local v4 is metadata: 169.254.169.254 (AWS, GCP, Azure, OpenStack, ...),
+  // 169.254.170.2 (ECS task credentials), 169.254.169.123 (time), 169.254.169.253 (DNS).
+  if (a === 169 && b === 254) return "cloud metadata";
   if (a === 100 && b === 100 && c === 100 && d === 200) return "cloud metadata"; // Alibaba
   if (a === 168 && b === 63 && c === 129 && d === 16) return "cloud metadata"; // Azure wire server
   if (a === 0) return "unspecified";
   if (a === 127) return "loopback";
   if (a === 10 || (a === 172 && (b & 0xf0) === 16) || (a === 192 && b === 168)) return "private";
-  if (a === 169 && b === 254) return "link-local";
   if (a === 100 && (b & 0xc0) === 64) return "shared (CGNAT)";
   if (a >= 224 && a < 240) return "multicast";
   if (a >= 240) return "reserved";
@@ -235,7 +245,10 @@ function v6Kind(g: number[]): string | undefined {
   if (zeroUpTo(6)) return embedded(at(6), at(7)) ?? "reserved"; // IPv4-compatible (deprecated)
   if (at(0) === 0x64 && at(1) === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embedded(at(6), at(7)); // NAT64
   if (at(0) === 0x2002) return embedded(at(1), at(2)); // 6to4
-  if (at(0) === 0xfd00 && at(1) === 0xec2 && g.slice(2, 7).every((x) => x === 0) && at(7) === 0x254) return "cloud metadata";
+  // AWS's IPv6 service range (fd00:ec2::254 metadata, ::23 ECS task metadata, ::253 DNS, ::123
+  // time) and GCP's metadata server (fd20:ce::254).
+  if (at(0) === 0xfd00 && at(1) === 0xec2) return "cloud metadata";
+  if (at(0) === 0xfd20 && at(1) === 0xce && g.slice(2, 7).every((x) => x === 0) && at(7) === 0x254) return "cloud metadata";
   if ((at(0) & 0xfe00) === 0xfc00) return "private";
   if ((at(0) & 0xffc0) === 0xfe80) return "link-local";
   if ((at(0) & 0xffc0) === 0xfec0) return "private"; // site-local (deprecated)
@@ -258,6 +271,20 @@ export function classifyAddress(address: string): string | undefined {
   const g = net.isIPv6(a) ? ipv6Groups(a) : undefined;
   if (!g || g.length !== 8 || g.some((x) => !(x >= 0 && x <= 0xffff))) throw new Error(`not an IP address: ${address}`);
   return v6Kind(g);
+}
+
+/** An address in one spelling: IPv4-mapped IPv6 as IPv4, no zone, IPv6 groups expanded. */
+export function canonicalAddress(address: string): string {
+  const a = (address.split("%")[0] ?? "").replace(/^\[|\]$/g, "");
+  if (net.isIPv4(a)) return a;
+  const g = net.isIPv6(a) ? ipv6Groups(a) : undefined;
+  if (!g) return a.toLowerCase();
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return [g[6]! >> 8, g[6]! & 0xff, g[7]! >> 8, g[7]! & 0xff].join(".");
+  return g.map((x) => x.toString(16)).join(":");
+}
+
+function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -456,6 +483,15 @@ export class EgressProxy {
       }
     }
 
+    const own = this.opts.ownEndpoints?.() ?? [];
+    if (own.some((e) => e.port === t.port)) {
+      const local = new Set((this.opts.localAddresses?.() ?? interfaceAddresses()).map(canonicalAddress));
+      for (const a of addresses) {
+        const kind = classifyAddress(a);
+        if (kind === "loopback" || kind === "unspecified" || local.has(canonicalAddress(a)) || own.some((e) => canonicalAddress(e.host) === canonicalAddress(a)))
+          return refuse(`berth's own endpoint ${hostPort(a, t.port)}`, a);
+      }
+    }
     for (const a of addresses) {
       const kind = classifyAddress(a);
       // Cloud metadata endpoints hand out credentials: refused even when private ranges are allowed.

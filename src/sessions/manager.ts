@@ -106,6 +106,8 @@ export interface SessionManagerDeps {
   providers: (workspace?: string) => ProviderRegistry;
   tracing?: Tracing;
   metrics?: Metrics;
+  /** berth's own listening endpoints (API, gateway, mock): no session's egress proxy reaches them. */
+  ownEndpoints?: () => { host: string; port: number }[];
 }
 
 /**
@@ -342,6 +344,7 @@ export class SessionManager {
         const egress = new EgressProxy({
           ...(hostNet ? {} : { socketPath: join(this.sessionDir(live.id), "egress.sock") }),
           policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
+          ownEndpoints: this.d.ownEndpoints,
           onDecision: (dec) => {
             this.d.metrics?.recordEgress(dec.allowed);
             this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
