@@ -290,11 +290,15 @@ function interfaceAddresses(): string[] {
 // ---------------------------------------------------------------------------------------
 // The proxy
 
+/** Why the proxy refused a target, machine-readable: the X-Berth-Egress-Refused header of its 403. */
+export type EgressRefusal = "not_allowed" | "private_address" | "metadata_address" | "berth_endpoint";
+export const REFUSAL_HEADER = "x-berth-egress-refused";
+
 class DeadlineError extends Error {}
 
 type Verdict =
   | { ok: true; addresses: string[] }
-  | { ok: false; status: number; body: string };
+  | { ok: false; status: number; body: string; code?: EgressRefusal };
 
 interface Target {
   host: string;
@@ -336,19 +340,20 @@ function filterHeaders(h: IncomingHttpHeaders): Record<string, string | string[]
   return out;
 }
 
-function rawResponse(status: number, body: string): string {
+function rawResponse(status: number, body: string, code?: string): string {
   return (
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}\r\n` +
+    (code ? `X-Berth-Egress-Refused: ${code}\r\n` : "") +
     `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }
 
-function sendText(res: ServerResponse, status: number, body: string): void {
+function sendText(res: ServerResponse, status: number, body: string, code?: string): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body) });
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body), ...(code ? { [REFUSAL_HEADER]: code } : {}) });
   res.end(body);
 }
 
@@ -453,13 +458,13 @@ export class EgressProxy {
     const rules = this.rules;
     const allowPrivate = this.allowPrivate;
     const where = hostPort(t.host, t.port);
-    const refuse = (reason: string, address?: string): Verdict => {
+    const refuse = (reason: string, code: EgressRefusal, address?: string): Verdict => {
       this.emit({ host: t.host, port: t.port, allowed: false, reason, method, ...(address ? { address } : {}) });
-      return { ok: false, status: 403, body: `berth egress: ${where} is not allowed (${reason})` };
+      return { ok: false, status: 403, body: `berth egress: ${where} is not allowed (${reason})`, code };
     };
 
     const m = matchRules(rules, t.host, t.port);
-    if (!m.allowed) return refuse(m.reason);
+    if (!m.allowed) return refuse(m.reason, "not_allowed");
 
     const literal = net.isIP(t.host) !== 0;
     let addresses: string[];
@@ -489,14 +494,14 @@ export class EgressProxy {
       for (const a of addresses) {
         const kind = classifyAddress(a);
         if (kind === "loopback" || kind === "unspecified" || local.has(canonicalAddress(a)) || own.some((e) => canonicalAddress(e.host) === canonicalAddress(a)))
-          return refuse(`berth's own endpoint ${hostPort(a, t.port)}`, a);
+          return refuse(`berth's own endpoint ${hostPort(a, t.port)}`, "berth_endpoint", a);
       }
     }
     for (const a of addresses) {
       const kind = classifyAddress(a);
       // Cloud metadata endpoints hand out credentials: refused even when private ranges are allowed.
       if (kind && (!allowPrivate || kind === "cloud metadata"))
-        return refuse(literal ? `${kind} address` : `resolves to ${kind} address ${a}`, a);
+        return refuse(literal ? `${kind} address` : `resolves to ${kind} address ${a}`, kind === "cloud metadata" ? "metadata_address" : "private_address", a);
     }
     this.emit({ host: t.host, port: t.port, allowed: true, reason: m.reason, method, address: addresses[0] });
     return { ok: true, addresses };
@@ -571,7 +576,7 @@ export class EgressProxy {
     client.on("end", onEarlyEnd);
     const v = await this.vet("CONNECT", t, deadline);
     if (!v.ok) {
-      if (!client.destroyed) client.end(rawResponse(v.status, v.body));
+      if (!client.destroyed) client.end(rawResponse(v.status, v.body, v.code));
       return;
     }
     if (client.destroyed || this.closed) return;
@@ -632,7 +637,7 @@ export class EgressProxy {
     const method = req.method ?? "GET";
     const v = await this.vet(method, t, deadline);
     if (!v.ok) {
-      sendText(res, v.status, v.body);
+      sendText(res, v.status, v.body, v.code);
       return;
     }
     if (gone || this.closed) return;

@@ -449,7 +449,9 @@ describe("EgressProxy: CONNECT", () => {
     expect((await refusedConnect(p, "ecs6.test:80")).body).toBe("berth egress: ecs6.test:80 is not allowed (resolves to cloud metadata address fd00:ec2::23)");
     expect((await refusedConnect(p, "169.254.170.2:80")).status).toBe(403);
     expect((await refusedConnect(p, "[fd00:ec2::23]:80")).status).toBe(403);
-    expect((await httpVia(p, "http://169.254.170.2/v2/credentials/x")).status).toBe(403);
+    const r = await httpVia(p, "http://169.254.170.2/v2/credentials/x");
+    expect(r.status).toBe(403);
+    expect(r.headers["x-berth-egress-refused"]).toBe("metadata_address");
     expect(upstreamAttempts).toEqual([]);
   });
 
@@ -470,7 +472,9 @@ describe("EgressProxy: CONNECT", () => {
       expect(r.status).toBe(403);
       expect(r.body).toContain(`berth's own endpoint ${addr.includes(":") ? `[${addr}]` : addr}:${echoPort}`);
     }
-    expect((await httpVia(p, `http://berth.test:${echoPort}/v1/sessions`)).status).toBe(403);
+    const r = await httpVia(p, `http://berth.test:${echoPort}/v1/sessions`);
+    expect(r.status).toBe(403);
+    expect(r.headers["x-berth-egress-refused"]).toBe("berth_endpoint");
     expect(upstreamAttempts).toEqual([]);
     // The same port on a name berth does not own is still allowed once berth's endpoint moves.
     own[0] = { host: "127.0.0.1", port: closedPort };
@@ -482,7 +486,10 @@ describe("EgressProxy: CONNECT", () => {
     const r = await httpVia(p, "http://metadata.test/latest/meta-data/");
     expect(r.status).toBe(403);
     expect(r.body).toBe("berth egress: metadata.test:80 is not allowed (resolves to cloud metadata address 169.254.169.254)");
-    expect((await httpVia(p, "http://private.test/")).status).toBe(403);
+    const priv = await httpVia(p, "http://private.test/");
+    expect(priv.status).toBe(403);
+    expect(priv.headers["x-berth-egress-refused"]).toBe("private_address");
+    expect((await httpVia(p, "http://web.test/")).headers["x-berth-egress-refused"]).toBe("not_allowed");
     expect(upstreamAttempts).toEqual([]);
   });
 
