@@ -91,3 +91,24 @@ describe("limits berth cannot apply", () => {
     }
   }, 200_000);
 });
+
+describe("after a crash", () => {
+  it("a restarted berth removes the cgroups its killed predecessor's sandboxes left behind", async () => {
+    const first = await startScriptedBerth();
+    const { s } = await readySession(first.berth);
+    const dirs = ["pids", "memory", "cpu"].map((c) => cgroupOf(s.id, c));
+    for (const d of dirs) expect(existsSync(d)).toBe(true);
+    await first.berth.stop("SIGKILL");
+    // The sandbox dies with berth (--die-with-parent); its cgroups stay until someone removes them.
+    for (let i = 0; i < 100 && sessionPids(s.id).length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(sessionPids(s.id)).toEqual([]);
+    expect(dirs.filter((d) => existsSync(d))).toEqual(dirs);
+    const second = await startScriptedBerth({}, first.berth.home);
+    try {
+      expect(dirs.filter((d) => existsSync(d))).toEqual([]);
+    } finally {
+      await second.stop();
+      await first.mock.close();
+    }
+  }, 200_000);
+});

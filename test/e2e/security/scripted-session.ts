@@ -23,12 +23,12 @@ export interface ScriptedBerth {
   stop(): Promise<void>;
 }
 
-/** berth (with `env`) and the mock model it talks to; Docker/Podman settings pass through. */
-export async function startScriptedBerth(env: Record<string, string> = {}): Promise<ScriptedBerth> {
+/** berth (with `env`, on `home` if given) and the mock model it talks to; Docker/Podman settings pass through. */
+export async function startScriptedBerth(env: Record<string, string> = {}, home?: string): Promise<ScriptedBerth> {
   const mock = await startMockProvider({ script, requireKey: CANARY });
   const pass: Record<string, string> = {};
   for (const k of ["BERTH_DOCKER_HOST", "DOCKER_HOST", "BERTH_IMAGE"] as const) if (process.env[k]) pass[k] = process.env[k]!;
-  const berth = await startBerth({ env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "claude-mock", ...pass, ...env } });
+  const berth = await startBerth({ ...(home ? { home } : {}), env: { ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: mock.url, BERTH_MODEL: "claude-mock", ...pass, ...env } });
   return {
     berth,
     mock,
