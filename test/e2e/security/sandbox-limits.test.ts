@@ -92,6 +92,22 @@ describe("limits berth cannot apply", () => {
   }, 200_000);
 });
 
+describe("a sandbox that dies while starting", () => {
+  it("fails the session with what it said, not a write to a dead pipe", async () => {
+    // 4 MiB per process: the sandbox's first exec cannot map itself and it exits at once.
+    const tiny = await startScriptedBerth({ BERTH_T1_MAX_MEMORY_BYTES: String(4 * 1024 ** 2) });
+    try {
+      const s = await tiny.berth.client.createSession({ harness: "pi" });
+      const evs = await collect(tiny.berth.client, s.id, isFailed, { timeoutMs: 180_000 });
+      const err = evs.find((e) => e.type === "error")!;
+      expect(err.data).toMatchObject({ code: "sandbox_start_failed", message: expect.stringMatching(/^the sandbox exited during start-up \(code \d+, signal \S+\): \S/) });
+      expect(JSON.stringify(evs)).not.toContain("EPIPE");
+    } finally {
+      await tiny.stop();
+    }
+  }, 200_000);
+});
+
 describe("after a crash", () => {
   it("a restarted berth removes the cgroups its killed predecessor's sandboxes left behind", async () => {
     const first = await startScriptedBerth();
