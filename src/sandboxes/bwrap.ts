@@ -266,7 +266,11 @@ export class BwrapDriver implements SandboxDriver {
     const filter = openSync(writeSeccompFilter(etc), "r");
     let proc: SandboxProcess;
     try {
-      proc = spawnTree(this.name, argv, { cwd: "/", env: this.env(spec), stdio: ["pipe", "pipe", "pipe", "pipe", filter] });
+      // The cgroup wrapper is a root shell: no start-up file named in its environment may run.
+      const env = this.env(spec);
+      delete env.BASH_ENV;
+      delete env.ENV;
+      proc = spawnTree(this.name, argv, { cwd: "/", env, stdio: ["pipe", "pipe", "pipe", "pipe", filter] });
     } finally {
       closeSync(filter);
     }
