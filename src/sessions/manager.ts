@@ -344,7 +344,7 @@ export class SessionManager {
         const egress = new EgressProxy({
           ...(hostNet ? {} : { socketPath: join(this.sessionDir(live.id), "egress.sock") }),
           policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
-          ownEndpoints: this.d.ownEndpoints,
+          ownEndpoints: () => this.ownEndpoints(),
           onDecision: (dec) => {
             this.d.metrics?.recordEgress(dec.allowed);
             this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
@@ -704,6 +704,18 @@ export class SessionManager {
   }
 
   // --- helpers -------------------------------------------------------------------
+
+  /**
+   * What no session's egress proxy may reach: berth's own endpoints, and the loopback ports of
+   * other sessions' proxies (T4's), whose allowlists are not this session's.
+   */
+  private ownEndpoints(): { host: string; port: number }[] {
+    const proxies = [...this.live.values()].flatMap((l) => {
+      const m = /^(.*):(\d+)$/.exec(l.egress?.address ?? "");
+      return m ? [{ host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) }] : [];
+    });
+    return [...(this.d.ownEndpoints?.() ?? []), ...proxies];
+  }
 
   private sessionDir(id: string): string {
     return join(this.d.config.home, "sessions", id);

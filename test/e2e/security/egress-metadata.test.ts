@@ -4,12 +4,13 @@ import type { AddressInfo } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { collect, isReady, startBerth, turnEnded, type BerthProc } from "../helpers.js";
+import { collect, isFailed, isReady, processEnv, sessionPids, startBerth, turnEnded, type BerthProc } from "../helpers.js";
 
 // A real Pi in a real T1 sandbox, whose session allows private addresses and lists every
 // target below, asks its egress proxy (the only way out of its network namespace) for cloud
 // metadata endpoints and for berth's own API, gateway and mock model on every local address.
-// Each is refused with 403 and the reason's code; none of them sees a request. A server of
+// So is another session's proxy (a T4 session's, on a loopback port), whose allowlist is not
+// this session's. Each is refused with 403 and the reason's code; none of them sees a request. A server of
 // the test's own on 127.0.0.2 is reachable through the same proxy, so the refusals are the
 // policy's and not a broken proxy.
 
@@ -55,6 +56,14 @@ describe("egress: metadata and berth's own endpoints", () => {
     const local = Object.values(networkInterfaces()).flatMap((l) => l ?? []).filter((i) => i.family === "IPv4" && !i.internal).map((i) => i.address);
     expect(local.length).toBeGreaterThan(0);
 
+    // Another session's egress proxy: a T4 (host-access) session's listens on a loopback port.
+    const t4 = await berth.client.createSession({ harness: "pi", tier: "host-access", workspace: mkdtempSync(join(tmpdir(), "ws-egress-t4-")) });
+    const t4Ready = await collect(berth.client, t4.id, (e) => isReady(e) || isFailed(e), { timeoutMs: 180_000 });
+    if (!isReady(t4Ready.at(-1)!)) throw new Error(`the T4 session did not start (needs scripts/podman-setup.sh): ${JSON.stringify(t4Ready.at(-1)!.data)}`);
+    const t4Proxy = sessionPids(t4.id).map((p) => processEnv(p).HTTP_PROXY).find(Boolean);
+    if (!t4Proxy) throw new Error("found no process of the T4 session with its proxy in the environment");
+    const t4Port = portOf(t4Proxy);
+
     const ws = mkdtempSync(join(tmpdir(), "ws-egress-"));
     // Targets: [label, host as written in a URL, port].
     const targets: [string, string, string][] = [
@@ -70,6 +79,7 @@ describe("egress: metadata and berth's own endpoints", () => {
       ...local.map((a, i) => [`api_local${i}`, a, String(api)] as [string, string, string]),
       ["gateway", "127.0.0.1", String(gatewayPort)],
       ["mock", "127.0.0.1", String(mock)],
+      ["t4_proxy", "127.0.0.1", String(t4Port)],
       ["control", "127.0.0.2", String(controlPort)],
     ];
     const hostOf = (h: string) => h.replace(/^\[|\]$/g, "");
@@ -106,5 +116,6 @@ describe("egress: metadata and berth's own endpoints", () => {
     const decisions = berth.log().split("\n").filter((l) => l.includes('"egress"') && l.includes(s.id));
     expect(decisions.filter((l) => l.includes("egress allowed")).every((l) => l.includes("127.0.0.2"))).toBe(true);
     await berth.client.endSession(s.id);
+    await berth.client.endSession(t4.id);
   }, 240_000);
 });
