@@ -161,6 +161,22 @@ describe("bwrap per-sandbox cgroup", () => {
   });
 });
 
+describe("bwrap without usable cgroups", () => {
+  it("refuses T1, saying how to fix it, unless the operator turned cgroups off", async () => {
+    const noCgroups = mkdtempSync(join(tmpdir(), "no-cgroups-"));
+    await expect(new BwrapDriver({ cgroupRoot: noCgroups, env: {} }).check()).rejects.toThrow(/no cgroup v1 pids controller is mounted.*BERTH_T1_CGROUPS=off/);
+    await expect(new BwrapDriver({ cgroupRoot: noCgroups, env: { BERTH_T1_CGROUPS: "maybe" } }).check()).rejects.toThrow(/BERTH_T1_CGROUPS="maybe" must be on or off/);
+    const off = new BwrapDriver({ cgroupRoot: noCgroups, env: { BERTH_T1_CGROUPS: "off" } });
+    expect(off.cgroupsOff).toBe(true);
+    await off.check();
+    const p = await off.start(sessionSpec(["/bin/sh", "-c", "grep -c . /proc/self/cgroup >/dev/null && echo ran"]));
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    expect((await p.exited).code).toBe(0);
+    expect(out).toBe("ran\n");
+  });
+});
+
 describe("bwrap workspace protection", () => {
   it("git hooks, git config and shell rc files are read-only unless allowed", async () => {
     const spec = sessionSpec(["/bin/sh", "-c", "for f in .git/hooks/pre-commit .git/config .bashrc notes.txt; do echo x >> $f 2>/dev/null && echo \"wrote $f\" || echo \"blocked $f\"; done"]);
