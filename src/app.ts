@@ -77,7 +77,9 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   });
   const installer = new HarnessInstaller(config.harnessCache);
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
-  const drivers = new SandboxDrivers([new HostDriver(), new BwrapDriver(), new OciDriver({ owner: config.home })]);
+  const bwrap = new BwrapDriver({ owner: config.home, env });
+  if (bwrap.cgroupsOff) logger.warn("BERTH_T1_CGROUPS=off: T1 sandboxes run without per-sandbox pids/memory/CPU limits, so one sandbox can starve the others");
+  const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner: config.home })]);
 
   // berth's scripted mock model always runs (loopback, cheap) and serves mock-* models;
   // with no provider key configured it is also the default model, and berth says so.
@@ -118,10 +120,20 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     maxRequestBytes: config.gatewayMaxRequestBytes,
   });
   await gateway.start();
-  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });
+  // The API's port is known once it listens (below); sessions only start after that.
+  const listening: { endpoint?: { host: string; port: number } } = {};
+  const mockUrl = new URL(mock.url);
+  const ownEndpoints = () => [
+    ...(listening.endpoint ? [listening.endpoint] : []),
+    { host: config.gatewayHost, port: gateway.port },
+    { host: mockUrl.hostname.replace(/^\[|\]$/g, ""), port: Number(mockUrl.port) },
+  ];
+  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints });
   const interrupted = await manager.recover();
   // A container created just before a crash, never recorded: the label finds it.
   await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
+  // Likewise a T1 sandbox's cgroup: found under this owner's cgroup directory.
+  await bwrap.reapLeftovers();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
   const api = await buildApi({
@@ -150,6 +162,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   await api.listen({ host: config.host, port: config.port });
   const addr = api.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
+  listening.endpoint = { host: config.host, port };
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
   let closing: Promise<void> | undefined;

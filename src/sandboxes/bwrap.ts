@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import {
   AGENT_GID,
@@ -13,28 +14,20 @@ import {
   type SandboxSpec,
 } from "./types.js";
 import { chownToAgent } from "./agent-owner.js";
+import { assertWritable, locateCgroups, SandboxCgroups, type SandboxCgroup } from "./cgroups.js";
 import { killGroup, reapTree, spawnTree } from "./process-tree.js";
+import { encodeProgram, nativeArch, seccompProgram } from "./seccomp.js";
+import { prlimitArgs, t1Limits } from "./t1-limits.js";
 
 const run = promisify(execFile);
 
-/**
- * Resource limits, inherited by everything in the sandbox. RLIMIT_NPROC counts every
- * process of uid 1000 on the host, so it bounds a fork bomb across all T1 sandboxes.
- * Memory is RLIMIT_DATA (private writable memory, per process), not RLIMIT_AS: Node
- * reserves large PROT_NONE ranges (WebAssembly guard regions) that RLIMIT_AS would count.
- */
-function limits(env = process.env): string[] {
-  const n = (k: string, d: number) => Number(env[k] ?? d);
-  return [
-    "prlimit",
-    `--nproc=${n("BERTH_T1_MAX_PROCS", 2048)}`,
-    `--nofile=${n("BERTH_T1_MAX_FILES", 4096)}`,
-    `--fsize=${n("BERTH_T1_MAX_FILE_BYTES", 4 * 1024 ** 3)}`,
-    `--cpu=${n("BERTH_T1_MAX_CPU_SECONDS", 4 * 3600)}`,
-    `--data=${n("BERTH_T1_MAX_MEMORY_BYTES", 4 * 1024 ** 3)}`,
-    "--core=0",
-    "--",
-  ];
+/** Writes the T1 seccomp program (seccomp.ts) for this host's architecture into `dir`. */
+function writeSeccompFilter(dir: string): string {
+  const arch = nativeArch();
+  if (!arch) throw new SandboxUnavailableError(`tier 'process' has no seccomp filter for ${process.arch}; it supports x86_64 and aarch64`);
+  const file = join(dir, "seccomp.bpf");
+  writeFileSync(file, encodeProgram(seccompProgram(arch)), { mode: 0o600 });
+  return file;
 }
 
 function isZombie(pid: number): boolean {
@@ -82,6 +75,19 @@ const ETC_RO = [
   "/etc/gai.conf",
 ];
 
+export interface BwrapOptions {
+  /** Whose sandboxes these are (berth's home): names the cgroup directory its leftovers are found in. */
+  owner?: string;
+  /** Where BERTH_T1_* are read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** The cgroup mount root (default /sys/fs/cgroup). */
+  cgroupRoot?: string;
+}
+
+// Run as root before dropping to uid 1000: moves itself into each of the sandbox's cgroups
+// (so everything bwrap forks starts inside them), then execs the rest of the argv.
+const ENTER_CGROUP = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+
 /**
  * T1 `process`: bubblewrap. Read-only /usr, a minimal /etc, writable workspace only,
  * private HOME and /tmp, uid/gid 1000, new pid/ipc/uts/user/cgroup namespaces, a new
@@ -93,20 +99,52 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = "bwrap";
   readonly tiers = ["process"] as const;
   private bwrap = "bwrap";
+  private vars: NodeJS.ProcessEnv;
 
   private checked = false;
+  /** Per-sandbox cgroups; null when the operator turned them off (BERTH_T1_CGROUPS=off). */
+  private cgroups: SandboxCgroups | null = null;
+
+  constructor(private opts: BwrapOptions = {}) {
+    this.vars = opts.env ?? process.env;
+  }
+
+  /** True when the operator runs T1 without per-sandbox cgroups (berth warns at start). */
+  get cgroupsOff(): boolean {
+    return this.vars.BERTH_T1_CGROUPS === "off";
+  }
 
   async check(): Promise<void> {
     if (this.checked) return; // once per process: it sits on every session's start path
     try {
       await run(this.bwrap, ["--version"]);
-      this.checked = true;
     } catch {
       throw new SandboxUnavailableError(
         "tier 'process' needs bubblewrap: install it with `apt-get install bubblewrap` (or your distribution's package)",
       );
     }
+    const mode = this.vars.BERTH_T1_CGROUPS ?? "on";
+    if (mode !== "on" && mode !== "off") throw new SandboxUnavailableError(`BERTH_T1_CGROUPS=${JSON.stringify(mode.slice(0, 20))} must be on or off`);
+    if (mode === "on") {
+      const host = locateCgroups(this.opts.cgroupRoot);
+      assertWritable(host);
+      this.cgroups = new SandboxCgroups(host, this.opts.owner ?? "berth");
+    }
+    this.checked = true;
   }
+
+  /** Kills and removes the sandbox cgroups a previous berth process of this owner left behind. */
+  async reapLeftovers(): Promise<number> {
+    try {
+      await this.check();
+    } catch {
+      return 0; // T1 unavailable here: it cannot have left anything either
+    }
+    return (await this.cgroups?.reapLeftovers(new Set(this.running))) ?? 0;
+  }
+
+  /** Names of the cgroups of sandboxes this process runs. */
+  private running = new Set<string>();
 
   layout(): SandboxLayout {
     return { workspace: WORKSPACE, home: HOME, harnessRoot: HARNESS, node: "/usr/bin/node" };
@@ -199,13 +237,52 @@ export class BwrapDriver implements SandboxDriver {
     mkdirSync(etc, { recursive: true, mode: 0o755 });
     writeFileSync(join(etc, "passwd"), `root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:${AGENT_UID}:${AGENT_GID}:agent:${HOME}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
     writeFileSync(join(etc, "group"), `root:x:0:\nagent:x:${AGENT_GID}:\nnogroup:x:65534:\n`);
-    // fd 3 carries bwrap's --info-fd JSON: the pid of the sandbox's init, outside view.
-    const proc = spawnTree(this.name, [...limits(), this.bwrap, "--info-fd", "3", ...this.args(spec, etc)], {
-      cwd: "/",
-      env: this.env(spec),
-      stdio: ["pipe", "pipe", "pipe", "pipe"],
-      ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}),
-    });
+    // Validated before anything is spawned: a limit prlimit cannot apply would otherwise
+    // kill the sandbox before the harness reads its first message.
+    const limits = t1Limits(this.vars, { withCgroups: this.cgroups !== null });
+    const cgName = `${spec.sessionId}-${randomUUID().slice(0, 8)}`;
+    let cg: SandboxCgroup | undefined;
+    try {
+      cg = this.cgroups?.create(cgName, limits.cgroup);
+    } catch (e) {
+      await this.cgroups?.open(cgName).destroy();
+      throw new SandboxUnavailableError(`could not create the sandbox's cgroup: ${(e as Error).message}`);
+    }
+    // As root, the wrapper enters the cgroups, then setpriv drops to uid 1000 before prlimit and
+    // bwrap run (Node's spawn uid option would drop before the cgroup could be entered).
+    const argv = [
+      ...(cg ? ["/bin/sh", "-c", ENTER_CGROUP, "berth-enter-cgroup", String(cg.procsFiles.length), ...cg.procsFiles] : []),
+      ...(asRoot ? ["setpriv", `--reuid=${AGENT_UID}`, `--regid=${AGENT_GID}`, "--clear-groups", "--"] : []),
+      ...prlimitArgs(limits.rlimits),
+      this.bwrap,
+      // fd 3 carries bwrap's --info-fd JSON: the pid of the sandbox's init, outside view.
+      "--info-fd", "3",
+      // fd 4: the seccomp filter, loaded just before the command runs. No user namespace can
+      // be created inside (the filter refuses unshare/clone with namespace flags too).
+      "--seccomp", "4",
+      "--unshare-user", "--disable-userns",
+      ...this.args(spec, etc),
+    ];
+    const filter = openSync(writeSeccompFilter(etc), "r");
+    let proc: SandboxProcess;
+    try {
+      // The cgroup wrapper is a root shell: no start-up file named in its environment may run.
+      const env = this.env(spec);
+      delete env.BASH_ENV;
+      delete env.ENV;
+      proc = spawnTree(this.name, argv, { cwd: "/", env, stdio: ["pipe", "pipe", "pipe", "pipe", filter] });
+    } finally {
+      closeSync(filter);
+    }
+    if (cg) {
+      this.running.add(cgName);
+      const sandboxCg = cg;
+      // Whatever ends the sandbox, nothing of it outlives its cgroup.
+      void proc.exited.then(async () => {
+        await sandboxCg.destroy();
+        this.running.delete(cgName);
+      });
+    }
     const info = proc.child.stdio[3] as NodeJS.ReadableStream | null;
     let initPid = 0;
     let buf = "";
@@ -224,6 +301,7 @@ export class BwrapDriver implements SandboxDriver {
       await killTree();
       for (let i = 0; initPid > 0 && i < 100 && existsSync(`/proc/${initPid}`) && !isZombie(initPid); i++)
         await new Promise((r) => setTimeout(r, 20));
+      await cg?.destroy();
     };
     return proc;
   }

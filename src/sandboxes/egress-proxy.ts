@@ -2,6 +2,7 @@ import { promises as dns } from "node:dns";
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import net, { type AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 
 /**
@@ -56,6 +57,14 @@ export interface EgressProxyOptions {
   port?: number;
   policy: EgressPolicy;
   onDecision?: (d: EgressDecision) => void;
+  /**
+   * berth's own listening endpoints (API, gateway, mock provider): never reachable through the
+   * proxy, on loopback, on any local address or on the unspecified address, whatever the
+   * policy. Called per request, so endpoints that start later count.
+   */
+  ownEndpoints?: () => { host: string; port: number }[];
+  /** This host's own addresses (default: every interface's); injectable for tests. */
+  localAddresses?: () => string[];
   /** Name to addresses; default dns.promises.lookup with all: true. Injectable for tests. */
   resolve?: (host: string) => Promise<string[]>;
   /** How long resolving plus connecting may take before the client gets 504 (default 10 s). */
@@ -195,13 +204,14 @@ export function matchRules(rules: readonly EgressRule[], host: string, port: num
 // Address classes
 
 function v4Kind(a: number, b: number, c: number, d: number): string | undefined {
-  if (a === 169 && b === 254 && c === 169 && d === 254) return "cloud metadata";
+  // All of link-local v4 is metadata: 169.254.169.254 (AWS, GCP, Azure, OpenStack, ...),
+  // 169.254.170.2 (ECS task credentials), 169.254.169.123 (time), 169.254.169.253 (DNS).
+  if (a === 169 && b === 254) return "cloud metadata";
   if (a === 100 && b === 100 && c === 100 && d === 200) return "cloud metadata"; // Alibaba
   if (a === 168 && b === 63 && c === 129 && d === 16) return "cloud metadata"; // Azure wire server
   if (a === 0) return "unspecified";
   if (a === 127) return "loopback";
   if (a === 10 || (a === 172 && (b & 0xf0) === 16) || (a === 192 && b === 168)) return "private";
-  if (a === 169 && b === 254) return "link-local";
   if (a === 100 && (b & 0xc0) === 64) return "shared (CGNAT)";
   if (a >= 224 && a < 240) return "multicast";
   if (a >= 240) return "reserved";
@@ -235,7 +245,10 @@ function v6Kind(g: number[]): string | undefined {
   if (zeroUpTo(6)) return embedded(at(6), at(7)) ?? "reserved"; // IPv4-compatible (deprecated)
   if (at(0) === 0x64 && at(1) === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embedded(at(6), at(7)); // NAT64
   if (at(0) === 0x2002) return embedded(at(1), at(2)); // 6to4
-  if (at(0) === 0xfd00 && at(1) === 0xec2 && g.slice(2, 7).every((x) => x === 0) && at(7) === 0x254) return "cloud metadata";
+  // AWS's IPv6 service range (fd00:ec2::254 metadata, ::23 ECS task metadata, ::253 DNS, ::123
+  // time) and GCP's metadata server (fd20:ce::254).
+  if (at(0) === 0xfd00 && at(1) === 0xec2) return "cloud metadata";
+  if (at(0) === 0xfd20 && at(1) === 0xce && g.slice(2, 7).every((x) => x === 0) && at(7) === 0x254) return "cloud metadata";
   if ((at(0) & 0xfe00) === 0xfc00) return "private";
   if ((at(0) & 0xffc0) === 0xfe80) return "link-local";
   if ((at(0) & 0xffc0) === 0xfec0) return "private"; // site-local (deprecated)
@@ -260,14 +273,32 @@ export function classifyAddress(address: string): string | undefined {
   return v6Kind(g);
 }
 
+/** An address in one spelling: IPv4-mapped IPv6 as IPv4, no zone, IPv6 groups expanded. */
+export function canonicalAddress(address: string): string {
+  const a = (address.split("%")[0] ?? "").replace(/^\[|\]$/g, "");
+  if (net.isIPv4(a)) return a;
+  const g = net.isIPv6(a) ? ipv6Groups(a) : undefined;
+  if (!g) return a.toLowerCase();
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return [g[6]! >> 8, g[6]! & 0xff, g[7]! >> 8, g[7]! & 0xff].join(".");
+  return g.map((x) => x.toString(16)).join(":");
+}
+
+function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+}
+
 // ---------------------------------------------------------------------------------------
 // The proxy
+
+/** Why the proxy refused a target, machine-readable: the X-Berth-Egress-Refused header of its 403. */
+export type EgressRefusal = "not_allowed" | "private_address" | "metadata_address" | "berth_endpoint";
+export const REFUSAL_HEADER = "x-berth-egress-refused";
 
 class DeadlineError extends Error {}
 
 type Verdict =
   | { ok: true; addresses: string[] }
-  | { ok: false; status: number; body: string };
+  | { ok: false; status: number; body: string; code?: EgressRefusal };
 
 interface Target {
   host: string;
@@ -309,19 +340,20 @@ function filterHeaders(h: IncomingHttpHeaders): Record<string, string | string[]
   return out;
 }
 
-function rawResponse(status: number, body: string): string {
+function rawResponse(status: number, body: string, code?: string): string {
   return (
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}\r\n` +
+    (code ? `X-Berth-Egress-Refused: ${code}\r\n` : "") +
     `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }
 
-function sendText(res: ServerResponse, status: number, body: string): void {
+function sendText(res: ServerResponse, status: number, body: string, code?: string): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body) });
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body), ...(code ? { [REFUSAL_HEADER]: code } : {}) });
   res.end(body);
 }
 
@@ -426,13 +458,13 @@ export class EgressProxy {
     const rules = this.rules;
     const allowPrivate = this.allowPrivate;
     const where = hostPort(t.host, t.port);
-    const refuse = (reason: string, address?: string): Verdict => {
+    const refuse = (reason: string, code: EgressRefusal, address?: string): Verdict => {
       this.emit({ host: t.host, port: t.port, allowed: false, reason, method, ...(address ? { address } : {}) });
-      return { ok: false, status: 403, body: `berth egress: ${where} is not allowed (${reason})` };
+      return { ok: false, status: 403, body: `berth egress: ${where} is not allowed (${reason})`, code };
     };
 
     const m = matchRules(rules, t.host, t.port);
-    if (!m.allowed) return refuse(m.reason);
+    if (!m.allowed) return refuse(m.reason, "not_allowed");
 
     const literal = net.isIP(t.host) !== 0;
     let addresses: string[];
@@ -456,11 +488,20 @@ export class EgressProxy {
       }
     }
 
+    const own = this.opts.ownEndpoints?.() ?? [];
+    if (own.some((e) => e.port === t.port)) {
+      const local = new Set((this.opts.localAddresses?.() ?? interfaceAddresses()).map(canonicalAddress));
+      for (const a of addresses) {
+        const kind = classifyAddress(a);
+        if (kind === "loopback" || kind === "unspecified" || local.has(canonicalAddress(a)) || own.some((e) => canonicalAddress(e.host) === canonicalAddress(a)))
+          return refuse(`berth's own endpoint ${hostPort(a, t.port)}`, "berth_endpoint", a);
+      }
+    }
     for (const a of addresses) {
       const kind = classifyAddress(a);
       // Cloud metadata endpoints hand out credentials: refused even when private ranges are allowed.
       if (kind && (!allowPrivate || kind === "cloud metadata"))
-        return refuse(literal ? `${kind} address` : `resolves to ${kind} address ${a}`, a);
+        return refuse(literal ? `${kind} address` : `resolves to ${kind} address ${a}`, kind === "cloud metadata" ? "metadata_address" : "private_address", a);
     }
     this.emit({ host: t.host, port: t.port, allowed: true, reason: m.reason, method, address: addresses[0] });
     return { ok: true, addresses };
@@ -535,7 +576,7 @@ export class EgressProxy {
     client.on("end", onEarlyEnd);
     const v = await this.vet("CONNECT", t, deadline);
     if (!v.ok) {
-      if (!client.destroyed) client.end(rawResponse(v.status, v.body));
+      if (!client.destroyed) client.end(rawResponse(v.status, v.body, v.code));
       return;
     }
     if (client.destroyed || this.closed) return;
@@ -596,7 +637,7 @@ export class EgressProxy {
     const method = req.method ?? "GET";
     const v = await this.vet(method, t, deadline);
     if (!v.ok) {
-      sendText(res, v.status, v.body);
+      sendText(res, v.status, v.body, v.code);
       return;
     }
     if (gone || this.closed) return;

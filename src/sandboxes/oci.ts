@@ -1,10 +1,10 @@
 import { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { availableParallelism } from "node:os";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { availableParallelism, tmpdir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { PassThrough, type Duplex } from "node:stream";
 import type Dockerode from "dockerode";
 import { loadConfig } from "../config/config.js";
@@ -20,6 +20,7 @@ import {
   type Tier,
 } from "./types.js";
 import { chownToAgent } from "./agent-owner.js";
+import { containerSeccompProfile, readEngineDefaultProfile } from "./oci-seccomp.js";
 
 /** Where scripts/podman-setup.sh starts Podman's Docker-compatible API. */
 export const DEFAULT_ENGINE_SOCKET = "/run/berth/podman.sock";
@@ -203,6 +204,24 @@ export class OciDriver implements SandboxDriver {
     return tier === "host-access" ? this.imageT4 : this.image;
   }
 
+  private seccomp?: Promise<string>;
+
+  /**
+   * T2's seccomp profile (oci-seccomp.ts) as a security option. Docker takes the profile
+   * inline; Podman's compatible API takes a path on the engine's host (it opens the value as
+   * a file), so for Podman the profile is written to a private directory of this process.
+   */
+  private seccompOpt(): Promise<string> {
+    return (this.seccomp ??= (async () => {
+      const profile = JSON.stringify(containerSeccompProfile(readEngineDefaultProfile()));
+      const version = await (await this.client()).version();
+      if (!version.Components?.some((c) => /podman/i.test(c.Name))) return `seccomp=${profile}`;
+      const file = join(mkdtempSync(join(tmpdir(), "berth-seccomp-")), "container.json");
+      writeFileSync(file, profile, { mode: 0o644 });
+      return `seccomp=${file}`;
+    })());
+  }
+
   private async ping(): Promise<Dockerode> {
     const unavailable = (why: string) =>
       new SandboxUnavailableError(
@@ -303,7 +322,7 @@ export class OciDriver implements SandboxDriver {
     if (tier === "container") {
       Object.assign(host, {
         CapDrop: ["ALL"],
-        SecurityOpt: ["no-new-privileges"],
+        SecurityOpt: ["no-new-privileges", await this.seccompOpt()],
         ReadonlyRootfs: true,
         Tmpfs: { "/tmp": "rw,nosuid,nodev,mode=1777", "/var/tmp": "rw,nosuid,nodev,mode=1777" },
         NetworkMode: "none",

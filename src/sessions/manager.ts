@@ -117,6 +117,8 @@ export interface SessionManagerDeps {
   providers: (workspace?: string) => ProviderRegistry;
   tracing?: Tracing;
   metrics?: Metrics;
+  /** berth's own listening endpoints (API, gateway, mock): no session's egress proxy reaches them. */
+  ownEndpoints?: () => { host: string; port: number }[];
 }
 
 /**
@@ -356,6 +358,7 @@ export class SessionManager {
         const egress = new EgressProxy({
           ...(hostNet ? {} : { socketPath: join(this.sessionDir(live.id), "egress.sock") }),
           policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
+          ownEndpoints: () => this.ownEndpoints(),
           onDecision: (dec) => {
             this.d.metrics?.recordEgress(dec.allowed);
             this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
@@ -438,6 +441,10 @@ export class SessionManager {
       void this.pump(live);
     } catch (e) {
       if (live.ending) return;
+      // A sandbox that died during start-up shows up here as a write to a dead pipe (EPIPE);
+      // onExit reports it with what the sandbox said on its way out.
+      if (live.proc && (await Promise.race([live.proc.exited, new Promise<null>((r) => setTimeout(() => r(null), 1000))]))) return;
+      if (live.ending) return;
       const err = e instanceof BerthError ? e : new BerthError(500, (e as any)?.code ?? "session_start_failed", String((e as Error)?.message ?? e));
       const stderr = live.agent?.stderr.trim();
       await this.fail(live, err.code, err.message + (stderr ? ` (harness stderr: ${stderr.slice(-800)})` : ""));
@@ -456,11 +463,16 @@ export class SessionManager {
 
   private async onExit(live: Live, code: number | null, signal: string | null): Promise<void> {
     if (live.ending) return;
+    // The exit can come before the last of stderr has been read.
+    const stderrEnd = live.proc?.stderr.readableEnded ? undefined : live.proc && new Promise((r) => live.proc!.stderr.once("end", r));
+    await Promise.race([stderrEnd, new Promise((r) => setTimeout(r, 500))]);
+    if (live.ending) return;
     const stderr = live.agent?.stderr.trim();
+    const starting = !live.acpSessionId;
     await this.fail(
       live,
-      "harness_exited",
-      `the harness process exited unexpectedly (code ${code}, signal ${signal})${stderr ? `: ${stderr.slice(-800)}` : ""}`,
+      starting ? "sandbox_start_failed" : "harness_exited",
+      `${starting ? "the sandbox exited during start-up" : "the harness process exited unexpectedly"} (code ${code}, signal ${signal})${stderr ? `: ${stderr.slice(-800)}` : ""}`,
     );
   }
 
@@ -773,6 +785,18 @@ export class SessionManager {
   }
 
   // --- helpers -------------------------------------------------------------------
+
+  /**
+   * What no session's egress proxy may reach: berth's own endpoints, and the loopback ports of
+   * other sessions' proxies (T4's), whose allowlists are not this session's.
+   */
+  private ownEndpoints(): { host: string; port: number }[] {
+    const proxies = [...this.live.values()].flatMap((l) => {
+      const m = /^(.*):(\d+)$/.exec(l.egress?.address ?? "");
+      return m ? [{ host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) }] : [];
+    });
+    return [...(this.d.ownEndpoints?.() ?? []), ...proxies];
+  }
 
   private sessionDir(id: string): string {
     return join(this.d.config.home, "sessions", id);

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -115,15 +115,65 @@ describe("bwrap driver (T1)", () => {
 });
 
 describe("bwrap resource limits", () => {
-  it("caps processes, open files, file size, CPU time, memory and core dumps", async () => {
+  it("caps open files, file size, CPU time, memory and core dumps per process", async () => {
     const { out } = await runIn("cat /proc/self/limits");
     const soft = (name: string) => new RegExp(`^${name}\\s+(\\S+)`, "m").exec(out)?.[1];
-    expect(Number(soft("Max processes"))).toBeLessThanOrEqual(2048);
+    // The per-uid process count is shared by every T1 sandbox: the cgroup bounds it instead.
+    expect(Number(soft("Max processes"))).toBeGreaterThan(2048);
     expect(Number(soft("Max open files"))).toBeLessThanOrEqual(4096);
     expect(soft("Max file size")).not.toBe("unlimited");
     expect(soft("Max cpu time")).not.toBe("unlimited");
     expect(soft("Max core file size")).toBe("0");
     expect(Number(soft("Max data size"))).toBeLessThanOrEqual(4 * 1024 ** 3);
+  });
+});
+
+describe("bwrap seccomp and user namespaces", () => {
+  it("runs under a seccomp filter that refuses nested user namespaces and mount, while processes and threads work", async () => {
+    const { out } = await runIn(
+      "grep Seccomp: /proc/self/status; unshare -Ur true 2>/dev/null && echo nested || echo no-nested; " +
+        "mount -t tmpfs x /tmp 2>/dev/null && echo mounted || echo no-mount; " +
+        "/usr/bin/node -e 'const { Worker } = require(\"worker_threads\"); new Worker(\"1\", { eval: true }).on(\"exit\", () => { require(\"child_process\").execFileSync(\"true\"); console.log(\"node ok\"); })' 2>&1 | tail -1",
+    );
+    expect(out.trim().split("\n")).toEqual(["Seccomp:\t2", "no-nested", "no-mount", "node ok"]);
+  });
+});
+
+describe("bwrap per-sandbox cgroup", () => {
+  it("puts the whole sandbox in its own cgroup with the limits, and removes it when the sandbox ends", async () => {
+    const small = new BwrapDriver({ env: { BERTH_T1_MAX_PROCS: "20", BERTH_T1_MAX_MEMORY_BYTES: String(256 * 1024 ** 2) }, owner: "unit-cgroup-test" });
+    await small.check();
+    const p = await small.start(sessionSpec(["/bin/sh", "-c", "(for i in $(seq 40); do sleep 30 & done) 2>/dev/null; sleep 30"]));
+    const pidsDir = () => readFileSync(`/proc/${p.pid}/cgroup`, "utf8").match(/^\d+:pids:(.*)$/m)?.[1];
+    for (let i = 0; i < 100 && !pidsDir()?.includes("/t-"); i++) await new Promise((r) => setTimeout(r, 20));
+    const dir = `/sys/fs/cgroup/pids${pidsDir()}`;
+    expect(dir).toMatch(/\/berth-[0-9a-f]{12}\/t-[0-9a-f]{8}$/);
+    expect(readFileSync(join(dir, "pids.max"), "utf8").trim()).toBe("20");
+    const memDir = readFileSync(`/proc/${p.pid}/cgroup`, "utf8").match(/^\d+:memory:(.*)$/m)?.[1];
+    expect(readFileSync(`/sys/fs/cgroup/memory${memDir}/memory.limit_in_bytes`, "utf8").trim()).toBe(String(256 * 1024 ** 2));
+    // The loop forks until the limit refuses it: the sandbox never holds more than 20 tasks.
+    const refused = () => Number(readFileSync(join(dir, "pids.events"), "utf8").match(/max (\d+)/)?.[1]);
+    for (let i = 0; i < 100 && !refused(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(refused()).toBeGreaterThan(0);
+    expect(Number(readFileSync(join(dir, "pids.current"), "utf8"))).toBeLessThanOrEqual(20);
+    await p.kill();
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe("bwrap without usable cgroups", () => {
+  it("refuses T1, saying how to fix it, unless the operator turned cgroups off", async () => {
+    const noCgroups = mkdtempSync(join(tmpdir(), "no-cgroups-"));
+    await expect(new BwrapDriver({ cgroupRoot: noCgroups, env: {} }).check()).rejects.toThrow(/no cgroup v1 pids controller is mounted.*BERTH_T1_CGROUPS=off/);
+    await expect(new BwrapDriver({ cgroupRoot: noCgroups, env: { BERTH_T1_CGROUPS: "maybe" } }).check()).rejects.toThrow(/BERTH_T1_CGROUPS="maybe" must be on or off/);
+    const off = new BwrapDriver({ cgroupRoot: noCgroups, env: { BERTH_T1_CGROUPS: "off" } });
+    expect(off.cgroupsOff).toBe(true);
+    await off.check();
+    const p = await off.start(sessionSpec(["/bin/sh", "-c", "grep -c . /proc/self/cgroup >/dev/null && echo ran"]));
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    expect((await p.exited).code).toBe(0);
+    expect(out).toBe("ran\n");
   });
 });
 

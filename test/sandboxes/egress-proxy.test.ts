@@ -28,6 +28,12 @@ const NAMES: Record<string, string[]> = {
   "mapped.test": ["::ffff:169.254.169.254"],
   "cgnat.test": ["100.64.0.7"],
   "ula.test": ["fd00:ec2::254"],
+  "ecs.test": ["169.254.170.2"],
+  "ecs6.test": ["fd00:ec2::23"],
+  "berth.test": ["127.0.0.1"],
+  "berth-any.test": ["0.0.0.0"],
+  "berth-lan.test": ["192.0.2.10"],
+  "berth-mapped.test": ["::ffff:127.0.0.1"],
   // one public address and one private one: the private one alone must sink it
   "mixed.test": ["198.51.100.7", "10.0.0.1"],
 };
@@ -318,7 +324,17 @@ describe("classifyAddress", () => {
     ["192.168.1.1", "private"],
     ["fc00::1", "private"],
     ["fd12:3456::1", "private"],
-    ["169.254.1.1", "link-local"],
+    ["169.254.1.1", "cloud metadata"],
+    ["169.254.170.2", "cloud metadata"],
+    ["169.254.169.123", "cloud metadata"],
+    ["::ffff:169.254.170.2", "cloud metadata"],
+    ["::ffff:a9fe:aa02", "cloud metadata"],
+    ["64:ff9b::169.254.170.2", "cloud metadata"],
+    ["2002:a9fe:aa02::1", "cloud metadata"],
+    ["fd00:ec2::23", "cloud metadata"],
+    ["fd00:ec2:0:0:0:0:0:23", "cloud metadata"],
+    ["FD00:EC2::253", "cloud metadata"],
+    ["fd20:ce::254", "cloud metadata"],
     ["fe80::1", "link-local"],
     ["fe80::1%eth0", "link-local"],
     ["100.64.0.1", "shared (CGNAT)"],
@@ -427,12 +443,53 @@ describe("EgressProxy: CONNECT", () => {
     expect(upstreamAttempts).toEqual([]);
   });
 
+  it("refuses every metadata address (all of 169.254/16, AWS's fd00:ec2::/32) even when private addresses are allowed", async () => {
+    const p = await startProxy({ allow: ["ecs.test", "ecs6.test", "169.254.170.2", "fd00:ec2::23"], allowPrivateAddresses: true });
+    expect((await refusedConnect(p, "ecs.test:80")).body).toBe("berth egress: ecs.test:80 is not allowed (resolves to cloud metadata address 169.254.170.2)");
+    expect((await refusedConnect(p, "ecs6.test:80")).body).toBe("berth egress: ecs6.test:80 is not allowed (resolves to cloud metadata address fd00:ec2::23)");
+    expect((await refusedConnect(p, "169.254.170.2:80")).status).toBe(403);
+    expect((await refusedConnect(p, "[fd00:ec2::23]:80")).status).toBe(403);
+    const r = await httpVia(p, "http://169.254.170.2/v2/credentials/x");
+    expect(r.status).toBe(403);
+    expect(r.headers["x-berth-egress-refused"]).toBe("metadata_address");
+    expect(upstreamAttempts).toEqual([]);
+  });
+
+  it("never reaches berth's own endpoints, on loopback, the unspecified address or a local address, whatever the policy", async () => {
+    const own = [{ host: "127.0.0.1", port: echoPort }];
+    const p = await startProxy(
+      { allow: [`berth.test:${echoPort}`, `berth-any.test:${echoPort}`, `berth-lan.test:${echoPort}`, `berth-mapped.test:${echoPort}`, `127.0.0.1:${echoPort}`, `allowed.test:${echoPort}`], allowPrivateAddresses: true },
+      { ownEndpoints: () => own, localAddresses: () => ["127.0.0.1", "192.0.2.10"] },
+    );
+    for (const [target, addr] of [
+      [`berth.test:${echoPort}`, "127.0.0.1"],
+      [`berth-any.test:${echoPort}`, "0.0.0.0"],
+      [`berth-lan.test:${echoPort}`, "192.0.2.10"],
+      [`berth-mapped.test:${echoPort}`, "::ffff:127.0.0.1"],
+      [`127.0.0.1:${echoPort}`, "127.0.0.1"],
+    ] as const) {
+      const r = await refusedConnect(p, target);
+      expect(r.status).toBe(403);
+      expect(r.body).toContain(`berth's own endpoint ${addr.includes(":") ? `[${addr}]` : addr}:${echoPort}`);
+    }
+    const r = await httpVia(p, `http://berth.test:${echoPort}/v1/sessions`);
+    expect(r.status).toBe(403);
+    expect(r.headers["x-berth-egress-refused"]).toBe("berth_endpoint");
+    expect(upstreamAttempts).toEqual([]);
+    // The same port on a name berth does not own is still allowed once berth's endpoint moves.
+    own[0] = { host: "127.0.0.1", port: closedPort };
+    expect((await connectVia(p, `allowed.test:${echoPort}`)).status).toBe(200);
+  });
+
   it("refuses private and metadata targets over plain HTTP too, without connecting", async () => {
     const p = await startProxy({ allow: ["metadata.test", "private.test"] });
     const r = await httpVia(p, "http://metadata.test/latest/meta-data/");
     expect(r.status).toBe(403);
     expect(r.body).toBe("berth egress: metadata.test:80 is not allowed (resolves to cloud metadata address 169.254.169.254)");
-    expect((await httpVia(p, "http://private.test/")).status).toBe(403);
+    const priv = await httpVia(p, "http://private.test/");
+    expect(priv.status).toBe(403);
+    expect(priv.headers["x-berth-egress-refused"]).toBe("private_address");
+    expect((await httpVia(p, "http://web.test/")).headers["x-berth-egress-refused"]).toBe("not_allowed");
     expect(upstreamAttempts).toEqual([]);
   });
 

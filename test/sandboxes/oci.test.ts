@@ -91,6 +91,15 @@ const MEM = 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/mem
 const CPU = 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo "$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"';
 
 describe("oci driver: T2 container", SLOW, () => {
+  test("runs under berth's seccomp profile: no nested user namespace, no mount, ordinary processes work", async () => {
+    const { out } = await runIn(
+      "container",
+      "grep Seccomp: /proc/self/status; unshare -Ur true 2>/dev/null && echo nested || echo no-nested; " +
+        "unshare -U true 2>/dev/null && echo userns || echo no-userns; sh -c 'echo forked'; node -e 'console.log(\"node ok\")'",
+    );
+    expect(out.trim().split("\n")).toEqual(["Seccomp:\t2", "no-nested", "no-userns", "forked", "node ok"]);
+  });
+
   test("runs as uid/gid 1000 with no capabilities, no-new-privileges and a read-only root", async () => {
     const { out, exit, spec } = await runIn(
       "container",
