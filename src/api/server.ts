@@ -18,6 +18,7 @@ import type { Redactor } from "../secrets/redact.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { SessionRow, TurnRow } from "../store/sqlite.js";
+import { MIN_TOKEN_LENGTH } from "../config/config.js";
 import { BerthError } from "../util/errors.js";
 import {
   CreateSessionBody,
@@ -102,13 +103,15 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
   });
 
   // --- /v1: bearer token --------------------------------------------------------
+  // Defence in depth: resolveApiToken refuses short tokens; an embedder passing one is a bug.
+  if (d.apiToken.length < MIN_TOKEN_LENGTH) throw new Error(`buildApi: the API token must be at least ${MIN_TOKEN_LENGTH} characters`);
   const expected = Buffer.from(d.apiToken);
   await app.register(
     async (v1) => {
       v1.addHook("onRequest", async (req, reply) => {
         const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
         const got = Buffer.from(m?.[1]?.trim() ?? "");
-        if (got.length !== expected.length || !timingSafeEqual(got, expected))
+        if (got.length === 0 || got.length !== expected.length || !timingSafeEqual(got, expected))
           return sendError(reply, 401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <BERTH_TOKEN>)");
       });
       const r = v1.withTypeProvider<ZodTypeProvider>();

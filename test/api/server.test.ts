@@ -45,6 +45,8 @@ describe("auth", () => {
   it("needs the bearer token on /v1 and nowhere else", async () => {
     expectError(await call("GET", "/v1/sessions", { token: null }), 401, "unauthorized");
     expectError(await call("GET", "/v1/sessions", { token: "brt_wrong" }), 401, "unauthorized");
+    expectError(await call("GET", "/v1/sessions", { token: "" }), 401, "unauthorized");
+    expectError(await call("GET", "/v1/sessions", { headers: { authorization: "Bearer    " } }), 401, "unauthorized");
     expect((await call("GET", "/v1/sessions")).statusCode).toBe(200);
     expect((await call("GET", "/health", { token: null })).statusCode).toBe(200);
     const ready = await call("GET", "/ready", { token: null });
