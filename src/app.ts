@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { httpLimitsFromEnv } from "./api/http-limits.js";
 import { buildApi } from "./api/server.js";
 import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
 import { EventLog } from "./events/log.js";
@@ -61,6 +62,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const gitConfig = loadGitCredentials({ env, ...(opts.gitCredentialsSystemFile ? { systemFile: opts.gitCredentialsSystemFile } : {}) });
   const logger = opts.logger ?? createLogger(redactor);
   const { token: apiToken, created: tokenCreated } = resolveApiToken(config.home, env);
+  const httpLimits = httpLimitsFromEnv(env);
   redactor.add(apiToken);
 
   prepareHome(config.home);
@@ -130,6 +132,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     redactor,
     logger,
     apiToken,
+    limits: httpLimits,
     version: VERSION,
     metrics,
     notReady: async () => {

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import fastifySwagger from "@fastify/swagger";
 import {
   hasZodFastifySchemaValidationErrors,
@@ -34,6 +34,8 @@ import {
   SessionParams,
   Turn,
 } from "./schemas.js";
+import { frameworkError, onClientError, onFrameworkError, sendError } from "./error-shape.js";
+import { HTTP_LIMIT_DEFAULTS, serverOptions, type HttpLimits } from "./http-limits.js";
 import { streamEvents } from "./sse.js";
 
 export interface ApiDeps {
@@ -47,18 +49,24 @@ export interface ApiDeps {
   notReady(): Promise<string | null>;
   version: string;
   metrics?: Metrics;
+  /** Timeouts and the connection cap (default HTTP_LIMIT_DEFAULTS). */
+  limits?: HttpLimits;
 }
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, any, any, any>> {
+  const limits = d.limits ?? HTTP_LIMIT_DEFAULTS;
   const app = Fastify({
     loggerInstance: d.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4 * 1024 * 1024,
-    // Client disconnects on a long SSE stream are normal; don't time them out.
-    requestTimeout: 0,
+    // Bounds receiving a request only; an SSE response streams on once its request is in.
+    ...serverOptions(limits),
+    clientErrorHandler: onClientError,
+    frameworkErrors: onFrameworkError,
   }).withTypeProvider<ZodTypeProvider>();
+  app.server.maxConnections = limits.maxConnections;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -79,10 +87,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         .join("; ");
       return sendError(reply, 400, "invalid_request", d.redactor.redact(`invalid ${err.validationContext ?? "request"}: ${msg}`));
     }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      const code = err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err.code === "FST_ERR_CTP_EMPTY_JSON_BODY" ? "invalid_json" : (err.code ?? "bad_request").toLowerCase();
-      return sendError(reply, err.statusCode, code, d.redactor.redact(err.message));
-    }
+    const client = frameworkError(err);
+    if (client) return sendError(reply, client[0], client[1], client[2]);
     req.log.error({ err: { message: d.redactor.redact(String(err.message)), code: err.code } }, "unhandled error");
     return sendError(reply, 500, "internal_error", "internal error; see the server log");
   });
@@ -236,10 +242,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
 function wantsJson(req: FastifyRequest): boolean {
   const a = req.headers.accept ?? "";
   return a.includes("application/json") && !a.includes("text/event-stream");
-}
-
-function sendError(reply: FastifyReply, status: number, code: string, message: string) {
-  return reply.code(status).type("application/json").send({ error: { code, message } });
 }
 
 function sessionDto(s: SessionRow, d: Pick<ApiDeps, "events" | "manager">) {
