@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -67,7 +67,6 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
 
   prepareHome(config.home);
   const store = new Store(config.dbPath);
-  chmodSync(config.dbPath, 0o600);
   const events = new EventLog(store, redactor);
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
   const tracing = createTracing({ env, redactor, serviceVersion: VERSION, logger });
@@ -170,13 +169,16 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
 }
 
 /**
- * BERTH_HOME is searchable (0711) but not listable by others, so the sandboxed agent
- * (uid 1000) can reach its own session directory and nothing else; the database and the
- * token stay 0600.
+ * BERTH_HOME and these directories are traverse-only (0711: searchable, not listable, not
+ * readable) because bwrap runs as uid 1000 and must walk to the session's directory, its
+ * workspace and the gateway socket it mounts; everything berth itself writes in them is
+ * 0600 (the database and its -wal/-shm, the token), so knowing a name reads nothing.
  */
 function prepareHome(home: string): void {
   for (const d of [home, join(home, "sessions"), join(home, "workspaces"), join(home, "run")]) {
     mkdirSync(d, { recursive: true });
     chmodSync(d, 0o711);
   }
+  // A token file an operator (or an older berth) left readable, unused while BERTH_TOKEN is set.
+  if (existsSync(join(home, "token"))) chmodSync(join(home, "token"), 0o600);
 }
