@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { httpLimitsFromEnv } from "./api/http-limits.js";
+import { exposureWarning, hostAllowlist, parseAllowedHosts } from "./api/host-check.js";
 import { buildApi } from "./api/server.js";
 import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
 import { EventLog } from "./events/log.js";
@@ -31,6 +32,8 @@ export interface BerthServer {
   url: string;
   apiToken: string;
   tokenCreated: boolean;
+  /** Set when the API is reachable off this machine without TLS in front: say so loudly. */
+  exposure?: string;
   /** berth's own scripted mock model (serves mock-* models). */
   mock: MockProvider;
   providers: ProviderRegistry;
@@ -63,6 +66,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const logger = opts.logger ?? createLogger(redactor);
   const { token: apiToken, created: tokenCreated } = resolveApiToken(config.home, env);
   const httpLimits = httpLimitsFromEnv(env);
+  const hostAllowed = hostAllowlist(config.host, parseAllowedHosts(env.BERTH_ALLOWED_HOSTS));
   redactor.add(apiToken);
 
   prepareHome(config.home);
@@ -132,6 +136,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     logger,
     apiToken,
     limits: httpLimits,
+    hostAllowed,
     version: VERSION,
     metrics,
     notReady: async () => {
@@ -149,6 +154,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     },
   });
   await api.listen({ host: config.host, port: config.port });
+  const exposure = exposureWarning(config.host, env.BERTH_PUBLIC_URL);
+  if (exposure) logger.warn(exposure);
   const addr = api.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
@@ -165,7 +172,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       store.close();
     })());
 
-  return { config, api, url, apiToken, tokenCreated, mock, providers, usingMock: useMock, defaultModel, manager, store, gateway, logger, close };
+  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, gateway, logger, close };
 }
 
 /**

@@ -35,6 +35,7 @@ import {
   Turn,
 } from "./schemas.js";
 import { frameworkError, onClientError, onFrameworkError, sendError } from "./error-shape.js";
+import { hostAllowlist } from "./host-check.js";
 import { HTTP_LIMIT_DEFAULTS, serverOptions, type HttpLimits } from "./http-limits.js";
 import { streamEvents } from "./sse.js";
 
@@ -49,6 +50,8 @@ export interface ApiDeps {
   notReady(): Promise<string | null>;
   version: string;
   metrics?: Metrics;
+  /** Whether a request's Host header names this server (DNS rebinding); default: loopback names only. */
+  hostAllowed?: (host: string | undefined) => boolean;
   /** Timeouts and the connection cap (default HTTP_LIMIT_DEFAULTS). */
   limits?: HttpLimits;
 }
@@ -93,6 +96,13 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
     return sendError(reply, 500, "internal_error", "internal error; see the server log");
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
+
+  // Before anything else, on every route (404s and /health included).
+  const hostAllowed = d.hostAllowed ?? hostAllowlist("127.0.0.1");
+  app.addHook("onRequest", async (req, reply) => {
+    if (!hostAllowed(req.headers.host))
+      return sendError(reply, 421, "host_not_allowed", "this server does not answer to that Host name; use its address, or have the operator add the name to BERTH_ALLOWED_HOSTS");
+  });
 
   // --- unauthenticated --------------------------------------------------------
   app.get("/health", { schema: { hide: true } }, async () => ({ status: "ok" }));
