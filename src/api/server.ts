@@ -37,6 +37,7 @@ import {
 import { frameworkError, onClientError, onFrameworkError, sendError } from "./error-shape.js";
 import { hostAllowlist } from "./host-check.js";
 import { HTTP_LIMIT_DEFAULTS, serverOptions, type HttpLimits } from "./http-limits.js";
+import { eventCursor } from "./event-cursor.js";
 import { streamEvents } from "./sse.js";
 
 export interface ApiDeps {
@@ -70,6 +71,13 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
     frameworkErrors: onFrameworkError,
   }).withTypeProvider<ZodTypeProvider>();
   app.server.maxConnections = limits.maxConnections;
+  // Routes without a body (resume, cancel, DELETE) get clients that always send
+  // Content-Type: application/json; an empty body is no body, not a parse error.
+  const json = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) =>
+    (body as string).trim() === "" ? done(null, undefined) : json(req, body as string, done),
+  );
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -230,9 +238,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         },
         async (req, reply) => {
           const id = req.params.id;
+          const after = eventCursor(req.headers["last-event-id"], req.query.after);
           d.manager.get(id);
-          const lastEventId = Number(req.headers["last-event-id"]);
-          const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (req.query.after ?? 0);
           if (wantsJson(req)) {
             const page = d.events.read(id, after, req.query.limit ?? 1000);
             const events = page.map((e) => JSON.parse(e.json));

@@ -49,7 +49,8 @@ export function rawRequest(url: string, request: string | Buffer): Promise<RawRe
     const chunks: Buffer[] = [];
     s.on("connect", () => s.write(request));
     s.on("data", (d) => chunks.push(d));
-    s.on("error", (e) => ((e as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(e)));
+    // The server may answer and close before the whole request is written (413, 431).
+    s.on("error", (e) => (["ECONNRESET", "EPIPE"].includes((e as NodeJS.ErrnoException).code ?? "") ? undefined : reject(e)));
     s.on("close", () => resolve(parseRaw(Buffer.concat(chunks).toString("latin1"))));
   });
 }
