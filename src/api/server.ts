@@ -232,20 +232,20 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             params: SessionParams,
             querystring: EventsQuery,
             description:
-              "Server-sent events (id: seq), resumable with Last-Event-ID or ?after=; with Accept: application/json, one page of stored events.",
+              "Server-sent events (id: seq), resumable with Last-Event-ID or ?after=; the stream closes after an ended session's last event, and a reconnect with nothing left gets 204. With Accept: application/json, one page of stored events.",
             response: { 200: z.object({ events: z.array(Event), lastSeq: z.number().int(), nextAfter: z.number().int() }).describe("JSON page"), ...errors },
           },
         },
         async (req, reply) => {
           const id = req.params.id;
           const after = eventCursor(req.headers["last-event-id"], req.query.after);
-          d.manager.get(id);
+          const session = d.manager.get(id);
           if (wantsJson(req)) {
             const page = d.events.read(id, after, req.query.limit ?? 1000);
             const events = page.map((e) => JSON.parse(e.json));
             return { events, lastSeq: d.events.lastSeq(id), nextAfter: page.length ? page[page.length - 1]!.seq : after };
           }
-          streamEvents(req, reply, d.events, id, after);
+          streamEvents(req, reply, d.events, id, after, session.state === "ended");
           return reply;
         },
       );
