@@ -103,7 +103,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
     req.log.error({ err: { message: d.redactor.redact(String(err.message)), code: err.code } }, "unhandled error");
     return sendError(reply, 500, "internal_error", "internal error; see the server log");
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
+  // The path is the caller's: redacted (a token pasted into a URL is not echoed) and cut short.
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, 404, "not_found", d.redactor.redact(`no route ${req.method} ${req.url.split("?")[0]!.slice(0, 200)}; see /openapi.json`)),
+  );
 
   // Before anything else, on every route (404s and /health included).
   const hostAllowed = d.hostAllowed ?? hostAllowlist("127.0.0.1");

@@ -11,7 +11,10 @@ export interface RawResponse {
   raw: string;
 }
 
-export function parseRaw(raw: string): RawResponse {
+export function parseRaw(all: string): RawResponse {
+  // Skip interim responses (100 Continue); read the final one.
+  let raw = all;
+  while (/^HTTP\/1\.[01] 1\d\d /.test(raw) && raw.includes("\r\n\r\n")) raw = raw.slice(raw.indexOf("\r\n\r\n") + 4);
   const end = raw.indexOf("\r\n\r\n");
   const head = end >= 0 ? raw.slice(0, end) : raw;
   const [statusLine = "", ...lines] = head.split("\r\n");
@@ -22,7 +25,8 @@ export function parseRaw(raw: string): RawResponse {
   }
   let body = end >= 0 ? raw.slice(end + 4) : "";
   if (/chunked/i.test(headers["transfer-encoding"] ?? "")) body = unchunk(body);
-  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, body, raw };
+  else if (headers["content-length"] !== undefined) body = body.slice(0, Number(headers["content-length"]));
+  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, body, raw: all };
 }
 
 function unchunk(s: string): string {
