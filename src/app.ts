@@ -1,7 +1,9 @@
-import { chmodSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { httpLimitsFromEnv } from "./api/http-limits.js";
+import { exposureWarning, hostAllowlist, parseAllowedHosts } from "./api/host-check.js";
 import { buildApi } from "./api/server.js";
 import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
 import { EventLog } from "./events/log.js";
@@ -30,6 +32,8 @@ export interface BerthServer {
   url: string;
   apiToken: string;
   tokenCreated: boolean;
+  /** Set when the API is reachable off this machine without TLS in front: say so loudly. */
+  exposure?: string;
   /** berth's own scripted mock model (serves mock-* models). */
   mock: MockProvider;
   providers: ProviderRegistry;
@@ -61,11 +65,12 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const gitConfig = loadGitCredentials({ env, ...(opts.gitCredentialsSystemFile ? { systemFile: opts.gitCredentialsSystemFile } : {}) });
   const logger = opts.logger ?? createLogger(redactor);
   const { token: apiToken, created: tokenCreated } = resolveApiToken(config.home, env);
+  const httpLimits = httpLimitsFromEnv(env);
+  const hostAllowed = hostAllowlist(config.host, parseAllowedHosts(env.BERTH_ALLOWED_HOSTS));
   redactor.add(apiToken);
 
   prepareHome(config.home);
   const store = new Store(config.dbPath);
-  chmodSync(config.dbPath, 0o600);
   const events = new EventLog(store, redactor);
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
   const tracing = createTracing({ env, redactor, serviceVersion: VERSION, logger });
@@ -143,6 +148,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     redactor,
     logger,
     apiToken,
+    limits: httpLimits,
+    hostAllowed,
     version: VERSION,
     metrics,
     notReady: async () => {
@@ -160,6 +167,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     },
   });
   await api.listen({ host: config.host, port: config.port });
+  const exposure = exposureWarning(config.host, env.BERTH_PUBLIC_URL);
+  if (exposure) logger.warn(exposure);
   const addr = api.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   listening.endpoint = { host: config.host, port };
@@ -177,17 +186,20 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       store.close();
     })());
 
-  return { config, api, url, apiToken, tokenCreated, mock, providers, usingMock: useMock, defaultModel, manager, store, gateway, logger, close };
+  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, gateway, logger, close };
 }
 
 /**
- * BERTH_HOME is searchable (0711) but not listable by others, so the sandboxed agent
- * (uid 1000) can reach its own session directory and nothing else; the database and the
- * token stay 0600.
+ * BERTH_HOME and these directories are traverse-only (0711: searchable, not listable, not
+ * readable) because bwrap runs as uid 1000 and must walk to the session's directory, its
+ * workspace and the gateway socket it mounts; everything berth itself writes in them is
+ * 0600 (the database and its -wal/-shm, the token), so knowing a name reads nothing.
  */
 function prepareHome(home: string): void {
   for (const d of [home, join(home, "sessions"), join(home, "workspaces"), join(home, "run")]) {
     mkdirSync(d, { recursive: true });
     chmodSync(d, 0o711);
   }
+  // A token file an operator (or an older berth) left readable, unused while BERTH_TOKEN is set.
+  if (existsSync(join(home, "token"))) chmodSync(join(home, "token"), 0o600);
 }

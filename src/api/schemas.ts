@@ -134,7 +134,8 @@ export const Event = z.object({
 });
 
 export const EventsQuery = z.object({
-  after: z.coerce.number().int().min(0).optional(),
+  // Checked by eventCursor(), with Last-Event-ID, so both refuse alike (invalid_last_event_id).
+  after: z.string().optional().describe("Sequence number to resume after (digits); Last-Event-ID takes precedence"),
   limit: z.coerce.number().int().min(1).max(5000).optional(),
 });
 

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import fastifySwagger from "@fastify/swagger";
 import {
   hasZodFastifySchemaValidationErrors,
@@ -18,6 +18,7 @@ import type { Redactor } from "../secrets/redact.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { SessionRow, TurnRow } from "../store/sqlite.js";
+import { MIN_TOKEN_LENGTH } from "../config/config.js";
 import { BerthError } from "../util/errors.js";
 import {
   CreateSessionBody,
@@ -33,6 +34,10 @@ import {
   SessionParams,
   Turn,
 } from "./schemas.js";
+import { frameworkError, onClientError, onFrameworkError, sendError } from "./error-shape.js";
+import { hostAllowlist } from "./host-check.js";
+import { HTTP_LIMIT_DEFAULTS, serverOptions, type HttpLimits } from "./http-limits.js";
+import { eventCursor } from "./event-cursor.js";
 import { streamEvents } from "./sse.js";
 
 export interface ApiDeps {
@@ -46,18 +51,33 @@ export interface ApiDeps {
   notReady(): Promise<string | null>;
   version: string;
   metrics?: Metrics;
+  /** Whether a request's Host header names this server (DNS rebinding); default: loopback names only. */
+  hostAllowed?: (host: string | undefined) => boolean;
+  /** Timeouts and the connection cap (default HTTP_LIMIT_DEFAULTS). */
+  limits?: HttpLimits;
 }
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, any, any, any>> {
+  const limits = d.limits ?? HTTP_LIMIT_DEFAULTS;
   const app = Fastify({
     loggerInstance: d.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4 * 1024 * 1024,
-    // Client disconnects on a long SSE stream are normal; don't time them out.
-    requestTimeout: 0,
+    // Bounds receiving a request only; an SSE response streams on once its request is in.
+    ...serverOptions(limits),
+    clientErrorHandler: onClientError,
+    frameworkErrors: onFrameworkError,
   }).withTypeProvider<ZodTypeProvider>();
+  app.server.maxConnections = limits.maxConnections;
+  // Routes without a body (resume, cancel, DELETE) get clients that always send
+  // Content-Type: application/json; an empty body is no body, not a parse error.
+  const json = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) =>
+    (body as string).trim() === "" ? done(null, undefined) : json(req, body as string, done),
+  );
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -78,14 +98,22 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         .join("; ");
       return sendError(reply, 400, "invalid_request", d.redactor.redact(`invalid ${err.validationContext ?? "request"}: ${msg}`));
     }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      const code = err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err.code === "FST_ERR_CTP_EMPTY_JSON_BODY" ? "invalid_json" : (err.code ?? "bad_request").toLowerCase();
-      return sendError(reply, err.statusCode, code, d.redactor.redact(err.message));
-    }
+    const client = frameworkError(err);
+    if (client) return sendError(reply, client[0], client[1], client[2]);
     req.log.error({ err: { message: d.redactor.redact(String(err.message)), code: err.code } }, "unhandled error");
     return sendError(reply, 500, "internal_error", "internal error; see the server log");
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
+  // The path is the caller's: redacted (a token pasted into a URL is not echoed) and cut short.
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, 404, "not_found", d.redactor.redact(`no route ${req.method} ${req.url.split("?")[0]!.slice(0, 200)}; see /openapi.json`)),
+  );
+
+  // Before anything else, on every route (404s and /health included).
+  const hostAllowed = d.hostAllowed ?? hostAllowlist("127.0.0.1");
+  app.addHook("onRequest", async (req, reply) => {
+    if (!hostAllowed(req.headers.host))
+      return sendError(reply, 421, "host_not_allowed", "this server does not answer to that Host name; use its address, or have the operator add the name to BERTH_ALLOWED_HOSTS");
+  });
 
   // --- unauthenticated --------------------------------------------------------
   app.get("/health", { schema: { hide: true } }, async () => ({ status: "ok" }));
@@ -102,13 +130,15 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
   });
 
   // --- /v1: bearer token --------------------------------------------------------
+  // Defence in depth: resolveApiToken refuses short tokens; an embedder passing one is a bug.
+  if (d.apiToken.length < MIN_TOKEN_LENGTH) throw new Error(`buildApi: the API token must be at least ${MIN_TOKEN_LENGTH} characters`);
   const expected = Buffer.from(d.apiToken);
   await app.register(
     async (v1) => {
       v1.addHook("onRequest", async (req, reply) => {
         const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
         const got = Buffer.from(m?.[1]?.trim() ?? "");
-        if (got.length !== expected.length || !timingSafeEqual(got, expected))
+        if (got.length === 0 || got.length !== expected.length || !timingSafeEqual(got, expected))
           return sendError(reply, 401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <BERTH_TOKEN>)");
       });
       const r = v1.withTypeProvider<ZodTypeProvider>();
@@ -205,21 +235,20 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             params: SessionParams,
             querystring: EventsQuery,
             description:
-              "Server-sent events (id: seq), resumable with Last-Event-ID or ?after=; with Accept: application/json, one page of stored events.",
+              "Server-sent events (id: seq), resumable with Last-Event-ID or ?after=; the stream closes after an ended session's last event, and a reconnect with nothing left gets 204. With Accept: application/json, one page of stored events.",
             response: { 200: z.object({ events: z.array(Event), lastSeq: z.number().int(), nextAfter: z.number().int() }).describe("JSON page"), ...errors },
           },
         },
         async (req, reply) => {
           const id = req.params.id;
-          d.manager.get(id);
-          const lastEventId = Number(req.headers["last-event-id"]);
-          const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (req.query.after ?? 0);
+          const after = eventCursor(req.headers["last-event-id"], req.query.after);
+          const session = d.manager.get(id);
           if (wantsJson(req)) {
             const page = d.events.read(id, after, req.query.limit ?? 1000);
             const events = page.map((e) => JSON.parse(e.json));
             return { events, lastSeq: d.events.lastSeq(id), nextAfter: page.length ? page[page.length - 1]!.seq : after };
           }
-          streamEvents(req, reply, d.events, id, after);
+          streamEvents(req, reply, d.events, id, after, session.state === "ended");
           return reply;
         },
       );
@@ -233,10 +262,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
 function wantsJson(req: FastifyRequest): boolean {
   const a = req.headers.accept ?? "";
   return a.includes("application/json") && !a.includes("text/event-stream");
-}
-
-function sendError(reply: FastifyReply, status: number, code: string, message: string) {
-  return reply.code(status).type("application/json").send({ error: { code, message } });
 }
 
 function sessionDto(s: SessionRow, d: Pick<ApiDeps, "events" | "manager">) {

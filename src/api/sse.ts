@@ -19,11 +19,22 @@ function frameOf(evs: readonly WireEvent[]): Buffer {
   return frame;
 }
 
+/** `session.status` ended: nothing follows it (ended sessions do not resume), so the stream ends there. */
+export function isTerminal(ev: WireEvent): boolean {
+  return ev.type === "session.status" && (JSON.parse(ev.dataJson) as { state?: string }).state === "ended";
+}
+
 /**
  * Serves a session's events as SSE: replay from the store after `after`, then live, each
  * with `id: <seq>`, so a reconnect with Last-Event-ID continues exactly where it broke.
+ * The stream closes after the session's terminal event; a reconnect to an ended session
+ * with nothing left to replay gets 204 No Content (which tells EventSource to stop).
  */
-export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: EventLog, sessionId: string, after: number): void {
+export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: EventLog, sessionId: string, after: number, ended: boolean): void {
+  if (ended && after >= log.lastSeq(sessionId)) {
+    void reply.code(204).send();
+    return;
+  }
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -38,7 +49,7 @@ export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: Even
   const send = (evs: WireEvent[]) => {
     if (closed) return;
     res.write(frameOf(evs));
-    if (res.writableLength > MAX_BUFFERED) close();
+    if (res.writableLength > MAX_BUFFERED || evs.some(isTerminal)) close();
   };
   const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);
   const close = () => {
@@ -53,5 +64,7 @@ export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: Even
   req.raw.once("close", close);
   res.once("close", close);
   sub.off = log.subscribe(sessionId, after, send);
+  // Ended before this request: the replay was everything (even without a terminal event in it).
+  if (ended) close();
   if (closed) sub.off();
 }

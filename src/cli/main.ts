@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../app.js";
 import { BerthApiError } from "../client/client.js";
+import { ConfigError } from "../config/config.js";
 import { fail, UsageError } from "./common.js";
 import { conformanceCommand } from "./conformance.js";
 import { harnessCommand } from "./harness.js";
@@ -31,7 +32,7 @@ try {
   if (e instanceof CommanderError) {
     process.exit(e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 2);
   }
-  if (e instanceof UsageError) fail(e.message, 2);
+  if (e instanceof UsageError || e instanceof ConfigError) fail(e.message, 2);
   if (e instanceof BerthApiError) fail(`${e.message} (${e.code})`, e.status < 500 ? 2 : 1);
   if ((e as NodeJS.ErrnoException)?.code === "ECONNREFUSED" || (e as any)?.cause?.code === "ECONNREFUSED")
     fail("cannot reach the berth server (is `berth serve` running? set BERTH_URL)", 1);

@@ -15,6 +15,7 @@ export function serveCommand(): Command {
       });
       const say = (s: string) => process.stderr.write(s + "\n");
       say(`berth listening on ${server.url} (home ${server.config.home})`);
+      if (server.exposure) say(`berth: WARNING: ${server.exposure}`);
       if (server.tokenCreated) say(`API token (saved 0600 in ${server.config.home}/token, shown once): ${server.apiToken}`);
       if (server.usingMock) say(`no provider key configured: the default model is berth's scripted mock (${server.defaultModel}) at ${server.mock.url}`);
       else say(`default model ${server.defaultModel}; providers: ${server.providers.list().filter((p) => p.secretPresent).map((p) => p.id).join(", ")} ('berth providers ls' for all)`);

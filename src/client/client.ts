@@ -94,7 +94,8 @@ export class BerthClient {
 
   /**
    * Follows a session's event stream; reconnects with Last-Event-ID if the connection
-   * drops, so the caller sees every event once, in order. Stops when `signal` aborts.
+   * drops, so the caller sees every event once, in order. Ends once the session has ended
+   * (after its last event, or on the server's 204); stops when `signal` aborts.
    */
   async *events(id: string, opts: { after?: number; signal?: AbortSignal; reconnect?: boolean } = {}): AsyncGenerator<BerthEvent> {
     let last = opts.after ?? 0;
@@ -116,6 +117,8 @@ export class BerthClient {
         const body = (await res.json().catch(() => undefined)) as ApiErrorBody | undefined;
         throw new BerthApiError(res.status, body?.error.code ?? "http_error", body?.error.message ?? `HTTP ${res.status}`);
       }
+      if (res.status === 204) return; // ended, nothing left
+      let ended = false;
       const queue: BerthEvent[] = [];
       const parser = createParser({ onEvent: (m) => queue.push(JSON.parse(m.data) as BerthEvent) });
       const decoder = new TextDecoder();
@@ -126,6 +129,7 @@ export class BerthClient {
             const ev = queue.shift()!;
             if (ev.seq <= last) continue;
             last = ev.seq;
+            if (ev.type === "session.status" && (ev.data as { state?: string }).state === "ended") ended = true;
             yield ev;
           }
         }
@@ -133,7 +137,7 @@ export class BerthClient {
         if (opts.signal?.aborted) return;
         if (opts.reconnect === false) throw e;
       }
-      if (opts.reconnect === false) return;
+      if (ended || opts.reconnect === false) return;
     }
   }
 }

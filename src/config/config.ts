@@ -73,17 +73,37 @@ function positiveInt(name: string, raw: string): number {
   return n;
 }
 
+/** Shortest API token berth accepts from any source: a guessable or empty token is no auth. */
+export const MIN_TOKEN_LENGTH = 32;
+
+/** A setting the operator must fix before berth can start; the CLI prints its one line and exits 2. */
+export class ConfigError extends Error {}
+
 /**
  * The API token: BERTH_TOKEN if set, else the one stored (0600) in BERTH_HOME, else a
- * new one, stored. `created` tells the caller to print it, once.
+ * new one, stored. `created` tells the caller to print it, once. A missing or blank file
+ * is regenerated (an empty file once meant an empty token, which matched an empty bearer);
+ * a short token from either source stops the server.
  */
 export function resolveApiToken(home: string, env = process.env): { token: string; created: boolean; path?: string } {
-  if (env.BERTH_TOKEN) return { token: env.BERTH_TOKEN, created: false };
+  if (env.BERTH_TOKEN !== undefined) return { token: checkToken(env.BERTH_TOKEN, "BERTH_TOKEN"), created: false };
   const path = join(home, "token");
-  if (existsSync(path)) return { token: readFileSync(path, "utf8").trim(), created: false, path };
+  const stored = existsSync(path) ? readFileSync(path, "utf8").trim() : "";
+  if (stored) {
+    chmodSync(path, 0o600);
+    return { token: checkToken(stored, path), created: false, path };
+  }
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const token = newSecret("brt_");
   writeFileSync(path, token + "\n", { mode: 0o600 });
   chmodSync(path, 0o600);
   return { token, created: true, path };
+}
+
+function checkToken(token: string, source: string): string {
+  if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))
+    throw new ConfigError(
+      `the API token from ${source} is ${/\s/.test(token) ? "not one word" : `${token.length} characters`}; use at least ${MIN_TOKEN_LENGTH} characters without spaces (e.g. openssl rand -base64 32), or unset it to have berth generate one`,
+    );
+  return token;
 }

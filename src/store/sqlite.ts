@@ -1,11 +1,21 @@
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type { BerthEvent, EventType, SessionState, TurnState } from "../events/types.js";
 
 // The embedded store (DESIGN.md decision 2): one SQLite file in WAL mode. Writes are
 // synchronous, so "committed before fanned out" holds by construction: the event log
 // inserts, then notifies subscribers in the same tick.
+
+/**
+ * SQLite creates the -wal and -shm files with the database file's mode, and they hold the
+ * same data (tool output, prompts): so the database is created 0600 before SQLite opens it,
+ * and files a crash or an older berth left behind are made 0600 again.
+ */
+function privateFiles(path: string): void {
+  closeSync(openSync(path, "a", 0o600));
+  for (const p of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) if (existsSync(p)) chmodSync(p, 0o600);
+}
 
 export interface SessionRow {
   id: string;
@@ -123,7 +133,10 @@ export class Store {
   private stmts;
 
   constructor(readonly path: string) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      privateFiles(path);
+    }
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
     // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash

@@ -45,6 +45,8 @@ describe("auth", () => {
   it("needs the bearer token on /v1 and nowhere else", async () => {
     expectError(await call("GET", "/v1/sessions", { token: null }), 401, "unauthorized");
     expectError(await call("GET", "/v1/sessions", { token: "brt_wrong" }), 401, "unauthorized");
+    expectError(await call("GET", "/v1/sessions", { token: "" }), 401, "unauthorized");
+    expectError(await call("GET", "/v1/sessions", { headers: { authorization: "Bearer    " } }), 401, "unauthorized");
     expect((await call("GET", "/v1/sessions")).statusCode).toBe(200);
     expect((await call("GET", "/health", { token: null })).statusCode).toBe(200);
     const ready = await call("GET", "/ready", { token: null });
@@ -103,7 +105,7 @@ describe("validation", () => {
       400,
       "invalid_request",
     );
-    expectError(await call("GET", "/v1/sessions/ses_x/events?after=-3", { headers: { accept: "application/json" } }), 400, "invalid_request");
+    expectError(await call("GET", "/v1/sessions/ses_x/events?after=-3", { headers: { accept: "application/json" } }), 400, "invalid_last_event_id");
   });
 });
 
@@ -148,5 +150,39 @@ describe("root", () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe("error shape for the framework's own errors", () => {
+  const cases: [string, () => ReturnType<typeof call>, number, string][] = [
+    ["a bad percent-encoding", () => call("GET", "/v1/sessions/%ZZ"), 400, "invalid_url"],
+    ["an over-long path parameter", () => call("GET", `/v1/sessions/${"a".repeat(500)}`), 414, "uri_too_long"],
+    ["an unknown route", () => call("GET", "/v2/nothing"), 404, "not_found"],
+    ["an unknown method", () => call("PATCH", "/v1/sessions"), 404, "not_found"],
+    ["a body over 4 MiB", () => call("POST", "/v1/sessions", { body: JSON.stringify({ harness: "x".repeat(5 * 1024 * 1024) }) }), 413, "body_too_large"],
+    ["an unsupported content type", () => call("POST", "/v1/sessions", { body: "<harness/>", headers: { "content-type": "application/xml" } }), 415, "unsupported_media_type"],
+    ["malformed JSON", () => call("POST", "/v1/sessions", { body: '{"harness":' }), 400, "invalid_json"],
+    ["a __proto__ key", () => call("POST", "/v1/sessions", { body: '{"harness":"pi","__proto__":{"x":1}}' }), 400, "invalid_json"],
+    ["an empty body where one is needed", () => call("POST", "/v1/sessions", { body: "" }), 400, "invalid_request"],
+  ];
+  for (const [name, send, status, code] of cases) it(`${name} → ${status} ${code}`, async () => expectError(await send(), status, code));
+
+  it("routes without a body accept Content-Type: application/json with an empty body", async () => {
+    for (const [method, url] of [
+      ["DELETE", "/v1/sessions/ses_none"],
+      ["POST", "/v1/sessions/ses_none/cancel"],
+      ["POST", "/v1/sessions/ses_none/resume"],
+    ] as const)
+      expectError(await call(method, url, { body: "" }), 404, "session_not_found");
+  });
+
+  it("Last-Event-ID and ?after= take digits up to 2^53-1 only", async () => {
+    const s = JSON.parse((await call("GET", "/v1/sessions")).body);
+    expect(s.sessions).toBeDefined();
+    for (const bad of ["9007199254740993", "1e308", "0x10", "-1", "1.5", " 1", "Infinity", "NaN", "1".repeat(400)]) {
+      expectError(await call("GET", "/v1/sessions/ses_none/events", { headers: { accept: "application/json", "last-event-id": bad } }), 400, "invalid_last_event_id");
+      expectError(await call("GET", `/v1/sessions/ses_none/events?after=${encodeURIComponent(bad)}`, { headers: { accept: "application/json" } }), 400, "invalid_last_event_id");
+    }
+    expectError(await call("GET", "/v1/sessions/ses_none/events?after=9007199254740991", { headers: { accept: "application/json" } }), 404, "session_not_found");
   });
 });

@@ -21,7 +21,8 @@ export interface BerthProc {
 }
 
 /** Starts the built `berth serve` as its own process (so tests can SIGKILL it). */
-export async function startBerth(opts: { home?: string; env?: Record<string, string> } = {}): Promise<BerthProc> {
+/** `env` entries set to undefined are removed from berth's environment (e.g. BERTH_TOKEN, to use the token file). */
+export async function startBerth(opts: { home?: string; env?: Record<string, string | undefined> } = {}): Promise<BerthProc> {
   const home = opts.home ?? mkdtempSync(join(tmpdir(), "berth-e2e-"));
   let log = "";
   const child = spawn(process.execPath, [join(REPO, "dist/cli/main.js"), "serve", "--port", "0"], {

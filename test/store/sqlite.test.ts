@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Store, type SessionRow } from "../../src/store/sqlite.js";
 
@@ -38,5 +41,27 @@ describe("Store", () => {
     s.insertSession(session("b"));
     s.setSessionState("b", "ended");
     expect(s.sessionsInStates(["starting", "ready", "running"]).map((r) => r.id)).toEqual(["a"]);
+  });
+});
+
+describe("Store file modes", () => {
+  it("creates the database 0600 so SQLite's -wal and -shm are 0600 too, and tightens ones left 0644", () => {
+    const dir = mkdtempSync(join(tmpdir(), "berth-store-modes-"));
+    const path = join(dir, "berth.db");
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    const old = process.umask(0o022);
+    try {
+      const a = new Store(path);
+      a.db.exec("CREATE TABLE IF NOT EXISTS t (x); INSERT INTO t VALUES (1)");
+      for (const p of [path, `${path}-wal`, `${path}-shm`]) expect(mode(p), p).toBe(0o600);
+      // As a crash (or an older berth) would leave them.
+      for (const p of [path, `${path}-wal`, `${path}-shm`]) chmodSync(p, 0o644);
+      const b = new Store(path);
+      for (const p of [path, `${path}-wal`, `${path}-shm`]) expect(mode(p), p).toBe(0o600);
+      a.close();
+      b.close();
+    } finally {
+      process.umask(old);
+    }
   });
 });
