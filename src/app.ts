@@ -17,6 +17,7 @@ import { SandboxDrivers } from "./sandboxes/index.js";
 import { OciDriver } from "./sandboxes/oci.js";
 import { redactor } from "./secrets/redact.js";
 import { SessionManager } from "./sessions/manager.js";
+import { workspacePolicy } from "./sessions/workspace.js";
 import { Store } from "./store/sqlite.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
@@ -64,6 +65,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   redactor.add(apiToken);
 
   prepareHome(config.home);
+  // A bad workspace root stops the server here, before anything is started.
+  const workspaces = workspacePolicy({ roots: config.workspaceRoots, exact: config.exactWorkspaces, home: config.home, harnessCache: config.harnessCache });
   const store = new Store(config.dbPath);
   chmodSync(config.dbPath, 0o600);
   const events = new EventLog(store, redactor);
@@ -117,7 +120,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     refuse: (sessionId) => manager.refuseModelCall(sessionId),
   });
   await gateway.start();
-  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });
+  const manager: SessionManager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });
   const interrupted = await manager.recover();
   // A container created just before a crash, never recorded: the label finds it.
   await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();

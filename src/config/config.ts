@@ -18,6 +18,10 @@ export interface BerthConfig {
   gatewayPort: number;
   /** Most tokens one session may spend (BERTH_MAX_SESSION_TOKENS): its budget when it names none, and a ceiling when it does. */
   maxSessionTokens?: number;
+  /** BERTH_WORKSPACE_ROOTS: where caller-named workspaces may live (none by default). */
+  workspaceRoots: string[];
+  /** Directories accepted as workspaces as they are (`berth run --workspace`, named by the operator). */
+  exactWorkspaces?: string[];
 }
 
 export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.env): BerthConfig {
@@ -35,6 +39,7 @@ export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.e
     allowHostTier: env.BERTH_ALLOW_HOST_TIER === "1" || env.BERTH_ALLOW_HOST_TIER === "true",
     gatewayHost: env.BERTH_GATEWAY_HOST ?? "127.0.0.1",
     gatewayPort: env.BERTH_GATEWAY_PORT ? Number(env.BERTH_GATEWAY_PORT) : 0,
+    workspaceRoots: (env.BERTH_WORKSPACE_ROOTS ?? "").split(":").filter(Boolean),
     ...(env.BERTH_MAX_SESSION_TOKENS ? { maxSessionTokens: positiveInt("BERTH_MAX_SESSION_TOKENS", env.BERTH_MAX_SESSION_TOKENS) } : {}),
     ...overrides,
   };

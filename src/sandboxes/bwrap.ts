@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import {
   AGENT_GID,
@@ -12,7 +12,7 @@ import {
   type SandboxProcess,
   type SandboxSpec,
 } from "./types.js";
-import { chownToAgent } from "./agent-owner.js";
+import { unreachableAncestor } from "./agent-owner.js";
 import { killGroup, reapTree, spawnTree } from "./process-tree.js";
 
 const run = promisify(execFile);
@@ -43,24 +43,6 @@ function isZombie(pid: number): boolean {
   } catch {
     return true;
   }
-}
-
-/** The first directory on the way to `path` that uid/gid cannot search, if any. */
-export function unreachableAncestor(path: string, uid: number, gid: number): string | undefined {
-  let dir = dirname(path);
-  const chain: string[] = [];
-  for (;;) {
-    chain.unshift(dir);
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  for (const d of chain) {
-    const st = statSync(d);
-    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
-    if (!(st.mode & bit)) return d;
-  }
-  return undefined;
 }
 
 const WORKSPACE = "/workspace";
@@ -192,8 +174,6 @@ export class BwrapDriver implements SandboxDriver {
         if (blocked)
           throw new SandboxUnavailableError(`uid ${AGENT_UID} cannot reach ${p}: ${blocked} is not searchable by it (chmod o+x, or use paths outside /root)`);
       }
-      await chownToAgent(spec.workspace);
-      await chownToAgent(spec.home);
     }
     const etc = join(dirname(spec.home), "etc");
     mkdirSync(etc, { recursive: true, mode: 0o755 });

@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Logger } from "pino";
 import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
 import { AcpAgentConnection } from "../acp/agent-connection.js";
@@ -28,6 +28,8 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
 import type { ModelPrice } from "../telemetry/usage.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
+import { agentIds, mkdirForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
+import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
 export interface CreateSessionInput {
@@ -94,6 +96,8 @@ export const EGRESS_PROXY_PORT = 3128;
 
 export interface SessionManagerDeps {
   config: BerthConfig;
+  /** Where caller-named workspaces may be (default: from config). */
+  workspaces?: WorkspacePolicy;
   store: Store;
   events: EventLog;
   installer: HarnessInstaller;
@@ -118,8 +122,12 @@ export class SessionManager {
 
   private tracing: Tracing;
 
+  private workspaces: WorkspacePolicy;
+
   constructor(private d: SessionManagerDeps) {
     this.tracing = d.tracing ?? noopTracing();
+    const c = d.config;
+    this.workspaces = d.workspaces ?? workspacePolicy({ roots: c.workspaceRoots, exact: c.exactWorkspaces, home: c.home, harnessCache: c.harnessCache });
   }
 
   // --- lifecycle -------------------------------------------------------------
@@ -193,22 +201,23 @@ export class SessionManager {
       throw badRequest("invalid_git_hosts", (e as Error).message);
     }
     const id = newId("ses");
-    let workspace = input.workspace;
+    let workspace: string;
     let ownsWorkspace = false;
-    if (workspace !== undefined) {
-      if (!isAbsolute(workspace)) throw badRequest("invalid_workspace", `workspace must be an absolute path: ${workspace}`);
-      if (!existsSync(workspace) || !statSync(workspace).isDirectory())
-        throw badRequest("invalid_workspace", `workspace is not an existing directory: ${workspace}`);
+    if (input.workspace !== undefined) {
+      // Canonical from here on: what is checked is what gets bound.
+      workspace = resolveWorkspace(input.workspace, this.workspaces);
+      assertAgentWritable(workspace, tier === "host" ? undefined : agentIds());
+      this.assertWorkspaceFree(workspace);
     } else {
       workspace = join(this.d.config.home, "workspaces", id);
-      mkdirSync(workspace, { recursive: true });
+      mkdirForAgent(workspace, 0o755);
       ownsWorkspace = true;
     }
     // The model must resolve to exactly one provider with its secret present, now: a
     // session that would fail at its first model call is refused at creation.
     const model = input.model ?? this.d.defaultModel;
     const secrets = new Map(Object.entries(input.secrets ?? {}));
-    const route = this.d.providers(input.workspace).resolve(model, { api: spec.api, provider: input.provider, secrets });
+    const route = this.d.providers(ownsWorkspace ? undefined : workspace).resolve(model, { api: spec.api, provider: input.provider, secrets });
     const budget = this.budgetFor(input.budget);
     // A cost limit that could never be counted would be no limit at all.
     if (budget?.maxCostUsd !== undefined && !route.price)
@@ -271,6 +280,7 @@ export class SessionManager {
       throw conflict("not_resumable", `session ${id} is ${row.state}; only interrupted or failed sessions resume`);
     const spec = getHarness(row.harness)!;
     const driver = this.d.drivers.forTier(row.tier as Tier)!;
+    if (!row.ownsWorkspace) this.assertWorkspaceFree(row.workspace, id);
     // Per-session secrets were never stored: a resume that needs them brings them again.
     const route = this.d.providers(row.ownsWorkspace ? undefined : row.workspace).resolve(row.model, {
       api: spec.api,
@@ -310,8 +320,9 @@ export class SessionManager {
         this.emit(live.id, { type: "session.status", data: { state: "starting", detail: msg } }),
       );
       const home = join(this.sessionDir(live.id), "home");
-      mkdirSync(home, { recursive: true, mode: 0o700 });
+      mkdirSync(this.sessionDir(live.id), { recursive: true, mode: 0o711 });
       chmodSync(this.sessionDir(live.id), 0o711);
+      if (!existsSync(home)) mkdirForAgent(home, 0o700);
       const layout = driver.layout({ workspace: row.workspace, home, harnessDir });
       const token = this.d.gateway.mint(live.id);
       const plan = spec.launch({
@@ -323,11 +334,8 @@ export class SessionManager {
         token,
         systemPrompt: row.config.systemPrompt,
       });
-      for (const f of plan.homeFiles) {
-        const p = join(home, f.path);
-        mkdirSync(dirname(p), { recursive: true });
-        writeFileSync(p, f.content, { mode: f.mode ?? 0o600 });
-      }
+      // On a resume the home is the agent's: written without following anything it left there.
+      for (const f of plan.homeFiles) writeAgentFile(home, f.path, f.content, f.mode ?? 0o600);
       if (live.ending) return;
       // Every tier but host gets no network of its own: the gateway's unix socket, exposed
       // inside on the gateway's own port so the URL above holds there too.
@@ -365,6 +373,8 @@ export class SessionManager {
         writeFileSync(hostPath, f.content, { mode: 0o644 });
         return { path: f.path, hostPath };
       });
+      // The path was checked at creation; whatever it leads to now is what gets bound.
+      if (!row.ownsWorkspace) this.recheckWorkspace(row);
       let proc: SandboxProcess;
       try {
         proc = await driver.start({
@@ -692,6 +702,21 @@ export class SessionManager {
   }
 
   // --- helpers -------------------------------------------------------------------
+
+  /** Two agents sharing a tree would undo each other's protections: one live session per workspace (nor one inside another's). */
+  private assertWorkspaceFree(workspace: string, self?: string): void {
+    const other = this.d.store
+      .sessionsInStates(LIVE_STATES)
+      .find((s) => s.id !== self && (within(workspace, s.workspace) || within(s.workspace, workspace)));
+    if (other) throw conflict("workspace_in_use", `workspace ${workspace} overlaps ${other.workspace} of live session ${other.id}; end that session first, or use another workspace`);
+  }
+
+  /** Right before the bind: the caller-named workspace still resolves to itself and is still allowed. */
+  private recheckWorkspace(row: SessionRow): void {
+    const now = resolveWorkspace(row.workspace, this.workspaces);
+    if (now !== row.workspace) throw badRequest("workspace_changed", `workspace ${row.workspace} now resolves to ${now}; it was replaced since the session was created`);
+    assertAgentWritable(now, row.tier === "host" ? undefined : agentIds());
+  }
 
   private sessionDir(id: string): string {
     return join(this.d.config.home, "sessions", id);
