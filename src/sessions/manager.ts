@@ -319,6 +319,9 @@ export class SessionManager {
       const harnessDir = await this.d.installer.ensure(spec, (msg) =>
         this.emit(live.id, { type: "session.status", data: { state: "starting", detail: msg } }),
       );
+      // The cheap integrity check runs alongside the rest of the boot; the harness starts only once it passed.
+      const intact = this.d.installer.verify(spec);
+      intact.catch(() => {});
       const home = join(this.sessionDir(live.id), "home");
       mkdirSync(this.sessionDir(live.id), { recursive: true, mode: 0o711 });
       chmodSync(this.sessionDir(live.id), 0o711);
@@ -375,6 +378,7 @@ export class SessionManager {
       });
       // The path was checked at creation; whatever it leads to now is what gets bound.
       if (!row.ownsWorkspace) this.recheckWorkspace(row);
+      await intact;
       let proc: SandboxProcess;
       try {
         proc = await driver.start({
