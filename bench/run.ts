@@ -9,6 +9,7 @@ const BENCHES: Record<string, { aliases: string[]; load: () => Promise<{ run(): 
   harnesses: { aliases: ["harness", "per-harness"], load: () => import("./harnesses.js") },
   images: { aliases: ["image", "podman"], load: () => import("./images.js") },
   gateway: { aliases: ["gw"], load: () => import("./gateway.js") },
+  "harness-integrity": { aliases: ["integrity"], load: () => import("./harness-integrity.js") },
 };
 
 function resolveName(arg: string): string | undefined {
