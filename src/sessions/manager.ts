@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
@@ -29,6 +29,7 @@ import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.j
 import type { ModelPrice } from "../telemetry/usage.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import { agentIds, mkdirForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
+import { neutralize, scanProtected, type ProtectedSnapshot } from "./protected-paths.js";
 import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
@@ -143,6 +144,8 @@ export class SessionManager {
     }
     const stale = this.d.store.sessionsInStates(LIVE_STATES);
     for (const s of stale) {
+      // Its sandbox is gone: what it left in the workspace's protected paths is judged now.
+      this.neutralizeWorkspace(s.id);
       for (const t of this.d.store.turnsInStates(s.id, ["running", "queued"])) {
         this.d.store.endTurn(t.id, "interrupted", t.state === "running" ? "interrupted" : null);
         if (t.state === "running") this.emit(s.id, { type: "turn.ended", turnId: t.id, data: { stopReason: "interrupted" } });
@@ -379,6 +382,7 @@ export class SessionManager {
       // The path was checked at creation; whatever it leads to now is what gets bound.
       if (!row.ownsWorkspace) this.recheckWorkspace(row);
       await intact;
+      this.snapshotWorkspace(live.id, row);
       let proc: SandboxProcess;
       try {
         proc = await driver.start({
@@ -494,6 +498,7 @@ export class SessionManager {
     this.d.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
+    this.neutralizeWorkspace(live.id);
     await live.egress?.close();
     for (const f of live.forgetSecrets) f();
     if (live.sandboxRowId) this.d.store.deleteSandbox(live.sandboxRowId);
@@ -713,6 +718,39 @@ export class SessionManager {
       .sessionsInStates(LIVE_STATES)
       .find((s) => s.id !== self && (within(workspace, s.workspace) || within(s.workspace, workspace)));
     if (other) throw conflict("workspace_in_use", `workspace ${workspace} overlaps ${other.workspace} of live session ${other.id}; end that session first, or use another workspace`);
+  }
+
+  private protectedSnapshotPath(id: string): string {
+    return join(this.sessionDir(id), "protected.json");
+  }
+
+  /** Records the workspace's protected paths before the agent runs (in berth's session dir, out of the agent's reach). */
+  private snapshotWorkspace(id: string, row: SessionRow): void {
+    this.neutralizeWorkspace(id); // a snapshot left by a run that was never judged
+    const snap = scanProtected(row.workspace, new Set(row.config.writablePaths ?? []));
+    writeFileSync(this.protectedSnapshotPath(id), JSON.stringify(snap), { mode: 0o600 });
+  }
+
+  /**
+   * Once no agent process is left: whatever code-running file appeared or changed in the
+   * workspace (hooks, git config keys, .git files, rc files) goes to quarantine, in an event.
+   */
+  private neutralizeWorkspace(id: string): void {
+    const file = this.protectedSnapshotPath(id);
+    if (!existsSync(file)) return;
+    const row = this.d.store.getSession(id);
+    try {
+      if (row) {
+        const before = JSON.parse(readFileSync(file, "utf8")) as ProtectedSnapshot;
+        const quarantine = join(this.d.config.home, "quarantine", id);
+        const { items, truncated } = neutralize(row.workspace, before, quarantine, new Set(row.config.writablePaths ?? []));
+        if (items.length || truncated) this.emit(id, { type: "workspace.neutralized", data: { items: items.map((i) => ({ ...i })), truncated } });
+      }
+    } catch (e) {
+      this.d.logger.error({ session: id, err: e }, "could not check the workspace's protected paths");
+      this.emit(id, { type: "error", data: { code: "workspace_check_failed", message: `berth could not check the workspace's protected paths after the session: ${(e as Error).message}` } });
+    }
+    rmSync(file, { force: true });
   }
 
   /** Right before the bind: the caller-named workspace still resolves to itself and is still allowed. */
