@@ -121,9 +121,10 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   });
   await gateway.start();
   const manager: SessionManager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics });
-  const interrupted = await manager.recover();
-  // A container created just before a crash, never recorded: the label finds it.
+  // A container created just before a crash, never recorded: the label finds it. First, so
+  // that recovery judges the workspaces of interrupted sessions with no agent left.
   await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
+  const interrupted = await manager.recover();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
   const api = await buildApi({

@@ -77,4 +77,29 @@ describe("protected workspace paths", () => {
       expect(existsSync("/tmp/pwned")).toBe(false);
     });
   }
+
+  it("after berth is SIGKILLed mid-session, the restarted berth neutralizes what the agent planted before it reports the session interrupted", async () => {
+    const { ws, config } = gitWorkspace();
+    const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: mock.url };
+    const first = await startBerth({ env });
+    let again: BerthProc | undefined;
+    try {
+      const s = await first.client.createSession({ harness: "pi", workspace: ws });
+      await collect(first.client, s.id, isReady);
+      const t = await first.client.postTurn(s.id, "plant");
+      await collect(first.client, s.id, turnEnded(t.id));
+      expect(existsSync(join(ws, ".git", "hooks", "pre-commit"))).toBe(true);
+      await first.stop("SIGKILL");
+
+      again = await startBerth({ home: first.home, env });
+      expect((await again.client.getSession(s.id)).state).toBe("interrupted");
+      const n = (await again.client.eventsPage(s.id)).events.find((e) => e.type === "workspace.neutralized");
+      expect(((n?.data as any)?.items ?? []).map((i: { path: string }) => i.path)).toContain(".git/hooks/pre-commit");
+      expect(existsSync(join(ws, ".git", "hooks", "pre-commit"))).toBe(false);
+      expect(readFileSync(join(ws, ".git", "config"), "utf8")).toBe(config);
+    } finally {
+      await first.stop();
+      await again?.stop();
+    }
+  });
 });
