@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import {
   AGENT_GID,
@@ -44,6 +44,23 @@ function isZombie(pid: number): boolean {
     return true;
   }
 }
+
+/**
+ * The workspace opened as the directory it is now, never through a link: bwrap binds this
+ * very directory (--bind-fd), whatever its path leads to by the time bwrap runs.
+ */
+export function openWorkspaceDir(path: string): number {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  const at = readlinkSync(`/proc/self/fd/${fd}`);
+  if (at !== path) {
+    closeSync(fd);
+    throw Object.assign(new Error(`workspace ${path} was replaced while the sandbox started (it now leads to ${at})`), { code: "workspace_changed" });
+  }
+  return fd;
+}
+
+/** Where the workspace's directory fd sits in bwrap's fd table (after stdin/out/err and --info-fd 3). */
+const WORKSPACE_FD = 4;
 
 const WORKSPACE = "/workspace";
 const HOME = "/home/agent";
@@ -94,8 +111,8 @@ export class BwrapDriver implements SandboxDriver {
     return { workspace: WORKSPACE, home: HOME, harnessRoot: HARNESS, node: "/usr/bin/node" };
   }
 
-  /** bwrap argv; `etc` holds the generated passwd and group. */
-  args(spec: SandboxSpec, etc: string): string[] {
+  /** bwrap argv; `etc` holds the generated passwd and group; `workspaceFd`: the workspace is bound from that fd. */
+  args(spec: SandboxSpec, etc: string, workspaceFd?: number): string[] {
     const a = [
       "--unshare-all",
       "--die-with-parent",
@@ -117,7 +134,7 @@ export class BwrapDriver implements SandboxDriver {
     if (existsSync("/lib64")) a.push("--symlink", "usr/lib64", "/lib64");
     for (const p of ETC_RO) if (existsSync(p)) a.push("--ro-bind", p, p);
     a.push(
-      "--bind", spec.workspace, WORKSPACE,
+      ...(workspaceFd !== undefined ? ["--bind-fd", String(workspaceFd), WORKSPACE] : ["--bind", spec.workspace, WORKSPACE]),
       ...(spec.protect ?? []).filter((r) => existsSync(join(spec.workspace, r))).flatMap((r) => ["--ro-bind", join(spec.workspace, r), `${WORKSPACE}/${r}`]),
       "--bind", spec.home, HOME,
       "--ro-bind", spec.harnessDir, HARNESS,
@@ -180,12 +197,18 @@ export class BwrapDriver implements SandboxDriver {
     writeFileSync(join(etc, "passwd"), `root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:${AGENT_UID}:${AGENT_GID}:agent:${HOME}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
     writeFileSync(join(etc, "group"), `root:x:0:\nagent:x:${AGENT_GID}:\nnogroup:x:65534:\n`);
     // fd 3 carries bwrap's --info-fd JSON: the pid of the sandbox's init, outside view.
-    const proc = spawnTree(this.name, [...limits(), this.bwrap, "--info-fd", "3", ...this.args(spec, etc)], {
-      cwd: "/",
-      env: this.env(spec),
-      stdio: ["pipe", "pipe", "pipe", "pipe"],
-      ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}),
-    });
+    const wsFd = openWorkspaceDir(spec.workspace);
+    let proc: SandboxProcess;
+    try {
+      proc = spawnTree(this.name, [...limits(), this.bwrap, "--info-fd", "3", ...this.args(spec, etc, WORKSPACE_FD)], {
+        cwd: "/",
+        env: this.env(spec),
+        stdio: ["pipe", "pipe", "pipe", "pipe", wsFd],
+        ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}),
+      });
+    } finally {
+      closeSync(wsFd); // the child has its own copy
+    }
     const info = proc.child.stdio[3] as NodeJS.ReadableStream | null;
     let initPid = 0;
     let buf = "";
