@@ -35,7 +35,11 @@ export function harnessCommand(): Command {
         if (why && why !== "not installed") {
           const aside = inst.setAside(spec);
           process.stderr.write(`berth: ${spec.id}@${spec.version} was modified (${why}); set aside at ${aside}; reinstalling\n`);
-        } else if (!why) process.stderr.write(`${spec.id}@${spec.version}: every file matches its hash\n`);
+        } else if (!why) {
+          // Content is what counts: the cheap check's record is taken afresh (a copied cache has new inodes).
+          await inst.rebaseline(spec);
+          process.stderr.write(`${spec.id}@${spec.version}: every file matches its hash\n`);
+        }
       }
       const dir = await inst.ensure(spec, (m) => process.stderr.write(`${m}\n`));
       process.stdout.write(`${spec.id}@${spec.version} ${dir}\n`);

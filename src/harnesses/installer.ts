@@ -103,8 +103,8 @@ export class HarnessInstaller {
 
   /**
    * What is wrong with the install, or undefined if it is intact. `stats` is the cheap
-   * check (every entry's inode, size, mtime, ctime); `hashes` also re-hashes every file
-   * and looks for added entries.
+   * check (every entry's inode, size, mtime, ctime); `hashes` re-hashes every file and looks
+   * for added entries instead (the content is the ground truth; the stats only stand for it).
    */
   check(spec: HarnessSpec, depth: "stats" | "hashes"): string | undefined {
     const dir = this.dir(spec);
@@ -115,11 +115,8 @@ export class HarnessInstaller {
     } catch {
       return "package-lock.json is missing";
     }
-    if (depth === "hashes") {
-      const problem = contentProblem(dir, m.manifest, m.links);
-      if (problem) return problem;
-    }
-    if (!m.stats) return depth === "hashes" ? undefined : "the install predates integrity records";
+    if (depth === "hashes") return contentProblem(dir, m.manifest, m.links);
+    if (!m.stats) return "the install predates integrity records";
     const changed = firstChangedSync(dir, m.stats);
     return changed ? `${changed} changed` : undefined;
   }
@@ -163,6 +160,16 @@ export class HarnessInstaller {
     renameSync(dir, to);
     this.markers.delete(dir);
     return to;
+  }
+
+  /**
+   * After a full check found the content intact: records the tree's lstat identities
+   * afresh (e.g. a cache copied with new inodes), read-only again.
+   */
+  rebaseline(spec: HarnessSpec): Promise<string> {
+    const m = this.complete(spec);
+    if (!m) return Promise.reject(new Error(`${spec.id}@${spec.version} is not installed`));
+    return this.upgrade(spec, m);
   }
 
   private async upgrade(spec: HarnessSpec, m: Marker, onProgress?: (msg: string) => void): Promise<string> {

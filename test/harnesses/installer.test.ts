@@ -81,6 +81,15 @@ describe("HarnessInstaller", () => {
       expect(await again.ensure(tiny)).toBe(dir);
       expect(readFileSync(join(dir, ".berth-install.json"), "utf8")).toBe(pristine);
       expect(again.check(tiny, "stats"), what).toMatch(/changed/);
+      if (["identical rewrite", "chmod", "replaced"].includes(what)) {
+        // Same bytes: the full check finds nothing, and the operator may take the record afresh (read-only again).
+        expect(again.check(tiny, "hashes")).toBeUndefined();
+        await again.rebaseline(tiny);
+        await again.verify(tiny);
+        expect(statSync(f).mode & 0o7777).toBe(0o444);
+        continue;
+      }
+      expect(again.check(tiny, "hashes"), what).toBeDefined();
       // The operator's reinstall sets it aside and installs afresh.
       const aside = again.setAside(tiny);
       expect(readdirSync(aside)).toContain("node_modules");
