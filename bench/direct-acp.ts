@@ -1,11 +1,12 @@
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { connect, createServer, type Server } from "node:net";
 import { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as acp from "@agentclientprotocol/sdk";
 import type { HarnessSpec } from "../src/harnesses/types.js";
 import type { MockProvider } from "../src/mock/index.js";
+import { mkdirForAgent, writeAgentFile } from "../src/sandboxes/agent-owner.js";
 import { writeRelay } from "../src/sandboxes/relay.js";
 import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type Tier } from "../src/sandboxes/types.js";
 import { now, withTimeout } from "./util.js";
@@ -59,8 +60,9 @@ export async function runDirect(o: DirectRunOptions): Promise<DirectRun> {
   const t0 = now();
   const workspace = join(dir, "workspace");
   const home = join(dir, "home");
-  mkdirSync(workspace, { recursive: true });
-  mkdirSync(home, { recursive: true, mode: 0o700 });
+  // Made for the agent, as berth makes a session's (berth's drivers chown nothing).
+  mkdirForAgent(workspace, 0o755);
+  mkdirForAgent(home, 0o700);
   chmodSync(dir, 0o711);
   const layout = driver.layout({ workspace, home, harnessDir });
   // Isolated tiers get what berth gives them (sessions/manager.ts boot()): a network
@@ -86,11 +88,7 @@ export async function runDirect(o: DirectRunOptions): Promise<DirectRun> {
   // The launch plan berth uses, pointed at the mock instead of the gateway. The mock serves
   // every wire family at one URL (Anthropic Messages for Pi and Claude, Responses for Codex).
   const plan = o.spec.launch({ layout, model: o.model, gatewayUrl: `http://127.0.0.1:${mock.port}`, tokenEnv: "BERTH_GATEWAY_TOKEN", token: DIRECT_KEY });
-  for (const f of plan.homeFiles) {
-    const p = join(home, f.path);
-    mkdirSync(dirname(p), { recursive: true });
-    writeFileSync(p, f.content, { mode: f.mode ?? 0o600 });
-  }
+  for (const f of plan.homeFiles) writeAgentFile(home, f.path, f.content, f.mode ?? 0o600);
   const files = (plan.systemFiles ?? []).map((f, i) => {
     const hostPath = join(dir, `system-${i}`);
     writeFileSync(hostPath, f.content, { mode: 0o644 });

@@ -10,6 +10,7 @@ const BENCHES: Record<string, { aliases: string[]; load: () => Promise<{ run(): 
   images: { aliases: ["image", "podman"], load: () => import("./images.js") },
   gateway: { aliases: ["gw"], load: () => import("./gateway.js") },
   "t1-start": { aliases: ["t1", "sandbox-start"], load: () => import("./t1-start.js") },
+  "harness-integrity": { aliases: ["integrity"], load: () => import("./harness-integrity.js") },
 };
 
 function resolveName(arg: string): string | undefined {

@@ -19,6 +19,7 @@ import { SandboxDrivers } from "./sandboxes/index.js";
 import { OciDriver } from "./sandboxes/oci.js";
 import { redactor } from "./secrets/redact.js";
 import { SessionManager } from "./sessions/manager.js";
+import { workspacePolicy } from "./sessions/workspace.js";
 import { Store } from "./store/sqlite.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
@@ -70,6 +71,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   redactor.add(apiToken);
 
   prepareHome(config.home);
+  // A bad workspace root stops the server here, before anything is started.
+  const workspaces = workspacePolicy({ roots: config.workspaceRoots, exact: config.exactWorkspaces, home: config.home, harnessCache: config.harnessCache });
   const store = new Store(config.dbPath);
   const events = new EventLog(store, redactor);
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
@@ -133,12 +136,13 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     { host: config.gatewayHost, port: gateway.port },
     { host: mockUrl.hostname.replace(/^\[|\]$/g, ""), port: Number(mockUrl.port) },
   ];
-  const manager: SessionManager = new SessionManager({ config, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints });
-  const interrupted = await manager.recover();
-  // A container created just before a crash, never recorded: the label finds it.
+  const manager: SessionManager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints });
+  // A container created just before a crash, never recorded: the label finds it. First, so
+  // that recovery judges the workspaces of interrupted sessions with no agent left.
   await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
   // Likewise a T1 sandbox's cgroup: found under this owner's cgroup directory.
   await bwrap.reapLeftovers();
+  const interrupted = await manager.recover();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
   const api = await buildApi({

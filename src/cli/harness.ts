@@ -26,15 +26,19 @@ export function harnessCommand(): Command {
     .command("install")
     .description("install a harness into the cache (BERTH_HARNESS_CACHE, default $BERTH_HOME/harnesses)")
     .argument("<id[@version]>")
-    .option("--verify", "re-hash every file of an existing install and reinstall if it differs")
+    .option("--verify", "re-hash every file of an existing install; if it differs, set it aside (kept, for inspection) and reinstall")
     .action(async (arg: string, opts: { verify?: boolean }) => {
       const spec = specArg(arg);
       const inst = installer();
       if (opts.verify) {
         const why = inst.check(spec, "hashes");
         if (why && why !== "not installed") {
-          process.stderr.write(`berth: ${spec.id}@${spec.version} is damaged (${why}); reinstalling\n`);
-          inst.remove(spec.id, spec.version);
+          const aside = inst.setAside(spec);
+          process.stderr.write(`berth: ${spec.id}@${spec.version} was modified (${why}); set aside at ${aside}; reinstalling\n`);
+        } else if (!why) {
+          // Content is what counts: the cheap check's record is taken afresh (a copied cache has new inodes).
+          await inst.rebaseline(spec);
+          process.stderr.write(`${spec.id}@${spec.version}: every file matches its hash\n`);
         }
       }
       const dir = await inst.ensure(spec, (m) => process.stderr.write(`${m}\n`));

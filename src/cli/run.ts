@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { Command } from "commander";
 import { startServer, type BerthServer } from "../app.js";
+import { WorkspaceConfigError } from "../sessions/workspace.js";
 import { BerthApiError, BerthClient } from "../client/client.js";
 import { getHarness } from "../harnesses/registry.js";
 import { redactor } from "../secrets/redact.js";
@@ -65,7 +66,13 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
   const remote = opts.server ?? process.env.BERTH_URL;
   if (remote) client = remoteClient(remote);
   else {
-    server = await startServer({ config: { port: 0 }, logger: createLogger(redactor, { level: process.env.BERTH_LOG_LEVEL ?? "warn" }) });
+    // The person typing this is the operator: the workspace they name is allowed for this run.
+    server = await startServer({
+      config: { port: 0, ...(opts.workspace ? { exactWorkspaces: [opts.workspace] } : {}) },
+      logger: createLogger(redactor, { level: process.env.BERTH_LOG_LEVEL ?? "warn" }),
+    }).catch((e) => {
+      throw e instanceof WorkspaceConfigError ? new UsageError(e.message) : e;
+    });
     client = new BerthClient(server.url, server.apiToken);
     if (server.usingMock && !opts.model)
       process.stderr.write(dim(`berth: no provider key configured; using berth's scripted mock model (set ANTHROPIC_API_KEY for a real one)\n`));

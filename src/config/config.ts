@@ -27,6 +27,10 @@ export interface BerthConfig {
   gatewayMaxConcurrentCalls: number;
   /** Largest model request body the gateway forwards (BERTH_GATEWAY_MAX_REQUEST_BYTES); larger gets 413. */
   gatewayMaxRequestBytes: number;
+  /** BERTH_WORKSPACE_ROOTS: where caller-named workspaces may live (none by default). */
+  workspaceRoots: string[];
+  /** Directories accepted as workspaces as they are (`berth run --workspace`, named by the operator). */
+  exactWorkspaces?: string[];
 }
 
 /** Defaults: a turn may run 2 h, go 15 min without an event, and take 5 min to its first. */
@@ -54,6 +58,7 @@ export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.e
     },
     gatewayMaxConcurrentCalls: env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS ? positiveInt("BERTH_GATEWAY_MAX_CONCURRENT_CALLS", env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS) : 8,
     gatewayMaxRequestBytes: env.BERTH_GATEWAY_MAX_REQUEST_BYTES ? positiveInt("BERTH_GATEWAY_MAX_REQUEST_BYTES", env.BERTH_GATEWAY_MAX_REQUEST_BYTES) : 32 * 1024 * 1024,
+    workspaceRoots: (env.BERTH_WORKSPACE_ROOTS ?? "").split(":").filter(Boolean),
     ...(env.BERTH_MAX_SESSION_TOKENS ? { maxSessionTokens: positiveInt("BERTH_MAX_SESSION_TOKENS", env.BERTH_MAX_SESSION_TOKENS) } : {}),
     ...overrides,
   };

@@ -15,6 +15,8 @@ export const EVENT_TYPES = [
   "model.call",
   "turn.ended",
   "error",
+  /** After a sandbox: code-running files the agent planted in the workspace, moved to quarantine. */
+  "workspace.neutralized",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -1,8 +1,21 @@
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
+import {
+  buildManifest,
+  contentProblem,
+  firstChanged,
+  firstChangedSync,
+  HarnessTamperedError,
+  makeReadOnly,
+  recordStats,
+  removeTree,
+  sha256,
+  type LinkEntry,
+  type ManifestEntry,
+  type StatEntry,
+} from "./integrity.js";
 import type { HarnessSpec } from "./types.js";
 
 const run = promisify(execFile);
@@ -11,9 +24,6 @@ const MARKER = ".berth-install.json";
 export class HarnessInstallError extends Error {
   readonly code = "harness_install_failed";
 }
-
-/** One file of an install: path (relative), size, sha256. */
-type ManifestEntry = [string, number, string];
 
 interface Marker {
   id: string;
@@ -24,6 +34,9 @@ interface Marker {
   files: number;
   bytes: number;
   manifest: ManifestEntry[];
+  /** Absent in caches written before berth checked integrity: upgraded once, by a full hash. */
+  links?: LinkEntry[];
+  stats?: StatEntry[];
 }
 
 export interface InstalledHarness {
@@ -40,13 +53,15 @@ export interface InstalledHarness {
  * Installs harnesses at run time from the npm registry (the vendors' own channel) into
  * `<cache>/<id>/<version>/`, pinned exactly, with npm's lockfile and integrity checks and
  * no lifecycle scripts. Nothing here is bundled with berth; the tree is mounted read-only
- * into sandboxes. A manifest (size + sha256 per file) written at install time catches a
- * corrupted tree: sizes are checked on first use in each berth process, hashes by `verify`.
+ * into sandboxes. The installed tree is read-only, and its manifest (integrity.ts) is
+ * checked cheaply before every session runs it (verify) and fully by `check(spec, "hashes")`.
+ * An incomplete install (no marker) is installed again; a modified one is refused, and kept
+ * as evidence until the operator reinstalls.
  */
 export class HarnessInstaller {
   private inflight = new Map<string, Promise<string>>();
-  /** Installs already checked by this process (dir → marker mtime). */
-  private checked = new Map<string, number>();
+  /** Parsed markers by install dir (a manifest can be megabytes). */
+  private markers = new Map<string, { raw: string; marker: Marker }>();
 
   constructor(
     readonly cacheDir: string,
@@ -58,61 +73,123 @@ export class HarnessInstaller {
   }
 
   private marker(dir: string): Marker | undefined {
+    let raw: string;
     try {
-      return JSON.parse(readFileSync(join(dir, MARKER), "utf8")) as Marker;
+      raw = readFileSync(join(dir, MARKER), "utf8");
+    } catch {
+      return undefined;
+    }
+    const hit = this.markers.get(dir);
+    if (hit?.raw === raw) return hit.marker;
+    try {
+      const marker = JSON.parse(raw) as Marker;
+      this.markers.set(dir, { raw, marker });
+      return marker;
     } catch {
       return undefined;
     }
   }
 
-  /** The install dir if a complete, matching, intact install is there. */
+  /** A complete install of exactly the spec's packages, or undefined (never checked for tampering here: see verify). */
+  private complete(spec: HarnessSpec): Marker | undefined {
+    const m = this.marker(this.dir(spec));
+    return m && spec.packages.every((p) => m.packages.some((q) => q.name === p.name && q.version === p.version)) ? m : undefined;
+  }
+
+  /** The install dir if a complete install of the spec is there. */
   installed(spec: HarnessSpec): string | undefined {
-    const dir = this.dir(spec);
-    const markerPath = join(dir, MARKER);
-    const mtime = existsSync(markerPath) ? statSync(markerPath).mtimeMs : -1;
-    if (this.checked.get(dir) === mtime) return dir;
-    const problem = this.check(spec, "sizes");
-    if (problem) return undefined;
-    this.checked.set(dir, mtime);
-    return dir;
+    return this.complete(spec) ? this.dir(spec) : undefined;
   }
 
   /**
-   * What is wrong with the install, or undefined if it is intact. `sizes` compares every
-   * file's presence and size with the manifest (cheap); `hashes` also re-hashes them.
+   * What is wrong with the install, or undefined if it is intact. `stats` is the cheap
+   * check (every entry's inode, size, mtime, ctime); `hashes` re-hashes every file and looks
+   * for added entries instead (the content is the ground truth; the stats only stand for it).
    */
-  check(spec: HarnessSpec, depth: "sizes" | "hashes"): string | undefined {
+  check(spec: HarnessSpec, depth: "stats" | "hashes"): string | undefined {
     const dir = this.dir(spec);
-    const m = this.marker(dir);
+    const m = this.complete(spec);
     if (!m) return "not installed";
-    for (const p of spec.packages)
-      if (!m.packages.some((q) => q.name === p.name && q.version === p.version)) return `${p.name}@${p.version} is not in this install`;
     try {
       if (sha256(readFileSync(join(dir, "package-lock.json"))) !== m.lockSha256) return "package-lock.json changed";
-      for (const [rel, size, hash] of m.manifest) {
-        const st = lstatSync(join(dir, rel));
-        if (st.size !== size) return `${rel} changed size`;
-        if (depth === "hashes" && sha256(readFileSync(join(dir, rel))) !== hash) return `${rel} changed content`;
-      }
-    } catch (e) {
-      return `missing file: ${(e as Error).message}`;
+    } catch {
+      return "package-lock.json is missing";
     }
-    return undefined;
+    if (depth === "hashes") return contentProblem(dir, m.manifest, m.links);
+    if (!m.stats) return "the install predates integrity records";
+    const changed = firstChangedSync(dir, m.stats);
+    return changed ? `${changed} changed` : undefined;
   }
 
-  /** Returns the install dir, installing first if needed. Concurrent callers share one install. */
+  /**
+   * The cheap check before a session runs the install: throws HarnessTamperedError
+   * naming the first changed entry. Asynchronous, so it can overlap the rest of a boot.
+   */
+  async verify(spec: HarnessSpec): Promise<void> {
+    const dir = this.dir(spec);
+    const m = this.complete(spec);
+    if (!m?.stats) throw new HarnessTamperedError(`harness ${spec.id}@${spec.version} has no integrity record at ${dir}`);
+    const changed = await firstChanged(dir, m.stats);
+    if (changed)
+      throw new HarnessTamperedError(
+        `the installed harness ${spec.id}@${spec.version} was modified since it was installed (first change: ${changed} in ${dir}); berth will not run it. Inspect it, then run 'berth harness install ${spec.id} --verify' to set it aside and reinstall`,
+      );
+  }
+
+  /**
+   * Returns the install dir, installing first if there is no complete install (a missing
+   * or interrupted one). An install from before integrity records is upgraded once, by a
+   * full hash; if that finds a change, it is refused, not replaced. Concurrent callers share one run.
+   */
   ensure(spec: HarnessSpec, onProgress?: (msg: string) => void): Promise<string> {
-    const done = this.installed(spec);
-    if (done) return Promise.resolve(done);
+    const m = this.complete(spec);
+    if (m?.stats) return Promise.resolve(this.dir(spec));
     const key = `${spec.id}@${spec.version}`;
     let p = this.inflight.get(key);
     if (!p) {
-      const why = this.check(spec, "sizes");
-      if (why !== "not installed") onProgress?.(`reinstalling ${key}: the cached install is damaged (${why})`);
-      p = this.install(spec, onProgress).finally(() => this.inflight.delete(key));
+      p = (m ? this.upgrade(spec, m, onProgress) : this.install(spec, onProgress)).finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
     return p;
+  }
+
+  /** Sets a modified install aside (as evidence, next to it), so the next ensure() installs afresh. Returns where it went. */
+  setAside(spec: HarnessSpec): string {
+    const dir = this.dir(spec);
+    const to = `${dir}.tampered-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    renameSync(dir, to);
+    this.markers.delete(dir);
+    return to;
+  }
+
+  /**
+   * After a full check found the content intact: records the tree's lstat identities
+   * afresh (e.g. a cache copied with new inodes), read-only again.
+   */
+  rebaseline(spec: HarnessSpec): Promise<string> {
+    const m = this.complete(spec);
+    if (!m) return Promise.reject(new Error(`${spec.id}@${spec.version} is not installed`));
+    return this.upgrade(spec, m);
+  }
+
+  private async upgrade(spec: HarnessSpec, m: Marker, onProgress?: (msg: string) => void): Promise<string> {
+    const dir = this.dir(spec);
+    onProgress?.(`checking ${spec.id} ${spec.version} once by its hashes (an install from an older berth)`);
+    const problem = this.check(spec, "hashes");
+    if (problem)
+      throw new HarnessTamperedError(
+        `the installed harness ${spec.id}@${spec.version} differs from its manifest (${problem} in ${dir}); berth will not run it. Inspect it, then run 'berth harness install ${spec.id} --verify' to set it aside and reinstall`,
+      );
+    makeReadOnly(dir);
+    const { links } = buildManifest(dir);
+    this.writeMarker(dir, { ...m, links, stats: recordStats(dir) });
+    return dir;
+  }
+
+  private writeMarker(dir: string, m: Marker): void {
+    const tmp = join(dir, `${MARKER}.tmp-${process.pid}`);
+    writeFileSync(tmp, JSON.stringify(m));
+    renameSync(tmp, join(dir, MARKER));
   }
 
   list(): InstalledHarness[] {
@@ -132,8 +209,8 @@ export class HarnessInstaller {
     const removed: string[] = [];
     for (const h of this.list()) {
       if (h.id !== id || (version && h.version !== version)) continue;
-      rmSync(h.dir, { recursive: true, force: true });
-      this.checked.delete(h.dir);
+      removeTree(h.dir);
+      this.markers.delete(h.dir);
       removed.push(`${h.id}@${h.version}`);
     }
     return removed;
@@ -164,50 +241,34 @@ export class HarnessInstaller {
         `could not install harness '${spec.id}' ${spec.version} from the npm registry (is it reachable?): ${detail}`,
       );
     }
-    const manifest = buildManifest(tmp);
+    // Hashed once, here; then read-only, and its lstat identities recorded where it will stay.
+    const { manifest, links } = buildManifest(tmp);
+    makeReadOnly(tmp);
+    if (existsSync(dir)) removeTree(dir);
+    renameSync(tmp, dir);
     const marker: Marker = {
       id: spec.id,
       version: spec.version,
       packages: spec.packages,
-      lockSha256: sha256(readFileSync(join(tmp, "package-lock.json"))),
+      lockSha256: sha256(readFileSync(join(dir, "package-lock.json"))),
       installedAt: new Date().toISOString(),
       files: manifest.length,
       bytes: manifest.reduce((n, [, size]) => n + size, 0),
       manifest,
+      links,
+      stats: recordStats(dir),
     };
-    writeFileSync(join(tmp, MARKER), JSON.stringify(marker));
-    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-    this.checked.delete(dir);
+    // The marker last: without it the install counts as incomplete, and is done again.
+    this.writeMarker(dir, marker);
     onProgress?.(`installed ${spec.id} ${spec.version} (${marker.files} files, ${(marker.bytes / 1e6).toFixed(0)} MB)`);
     return dir;
   }
 }
 
-function buildManifest(root: string): ManifestEntry[] {
-  const out: ManifestEntry[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        const buf = readFileSync(p);
-        out.push([relative(root, p), buf.length, sha256(buf)]);
-      }
-    }
-  };
-  walk(join(root, "node_modules"));
-  return out.sort((a, b) => a[0].localeCompare(b[0]));
-}
-
 function safeReaddir(d: string): string[] {
   try {
-    return readdirSync(d).filter((n) => !n.includes(".tmp-"));
+    return readdirSync(d).filter((n) => !n.includes(".tmp-") && !n.includes(".tampered-"));
   } catch {
     return [];
   }
-}
-
-function sha256(b: Buffer): string {
-  return createHash("sha256").update(b).digest("hex");
 }

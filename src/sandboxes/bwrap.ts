@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import {
   AGENT_GID,
@@ -13,7 +13,7 @@ import {
   type SandboxProcess,
   type SandboxSpec,
 } from "./types.js";
-import { chownToAgent } from "./agent-owner.js";
+import { unreachableAncestor } from "./agent-owner.js";
 import { assertWritable, locateCgroups, SandboxCgroups, type SandboxCgroup } from "./cgroups.js";
 import { killGroup, reapTree, spawnTree } from "./process-tree.js";
 import { encodeProgram, nativeArch, seccompProgram } from "./seccomp.js";
@@ -38,23 +38,22 @@ function isZombie(pid: number): boolean {
   }
 }
 
-/** The first directory on the way to `path` that uid/gid cannot search, if any. */
-export function unreachableAncestor(path: string, uid: number, gid: number): string | undefined {
-  let dir = dirname(path);
-  const chain: string[] = [];
-  for (;;) {
-    chain.unshift(dir);
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
+/**
+ * The workspace opened as the directory it is now, never through a link: bwrap binds this
+ * very directory (--bind-fd), whatever its path leads to by the time bwrap runs.
+ */
+export function openWorkspaceDir(path: string): number {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  const at = readlinkSync(`/proc/self/fd/${fd}`);
+  if (at !== path) {
+    closeSync(fd);
+    throw Object.assign(new Error(`workspace ${path} was replaced while the sandbox started (it now leads to ${at})`), { code: "workspace_changed" });
   }
-  for (const d of chain) {
-    const st = statSync(d);
-    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
-    if (!(st.mode & bit)) return d;
-  }
-  return undefined;
+  return fd;
 }
+
+/** Where the workspace's directory fd sits in bwrap's fd table (after stdin/out/err, --info-fd 3 and --seccomp 4). */
+const WORKSPACE_FD = 5;
 
 const WORKSPACE = "/workspace";
 const HOME = "/home/agent";
@@ -150,8 +149,8 @@ export class BwrapDriver implements SandboxDriver {
     return { workspace: WORKSPACE, home: HOME, harnessRoot: HARNESS, node: "/usr/bin/node" };
   }
 
-  /** bwrap argv; `etc` holds the generated passwd and group. */
-  args(spec: SandboxSpec, etc: string): string[] {
+  /** bwrap argv; `etc` holds the generated passwd and group; `workspaceFd`: the workspace is bound from that fd. */
+  args(spec: SandboxSpec, etc: string, workspaceFd?: number): string[] {
     const a = [
       "--unshare-all",
       "--die-with-parent",
@@ -173,7 +172,7 @@ export class BwrapDriver implements SandboxDriver {
     if (existsSync("/lib64")) a.push("--symlink", "usr/lib64", "/lib64");
     for (const p of ETC_RO) if (existsSync(p)) a.push("--ro-bind", p, p);
     a.push(
-      "--bind", spec.workspace, WORKSPACE,
+      ...(workspaceFd !== undefined ? ["--bind-fd", String(workspaceFd), WORKSPACE] : ["--bind", spec.workspace, WORKSPACE]),
       ...(spec.protect ?? []).filter((r) => existsSync(join(spec.workspace, r))).flatMap((r) => ["--ro-bind", join(spec.workspace, r), `${WORKSPACE}/${r}`]),
       "--bind", spec.home, HOME,
       "--ro-bind", spec.harnessDir, HARNESS,
@@ -230,8 +229,6 @@ export class BwrapDriver implements SandboxDriver {
         if (blocked)
           throw new SandboxUnavailableError(`uid ${AGENT_UID} cannot reach ${p}: ${blocked} is not searchable by it (chmod o+x, or use paths outside /root)`);
       }
-      await chownToAgent(spec.workspace);
-      await chownToAgent(spec.home);
     }
     const etc = join(dirname(spec.home), "etc");
     mkdirSync(etc, { recursive: true, mode: 0o755 });
@@ -261,18 +258,22 @@ export class BwrapDriver implements SandboxDriver {
       // be created inside (the filter refuses unshare/clone with namespace flags too).
       "--seccomp", "4",
       "--unshare-user", "--disable-userns",
-      ...this.args(spec, etc),
+      ...this.args(spec, etc, WORKSPACE_FD),
     ];
     const filter = openSync(writeSeccompFilter(etc), "r");
+    let wsFd: number | undefined;
     let proc: SandboxProcess;
     try {
+      wsFd = openWorkspaceDir(spec.workspace);
       // The cgroup wrapper is a root shell: no start-up file named in its environment may run.
       const env = this.env(spec);
       delete env.BASH_ENV;
       delete env.ENV;
-      proc = spawnTree(this.name, argv, { cwd: "/", env, stdio: ["pipe", "pipe", "pipe", "pipe", filter] });
+      proc = spawnTree(this.name, argv, { cwd: "/", env, stdio: ["pipe", "pipe", "pipe", "pipe", filter, wsFd] });
     } finally {
+      // The child has its own copies.
       closeSync(filter);
+      if (wsFd !== undefined) closeSync(wsFd);
     }
     if (cg) {
       this.running.add(cgName);

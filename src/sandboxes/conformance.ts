@@ -8,6 +8,7 @@ import { parse } from "yaml";
 import { z } from "zod";
 import { EgressProxy } from "./egress-proxy.js";
 import type { SandboxDrivers } from "./index.js";
+import { mkdirForAgent, writeAgentFile } from "./agent-owner.js";
 import { writeRelay } from "./relay.js";
 import { PROTECTED_WORKSPACE_PATHS, TIERS, type SandboxDriver, type Tier } from "./types.js";
 
@@ -111,10 +112,14 @@ async function runTier(
   const workspace = join(dir, "workspace");
   const home = join(dir, "session", "home");
   const harnessDir = join(dir, "harness");
-  mkdirSync(join(workspace, ".git", "hooks"), { recursive: true });
-  writeFileSync(join(workspace, ".git", "config"), "[core]\n");
-  mkdirSync(join(home, ".config", "berth"), { recursive: true });
-  writeFileSync(join(home, ".config", "berth", "token"), "probe-token\n", { mode: 0o600 });
+  // Made for the agent, as berth makes a session's (the drivers chown nothing).
+  mkdirForAgent(workspace, 0o755);
+  mkdirForAgent(join(workspace, ".git"), 0o755);
+  mkdirForAgent(join(workspace, ".git", "hooks"), 0o755);
+  writeAgentFile(workspace, ".git/config", "[core]\n", 0o644);
+  mkdirSync(join(dir, "session"), { mode: 0o711 });
+  mkdirForAgent(home, 0o700);
+  writeAgentFile(home, ".config/berth/token", "probe-token\n", 0o600);
   mkdirSync(harnessDir);
   chmodSync(join(dir, "session"), 0o711);
   const viaProxy = join(dir, "via-proxy.js");

@@ -19,7 +19,6 @@ import {
   type SandboxSpec,
   type Tier,
 } from "./types.js";
-import { chownToAgent } from "./agent-owner.js";
 import { containerSeccompProfile, readEngineDefaultProfile } from "./oci-seccomp.js";
 
 /** Where scripts/podman-setup.sh starts Podman's Docker-compatible API. */
@@ -362,11 +361,6 @@ export class OciDriver implements SandboxDriver {
   async start(spec: SandboxSpec): Promise<SandboxProcess> {
     const docker = await this.ping();
     const opts = await this.createOptions(spec);
-    if (process.getuid?.() === 0) {
-      // No user namespace: uid 1000 inside is uid 1000 on the host, and must own what it writes.
-      await chownToAgent(spec.workspace);
-      await chownToAgent(spec.home);
-    }
     let container: Dockerode.Container;
     try {
       container = await docker.createContainer(opts);

@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Logger } from "pino";
 import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
 import { AcpAgentConnection } from "../acp/agent-connection.js";
@@ -29,6 +29,9 @@ import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.j
 import { admitCall } from "./admission.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import { DEADLINE_STOP_REASONS, effectiveDeadlines, serverDeadlines, TurnClock, type DeadlineKind, type DeadlineLimits } from "./deadlines.js";
+import { agentIds, mkdirForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
+import { neutralize, scanProtected, type ProtectedSnapshot } from "./protected-paths.js";
+import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
 export interface CreateSessionInput {
@@ -105,6 +108,8 @@ export const EGRESS_PROXY_PORT = 3128;
 
 export interface SessionManagerDeps {
   config: BerthConfig;
+  /** Where caller-named workspaces may be (default: from config). */
+  workspaces?: WorkspacePolicy;
   store: Store;
   events: EventLog;
   installer: HarnessInstaller;
@@ -131,8 +136,12 @@ export class SessionManager {
 
   private tracing: Tracing;
 
+  private workspaces: WorkspacePolicy;
+
   constructor(private d: SessionManagerDeps) {
     this.tracing = d.tracing ?? noopTracing();
+    const c = d.config;
+    this.workspaces = d.workspaces ?? workspacePolicy({ roots: c.workspaceRoots, exact: c.exactWorkspaces, home: c.home, harnessCache: c.harnessCache });
   }
 
   // --- lifecycle -------------------------------------------------------------
@@ -148,6 +157,8 @@ export class SessionManager {
     }
     const stale = this.d.store.sessionsInStates(LIVE_STATES);
     for (const s of stale) {
+      // Its sandbox is gone: what it left in the workspace's protected paths is judged now.
+      this.neutralizeWorkspace(s.id);
       for (const t of this.d.store.turnsInStates(s.id, ["running", "queued"])) {
         this.d.store.endTurn(t.id, "interrupted", t.state === "running" ? "interrupted" : null);
         if (t.state === "running") this.emit(s.id, { type: "turn.ended", turnId: t.id, data: { stopReason: "interrupted" } });
@@ -202,22 +213,23 @@ export class SessionManager {
       throw badRequest("invalid_git_hosts", (e as Error).message);
     }
     const id = newId("ses");
-    let workspace = input.workspace;
+    let workspace: string;
     let ownsWorkspace = false;
-    if (workspace !== undefined) {
-      if (!isAbsolute(workspace)) throw badRequest("invalid_workspace", `workspace must be an absolute path: ${workspace}`);
-      if (!existsSync(workspace) || !statSync(workspace).isDirectory())
-        throw badRequest("invalid_workspace", `workspace is not an existing directory: ${workspace}`);
+    if (input.workspace !== undefined) {
+      // Canonical from here on: what is checked is what gets bound.
+      workspace = resolveWorkspace(input.workspace, this.workspaces);
+      assertAgentWritable(workspace, tier === "host" ? undefined : agentIds());
+      this.assertWorkspaceFree(workspace);
     } else {
       workspace = join(this.d.config.home, "workspaces", id);
-      mkdirSync(workspace, { recursive: true });
+      mkdirForAgent(workspace, 0o755);
       ownsWorkspace = true;
     }
     // The model must resolve to exactly one provider with its secret present, now: a
     // session that would fail at its first model call is refused at creation.
     const model = input.model ?? this.d.defaultModel;
     const secrets = new Map(Object.entries(input.secrets ?? {}));
-    const route = this.d.providers(input.workspace).resolve(model, { api: spec.api, provider: input.provider, secrets });
+    const route = this.d.providers(ownsWorkspace ? undefined : workspace).resolve(model, { api: spec.api, provider: input.provider, secrets });
     const budget = this.budgetFor(input.budget);
     // A cost limit that could never be counted would be no limit at all.
     if (budget?.maxCostUsd !== undefined && !route.price)
@@ -287,6 +299,7 @@ export class SessionManager {
       throw conflict("not_resumable", `session ${id} is ${row.state}; only interrupted or failed sessions resume`);
     const spec = getHarness(row.harness)!;
     const driver = this.d.drivers.forTier(row.tier as Tier)!;
+    if (!row.ownsWorkspace) this.assertWorkspaceFree(row.workspace, id);
     // Per-session secrets were never stored: a resume that needs them brings them again.
     const route = this.d.providers(row.ownsWorkspace ? undefined : row.workspace).resolve(row.model, {
       api: spec.api,
@@ -325,9 +338,13 @@ export class SessionManager {
       const harnessDir = await this.d.installer.ensure(spec, (msg) =>
         this.emit(live.id, { type: "session.status", data: { state: "starting", detail: msg } }),
       );
+      // The cheap integrity check runs alongside the rest of the boot; the harness starts only once it passed.
+      const intact = this.d.installer.verify(spec);
+      intact.catch(() => {});
       const home = join(this.sessionDir(live.id), "home");
-      mkdirSync(home, { recursive: true, mode: 0o700 });
+      mkdirSync(this.sessionDir(live.id), { recursive: true, mode: 0o711 });
       chmodSync(this.sessionDir(live.id), 0o711);
+      if (!existsSync(home)) mkdirForAgent(home, 0o700);
       const layout = driver.layout({ workspace: row.workspace, home, harnessDir });
       const token = this.d.gateway.mint(live.id);
       const plan = spec.launch({
@@ -339,11 +356,8 @@ export class SessionManager {
         token,
         systemPrompt: row.config.systemPrompt,
       });
-      for (const f of plan.homeFiles) {
-        const p = join(home, f.path);
-        mkdirSync(dirname(p), { recursive: true });
-        writeFileSync(p, f.content, { mode: f.mode ?? 0o600 });
-      }
+      // On a resume the home is the agent's: written without following anything it left there.
+      for (const f of plan.homeFiles) writeAgentFile(home, f.path, f.content, f.mode ?? 0o600);
       if (live.ending) return;
       // Every tier but host gets no network of its own: the gateway's unix socket, exposed
       // inside on the gateway's own port so the URL above holds there too.
@@ -382,6 +396,10 @@ export class SessionManager {
         writeFileSync(hostPath, f.content, { mode: 0o644 });
         return { path: f.path, hostPath };
       });
+      // The path was checked at creation; whatever it leads to now is what gets bound.
+      if (!row.ownsWorkspace) this.recheckWorkspace(row);
+      await intact;
+      this.snapshotWorkspace(live.id, row);
       let proc: SandboxProcess;
       try {
         proc = await driver.start({
@@ -498,6 +516,7 @@ export class SessionManager {
     this.d.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
+    this.neutralizeWorkspace(live.id);
     await live.egress?.close();
     for (const f of live.forgetSecrets) f();
     if (live.sandboxRowId) this.d.store.deleteSandbox(live.sandboxRowId);
@@ -796,6 +815,54 @@ export class SessionManager {
       return m ? [{ host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) }] : [];
     });
     return [...(this.d.ownEndpoints?.() ?? []), ...proxies];
+  }
+
+  /** Two agents sharing a tree would undo each other's protections: one live session per workspace (nor one inside another's). */
+  private assertWorkspaceFree(workspace: string, self?: string): void {
+    const other = this.d.store
+      .sessionsInStates(LIVE_STATES)
+      .find((s) => s.id !== self && (within(workspace, s.workspace) || within(s.workspace, workspace)));
+    if (other) throw conflict("workspace_in_use", `workspace ${workspace} overlaps ${other.workspace} of live session ${other.id}; end that session first, or use another workspace`);
+  }
+
+  private protectedSnapshotPath(id: string): string {
+    return join(this.sessionDir(id), "protected.json");
+  }
+
+  /** Records the workspace's protected paths before the agent runs (in berth's session dir, out of the agent's reach). */
+  private snapshotWorkspace(id: string, row: SessionRow): void {
+    this.neutralizeWorkspace(id); // a snapshot left by a run that was never judged
+    const snap = scanProtected(row.workspace, new Set(row.config.writablePaths ?? []));
+    writeFileSync(this.protectedSnapshotPath(id), JSON.stringify(snap), { mode: 0o600 });
+  }
+
+  /**
+   * Once no agent process is left: whatever code-running file appeared or changed in the
+   * workspace (hooks, git config keys, .git files, rc files) goes to quarantine, in an event.
+   */
+  private neutralizeWorkspace(id: string): void {
+    const file = this.protectedSnapshotPath(id);
+    if (!existsSync(file)) return;
+    const row = this.d.store.getSession(id);
+    try {
+      if (row) {
+        const before = JSON.parse(readFileSync(file, "utf8")) as ProtectedSnapshot;
+        const quarantine = join(this.d.config.home, "quarantine", id);
+        const { items, truncated } = neutralize(row.workspace, before, quarantine, new Set(row.config.writablePaths ?? []));
+        if (items.length || truncated) this.emit(id, { type: "workspace.neutralized", data: { items: items.map((i) => ({ ...i })), truncated } });
+      }
+    } catch (e) {
+      this.d.logger.error({ session: id, err: e }, "could not check the workspace's protected paths");
+      this.emit(id, { type: "error", data: { code: "workspace_check_failed", message: `berth could not check the workspace's protected paths after the session: ${(e as Error).message}` } });
+    }
+    rmSync(file, { force: true });
+  }
+
+  /** Right before the bind: the caller-named workspace still resolves to itself and is still allowed. */
+  private recheckWorkspace(row: SessionRow): void {
+    const now = resolveWorkspace(row.workspace, this.workspaces);
+    if (now !== row.workspace) throw badRequest("workspace_changed", `workspace ${row.workspace} now resolves to ${now}; it was replaced since the session was created`);
+    assertAgentWritable(now, row.tier === "host" ? undefined : agentIds());
   }
 
   private sessionDir(id: string): string {

@@ -72,7 +72,7 @@ describe("validation", () => {
     ["host tier not enabled", JSON.stringify({ harness: "pi", tier: "t0" }), 403, "tier_not_allowed"],
     ["relative workspace", JSON.stringify({ harness: "pi", workspace: "rel/dir" }), 400, "invalid_workspace"],
     ["bad egress entry", JSON.stringify({ harness: "pi", network: { allow: ["https://example.com/x"] } }), 400, "invalid_network_policy"],
-    ["missing workspace", JSON.stringify({ harness: "pi", workspace: "/does/not/exist" }), 400, "invalid_workspace"],
+    ["workspace outside the operator's roots", JSON.stringify({ harness: "pi", workspace: "/does/not/exist" }), 400, "workspace_not_allowed"],
     ["ask policy for a harness that never asks", JSON.stringify({ harness: "pi", permissionPolicy: "ask" }), 400, "permission_policy_unsupported"],
     ["deny policy for a harness that never asks", JSON.stringify({ harness: "codex", permissionPolicy: "deny" }), 400, "permission_policy_unsupported"],
     ["budget of zero tokens", JSON.stringify({ harness: "pi", budget: { maxTokens: 0 } }), 400, "invalid_request"],

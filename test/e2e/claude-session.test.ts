@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,7 +12,7 @@ import {
   toolLoopScript,
   useMockedBerth,
 } from "./harness-contract.js";
-import { API_TOKEN, collect, isReady, sessionPids, turnEnded } from "./helpers.js";
+import { API_TOKEN, collect, isReady, newWorkspace, sessionPids, turnEnded } from "./helpers.js";
 
 // Real Claude Code (from npm, through claude-agent-acp) in a real bubblewrap sandbox, through
 // berth's HTTP API and gateway, against berth's scripted mock model, which only accepts
@@ -27,7 +26,7 @@ const ctx = useMockedBerth({ script, canary: CANARY, env: (url) => ({ ANTHROPIC_
 /** A session with `permissionPolicy: "ask"` whose one turn stops at the Bash permission request. */
 async function askSession(extra: Record<string, unknown> = {}) {
   const { berth } = ctx;
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = newWorkspace();
   const s = await berth.client.createSession({ harness: "claude", workspace: ws, permissionPolicy: "ask", ...extra });
   await collect(berth.client, s.id, isReady);
   const turn = await berth.client.postTurn(s.id, "write out.txt");

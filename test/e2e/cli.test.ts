@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -24,7 +24,9 @@ async function berth(args: string[], env: Record<string, string> = {}): Promise<
 
 describe("berth run", () => {
   it("runs Pi in T1 on the embedded mock model, says so, prints a transcript and exits 0", async () => {
+    // Not under any BERTH_WORKSPACE_ROOTS: the operator named it on the command line.
     const ws = mkdtempSync(join(tmpdir(), "ws-"));
+    if (process.getuid?.() === 0) chownSync(ws, 1000, 1000);
     const r = await berth(["run", "--harness", "pi", "--workspace", ws, "Create hello.txt"]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr.match(/mock model/g)).toHaveLength(1);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
 import { fakeGitHub, type FakeGitHub } from "../secrets/fake-github.js";
-import { collect, isReady, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
+import { collect, isReady, newWorkspace, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
 
 // A real Pi in a real T1 sandbox clones, with plain `git clone`, from a git server on this
 // machine that requires a token. The token reaches git only through git-credential-berth,
@@ -186,7 +186,7 @@ describe("git credentials in a T1 sandbox", () => {
   const cloneScript = (ws: string, lines: string[]) => writeFileSync(join(ws, "clone.sh"), ["set -e", ...lines, ""].join("\n"));
 
   it("clones through git-credential-berth for an allowed host, with the token in no env, event or log", async () => {
-    const ws = mkdtempSync(join(tmpdir(), "ws-git-"));
+    const ws = newWorkspace("ws-git-");
     cloneScript(ws, [`git clone ${url} repo`, "git -C repo rev-parse HEAD"]);
     const s = await berth.client.createSession({ harness: "pi", workspace: ws, network: network(), git: { hosts: [`${HOST}:${server.port}`] } });
     expect(s.tier).toBe("process");
@@ -225,7 +225,7 @@ describe("git credentials in a T1 sandbox", () => {
   });
 
   it("a GitHub App installation token near its expiry is replaced before git gets it", async () => {
-    const ws = mkdtempSync(join(tmpdir(), "ws-git-"));
+    const ws = newWorkspace("ws-git-");
     const appUrl = `http://${APP_HOST}:${appServer.port}/repo.git`;
     // Two clones, three seconds apart: the first token is inside the refresh margin by then.
     cloneScript(ws, [`git clone ${appUrl} one`, "sleep 3", `git clone ${appUrl} two`]);
@@ -245,7 +245,7 @@ describe("git credentials in a T1 sandbox", () => {
   });
 
   it("gives nothing to a session that did not allow the host", async () => {
-    const ws = mkdtempSync(join(tmpdir(), "ws-git-"));
+    const ws = newWorkspace("ws-git-");
     cloneScript(ws, [`git clone ${url} repo`, "git -C repo rev-parse HEAD"]);
     // The network lets it reach the server; only the credential is missing.
     const s = await berth.client.createSession({ harness: "pi", workspace: ws, network: network() });

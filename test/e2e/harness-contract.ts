@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect } from "vitest";
 import type { SessionInfo } from "../../src/client/client.js";
 import type { BerthEvent } from "../../src/events/types.js";
 import { startMockProvider, validateMockScript, type MockProvider, type MockScript, type MockToolCall } from "../../src/mock/index.js";
-import { assertContiguous, collect, isReady, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
+import { assertContiguous, collect, isReady, newWorkspace, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
 
 // The contract every harness keeps when berth runs it in T1 (bubblewrap) through the API,
 // against berth's scripted mock model that only accepts berth's real upstream key (the
@@ -70,7 +70,7 @@ export function useMockedBerth(opts: { script: MockScript; canary: string; env: 
 
 /** A T1 session of `harness` on a fresh workspace, once it is ready. */
 export async function startReadySession(berth: BerthProc, harness: string, extra: Record<string, unknown> = {}): Promise<{ s: SessionInfo; ws: string }> {
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = newWorkspace();
   const s = await berth.client.createSession({ harness, workspace: ws, ...extra });
   expect(s.tier).toBe("process");
   await collect(berth.client, s.id, isReady);

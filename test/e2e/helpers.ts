@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BerthClient } from "../../src/client/client.js";
@@ -10,6 +10,28 @@ export const REPO = resolve(import.meta.dirname, "../..");
 // CI clone may sit under a directory closed to other users.
 export const HARNESS_CACHE = process.env.BERTH_TEST_HARNESS_CACHE ?? join(tmpdir(), "berth-test-harnesses");
 export const API_TOKEN = "brt_test_" + "x".repeat(32);
+
+let root: string | undefined;
+/**
+ * This test file's BERTH_WORKSPACE_ROOTS: every server startBerth() starts accepts
+ * workspaces inside it (one per file, so a restarted server still accepts the same ones).
+ */
+export function workspaceRoot(): string {
+  if (!root) {
+    root = mkdtempSync(join(tmpdir(), "berth-roots-"));
+    // The agent (uid 1000) walks through it to its workspace; it must not write here.
+    chmodSync(root, 0o755);
+  }
+  return root;
+}
+
+/** A fresh workspace inside the test root, handed to the agent as an operator would (berth chowns nothing it did not create). */
+export function newWorkspace(prefix = "ws-"): string {
+  const ws = mkdtempSync(join(workspaceRoot(), prefix));
+  chmodSync(ws, 0o755);
+  if (process.getuid?.() === 0) chownSync(ws, 1000, 1000);
+  return ws;
+}
 
 export interface BerthProc {
   url: string;
@@ -32,6 +54,7 @@ export async function startBerth(opts: { home?: string; env?: Record<string, str
       BERTH_HARNESS_CACHE: HARNESS_CACHE,
       BERTH_TOKEN: API_TOKEN,
       BERTH_LOG_LEVEL: "debug",
+      BERTH_WORKSPACE_ROOTS: workspaceRoot(),
       ...opts.env,
     },
     stdio: ["ignore", "pipe", "pipe"],

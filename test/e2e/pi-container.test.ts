@@ -1,11 +1,11 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
 import { LABEL_SESSION, OciDriver } from "../../src/sandboxes/oci.js";
-import { assertContiguous, collect, isReady, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
+import { assertContiguous, collect, isReady, newWorkspace, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
 
 // A real Pi (from npm) in a real Podman container (T2 `container`), through berth's HTTP
 // API and gateway, against berth's scripted mock model, which only accepts berth's real
@@ -62,9 +62,7 @@ async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<boolea
 }
 
 function workspace(): string {
-  const ws = mkdtempSync(join(tmpdir(), "ws-ctr-"));
-  chmodSync(ws, 0o755);
-  return ws;
+  return newWorkspace("ws-ctr-");
 }
 
 describe("Pi in T2 (container) through the API", () => {

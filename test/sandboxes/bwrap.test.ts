@@ -1,10 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { BwrapDriver } from "../../src/sandboxes/bwrap.js";
+import { BwrapDriver, openWorkspaceDir } from "../../src/sandboxes/bwrap.js";
 import { writeRelay } from "../../src/sandboxes/relay.js";
 import { sessionSpec } from "./spec.js";
 
@@ -189,5 +189,26 @@ describe("bwrap workspace protection", () => {
     await p.exited;
     expect(out.trim().split("\n")).toEqual(["blocked .git/hooks/pre-commit", "blocked .git/config", "blocked .bashrc", "wrote notes.txt"]);
     expect(readFileSync(join(spec.workspace, ".git/config"), "utf8")).toBe("[core]\n");
+  });
+});
+
+describe("bwrap workspace binding", () => {
+  it("binds the directory opened before the sandbox starts (--bind-fd), never a path or link that leads elsewhere", async () => {
+    const spec = sessionSpec(["/bin/sh", "-c", "ls /workspace"]);
+    writeFileSync(join(spec.workspace, "mine.txt"), "x");
+    expect(driver.args(spec, "/etc", 4)).toEqual(expect.arrayContaining(["--bind-fd", "4", "/workspace"]));
+    const p = await driver.start(spec);
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    await p.exited;
+    expect(out.trim()).toBe("mine.txt");
+
+    // A workspace that is a link, or reached through one, is refused.
+    const other = mkdtempSync(join(tmpdir(), "sbx-other-"));
+    const link = join(tmpdir(), `sbx-link-${Date.now()}`);
+    symlinkSync(other, link);
+    expect(() => openWorkspaceDir(link)).toThrow(/ELOOP|ENOTDIR/);
+    mkdirSync(join(other, "ws"));
+    expect(() => openWorkspaceDir(join(link, "ws"))).toThrow(expect.objectContaining({ code: "workspace_changed" }));
   });
 });
