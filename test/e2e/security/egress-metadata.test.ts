@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { collect, isFailed, isReady, processEnv, sessionPids, startBerth, turnEnded, type BerthProc } from "../helpers.js";
+import { collect, isFailed, isReady, newWorkspace, processEnv, sessionPids, startBerth, turnEnded, type BerthProc } from "../helpers.js";
 
 // A real Pi in a real T1 sandbox, whose session allows private addresses and lists every
 // target below, asks its egress proxy (the only way out of its network namespace) for cloud
@@ -57,14 +57,14 @@ describe("egress: metadata and berth's own endpoints", () => {
     expect(local.length).toBeGreaterThan(0);
 
     // Another session's egress proxy: a T4 (host-access) session's listens on a loopback port.
-    const t4 = await berth.client.createSession({ harness: "pi", tier: "host-access", workspace: mkdtempSync(join(tmpdir(), "ws-egress-t4-")) });
+    const t4 = await berth.client.createSession({ harness: "pi", tier: "host-access", workspace: newWorkspace("ws-egress-t4-") });
     const t4Ready = await collect(berth.client, t4.id, (e) => isReady(e) || isFailed(e), { timeoutMs: 180_000 });
     if (!isReady(t4Ready.at(-1)!)) throw new Error(`the T4 session did not start (needs scripts/podman-setup.sh): ${JSON.stringify(t4Ready.at(-1)!.data)}`);
     const t4Proxy = sessionPids(t4.id).map((p) => processEnv(p).HTTP_PROXY).find(Boolean);
     if (!t4Proxy) throw new Error("found no process of the T4 session with its proxy in the environment");
     const t4Port = portOf(t4Proxy);
 
-    const ws = mkdtempSync(join(tmpdir(), "ws-egress-"));
+    const ws = newWorkspace("ws-egress-");
     // Targets: [label, host as written in a URL, port].
     const targets: [string, string, string][] = [
       ["ecs", "169.254.170.2", "80"],

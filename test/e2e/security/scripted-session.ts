@@ -1,9 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseMockScript, startMockProvider, type MockProvider } from "../../../src/mock/index.js";
 import type { SessionInfo } from "../../../src/client/client.js";
-import { collect, isFailed, isReady, startBerth, turnEnded, type BerthProc } from "../helpers.js";
+import { collect, isFailed, isReady, newWorkspace, startBerth, turnEnded, type BerthProc } from "../helpers.js";
 
 // A real Pi in a real sandbox whose every turn runs the workspace's run.sh with its bash tool
 // (the mock model always asks for it), output to result.txt: each test writes its attack
@@ -41,7 +40,7 @@ export async function startScriptedBerth(env: Record<string, string> = {}, home?
 
 /** A ready Pi session on a fresh workspace (throws with the failure when it does not start). */
 export async function readySession(berth: BerthProc, extra: Record<string, unknown> = {}): Promise<{ s: SessionInfo; ws: string }> {
-  const ws = mkdtempSync(join(tmpdir(), "ws-sec-"));
+  const ws = newWorkspace("ws-sec-");
   const s = await berth.client.createSession({ harness: "pi", workspace: ws, ...extra });
   const evs = await collect(berth.client, s.id, (e) => isReady(e) || isFailed(e), { timeoutMs: 180_000 });
   if (isFailed(evs.at(-1)!)) throw new Error(`session did not start: ${JSON.stringify(evs.at(-1)!.data)}`);
