@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { ModelGateway } from "../src/gateway/gateway.js";
+import { ModelGateway, singleRoute } from "../src/gateway/gateway.js";
 import { parseMockScript, startMockProvider } from "../src/mock/index.js";
 import { Redactor } from "../src/secrets/redact.js";
 import { createMetrics } from "../src/telemetry/metrics.js";
@@ -41,22 +41,17 @@ async function child(role: Role): Promise<void> {
   }
   const redactor = new Redactor();
   redactor.add(UPSTREAM_KEY);
-  const gateway = new ModelGateway({
-    redactor,
-    metrics: createMetrics(),
-    resolve: (sessionId) => ({
-      provider: "mock",
-      api: "anthropic-messages",
-      baseUrl: sessionId === "ses_big" ? role.upstreams.big : role.upstreams.small,
-      auth: { header: "x-api-key", value: UPSTREAM_KEY },
-    }),
-    onCall: () => {},
-    admit: () => ({ ok: true, settle() {} }),
-  });
+  const gateway = new ModelGateway({ redactor, metrics: createMetrics() });
   await gateway.start();
+  const mint = (sessionId: string, baseUrl: string) =>
+    gateway.mint(sessionId, {
+      upstream: singleRoute({ provider: "mock", api: "anthropic-messages", baseUrl, auth: { header: "x-api-key", value: UPSTREAM_KEY } }),
+      onCall: () => {},
+      admit: () => ({ ok: true, settle() {} }),
+    });
   process.once("SIGINT", () => process.exit(0)); // a normal exit, so --cpu-prof writes its file
   const url = gateway.baseUrl("anthropic-messages");
-  process.send!({ small: url, big: url, smallToken: gateway.mint("ses_small"), bigToken: gateway.mint("ses_big") });
+  process.send!({ small: url, big: url, smallToken: mint("ses_small", role.upstreams.small), bigToken: mint("ses_big", role.upstreams.big) });
 }
 
 type ChildInfo = Urls & { smallToken?: string; bigToken?: string };

@@ -414,7 +414,7 @@ export type HopRows = string[][];
 /** Rows (no header) for one streamed model call straight to berth's mock vs through its gateway, with the token of the live session `sessionId`. */
 export async function gatewayHop(berth: BerthServer, sessionId: string, api: ModelApi): Promise<HopRows> {
   const mock = berth.mock;
-  const token = berth.gateway.mint(sessionId); // revoked with the session
+  const token = berth.gateway.mint(sessionId); // another token of the live session (its scope), revoked with it
   await sleep(500); // let the harness finish its after-turn work first
   const anthropic = api === "anthropic-messages";
   const path = anthropic ? "/v1/messages" : "/v1/responses";

@@ -7,7 +7,7 @@ import { exposureWarning, hostAllowlist, parseAllowedHosts } from "./api/host-ch
 import { buildApi } from "./api/server.js";
 import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
 import { EventLog } from "./events/log.js";
-import { ModelGateway, type Upstream } from "./gateway/gateway.js";
+import { ModelGateway } from "./gateway/gateway.js";
 import { defaultModelFromEnv } from "./gateway/upstream.js";
 import { GitCredentialService, loadGitCredentials } from "./secrets/git-credentials.js";
 import { ProviderRegistry, type LoadOptions as ProviderOptions } from "./providers/registry.js";
@@ -117,14 +117,9 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     port: config.gatewayPort,
     socketPath: join(config.home, "run", "gateway.sock"),
     redactor,
-    resolve: (sessionId, family): Upstream => manager.upstreamFor(sessionId, family),
-    // Model calls only arrive once sessions exist, i.e. after `manager` is set below.
-    onCall: (rec) => manager.onModelCall(rec),
     tracing,
     metrics,
     internal: (req, res, sessionId) => gitCredentials.serve(req, res, sessionId),
-    // The session's scope: its model, budget reservation and concurrency, per call.
-    admit: (sessionId, call) => manager.admitModelCall(sessionId, call),
     maxRequestBytes: config.gatewayMaxRequestBytes,
   });
   await gateway.start();
@@ -136,7 +131,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     { host: config.gatewayHost, port: gateway.port },
     { host: mockUrl.hostname.replace(/^\[|\]$/g, ""), port: Number(mockUrl.port) },
   ];
-  const manager: SessionManager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints });
+  const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints });
   // A container created just before a crash, never recorded: the label finds it. First, so
   // that recovery judges the workspaces of interrupted sessions with no agent left.
   await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();

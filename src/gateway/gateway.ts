@@ -46,21 +46,37 @@ export interface GatewayOptions {
   port?: number;
   socketPath?: string;
   redactor: Redactor;
-  /** The upstream for a session's traffic of one wire family; throws if there is none. */
-  resolve(sessionId: string, family: ApiFamily): Upstream;
-  onCall?(rec: ModelCallRecord): void;
   tokenTtlMs?: number;
   tracing?: Tracing;
   metrics?: Metrics;
-  /**
-   * The session's scope decides on each allowlisted call before it is sent: its model, its
-   * budget reservation and its concurrency. Without it every call is admitted, unpriced.
-   */
-  admit?(sessionId: string, call: CallRequest): CallAdmission;
   /** Largest request body forwarded, raw or decoded (413 beyond). */
   maxRequestBytes?: number;
   /** berth's own endpoints for the sandbox under /_berth/ (git credentials), once the session token checks out. */
   internal?(req: IncomingMessage, res: ServerResponse, sessionId: string): Promise<void>;
+}
+
+/**
+ * What one session's token may do, registered when the token is minted: the gateway knows
+ * nothing else of sessions. Its route, and the hooks that price, budget and record its calls.
+ */
+export interface SessionScope {
+  /** Where the session's traffic of one wire family goes, with the real credential; throws when it has none. */
+  upstream(family: ApiFamily): Upstream;
+  /**
+   * Decides on each allowlisted call before it is sent: its model, its budget reservation
+   * and its concurrency. Without it every call is admitted, unpriced.
+   */
+  admit?(call: CallRequest): CallAdmission;
+  /** Told of each forwarded call once it ended. */
+  onCall?(rec: ModelCallRecord): void;
+}
+
+/** The scope's upstream for a session with one route: its wire family only. */
+export function singleRoute(upstream: Upstream): SessionScope["upstream"] {
+  return (family) => {
+    if (familyOf(upstream.api) !== family) throw new Error(`the session's provider ${upstream.provider} does not speak the ${family} API family`);
+    return upstream;
+  };
 }
 
 /** A model call the gateway is about to send, as the session's scope sees it. */
@@ -100,6 +116,12 @@ const DROP_REQ = new Set([
 ]);
 const DROP_RES = new Set(["connection", "keep-alive", "transfer-encoding"]);
 
+/** An authenticated request's session and what it may do. */
+interface ScopedToken {
+  sessionId: string;
+  scope: SessionScope;
+}
+
 interface TokenEntry {
   sessionId: string;
   expiresAt: number;
@@ -108,13 +130,14 @@ interface TokenEntry {
 /**
  * The model gateway (DESIGN.md decision 4): harnesses get a per-session token and this
  * gateway's URL; the gateway forwards only allowlisted calls (routes.ts), reads each
- * request whole (a small JSON: its model and output cap) for the session's admit() hook,
+ * request whole (a small JSON: its model and output cap) for its session's admission,
  * swaps the token for the real credential and streams the response back without
- * buffering. Provider routing, usage and tracing slot in via resolve() and onCall().
+ * buffering. What each token may do is the SessionScope registered when it was minted.
  */
 export class ModelGateway {
   private servers: http.Server[] = [];
   private tokens = new Map<string, TokenEntry>();
+  private scopes = new Map<string, SessionScope>();
   private forgetSecret = new Map<string, () => void>();
   url = "";
   port = 0;
@@ -166,7 +189,13 @@ export class ModelGateway {
     return this.url + PREFIX[familyOf(api)];
   }
 
-  mint(sessionId: string): string {
+  /**
+   * A token for the session's sandbox, registering what the session may do; without a
+   * scope, another token of a session already registered (its scope unchanged).
+   */
+  mint(sessionId: string, scope?: SessionScope): string {
+    if (scope) this.scopes.set(sessionId, scope);
+    else if (!this.scopes.has(sessionId)) throw new Error(`session ${sessionId} has no gateway scope; mint its first token with one`);
     const token = newSecret("bgt_");
     this.tokens.set(token, { sessionId, expiresAt: Date.now() + (this.opts.tokenTtlMs ?? 7 * 24 * 3600_000) });
     this.forgetSecret.set(token, this.opts.redactor.add(token));
@@ -174,6 +203,7 @@ export class ModelGateway {
   }
 
   revoke(sessionId: string): void {
+    this.scopes.delete(sessionId);
     for (const [t, e] of this.tokens) {
       if (e.sessionId !== sessionId) continue;
       this.tokens.delete(t);
@@ -182,7 +212,7 @@ export class ModelGateway {
     }
   }
 
-  private authenticate(req: IncomingMessage): TokenEntry | undefined {
+  private authenticate(req: IncomingMessage): ScopedToken | undefined {
     // Anthropic SDKs send x-api-key, OpenAI's a bearer token, Google's x-goog-api-key.
     const raw =
       (req.headers["x-api-key"] as string | undefined) ??
@@ -191,8 +221,9 @@ export class ModelGateway {
     if (!raw) return undefined;
     // A hash-map lookup: its timing depends on the hash, not on how much of a guess matched.
     const entry = this.tokens.get(raw);
-    if (!entry || entry.expiresAt < Date.now()) return undefined;
-    return entry;
+    const scope = entry && this.scopes.get(entry.sessionId);
+    if (!entry || !scope || entry.expiresAt < Date.now()) return undefined;
+    return { sessionId: entry.sessionId, scope };
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -211,17 +242,17 @@ export class ModelGateway {
     if (isRefusal(call)) return refuse(req, res, call);
     let upstream: Upstream;
     try {
-      upstream = this.opts.resolve(entry.sessionId, family);
+      upstream = entry.scope.upstream(family);
     } catch (e) {
       return refuse(req, res, { status: 502, code: "upstream_unavailable", message: this.opts.redactor.redact(String((e as Error).message)) });
     }
-    this.forward(req, res, entry.sessionId, family, call, upstream).catch((e) => {
+    this.forward(req, res, entry, family, call, upstream).catch((e) => {
       if (res.headersSent) return void res.destroy();
       jsonError(res, 400, "request_failed", this.opts.redactor.redact(`the gateway could not read the request: ${(e as Error).message}`));
     });
   }
 
-  private async forward(req: IncomingMessage, res: ServerResponse, sessionId: string, family: ApiFamily, call: AllowedCall, upstream: Upstream): Promise<void> {
+  private async forward(req: IncomingMessage, res: ServerResponse, { sessionId, scope }: ScopedToken, family: ApiFamily, call: AllowedCall, upstream: Upstream): Promise<void> {
     const body = await readRequest(req, this.opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES);
     if (isRefusal(body)) return refuse(req, res, body);
     const { tracing, metrics } = this.opts;
@@ -232,7 +263,7 @@ export class ModelGateway {
     const model = call.pathModel ?? body.model;
     // 402: SDKs retry 408/409/429/5xx, and a spent budget is not worth retrying; 429 (a full
     // concurrency cap, or budget held by calls in flight) is. The provider never sees either.
-    const admission: CallAdmission = this.opts.admit?.(sessionId, {
+    const admission: CallAdmission = scope.admit?.({
       family,
       kind: call.kind,
       ...(model ? { model } : {}),
@@ -291,7 +322,7 @@ export class ModelGateway {
           costUsd,
         });
       if (api) metrics?.recordModelCall({ provider: upstream.provider, status, usage, costUsd, ttfbMs, totalMs: durationMs });
-      this.opts.onCall?.({
+      scope.onCall?.({
         sessionId,
         provider: upstream.provider,
         method: req.method ?? "POST",

@@ -7,8 +7,7 @@ import { normalizeUpdate } from "../acp/normalize.js";
 import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
 import type { NewEvent, SessionState } from "../events/types.js";
-import type { CallAdmission, CallRequest, ModelCallRecord, ModelGateway, Upstream } from "../gateway/gateway.js";
-import { familyOf, type ApiFamily } from "../gateway/upstream.js";
+import { singleRoute, type ModelCallRecord, type ModelGateway, type SessionScope } from "../gateway/gateway.js";
 import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
 import { parseGitHosts } from "../secrets/git-credentials.js";
 import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
@@ -346,7 +345,7 @@ export class SessionManager {
       chmodSync(this.sessionDir(live.id), 0o711);
       if (!existsSync(home)) mkdirForAgent(home, 0o700);
       const layout = driver.layout({ workspace: row.workspace, home, harnessDir });
-      const token = this.d.gateway.mint(live.id);
+      const token = this.d.gateway.mint(live.id, this.gatewayScope(live));
       const plan = spec.launch({
         layout,
         // The name the upstream knows (after the provider's aliases).
@@ -738,27 +737,21 @@ export class SessionManager {
     });
   }
 
-  /** The gateway's view: where a live session's traffic of one wire family goes. */
-  upstreamFor(sessionId: string, family: ApiFamily): Upstream {
-    const live = this.live.get(sessionId);
-    if (!live) throw new Error("the session is not live");
-    const r = live.route;
-    if (familyOf(r.api) !== family) throw new Error(`the session's provider ${r.provider} does not speak the ${family} API family`);
-    return { provider: r.provider, api: r.api, baseUrl: r.baseUrl, auth: r.auth, headers: r.headers };
-  }
-
   /**
-   * The gateway asks before it sends a session's model call: the model must be the one
-   * its route pins, and the budget must hold the call's maximum (sessions/budget.ts).
+   * What the session's gateway token may do, registered when it is minted: its route, its
+   * model pinned and priced, its budget reservation (sessions/budget.ts), and its call record.
    * Settling charges the reported usage; the call that reaches a limit emits the error.
    */
-  admitModelCall(sessionId: string, call: CallRequest): CallAdmission {
-    const live = this.live.get(sessionId);
-    if (!live) return { ok: false, status: 409, code: "session_not_live", message: "the session is not live; resume it first" };
-    const { model, requestedModel, price } = live.route;
-    return admitCall({ models: [model, requestedModel], ...(price ? { price } : {}), budget: live.budget }, call, (breach) =>
-      this.emit(sessionId, { type: "error", turnId: live.running, data: { code: "budget_exceeded", ...breach } }),
-    );
+  private gatewayScope(live: Live): SessionScope {
+    const { model, requestedModel, price, provider, api, baseUrl, auth, headers } = live.route;
+    return {
+      upstream: singleRoute({ provider, api, baseUrl, auth, headers }),
+      admit: (call) =>
+        admitCall({ models: [model, requestedModel], ...(price ? { price } : {}), budget: live.budget }, call, (breach) =>
+          this.emit(live.id, { type: "error", turnId: live.running, data: { code: "budget_exceeded", ...breach } }),
+        ),
+      onCall: (rec) => this.onModelCall(rec),
+    };
   }
 
   /** What a session's model calls have used so far. */
@@ -766,8 +759,8 @@ export class SessionManager {
     return { ...(this.live.get(sessionId)?.budget.spent ?? this.d.store.modelSpend(sessionId)) };
   }
 
-  /** The gateway reports each model call; it lands in the session's log under the running turn. */
-  onModelCall(rec: ModelCallRecord): void {
+  /** Each model call of the session lands in its log under the running turn. */
+  private onModelCall(rec: ModelCallRecord): void {
     if (!this.d.store.getSession(rec.sessionId)) return;
     const { sessionId, ...data } = rec;
     const live = this.live.get(sessionId);

@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ModelGateway, type CallAdmission, type CallRequest, type CallUsage } from "../../src/gateway/gateway.js";
+import { ModelGateway, singleRoute, type CallAdmission, type CallRequest, type CallUsage } from "../../src/gateway/gateway.js";
 import { Redactor } from "../../src/secrets/redact.js";
 import { admitCall } from "../../src/sessions/admission.js";
 import { SessionBudget } from "../../src/sessions/budget.js";
@@ -41,17 +41,22 @@ afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
 async function gateway(opts: { admit?: (s: string, c: CallRequest) => CallAdmission; baseUrl?: string; maxRequestBytes?: number } = {}) {
   const gw = new ModelGateway({
     redactor: new Redactor(),
-    resolve: (_s, family) => ({
-      provider: "test",
-      api: family === "google" ? "google-generative-ai" : family === "openai" ? "openai-responses" : "anthropic-messages",
-      baseUrl: opts.baseUrl ?? upstreamUrl + "/base",
-      auth: { header: "x-api-key", value: "sk-real" },
-    }),
-    ...(opts.admit ? { admit: opts.admit } : {}),
     ...(opts.maxRequestBytes ? { maxRequestBytes: opts.maxRequestBytes } : {}),
   });
   await gw.start();
-  return gw;
+  const admit = opts.admit;
+  // A token's scope: an upstream for every family (the tests speak all three), and `admit`.
+  const mint = (sessionId: string) =>
+    gw.mint(sessionId, {
+      upstream: (family) => ({
+        provider: "test",
+        api: family === "google" ? "google-generative-ai" : family === "openai" ? "openai-responses" : "anthropic-messages",
+        baseUrl: opts.baseUrl ?? upstreamUrl + "/base",
+        auth: { header: "x-api-key", value: "sk-real" },
+      }),
+      ...(admit ? { admit: (c: CallRequest) => admit(sessionId, c) } : {}),
+    });
+  return Object.assign(gw, { mintScoped: mint });
 }
 
 /** A raw request: fetch and URL would normalise the very paths under test. */
@@ -72,7 +77,7 @@ function raw(gw: ModelGateway, method: string, target: string, token: string, bo
 async function scoped(budget: SessionBudget) {
   const settled: (CallUsage | undefined)[] = [];
   const gw = await gateway({ admit: scope(budget, "m", settled) });
-  return { gw, settled, t: gw.mint("ses_1") };
+  return { gw, settled, t: gw.mintScoped("ses_1") };
 }
 
 /** The manager's rule (sessions/admission.ts) for one pinned model and a real budget, recording each settlement. */
@@ -88,14 +93,13 @@ describe("gateway scope", () => {
     let internal = 0;
     const gw = new ModelGateway({
       redactor: new Redactor(),
-      resolve: () => ({ provider: "test", api: "anthropic-messages", baseUrl: upstreamUrl + "/base" }),
       internal: async (_q, res) => {
         internal++;
         res.end("{}");
       },
     });
     await gw.start();
-    const t = gw.mint("ses_1");
+    const t = gw.mint("ses_1", { upstream: singleRoute({ provider: "test", api: "anthropic-messages", baseUrl: upstreamUrl + "/base" }) });
     seen = [];
     const attempts: [string, string, number, string][] = [
       ["POST", "/anthropic/../_berth/git/credential", 400, "path_not_canonical"],
@@ -128,7 +132,7 @@ describe("gateway scope", () => {
   it("builds the upstream URL under the provider's base path", async () => {
     const gw = await gateway();
     seen = [];
-    const t = gw.mint("ses_1");
+    const t = gw.mintScoped("ses_1");
     await raw(gw, "POST", "/google/v1beta/models/gemini-x:streamGenerateContent?alt=sse", t, "{}");
     await raw(gw, "POST", "/anthropic/v1/messages?beta=true", t, "{}");
     expect(seen.map((s) => s.url)).toEqual(["/base/v1beta/models/gemini-x:streamGenerateContent?alt=sse", "/base/v1/messages?beta=true"]);
@@ -137,7 +141,7 @@ describe("gateway scope", () => {
 
   it("pins the model: the body's for Anthropic and OpenAI, the path's for Gemini; a request naming none is refused", async () => {
     const gw = await gateway({ admit: scope(new SessionBudget({}), "m") });
-    const t = gw.mint("ses_1");
+    const t = gw.mintScoped("ses_1");
     seen = [];
     const refused = [
       ["/anthropic/v1/messages", JSON.stringify({ model: "claude-opus-4", max_tokens: 10 })],
@@ -163,7 +167,7 @@ describe("gateway scope", () => {
 
   it("refuses a body over the cap with 413, a decompression bomb included, and a body it cannot read with 4xx", async () => {
     const gw = await gateway({ maxRequestBytes: 1000 });
-    const t = gw.mint("ses_1");
+    const t = gw.mintScoped("ses_1");
     seen = [];
     const big = await raw(gw, "POST", "/anthropic/v1/messages", t, JSON.stringify({ model: "m", pad: "x".repeat(2000) }));
     expect([big.status, JSON.parse(big.body).error.code]).toEqual([413, "request_too_large"]);
@@ -230,7 +234,7 @@ describe("gateway scope", () => {
     await gw.close();
 
     const dead = await gateway({ admit: scope(budget, "m", settled), baseUrl: "http://127.0.0.1:1" });
-    const t2 = dead.mint("ses_1");
+    const t2 = dead.mintScoped("ses_1");
     const r = await raw(dead, "POST", "/anthropic/v1/messages", t2, JSON.stringify({ model: "m" }));
     expect([r.status, JSON.parse(r.body).error.code]).toEqual([502, "upstream_unreachable"]);
     expect(budget.inFlight).toBe(0);

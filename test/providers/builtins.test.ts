@@ -2,8 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ModelGateway } from "../../src/gateway/gateway.js";
-import { familyOf } from "../../src/gateway/upstream.js";
+import { ModelGateway, singleRoute } from "../../src/gateway/gateway.js";
 import type { ModelApi } from "../../src/harnesses/types.js";
 import { BUILTIN_PROVIDERS } from "../../src/providers/builtins.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
@@ -137,17 +136,10 @@ describe("built-ins through the gateway", () => {
 
   async function roundTrip(reg: ProviderRegistry, model: string, api: ModelApi, provider?: string) {
     const redactor = new Redactor();
-    const gw = new ModelGateway({
-      redactor,
-      resolve: (_s, family) => {
-        const r = reg.resolve(model, { api, provider });
-        if (familyOf(r.api) !== family) throw new Error("wrong family");
-        return r;
-      },
-    });
+    const gw = new ModelGateway({ redactor });
     await gw.start();
     try {
-      const token = gw.mint("ses_test");
+      const token = gw.mint("ses_test", { upstream: singleRoute(reg.resolve(model, { api, provider })) });
       seen.length = 0;
       const res = await fetch(gw.url + PATHS[api](model)[0], {
         method: "POST",

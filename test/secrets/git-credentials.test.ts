@@ -269,16 +269,15 @@ describe("gateway route and git-credential-berth", () => {
   let helper: string;
   beforeAll(async () => {
     const { svc } = service("credentials:\n  - host: git.example\n    token: { secret: T }\n", { T: TOKEN }, { s1: ["git.example"], s2: [] });
-    gw = new ModelGateway({
-      redactor: new Redactor(),
-      resolve: () => {
+    gw = new ModelGateway({ redactor: new Redactor(), internal: (req, res, sessionId) => svc.serve(req, res, sessionId) });
+    await gw.start();
+    const noModels = {
+      upstream: () => {
         throw new Error("no model traffic in this test");
       },
-      internal: (req, res, sessionId) => svc.serve(req, res, sessionId),
-    });
-    await gw.start();
-    sessionToken = gw.mint("s1");
-    otherToken = gw.mint("s2");
+    };
+    sessionToken = gw.mint("s1", noModels);
+    otherToken = gw.mint("s2", noModels);
     helper = file(GIT_CREDENTIAL_HELPER_JS);
   });
   afterAll(() => gw.close());
