@@ -7,7 +7,8 @@ import { newSecret } from "../util/ids.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Tracing } from "../telemetry/tracing.js";
-import { apiForPath, computeCost, createUsageTap, type ModelPrice, type ModelUsage, type UsageTap } from "../telemetry/usage.js";
+import { apiForPath, type ModelPrice, type ModelUsage } from "../telemetry/usage.js";
+import { CallMeter } from "./meter.js";
 import { readRequest } from "./request-body.js";
 import { allowedCall, FAMILY_PREFIX, isRefusal, nonCanonical, type AllowedCall, type RouteRefusal } from "./routes.js";
 import { familyOf, type ApiFamily } from "./upstream.js";
@@ -288,68 +289,11 @@ export class ModelGateway {
     // as it streams; a compressed response could not be read that way.
     const api = call.kind === "generate" ? apiForPath(target.pathname) : undefined;
     if (api) headers["accept-encoding"] = "identity";
-    const span =
-      api && tracing?.enabled
-        ? tracing.startChatSpan(undefined, { provider: upstream.provider, api, sessionId, serverUrl: target, requestModel: model })
-        : undefined;
-    let usageTap: UsageTap | undefined;
-    let ttfbMs: number | undefined;
-    let recorded = false;
-    const started = Date.now();
-    // Runs once however the call ends (response end, stream error, client abort, upstream
-    // failure), so the budget reservation is always settled.
-    const record = (status: number, error?: string) => {
-      if (recorded) return;
-      recorded = true;
-      const durationMs = Date.now() - started;
-      const u = usageTap?.end();
-      const usage = u?.reported ? u : undefined;
-      // Every admitted call is priced with the session's route price: its model is pinned.
-      const costUsd = usage ? computeCost(usage, admission.price) : undefined;
-      const err = error ? this.opts.redactor.redact(error) : u?.streamError ? `error in the response stream: ${u.streamError}` : undefined;
-      if (span)
-        tracing!.endChatSpan(span, {
-          status,
-          requestModel: model,
-          stream: body.stream,
-          responseModel: u?.responseModel,
-          responseId: u?.responseId,
-          usage,
-          finishReasons: u?.finishReasons,
-          error: err,
-          errorType: !error && u?.streamError ? u.streamError : undefined,
-          timeToFirstChunkMs: ttfbMs,
-          costUsd,
-        });
-      if (api) metrics?.recordModelCall({ provider: upstream.provider, status, usage, costUsd, ttfbMs, totalMs: durationMs });
-      scope.onCall?.({
-        sessionId,
-        provider: upstream.provider,
-        method: req.method ?? "POST",
-        path: target.pathname,
-        status,
-        durationMs,
-        error: err,
-        ...(model ? { model } : {}),
-        ...(u?.responseModel ? { responseModel: u.responseModel } : {}),
-        ...(usage
-          ? {
-              usage: {
-                inputTokens: usage.inputTokens,
-                outputTokens: usage.outputTokens,
-                cacheReadTokens: usage.cacheReadTokens,
-                cacheWriteTokens: usage.cacheWriteTokens,
-                ...(usage.reasoningTokens !== undefined ? { reasoningTokens: usage.reasoningTokens } : {}),
-              },
-            }
-          : {}),
-        ...(u?.finishReasons ? { finishReasons: u.finishReasons } : {}),
-        ...(costUsd !== undefined ? { costUsd } : {}),
-        ...(ttfbMs !== undefined ? { ttfbMs } : {}),
-      });
-      // After the model.call event, so a breach's error event follows the call that caused it.
-      admission.settle(usage ? { tokens: usage.inputTokens + usage.outputTokens, ...(costUsd !== undefined ? { costUsd } : {}) } : undefined);
-    };
+    const meter = new CallMeter(
+      { sessionId, provider: upstream.provider, method: req.method ?? "POST", target, api, model, stream: body.stream, price: admission.price },
+      { redactor: this.opts.redactor, tracing, metrics, onCall: scope.onCall, settle: admission.settle },
+    );
+    const record = (status: number, error?: string) => meter.end(status, error);
     let responded = false;
     const lib = target.protocol === "https:" ? https : http;
     const up = lib.request(target, { method: req.method, headers }, (ures) => {
@@ -363,12 +307,8 @@ export class ModelGateway {
         if (!res.headersSent && !res.destroyed) res.flushHeaders();
       });
       const status = ures.statusCode ?? 502;
-      ttfbMs = Date.now() - started;
-      if (api) {
-        const tap = createUsageTap(api, headerValue(ures.headers["content-type"]), headerValue(ures.headers["content-encoding"]));
-        usageTap = tap;
-        ures.on("data", (d: Buffer) => tap.write(d));
-      }
+      const readUsage = meter.responded(ures.headers);
+      if (readUsage) ures.on("data", readUsage);
       // An error body is small: keep its start to report the upstream's own message.
       let errBody = "";
       if (status >= 400) ures.on("data", (d: Buffer) => (errBody = (errBody + d.toString("utf8")).slice(0, 4096)));
@@ -403,10 +343,6 @@ function upstreamMessage(body: string): string {
     /* not JSON */
   }
   return body.split("\n")[0]!.slice(0, 300) || "(empty body)";
-}
-
-function headerValue(h: string | string[] | undefined): string | undefined {
-  return Array.isArray(h) ? h[0] : h;
 }
 
 function bearer(h: string | undefined): string | undefined {
