@@ -96,7 +96,13 @@ export class EventLog {
     };
   }
 
+  /**
+   * Drops a session's cached sequence number (a session no longer live appends rarely, and
+   * the map would otherwise grow with every session ever run). Queued events are committed
+   * first, so the next append numbers from the store without a gap or a repeat.
+   */
   forget(sessionId: string): void {
+    this.flush();
     this.seqs.delete(sessionId);
   }
 }

@@ -476,6 +476,7 @@ export class SessionManager {
     live.ending = true;
     this.setState(live.id, "failed", message);
     await this.teardown(live);
+    this.d.events.forget(live.id);
   }
 
   private async onExit(live: Live, code: number | null, signal: string | null): Promise<void> {
@@ -506,6 +507,7 @@ export class SessionManager {
     if (row.state !== "ended") this.setState(id, "ended");
     rmSync(this.sessionDir(id), { recursive: true, force: true });
     if (row.ownsWorkspace) rmSync(row.workspace, { recursive: true, force: true });
+    this.d.events.forget(id);
     return this.get(id);
   }
 

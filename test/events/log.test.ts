@@ -48,6 +48,17 @@ describe("EventLog", () => {
     expect(JSON.parse(got[0]!.json)).toMatchObject({ seq: 5, sessionId: "s", type: "message.delta", data: { i: 4 } });
   });
 
+  it("forgets a session's cached number without a gap or a repeat, even with its events still queued", () => {
+    const { log } = setup();
+    log.append("s", { type: "message.delta", data: {} });
+    log.append("s", { type: "message.delta", data: {} });
+    log.forget("s"); // the two are still queued: forget commits them first
+    expect(log.append("s", { type: "session.status", data: { state: "ended" } }).seq).toBe(3);
+    log.forget("s");
+    log.forget("never-seen");
+    expect(log.read("s", 0).map((e) => e.seq)).toEqual([1, 2, 3]);
+  });
+
   it("continues numbering after a reopen of the same file", () => {
     const { path, store, redactor, log } = setup();
     log.append("s", { type: "turn.started", turnId: "t1", data: {} });
