@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
@@ -8,17 +8,14 @@ import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
 import type { NewEvent, SessionState } from "../events/types.js";
 import { singleRoute, type ModelCallRecord, type ModelGateway, type SessionScope } from "../gateway/gateway.js";
-import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
 import { parseGitHosts } from "../secrets/git-credentials.js";
 import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
-import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.js";
 import { getHarness, HARNESSES } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
 import { EgressProxy, parsePolicy } from "../sandboxes/egress-proxy.js";
-import { writeRelay } from "../sandboxes/relay.js";
-import { parseTier, PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
+import { parseTier, type SandboxDriver, type SandboxProcess, type Tier } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { SessionConfig, SessionRow, Store, TurnRow } from "../store/sqlite.js";
 import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
@@ -28,9 +25,10 @@ import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.j
 import { admitCall } from "./admission.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import { DEADLINE_STOP_REASONS, effectiveDeadlines, serverDeadlines, TurnClock, type DeadlineKind, type DeadlineLimits } from "./deadlines.js";
-import { agentIds, mkdirForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
+import { agentIds, mkdirForAgent } from "../sandboxes/agent-owner.js";
 import { neutralize, scanProtected, type ProtectedSnapshot } from "./protected-paths.js";
 import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
+import { HarnessLauncher } from "./launch.js";
 import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
 
 export interface CreateSessionInput {
@@ -102,8 +100,6 @@ const DEADLINE_CANCEL_GRACE_MS = 10_000;
 
 const LIVE_STATES: SessionState[] = ["starting", "ready", "running"];
 
-/** Where the session's egress proxy appears inside an isolated sandbox. */
-export const EGRESS_PROXY_PORT = 3128;
 
 export interface SessionManagerDeps {
   config: BerthConfig;
@@ -136,9 +132,11 @@ export class SessionManager {
   private tracing: Tracing;
 
   private workspaces: WorkspacePolicy;
+  private launcher: HarnessLauncher;
 
   constructor(private d: SessionManagerDeps) {
     this.tracing = d.tracing ?? noopTracing();
+    this.launcher = new HarnessLauncher(d);
     const c = d.config;
     this.workspaces = d.workspaces ?? workspacePolicy({ roots: c.workspaceRoots, exact: c.exactWorkspaces, home: c.home, harnessCache: c.harnessCache });
   }
@@ -331,128 +329,24 @@ export class SessionManager {
   }
 
   private async boot(live: Live, row: SessionRow, resume: boolean): Promise<void> {
-    const { spec, driver } = live;
     try {
-      await driver.check();
-      const harnessDir = await this.d.installer.ensure(spec, (msg) =>
-        this.emit(live.id, { type: "session.status", data: { state: "starting", detail: msg } }),
-      );
-      // The cheap integrity check runs alongside the rest of the boot; the harness starts only once it passed.
-      const intact = this.d.installer.verify(spec);
-      intact.catch(() => {});
-      const home = join(this.sessionDir(live.id), "home");
-      mkdirSync(this.sessionDir(live.id), { recursive: true, mode: 0o711 });
-      chmodSync(this.sessionDir(live.id), 0o711);
-      if (!existsSync(home)) mkdirForAgent(home, 0o700);
-      const layout = driver.layout({ workspace: row.workspace, home, harnessDir });
-      const token = this.d.gateway.mint(live.id, this.gatewayScope(live));
-      const plan = spec.launch({
-        layout,
-        // The name the upstream knows (after the provider's aliases).
-        model: live.route.model,
-        gatewayUrl: this.d.gateway.baseUrl(spec.api),
-        tokenEnv: "BERTH_GATEWAY_TOKEN",
-        token,
-        systemPrompt: row.config.systemPrompt,
-      });
-      // On a resume the home is the agent's: written without following anything it left there.
-      for (const f of plan.homeFiles) writeAgentFile(home, f.path, f.content, f.mode ?? 0o600);
-      if (live.ending) return;
-      // Every tier but host gets no network of its own: the gateway's unix socket, exposed
-      // inside on the gateway's own port so the URL above holds there too.
-      let net: SandboxNet | undefined;
-      // BERTH_GATEWAY_URL: where git-credential-berth asks for git credentials.
-      const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_GATEWAY_URL: this.d.gateway.url, BERTH_SESSION_ID: live.id };
-      if (row.tier !== "host" && this.d.gateway.socketPath) {
-        // Everything else leaves through the session's egress proxy and its allowlist. T4
-        // shares the host's network (and loopback): its proxy is a loopback port of its own,
-        // as a fixed relayed port would collide between concurrent T4 sessions.
-        const hostNet = row.tier === "host-access";
-        const egress = new EgressProxy({
-          ...(hostNet ? {} : { socketPath: join(this.sessionDir(live.id), "egress.sock") }),
-          policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
-          ownEndpoints: () => this.ownEndpoints(),
-          onDecision: (dec) => {
-            this.d.metrics?.recordEgress(dec.allowed);
-            this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
-          },
-        });
-        await egress.start();
-        live.egress = egress;
-        net = {
-          forwards: [
-            { port: this.d.gateway.port, socket: this.d.gateway.socketPath },
-            ...(hostNet ? [] : [{ port: EGRESS_PROXY_PORT, socket: egress.address }]),
-          ],
-          relayScript: writeRelay(this.sessionDir(live.id)),
-        };
-        const proxy = hostNet ? `http://${egress.address}` : `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
-        Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" });
-      }
-      const writable = new Set(row.config.writablePaths ?? []);
-      const files = [...(plan.systemFiles ?? []), ...gitCredentialSandboxFiles(layout.node)].map((f, i) => {
-        const hostPath = join(this.sessionDir(live.id), `system-${i}`);
-        writeFileSync(hostPath, f.content, { mode: 0o644 });
-        return { path: f.path, hostPath };
-      });
-      // The path was checked at creation; whatever it leads to now is what gets bound.
-      if (!row.ownsWorkspace) this.recheckWorkspace(row);
-      await intact;
-      this.snapshotWorkspace(live.id, row);
-      let proc: SandboxProcess;
-      try {
-        proc = await driver.start({
-          net,
-          protect: PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p)),
-          files,
-          sessionId: live.id,
-          tier: row.tier as Tier,
-          workspace: row.workspace,
-          home,
-          harnessDir,
-          command: plan.command,
-          env,
-        });
-      } catch (e) {
-        this.d.metrics?.recordSandboxStart(row.tier, driver.name, "error");
-        throw e;
-      }
-      this.d.metrics?.recordSandboxStart(row.tier, driver.name, "ok");
-      live.proc = proc;
-      live.sandboxRowId = proc.id;
-      this.d.store.insertSandbox({
-        id: proc.id,
-        sessionId: live.id,
-        driver: driver.name,
-        pid: proc.pid,
-        ref: proc.ref,
-        startedAt: new Date().toISOString(),
-      });
-      const agent = new AcpAgentConnection(proc, {
+      const launched = await this.launcher.launch(live, row, resume, this.sessionDir(live.id), {
+        status: (detail) => this.emit(live.id, { type: "session.status", data: { state: "starting", detail } }),
+        scope: this.gatewayScope(live),
+        ownEndpoints: () => this.ownEndpoints(),
+        beforeSandbox: () => {
+          // The path was checked at creation; whatever it leads to now is what gets bound.
+          if (!row.ownsWorkspace) this.recheckWorkspace(row);
+          this.snapshotWorkspace(live.id, row);
+        },
         onUpdate: (sid, u) => this.onUpdate(live, sid, u),
         onPermission: (req, signal) => this.onPermission(live, req, signal),
+        onExit: (code, signal) => void this.onExit(live, code, signal),
       });
-      live.agent = agent;
-      void proc.exited.then((x) => this.onExit(live, x.code, x.signal));
-      const init = await withTimeout(agent.initialize(), 60_000, "ACP initialize");
-      const mcp = row.config.mcpServers as McpServer[];
-      if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
-        live.acpSessionId = row.acpSessionId;
-        live.replaying = true;
-        try {
-          await withTimeout(agent.loadSession(row.acpSessionId, layout.workspace, mcp), 60_000, "ACP session/load");
-        } finally {
-          live.replaying = false;
-        }
-      } else {
-        const s = await withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new");
-        recordCapabilities(harnessDir, capabilitiesFrom(init, s));
-        live.acpSessionId = s.sessionId;
-        this.d.store.setAcpSessionId(live.id, s.sessionId);
-      }
+      if (!launched) return;
       if (live.ending) return;
       this.setState(live.id, "ready", null, {
-        agent: init.agentInfo ?? null,
+        agent: launched.agentInfo,
         ...(resume ? { resumed: true } : {}),
       });
       void this.pump(live);
@@ -886,13 +780,3 @@ const DEADLINE_ENV: Record<keyof DeadlineLimits, string> = {
   idleMs: "BERTH_TURN_IDLE_TIMEOUT_MS",
   firstEventMs: "BERTH_TURN_FIRST_EVENT_TIMEOUT_MS",
 };
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new BerthError(504, "harness_timeout", `${what} did not answer within ${ms / 1000}s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
-}

@@ -1,0 +1,208 @@
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
+import { AcpAgentConnection } from "../acp/agent-connection.js";
+import type { ModelGateway, SessionScope } from "../gateway/gateway.js";
+import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.js";
+import type { HarnessInstaller } from "../harnesses/installer.js";
+import type { HarnessSpec } from "../harnesses/types.js";
+import type { ResolvedRoute } from "../providers/registry.js";
+import { mkdirForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
+import { EgressProxy } from "../sandboxes/egress-proxy.js";
+import { writeRelay } from "../sandboxes/relay.js";
+import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
+import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
+import type { SessionRow, Store } from "../store/sqlite.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import { BerthError } from "../util/errors.js";
+
+/** Where the session's egress proxy appears inside an isolated sandbox. */
+export const EGRESS_PROXY_PORT = 3128;
+
+export interface LaunchDeps {
+  installer: HarnessInstaller;
+  gateway: ModelGateway;
+  store: Pick<Store, "insertSandbox" | "setAcpSessionId">;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/**
+ * The session a launch starts for. Each part is attached as soon as it exists, so that a
+ * teardown during (or after a failed) launch stops whatever was started.
+ */
+export interface LaunchTarget {
+  readonly id: string;
+  readonly spec: HarnessSpec;
+  readonly driver: SandboxDriver;
+  readonly route: ResolvedRoute;
+  /** Set by the owner when the session is being ended: the launch stops at its next step. */
+  ending: boolean;
+  egress?: EgressProxy;
+  proc?: SandboxProcess;
+  sandboxRowId?: string;
+  agent?: AcpAgentConnection;
+  acpSessionId?: string;
+  /** During ACP session/load the agent replays the conversation; berth's log already has it. */
+  replaying?: boolean;
+}
+
+/** What the session's owner is told, and decides, while its harness launches. */
+export interface LaunchHooks {
+  /** Progress while the harness is installed (first use). */
+  status(detail: string): void;
+  /** What the session's gateway token may do. */
+  scope: SessionScope;
+  /** berth's own endpoints, which the session's egress proxy must never reach. */
+  ownEndpoints(): { host: string; port: number }[];
+  /** Right before the sandbox starts (the workspace re-checked, its protected paths recorded); throws to stop. */
+  beforeSandbox(): void;
+  onUpdate(acpSessionId: string, update: SessionUpdate): void;
+  onPermission(req: RequestPermissionRequest, signal: AbortSignal): Promise<RequestPermissionResponse>;
+  onExit(code: number | null, signal: string | null): void;
+}
+
+/** What a completed launch reports: the agent's own description, for the ready event. */
+export interface Launched {
+  agentInfo: unknown;
+}
+
+/**
+ * Launches a session's harness in its sandbox: the install check (and the cheap integrity
+ * check alongside), the session home and its files, the gateway token, the egress proxy and
+ * its environment, system files, the sandbox, and the ACP handshake (session/new, or
+ * session/load on a resume). Returns undefined when the session was ended meanwhile;
+ * throws on failure (whatever was started is on the target, for the owner's teardown).
+ */
+export class HarnessLauncher {
+  constructor(private readonly d: LaunchDeps) {}
+
+  async launch(live: LaunchTarget, row: SessionRow, resume: boolean, dir: string, hooks: LaunchHooks): Promise<Launched | undefined> {
+    const { spec, driver } = live;
+    await driver.check();
+    const harnessDir = await this.d.installer.ensure(spec, hooks.status);
+    // The cheap integrity check runs alongside the rest of the boot; the harness starts only once it passed.
+    const intact = this.d.installer.verify(spec);
+    intact.catch(() => {});
+    const home = join(dir, "home");
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    chmodSync(dir, 0o711);
+    if (!existsSync(home)) mkdirForAgent(home, 0o700);
+    const layout = driver.layout({ workspace: row.workspace, home, harnessDir });
+    const token = this.d.gateway.mint(live.id, hooks.scope);
+    const plan = spec.launch({
+      layout,
+      // The name the upstream knows (after the provider's aliases).
+      model: live.route.model,
+      gatewayUrl: this.d.gateway.baseUrl(spec.api),
+      tokenEnv: "BERTH_GATEWAY_TOKEN",
+      token,
+      systemPrompt: row.config.systemPrompt,
+    });
+    // On a resume the home is the agent's: written without following anything it left there.
+    for (const f of plan.homeFiles) writeAgentFile(home, f.path, f.content, f.mode ?? 0o600);
+    if (live.ending) return undefined;
+    // Every tier but host gets no network of its own: the gateway's unix socket, exposed
+    // inside on the gateway's own port so the URL above holds there too.
+    let net: SandboxNet | undefined;
+    // BERTH_GATEWAY_URL: where git-credential-berth asks for git credentials.
+    const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_GATEWAY_URL: this.d.gateway.url, BERTH_SESSION_ID: live.id };
+    if (row.tier !== "host" && this.d.gateway.socketPath) {
+      // Everything else leaves through the session's egress proxy and its allowlist. T4
+      // shares the host's network (and loopback): its proxy is a loopback port of its own,
+      // as a fixed relayed port would collide between concurrent T4 sessions.
+      const hostNet = row.tier === "host-access";
+      const egress = new EgressProxy({
+        ...(hostNet ? {} : { socketPath: join(dir, "egress.sock") }),
+        policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
+        ownEndpoints: hooks.ownEndpoints,
+        onDecision: (dec) => {
+          this.d.metrics?.recordEgress(dec.allowed);
+          this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
+        },
+      });
+      await egress.start();
+      live.egress = egress;
+      net = {
+        forwards: [
+          { port: this.d.gateway.port, socket: this.d.gateway.socketPath },
+          ...(hostNet ? [] : [{ port: EGRESS_PROXY_PORT, socket: egress.address }]),
+        ],
+        relayScript: writeRelay(dir),
+      };
+      const proxy = hostNet ? `http://${egress.address}` : `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
+      Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" });
+    }
+    const writable = new Set(row.config.writablePaths ?? []);
+    const files = [...(plan.systemFiles ?? []), ...gitCredentialSandboxFiles(layout.node)].map((f, i) => {
+      const hostPath = join(dir, `system-${i}`);
+      writeFileSync(hostPath, f.content, { mode: 0o644 });
+      return { path: f.path, hostPath };
+    });
+    await intact;
+    hooks.beforeSandbox();
+    let proc: SandboxProcess;
+    try {
+      proc = await driver.start({
+        net,
+        protect: PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p)),
+        files,
+        sessionId: live.id,
+        tier: row.tier as Tier,
+        workspace: row.workspace,
+        home,
+        harnessDir,
+        command: plan.command,
+        env,
+      });
+    } catch (e) {
+      this.d.metrics?.recordSandboxStart(row.tier, driver.name, "error");
+      throw e;
+    }
+    this.d.metrics?.recordSandboxStart(row.tier, driver.name, "ok");
+    live.proc = proc;
+    live.sandboxRowId = proc.id;
+    this.d.store.insertSandbox({
+      id: proc.id,
+      sessionId: live.id,
+      driver: driver.name,
+      pid: proc.pid,
+      ref: proc.ref,
+      startedAt: new Date().toISOString(),
+    });
+    const agent = new AcpAgentConnection(proc, {
+      onUpdate: hooks.onUpdate,
+      onPermission: hooks.onPermission,
+    });
+    live.agent = agent;
+    void proc.exited.then((x) => hooks.onExit(x.code, x.signal));
+    const init = await withTimeout(agent.initialize(), 60_000, "ACP initialize");
+    const mcp = row.config.mcpServers as McpServer[];
+    if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
+      live.acpSessionId = row.acpSessionId;
+      live.replaying = true;
+      try {
+        await withTimeout(agent.loadSession(row.acpSessionId, layout.workspace, mcp), 60_000, "ACP session/load");
+      } finally {
+        live.replaying = false;
+      }
+    } else {
+      const s = await withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new");
+      recordCapabilities(harnessDir, capabilitiesFrom(init, s));
+      live.acpSessionId = s.sessionId;
+      this.d.store.setAcpSessionId(live.id, s.sessionId);
+    }
+    return { agentInfo: init.agentInfo ?? null };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new BerthError(504, "harness_timeout", `${what} did not answer within ${ms / 1000}s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
