@@ -137,3 +137,66 @@ export function serverDeadlines(server: DeadlineLimits): DeadlineLimits {
   for (const k of ["turnMs", "idleMs", "firstEventMs"] as const) if (server[k]) out[k] = server[k];
   return out;
 }
+
+/**
+ * A running turn's deadlines on the wall clock: one timer, re-armed only when it fires or
+ * when the shortest limit may have moved nearer (the first event, a pause ending), so a
+ * busy turn's events just move a number. Calls `onPassed` once, with the deadline and its
+ * limit; after that, or after stop(), it does nothing.
+ */
+export class DeadlineWatch {
+  private readonly clock: TurnClock;
+  private timer: NodeJS.Timeout | undefined;
+  private done = false;
+
+  constructor(
+    limits: DeadlineLimits,
+    private readonly onPassed: (kind: DeadlineKind, limitMs: number) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.clock = new TurnClock(limits, now());
+    this.arm();
+  }
+
+  /** Progress: an event of the turn. */
+  event(): void {
+    if (!this.done && this.clock.event(this.now())) this.arm();
+  }
+
+  /**
+   * A wait for a person begins (a pending `ask` permission). Returns its end: told who
+   * settled it, it charges an unanswered wait (a timeout) to the whole-turn limit.
+   */
+  waitForPerson(): (settledBy: string) => void {
+    const asked = this.now();
+    this.clock.pause(asked);
+    this.arm();
+    return (by) => {
+      const now = this.now();
+      if (by === "timeout") this.clock.charge(now - asked);
+      this.clock.resume(now);
+      this.arm();
+    };
+  }
+
+  stop(): void {
+    this.done = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    if (this.done) return;
+    const wait = this.clock.nextCheckIn(this.now());
+    if (wait === Infinity) return;
+    this.timer = setTimeout(() => {
+      if (this.done) return;
+      const passed = this.clock.expired(this.now());
+      if (!passed) return this.arm();
+      this.stop();
+      this.onPassed(passed, this.clock.limitOf(passed));
+    }, wait + 1);
+    this.timer.unref();
+  }
+}

@@ -24,7 +24,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
 import { admitCall } from "./admission.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
-import { DEADLINE_STOP_REASONS, effectiveDeadlines, serverDeadlines, TurnClock, type DeadlineKind, type DeadlineLimits } from "./deadlines.js";
+import { DEADLINE_STOP_REASONS, DeadlineWatch, effectiveDeadlines, serverDeadlines, type DeadlineKind, type DeadlineLimits } from "./deadlines.js";
 import { agentIds, mkdirForAgent } from "../sandboxes/agent-owner.js";
 import { neutralize, scanProtected, type ProtectedSnapshot } from "./protected-paths.js";
 import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
@@ -88,9 +88,8 @@ interface Live {
   /** Trace context posted with each queued turn, until it starts. */
   traceContext: Map<string, { traceparent: string; tracestate?: string }>;
   budget: SessionBudget;
-  /** The running turn's active-time clock and the timer that checks its deadlines. */
-  clock?: TurnClock;
-  deadlineTimer?: NodeJS.Timeout;
+  /** The running turn's deadlines. */
+  deadlines?: DeadlineWatch;
   /** The deadline that passed for the running turn: its cancel is berth's, not the caller's. */
   deadlinePassed?: DeadlineKind;
 }
@@ -407,7 +406,7 @@ export class SessionManager {
 
   private async teardown(live: Live): Promise<void> {
     live.permissions.cancelAll();
-    this.stopClock(live);
+    this.stopDeadlines(live);
     this.d.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
@@ -485,7 +484,7 @@ export class SessionManager {
       systemPrompt: this.tracing.captureContent ? row.config.systemPrompt : undefined,
     });
     // A session stored before deadlines existed gets the server's.
-    this.startClock(live, row.config.deadlines ?? serverDeadlines(this.d.config.turnDeadlines));
+    this.watchDeadlines(live, row.config.deadlines ?? serverDeadlines(this.d.config.turnDeadlines));
     try {
       const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
       if (live.ending || live.running !== turnId) return;
@@ -510,7 +509,7 @@ export class SessionManager {
   private finishTurn(live: Live, turnId: string, state: TurnRow["state"], stopReason: string, error?: string): void {
     if (live.running === turnId) {
       live.permissions.cancelAll();
-      this.stopClock(live);
+      this.stopDeadlines(live);
       live.turnSpan?.end({ stopReason, error });
       live.turnSpan = undefined;
     }
@@ -526,40 +525,20 @@ export class SessionManager {
 
   // --- deadlines ------------------------------------------------------------------
 
-  private startClock(live: Live, limits: DeadlineLimits | undefined): void {
-    if (!limits || !Object.keys(limits).length) return;
-    live.clock = new TurnClock(limits, Date.now());
-    this.armClock(live);
+  private watchDeadlines(live: Live, limits: DeadlineLimits): void {
+    if (Object.keys(limits).length) live.deadlines = new DeadlineWatch(limits, (kind, limitMs) => void this.onDeadline(live, kind, limitMs));
   }
 
-  private stopClock(live: Live): void {
-    clearTimeout(live.deadlineTimer);
-    live.deadlineTimer = undefined;
-    live.clock = undefined;
-  }
-
-  /** One timer per running turn, re-armed only when it fires: events just move a number. */
-  private armClock(live: Live): void {
-    clearTimeout(live.deadlineTimer);
-    const clock = live.clock;
-    if (!clock || live.deadlinePassed) return;
-    const wait = clock.nextCheckIn(Date.now());
-    if (wait === Infinity) return;
-    live.deadlineTimer = setTimeout(() => {
-      if (live.clock !== clock) return;
-      const passed = clock.expired(Date.now());
-      if (passed) void this.onDeadline(live, passed);
-      else this.armClock(live);
-    }, wait + 1);
-    live.deadlineTimer.unref();
+  private stopDeadlines(live: Live): void {
+    live.deadlines?.stop();
+    live.deadlines = undefined;
   }
 
   /** A deadline passed: say so, cancel the turn, and give the harness a grace period to stop. */
-  private async onDeadline(live: Live, kind: DeadlineKind): Promise<void> {
+  private async onDeadline(live: Live, kind: DeadlineKind, limitMs: number): Promise<void> {
     const turnId = live.running;
     if (!turnId || !live.agent || !live.acpSessionId) return;
     live.deadlinePassed = kind;
-    const limitMs = live.clock?.limitOf(kind) ?? 0;
     const what = kind === "turn" ? "the turn ran longer than" : kind === "idle" ? "the turn produced no event for" : "the turn produced no first event within";
     this.emit(live.id, {
       type: "error",
@@ -620,17 +599,8 @@ export class SessionManager {
     const cfg = this.get(live.id).config;
     // Waiting for a person does not count against the turn's deadlines; a wait nobody
     // answered (timed out) is charged back to the whole-turn limit.
-    const clock = cfg.permissionPolicy === "ask" ? live.clock : undefined;
-    const asked = Date.now();
-    clock?.pause(asked);
-    if (clock) this.armClock(live);
-    return live.permissions.request(req, cfg.permissionPolicy, cfg.permissionTimeoutMs, signal, (by) => {
-      if (!clock) return;
-      const now = Date.now();
-      if (by === "timeout") clock.charge(now - asked);
-      clock.resume(now);
-      if (live.clock === clock) this.armClock(live);
-    });
+    const waited = cfg.permissionPolicy === "ask" ? live.deadlines?.waitForPerson() : undefined;
+    return live.permissions.request(req, cfg.permissionPolicy, cfg.permissionTimeoutMs, signal, waited);
   }
 
   /**
@@ -760,11 +730,10 @@ export class SessionManager {
 
   private emit(id: string, ev: NewEvent): void {
     this.d.events.append(id, ev);
-    // Any event of the running turn is progress. Later events only push the idle deadline
-    // out, so the timer is re-armed only on the first (the idle limit may be the shorter).
+    // Any event of the running turn is progress against its deadlines.
     if (ev.turnId) {
       const live = this.live.get(id);
-      if (live?.clock && live.running === ev.turnId && live.clock.event(Date.now())) this.armClock(live);
+      if (live?.running === ev.turnId) live.deadlines?.event();
     }
   }
 

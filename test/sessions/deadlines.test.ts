@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { effectiveDeadlines, serverDeadlines, TurnClock } from "../../src/sessions/deadlines.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { DeadlineWatch, effectiveDeadlines, serverDeadlines, TurnClock } from "../../src/sessions/deadlines.js";
 
 describe("TurnClock", () => {
   it("passes the first-event deadline when nothing arrives, then the idle one after an event", () => {
@@ -98,5 +98,46 @@ describe("effectiveDeadlines", () => {
 describe("serverDeadlines", () => {
   it("is the server's limits without the ones set to 0", () => {
     expect(serverDeadlines({ turnMs: 5000, idleMs: 0, firstEventMs: 2000 })).toEqual({ turnMs: 5000, firstEventMs: 2000 });
+  });
+});
+
+describe("DeadlineWatch", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("fires once, with the deadline and its limit, when the first event never comes; events after the first move the idle deadline", () => {
+    vi.useFakeTimers();
+    const passed: [string, number][] = [];
+    const w = new DeadlineWatch({ firstEventMs: 1000, idleMs: 300 }, (k, ms) => passed.push([k, ms]));
+    vi.advanceTimersByTime(500);
+    w.event(); // the first: idle (300 ms) now governs, sooner than the first-event timer
+    vi.advanceTimersByTime(250);
+    w.event();
+    vi.advanceTimersByTime(250);
+    expect(passed).toEqual([]);
+    vi.advanceTimersByTime(100);
+    expect(passed).toEqual([["idle", 300]]);
+    vi.advanceTimersByTime(10_000);
+    expect(passed).toHaveLength(1);
+  });
+
+  it("does not count a wait answered by a person, charges one that timed out, and does nothing once stopped", () => {
+    vi.useFakeTimers();
+    const passed: string[] = [];
+    const w = new DeadlineWatch({ turnMs: 1000 }, (k) => passed.push(k));
+    const answered = w.waitForPerson();
+    vi.advanceTimersByTime(5000);
+    answered("client");
+    expect(passed).toEqual([]);
+    const unanswered = w.waitForPerson();
+    vi.advanceTimersByTime(900);
+    unanswered("timeout");
+    vi.advanceTimersByTime(150);
+    expect(passed).toEqual(["turn"]);
+    const s = new DeadlineWatch({ turnMs: 100 }, (k) => passed.push(k));
+    s.stop();
+    vi.advanceTimersByTime(1000);
+    expect(passed).toEqual(["turn"]);
   });
 });
