@@ -1,4 +1,4 @@
-// berth's normalized event model (DESIGN.md "Event types"). Every harness's ACP
+// berth's normalized event model (docs/design.md, "Events"). Every harness's ACP
 // session/update stream is mapped onto these, so clients see one vocabulary.
 export const EVENT_TYPES = [
   "session.status",

@@ -129,7 +129,7 @@ interface TokenEntry {
 }
 
 /**
- * The model gateway (DESIGN.md decision 4): harnesses get a per-session token and this
+ * The model gateway (docs/design.md, decision 4): harnesses get a per-session token and this
  * gateway's URL; the gateway forwards only allowlisted calls (routes.ts), reads each
  * request whole (a small JSON: its model and output cap) for its session's admission,
  * swaps the token for the real credential and streams the response back without

@@ -1,4 +1,4 @@
-// `berth image check`: the posture of an image or root filesystem (DESIGN.md decision 7).
+// `berth image check`: the posture of an image or root filesystem (docs/design.md, decision 7).
 // Fails on a non-redistributable harness (by package, binary name or license text), a
 // credential-shaped string in a file or in the image config, a baked login, root as the
 // runtime user, and a sudoers file sudo would refuse or anyone could change.

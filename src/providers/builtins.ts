@@ -1,4 +1,4 @@
-import type { ProviderInput } from "./registry.js";
+import type { ProviderInput } from "./schema.js";
 
 // The built-in providers: the last layer, used when no providers file matches a model.
 // Each entry is written in the same shape as a providers.yaml entry and goes through the

@@ -8,7 +8,7 @@ import { normalizeHost } from "../sandboxes/egress-proxy.js";
 import type { Redactor } from "./redact.js";
 import { GitHubAppTokens, parsePrivateKey } from "./github-app.js";
 
-// The git credential service (DESIGN.md decision 4; docs/git-credentials.md). Every
+// The git credential service (docs/design.md, decision 4; docs/git-credentials.md). Every
 // sandbox has `git-credential-berth` (git-credential-helper.ts) as git's credential
 // helper; it asks here, through the model gateway and with the session's gateway token,
 // for a credential for one protocol/host/path. berth answers only for a host the

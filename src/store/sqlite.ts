@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type { BerthEvent, EventType, SessionState, TurnState } from "../events/types.js";
 
-// The embedded store (DESIGN.md decision 2): one SQLite file in WAL mode. Writes are
+// The embedded store (docs/design.md, decision 2): one SQLite file in WAL mode. Writes are
 // synchronous, so "committed before fanned out" holds by construction: the event log
 // inserts, then notifies subscribers in the same tick.
 

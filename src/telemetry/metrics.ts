@@ -1,4 +1,4 @@
-// Prometheus metrics for `GET /metrics` (DESIGN.md decision 8). berth keeps its own
+// Prometheus metrics for `GET /metrics` (docs/design.md, decision 8). berth keeps its own
 // registry, never prom-client's global one, so embedding berth (or starting two servers in
 // one process, as the tests do) cannot collide with anyone else's metrics.
 

@@ -1,4 +1,4 @@
-// OpenTelemetry tracing for berth (DESIGN.md decision 8): one `invoke_agent {harness}`
+// OpenTelemetry tracing for berth (docs/design.md, decision 8): one `invoke_agent {harness}`
 // span per turn, parented to the W3C traceparent of the request that posted the turn,
 // with `chat {model}` children from the model gateway and `execute_tool {name}` children
 // from ACP tool calls, all carrying GenAI semantic-convention attributes

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HARNESSES } from "../../src/harnesses/registry.js";
 
-// DESIGN.md decision 3: a harness that may not be redistributed is installed at run time,
+// docs/design.md, decision 3: a harness that may not be redistributed is installed at run time,
 // from its vendor, and is never part of berth's own package.
 const root = join(import.meta.dirname, "../..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
