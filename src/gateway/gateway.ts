@@ -7,8 +7,8 @@ import { newSecret } from "../util/ids.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Tracing } from "../telemetry/tracing.js";
-import { apiForPath, type ModelPrice, type ModelUsage } from "../telemetry/usage.js";
-import { CallMeter } from "./meter.js";
+import { apiForPath, type ModelPrice } from "../telemetry/usage.js";
+import { CallMeter, type CallUsage, type ModelCallRecord } from "./meter.js";
 import { readRequest } from "./request-body.js";
 import { allowedCall, FAMILY_PREFIX, isRefusal, nonCanonical, type AllowedCall, type RouteRefusal } from "./routes.js";
 import { familyOf, type ApiFamily } from "./upstream.js";
@@ -24,23 +24,6 @@ export interface Upstream {
   headers?: Record<string, string>;
 }
 
-export interface ModelCallRecord {
-  sessionId: string;
-  provider: string;
-  method: string;
-  path: string;
-  status: number;
-  durationMs: number;
-  error?: string;
-  /** The model the request named (body `model`, or the Gemini path). */
-  model?: string;
-  responseModel?: string;
-  /** Token usage the response reported (absent when it reported none). */
-  usage?: Pick<ModelUsage, "inputTokens" | "outputTokens" | "cacheReadTokens" | "cacheWriteTokens" | "reasoningTokens">;
-  finishReasons?: string[];
-  costUsd?: number;
-  ttfbMs?: number;
-}
 
 export interface GatewayOptions {
   host?: string;
@@ -92,11 +75,6 @@ export interface CallRequest {
   outputTokens: number;
 }
 
-/** The usage an admitted call reported when it ended, or undefined (failure, abort, no usage). */
-export interface CallUsage {
-  tokens: number;
-  costUsd?: number;
-}
 
 export type CallAdmission =
   | { ok: true; price?: ModelPrice; settle(usage: CallUsage | undefined): void }
@@ -104,6 +82,7 @@ export type CallAdmission =
 
 /** Reserved for a call that sets no output cap (OpenAI's is optional). */
 export const DEFAULT_OUTPUT_RESERVATION = 32_000;
+export type { CallUsage, ModelCallRecord };
 const DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
 const PREFIX = FAMILY_PREFIX;

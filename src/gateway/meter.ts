@@ -3,8 +3,31 @@ import type { ModelApi } from "../harnesses/types.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Tracing } from "../telemetry/tracing.js";
-import { computeCost, createUsageTap, type ModelPrice, type UsageTap } from "../telemetry/usage.js";
-import type { CallUsage, ModelCallRecord } from "./gateway.js";
+import { computeCost, createUsageTap, type ModelPrice, type ModelUsage, type UsageTap } from "../telemetry/usage.js";
+
+export interface ModelCallRecord {
+  sessionId: string;
+  provider: string;
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  error?: string;
+  /** The model the request named (body `model`, or the Gemini path). */
+  model?: string;
+  responseModel?: string;
+  /** Token usage the response reported (absent when it reported none). */
+  usage?: Pick<ModelUsage, "inputTokens" | "outputTokens" | "cacheReadTokens" | "cacheWriteTokens" | "reasoningTokens">;
+  finishReasons?: string[];
+  costUsd?: number;
+  ttfbMs?: number;
+}
+
+/** The usage an admitted call reported when it ended, or undefined (failure, abort, no usage). */
+export interface CallUsage {
+  tokens: number;
+  costUsd?: number;
+}
 
 /** One forwarded call, as the meter needs to know it. */
 export interface MeteredCall {
