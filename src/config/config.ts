@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { berthHome } from "../util/home.js";
 import { newSecret } from "../util/ids.js";
 import type { Tier } from "../sandboxes/types.js";
 
@@ -37,10 +37,7 @@ export interface BerthConfig {
 export const DEFAULT_TURN_DEADLINES = { turnMs: 2 * 3600_000, idleMs: 15 * 60_000, firstEventMs: 5 * 60_000 };
 
 export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.env): BerthConfig {
-  // root runs berth as a system service: its state goes where uid 1000 (the agent) can
-  // walk to the parts mounted into sandboxes; /root is closed to it.
-  const fallback = process.getuid?.() === 0 ? "/var/lib/berth" : join(homedir(), ".berth");
-  const home = resolve(overrides.home ?? env.BERTH_HOME ?? fallback);
+  const home = overrides.home ? resolve(overrides.home) : berthHome(env);
   return {
     home,
     host: env.BERTH_HOST ?? "127.0.0.1",

@@ -7,7 +7,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { PassThrough, type Duplex } from "node:stream";
 import type Dockerode from "dockerode";
-import { loadConfig } from "../config/config.js";
+import { berthHome } from "../util/home.js";
 import {
   AGENT_GID,
   AGENT_UID,
@@ -187,7 +187,7 @@ export class OciDriver implements SandboxDriver {
     this.image = opts.image ?? env.BERTH_IMAGE ?? DEFAULT_IMAGE;
     this.imageT4 = opts.imageT4 ?? env.BERTH_IMAGE_T4 ?? DEFAULT_IMAGE_T4;
     this.limits = { ...defaultLimits(env), ...opts.limits };
-    this.owner = opts.owner ?? loadConfig({}, env).home;
+    this.owner = opts.owner ?? berthHome(env);
     this.init = opts.init ?? !(env.BERTH_OCI_INIT === "0" || env.BERTH_OCI_INIT === "false");
   }
 
