@@ -77,12 +77,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const events = new EventLog(store, redactor);
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
   const tracing = createTracing({ env, redactor, serviceVersion: VERSION, logger });
-  const metrics = createMetrics({
-    sessionsByState: () =>
-      Object.fromEntries(
-        (store.db.prepare("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state").all() as { state: string; n: number }[]).map((r) => [r.state, r.n]),
-      ),
-  });
+  const metrics = createMetrics({ sessionsByState: () => store.sessionCountsByState() });
   const installer = new HarnessInstaller(config.harnessCache);
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
   const bwrap = new BwrapDriver({ owner: config.home, env });
@@ -153,7 +148,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     metrics,
     notReady: async () => {
       try {
-        store.db.prepare("SELECT 1").get();
+        store.ping();
       } catch (e) {
         return `store unavailable: ${(e as Error).message}`;
       }

@@ -219,6 +219,17 @@ export class Store {
     return { tokens: r.tokens, costUsd: r.cost };
   }
 
+  /** How many sessions are in each state (for metrics). */
+  sessionCountsByState(): Record<string, number> {
+    const rows = this.db.prepare("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state").all() as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
+  /** Throws when the database cannot answer (for readiness). */
+  ping(): void {
+    this.db.prepare("SELECT 1").get();
+  }
+
   maxSeq(sessionId: string): number {
     const r = this.stmts.maxSeq.get(sessionId) as { m: number | null };
     return r.m ?? 0;

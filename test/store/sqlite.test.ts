@@ -42,6 +42,16 @@ describe("Store", () => {
     s.setSessionState("b", "ended");
     expect(s.sessionsInStates(["starting", "ready", "running"]).map((r) => r.id)).toEqual(["a"]);
   });
+
+  it("counts sessions by state, and pings until it is closed", () => {
+    const s = new Store(":memory:");
+    for (const id of ["a", "b", "c"]) s.insertSession(session(id));
+    s.setSessionState("c", "ended");
+    expect(s.sessionCountsByState()).toEqual({ starting: 2, ended: 1 });
+    expect(() => s.ping()).not.toThrow();
+    s.close();
+    expect(() => s.ping()).toThrow();
+  });
 });
 
 describe("Store file modes", () => {
