@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EVENT_TYPES, SESSION_STATES, TURN_STATES } from "../events/types.js";
+import { PERMISSION_POLICIES } from "../sessions/permissions.js";
 import { PROTECTED_WORKSPACE_PATHS } from "../sandboxes/types.js";
 
 // One set of schemas validates requests and generates /openapi.json.
@@ -43,7 +44,7 @@ export const CreateSessionBody = z
     workspace: z.string().optional().describe("Absolute host path of an existing directory; default a fresh one"),
     systemPrompt: z.string().max(200_000).optional().describe("Extra instructions (written as the harness's AGENTS.md equivalent)"),
     mcpServers: z.array(McpServer).max(50).optional(),
-    permissionPolicy: z.enum(["allow", "deny", "ask"]).optional(),
+    permissionPolicy: z.enum(PERMISSION_POLICIES).optional(),
     permissionTimeoutMs: z.number().int().min(100).max(24 * 3600_000).optional(),
     metadata: z.record(z.string(), z.string()).optional(),
     writablePaths: z
@@ -84,7 +85,7 @@ export const Session = z.object({
   state: z.enum(SESSION_STATES),
   acpSessionId: z.string().nullable(),
   error: z.string().nullable(),
-  permissionPolicy: z.enum(["allow", "deny", "ask"]),
+  permissionPolicy: z.enum(PERMISSION_POLICIES),
   metadata: z.record(z.string(), z.string()).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { Command } from "commander";
 import { startServer, type BerthServer } from "../app.js";
+import { PERMISSION_POLICIES, type PermissionPolicy } from "../sessions/permissions.js";
 import { WorkspaceConfigError } from "../sessions/workspace.js";
 import { BerthApiError, BerthClient } from "../client/client.js";
 import { getHarness } from "../harnesses/registry.js";
@@ -16,7 +17,7 @@ interface RunOptions {
   model?: string;
   workspace?: string;
   tier?: string;
-  permissionPolicy?: "allow" | "deny" | "ask";
+  permissionPolicy?: PermissionPolicy;
   systemPrompt?: string;
   server?: string;
   json?: boolean;
@@ -51,7 +52,7 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
     if (!existsSync(opts.workspace) || !statSync(opts.workspace).isDirectory())
       throw new UsageError(`--workspace is not an existing directory: ${opts.workspace}`);
   }
-  if (opts.permissionPolicy && !["allow", "deny", "ask"].includes(opts.permissionPolicy))
+  if (opts.permissionPolicy && !(PERMISSION_POLICIES as readonly string[]).includes(opts.permissionPolicy))
     throw new UsageError(`--permission-policy must be allow, deny or ask, not '${opts.permissionPolicy}'`);
   const budget = {
     ...(opts.maxTokens !== undefined ? { maxTokens: positive("--max-tokens", opts.maxTokens, true) } : {}),

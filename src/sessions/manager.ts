@@ -29,7 +29,7 @@ import { agentIds, mkdirForAgent } from "../sandboxes/agent-owner.js";
 import { neutralize, scanProtected, type ProtectedSnapshot } from "./protected-paths.js";
 import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 import { HarnessLauncher } from "./launch.js";
-import { PermissionBroker, type PermissionAnswer } from "./permissions.js";
+import { PermissionBroker, type PermissionAnswer, type PermissionPolicy } from "./permissions.js";
 
 export interface CreateSessionInput {
   harness: string;
@@ -38,7 +38,7 @@ export interface CreateSessionInput {
   workspace?: string;
   systemPrompt?: string;
   mcpServers?: McpServer[];
-  permissionPolicy?: "allow" | "deny" | "ask";
+  permissionPolicy?: PermissionPolicy;
   permissionTimeoutMs?: number;
   metadata?: Record<string, string>;
   writablePaths?: string[];

@@ -3,7 +3,9 @@ import type { NewEvent } from "../events/types.js";
 import { badRequest, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 
-export type PermissionPolicy = "allow" | "deny" | "ask";
+/** How a session answers its harness's permission requests; the one list the API, CLI and store use. */
+export const PERMISSION_POLICIES = ["allow", "deny", "ask"] as const;
+export type PermissionPolicy = (typeof PERMISSION_POLICIES)[number];
 
 /** A client's answer: a specific ACP option, or allow/deny and berth picks the matching option. */
 export interface PermissionAnswer {

@@ -7,8 +7,10 @@
 // boundaries can fall anywhere (inside a UTF-8 character, an SSE line, a JSON token), and
 // a malformed body yields zeros, never an exception.
 
-/** The wire APIs whose usage berth reads (the same names as `ModelApi` in harnesses/types.ts). */
-export type UsageApi = "anthropic-messages" | "openai-chat" | "openai-responses" | "google-generative-ai";
+import type { ModelApi } from "../harnesses/types.js";
+
+/** The wire APIs whose usage berth reads: every model API a harness speaks. */
+export type UsageApi = ModelApi;
 
 export interface ModelUsage {
   /**
