@@ -2,7 +2,6 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
-import { AcpAgentConnection } from "../acp/agent-connection.js";
 import { normalizeUpdate } from "../acp/normalize.js";
 import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
@@ -14,21 +13,22 @@ import type { HarnessInstaller } from "../harnesses/installer.js";
 import { getHarness, HARNESSES } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
-import { EgressProxy, parsePolicy } from "../sandboxes/egress-proxy.js";
-import { parseTier, type SandboxDriver, type SandboxProcess, type Tier } from "../sandboxes/types.js";
+import { parsePolicy } from "../sandboxes/egress-proxy.js";
+import { parseTier, type SandboxDriver, type Tier } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { SessionConfig, SessionRow, Store, TurnRow } from "../store/sqlite.js";
 import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 import type { Metrics } from "../telemetry/metrics.js";
-import { noopTracing, type Tracing, type TurnSpan } from "../telemetry/tracing.js";
+import { noopTracing, type Tracing } from "../telemetry/tracing.js";
 import { admitCall } from "./admission.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
-import { DEADLINE_STOP_REASONS, DeadlineWatch, effectiveDeadlines, serverDeadlines, type DeadlineKind, type DeadlineLimits } from "./deadlines.js";
+import { DEADLINE_STOP_REASONS, effectiveDeadlines, type DeadlineLimits } from "./deadlines.js";
 import { agentIds, mkdirForAgent } from "../sandboxes/agent-owner.js";
 import { neutralize, scanProtected, type ProtectedSnapshot } from "./protected-paths.js";
 import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 import { HarnessLauncher } from "./launch.js";
+import { TurnRunner, type Live } from "./turn-runner.js";
 import { PermissionBroker, type PermissionAnswer, type PermissionPolicy } from "./permissions.js";
 
 export interface CreateSessionInput {
@@ -62,40 +62,7 @@ export interface PostTurnInput {
   tracestate?: string;
 }
 
-/** The in-memory half of a live session: its sandbox, ACP connection and turn queue. */
-interface Live {
-  id: string;
-  spec: HarnessSpec;
-  driver: SandboxDriver;
-  proc?: SandboxProcess;
-  sandboxRowId?: string;
-  agent?: AcpAgentConnection;
-  acpSessionId?: string;
-  queue: string[];
-  running?: string;
-  /** During ACP session/load the agent replays the conversation; berth's log already has it. */
-  replaying?: boolean;
-  ending: boolean;
-  permissions: PermissionBroker;
-  egress?: EgressProxy;
-  /** Where this session's model traffic goes, with its credential (memory only). */
-  route: ResolvedRoute;
-  forgetSecrets: (() => void)[];
-  /** Last update per tool call (serialized), to drop ACP updates that say nothing new. */
-  toolStatus: Map<string, string>;
-  /** The running turn's invoke_agent span. */
-  turnSpan?: TurnSpan;
-  /** Trace context posted with each queued turn, until it starts. */
-  traceContext: Map<string, { traceparent: string; tracestate?: string }>;
-  budget: SessionBudget;
-  /** The running turn's deadlines. */
-  deadlines?: DeadlineWatch;
-  /** The deadline that passed for the running turn: its cancel is berth's, not the caller's. */
-  deadlinePassed?: DeadlineKind;
-}
 
-/** How long a harness gets to stop a turn after berth cancels it for a deadline. */
-const DEADLINE_CANCEL_GRACE_MS = 10_000;
 
 const LIVE_STATES: SessionState[] = ["starting", "ready", "running"];
 
@@ -132,10 +99,20 @@ export class SessionManager {
 
   private workspaces: WorkspacePolicy;
   private launcher: HarnessLauncher;
+  private turnRunner: TurnRunner;
 
   constructor(private d: SessionManagerDeps) {
     this.tracing = d.tracing ?? noopTracing();
     this.launcher = new HarnessLauncher(d);
+    this.turnRunner = new TurnRunner({
+      store: d.store,
+      emit: (id, ev) => this.emit(id, ev),
+      setState: (id, state) => this.setState(id, state),
+      fail: (live, code, message) => this.fail(live, code, message),
+      tracing: this.tracing,
+      ...(d.metrics ? { metrics: d.metrics } : {}),
+      serverDeadlines: d.config.turnDeadlines,
+    });
     const c = d.config;
     this.workspaces = d.workspaces ?? workspacePolicy({ roots: c.workspaceRoots, exact: c.exactWorkspaces, home: c.home, harnessCache: c.harnessCache });
   }
@@ -169,7 +146,7 @@ export class SessionManager {
     await Promise.all(
       [...this.live.values()].map(async (l) => {
         l.ending = true;
-        if (l.running) this.finishTurn(l, l.running, "interrupted", "interrupted");
+        if (l.running) this.turnRunner.finish(l, l.running, "interrupted", "interrupted");
         for (const t of l.queue) this.d.store.endTurn(t, "interrupted", null);
         this.setState(l.id, "interrupted", "berth shut down");
         await this.teardown(l);
@@ -348,7 +325,7 @@ export class SessionManager {
         agent: launched.agentInfo,
         ...(resume ? { resumed: true } : {}),
       });
-      void this.pump(live);
+      void this.turnRunner.pump(live);
     } catch (e) {
       if (live.ending) return;
       // A sandbox that died during start-up shows up here as a write to a dead pipe (EPIPE);
@@ -363,7 +340,7 @@ export class SessionManager {
 
   private async fail(live: Live, code: string, message: string): Promise<void> {
     this.emit(live.id, { type: "error", turnId: live.running, data: { code, message } });
-    if (live.running) this.finishTurn(live, live.running, "failed", live.deadlinePassed ? DEADLINE_STOP_REASONS[live.deadlinePassed] : "error", message);
+    if (live.running) this.turnRunner.finish(live, live.running, "failed", live.deadlinePassed ? DEADLINE_STOP_REASONS[live.deadlinePassed] : "error", message);
     for (const t of live.queue) this.d.store.endTurn(t, "failed", null);
     live.queue = [];
     live.ending = true;
@@ -393,7 +370,7 @@ export class SessionManager {
     const live = this.live.get(id);
     if (live) {
       live.ending = true;
-      if (live.running) this.finishTurn(live, live.running, "cancelled", "cancelled");
+      if (live.running) this.turnRunner.finish(live, live.running, "cancelled", "cancelled");
       for (const t of live.queue) this.d.store.endTurn(t, "cancelled", null);
       await this.teardown(live);
     }
@@ -406,7 +383,7 @@ export class SessionManager {
 
   private async teardown(live: Live): Promise<void> {
     live.permissions.cancelAll();
-    this.stopDeadlines(live);
+    this.turnRunner.stopDeadlines(live);
     this.d.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
@@ -445,114 +422,9 @@ export class SessionManager {
       if (input.traceparent) live.traceContext.set(turn.id, { traceparent: input.traceparent, tracestate: input.tracestate });
       live.queue.push(turn.id);
       this.emit(id, { type: "turn.queued", turnId: turn.id, data: { idx: turn.idx, position: live.queue.length - 1 + (live.running ? 1 : 0) } });
-      void this.pump(live);
+      void this.turnRunner.pump(live);
     }
     return { turn, created };
-  }
-
-  private async pump(live: Live): Promise<void> {
-    if (live.running || !live.acpSessionId || !live.agent || live.ending) return;
-    const turnId = live.queue.shift();
-    if (!turnId) return;
-    const turn = this.d.store.getTurn(turnId)!;
-    const over = live.budget.exceeded();
-    if (over) {
-      // Queued before the budget ran out: it never reaches the harness.
-      this.emit(live.id, { type: "error", turnId, data: { code: "budget_exceeded", ...over } });
-      this.finishTurn(live, turnId, "failed", "budget_exceeded");
-      return void this.pump(live);
-    }
-    live.running = turnId;
-    this.d.store.startTurn(turnId);
-    this.setState(live.id, "running");
-    this.emit(live.id, { type: "turn.started", turnId, data: { idx: turn.idx } });
-    const tc = live.traceContext.get(turnId);
-    live.traceContext.delete(turnId);
-    const row = this.get(live.id);
-    live.turnSpan = this.tracing.startTurnSpan({
-      harness: live.spec.id,
-      harnessVersion: live.spec.version,
-      sessionId: live.id,
-      turnId,
-      model: row.model,
-      provider: live.route.provider,
-      tier: row.tier,
-      traceparent: tc?.traceparent,
-      tracestate: tc?.tracestate,
-      // Content is recorded only with BERTH_OTEL_CAPTURE_CONTENT=1.
-      prompt: this.tracing.captureContent ? turn.prompt : undefined,
-      systemPrompt: this.tracing.captureContent ? row.config.systemPrompt : undefined,
-    });
-    // A session stored before deadlines existed gets the server's.
-    this.watchDeadlines(live, row.config.deadlines ?? serverDeadlines(this.d.config.turnDeadlines));
-    try {
-      const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
-      if (live.ending || live.running !== turnId) return;
-      const passed = live.deadlinePassed;
-      if (passed) this.finishTurn(live, turnId, "failed", DEADLINE_STOP_REASONS[passed]);
-      else this.finishTurn(live, turnId, res.stopReason === "cancelled" ? "cancelled" : "completed", res.stopReason);
-    } catch (e) {
-      if (live.ending || live.running !== turnId) return;
-      const message = String((e as any)?.message ?? e);
-      this.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
-      this.finishTurn(live, turnId, "failed", "error", message);
-    }
-    this.setState(live.id, "ready");
-    void this.pump(live);
-  }
-
-  /**
-   * Ends a turn, in the one order every path uses: pending permissions resolve first (a
-   * cancelled request is part of the turn), then its span and metric, the store, and last
-   * turn.ended.
-   */
-  private finishTurn(live: Live, turnId: string, state: TurnRow["state"], stopReason: string, error?: string): void {
-    if (live.running === turnId) {
-      live.permissions.cancelAll();
-      this.stopDeadlines(live);
-      live.turnSpan?.end({ stopReason, error });
-      live.turnSpan = undefined;
-    }
-    this.d.metrics?.recordTurn(live.spec.id, stopReason);
-    this.d.store.endTurn(turnId, state, stopReason);
-    this.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
-    if (live.running === turnId) {
-      live.running = undefined;
-      live.deadlinePassed = undefined;
-      live.toolStatus.clear();
-    }
-  }
-
-  // --- deadlines ------------------------------------------------------------------
-
-  private watchDeadlines(live: Live, limits: DeadlineLimits): void {
-    if (Object.keys(limits).length) live.deadlines = new DeadlineWatch(limits, (kind, limitMs) => void this.onDeadline(live, kind, limitMs));
-  }
-
-  private stopDeadlines(live: Live): void {
-    live.deadlines?.stop();
-    live.deadlines = undefined;
-  }
-
-  /** A deadline passed: say so, cancel the turn, and give the harness a grace period to stop. */
-  private async onDeadline(live: Live, kind: DeadlineKind, limitMs: number): Promise<void> {
-    const turnId = live.running;
-    if (!turnId || !live.agent || !live.acpSessionId) return;
-    live.deadlinePassed = kind;
-    const what = kind === "turn" ? "the turn ran longer than" : kind === "idle" ? "the turn produced no event for" : "the turn produced no first event within";
-    this.emit(live.id, {
-      type: "error",
-      turnId,
-      data: { code: "turn_deadline", deadline: kind, limitMs, message: `${what} ${limitMs} ms (time waiting for a permission answer not counted); berth cancelled it` },
-    });
-    live.permissions.cancelAll();
-    live.agent.cancel(live.acpSessionId).catch(() => {});
-    const grace = setTimeout(() => {
-      if (live.running !== turnId || live.ending) return;
-      // The harness ignored the cancel: it can't be trusted with the next turn.
-      void this.fail(live, "harness_unresponsive", `the harness did not stop turn ${turnId} within ${DEADLINE_CANCEL_GRACE_MS / 1000}s of berth's cancel after its ${kind} deadline`);
-    }, DEADLINE_CANCEL_GRACE_MS);
-    grace.unref();
   }
 
   /** Cancels the running turn (ACP session/cancel); queued turns stay queued. */

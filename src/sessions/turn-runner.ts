@@ -1,0 +1,174 @@
+import type { AcpAgentConnection } from "../acp/agent-connection.js";
+import type { NewEvent, SessionState } from "../events/types.js";
+import type { HarnessSpec } from "../harnesses/types.js";
+import type { ResolvedRoute } from "../providers/registry.js";
+import type { EgressProxy } from "../sandboxes/egress-proxy.js";
+import type { SandboxDriver, SandboxProcess } from "../sandboxes/types.js";
+import type { Store, TurnRow } from "../store/sqlite.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import type { Tracing, TurnSpan } from "../telemetry/tracing.js";
+import type { SessionBudget } from "./budget.js";
+import { DEADLINE_STOP_REASONS, DeadlineWatch, serverDeadlines, type DeadlineKind, type DeadlineLimits } from "./deadlines.js";
+import type { PermissionBroker } from "./permissions.js";
+
+/** The in-memory half of a live session: its sandbox, ACP connection and turn queue. */
+export interface Live {
+  id: string;
+  spec: HarnessSpec;
+  driver: SandboxDriver;
+  proc?: SandboxProcess;
+  sandboxRowId?: string;
+  agent?: AcpAgentConnection;
+  acpSessionId?: string;
+  queue: string[];
+  running?: string;
+  /** During ACP session/load the agent replays the conversation; berth's log already has it. */
+  replaying?: boolean;
+  ending: boolean;
+  permissions: PermissionBroker;
+  egress?: EgressProxy;
+  /** Where this session's model traffic goes, with its credential (memory only). */
+  route: ResolvedRoute;
+  forgetSecrets: (() => void)[];
+  /** Last update per tool call (serialized), to drop ACP updates that say nothing new. */
+  toolStatus: Map<string, string>;
+  /** The running turn's invoke_agent span. */
+  turnSpan?: TurnSpan;
+  /** Trace context posted with each queued turn, until it starts. */
+  traceContext: Map<string, { traceparent: string; tracestate?: string }>;
+  budget: SessionBudget;
+  /** The running turn's deadlines. */
+  deadlines?: DeadlineWatch;
+  /** The deadline that passed for the running turn: its cancel is berth's, not the caller's. */
+  deadlinePassed?: DeadlineKind;
+}
+
+/** How long a harness gets to stop a turn after berth cancels it for a deadline. */
+const DEADLINE_CANCEL_GRACE_MS = 10_000;
+
+/** What the turn runner needs of the session's owner. */
+export interface TurnRunnerHost {
+  store: Pick<Store, "getTurn" | "getSession" | "startTurn" | "endTurn">;
+  emit(sessionId: string, ev: NewEvent): void;
+  setState(sessionId: string, state: SessionState): void;
+  /** Fails the whole session (a harness that ignored berth's cancel). */
+  fail(live: Live, code: string, message: string): Promise<void>;
+  tracing: Tracing;
+  metrics?: Metrics;
+  /** The server's turn deadlines, for a session stored before sessions had their own. */
+  serverDeadlines: DeadlineLimits;
+}
+
+/**
+ * A session's turn queue: turns run one at a time, in the order posted, each with its
+ * span and deadlines, and each ends in one place (finish) whatever ends it.
+ */
+export class TurnRunner {
+  constructor(private readonly h: TurnRunnerHost) {}
+
+  /** Starts the next queued turn when the session is ready for one; runs it to its end, then the next. */
+  async pump(live: Live): Promise<void> {
+    if (live.running || !live.acpSessionId || !live.agent || live.ending) return;
+    const turnId = live.queue.shift();
+    if (!turnId) return;
+    const turn = this.h.store.getTurn(turnId)!;
+    const over = live.budget.exceeded();
+    if (over) {
+      // Queued before the budget ran out: it never reaches the harness.
+      this.h.emit(live.id, { type: "error", turnId, data: { code: "budget_exceeded", ...over } });
+      this.finish(live, turnId, "failed", "budget_exceeded");
+      return void this.pump(live);
+    }
+    live.running = turnId;
+    this.h.store.startTurn(turnId);
+    this.h.setState(live.id, "running");
+    this.h.emit(live.id, { type: "turn.started", turnId, data: { idx: turn.idx } });
+    const tc = live.traceContext.get(turnId);
+    live.traceContext.delete(turnId);
+    const row = this.h.store.getSession(live.id)!;
+    live.turnSpan = this.h.tracing.startTurnSpan({
+      harness: live.spec.id,
+      harnessVersion: live.spec.version,
+      sessionId: live.id,
+      turnId,
+      model: row.model,
+      provider: live.route.provider,
+      tier: row.tier,
+      traceparent: tc?.traceparent,
+      tracestate: tc?.tracestate,
+      // Content is recorded only with BERTH_OTEL_CAPTURE_CONTENT=1.
+      prompt: this.h.tracing.captureContent ? turn.prompt : undefined,
+      systemPrompt: this.h.tracing.captureContent ? row.config.systemPrompt : undefined,
+    });
+    // A session stored before deadlines existed gets the server's.
+    this.watchDeadlines(live, row.config.deadlines ?? serverDeadlines(this.h.serverDeadlines));
+    try {
+      const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
+      if (live.ending || live.running !== turnId) return;
+      const passed = live.deadlinePassed;
+      if (passed) this.finish(live, turnId, "failed", DEADLINE_STOP_REASONS[passed]);
+      else this.finish(live, turnId, res.stopReason === "cancelled" ? "cancelled" : "completed", res.stopReason);
+    } catch (e) {
+      if (live.ending || live.running !== turnId) return;
+      const message = String((e as any)?.message ?? e);
+      this.h.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
+      this.finish(live, turnId, "failed", "error", message);
+    }
+    this.h.setState(live.id, "ready");
+    void this.pump(live);
+  }
+
+  /**
+   * Ends a turn, in the one order every path uses: pending permissions resolve first (a
+   * cancelled request is part of the turn), then its span and metric, the store, and last
+   * turn.ended.
+   */
+  finish(live: Live, turnId: string, state: TurnRow["state"], stopReason: string, error?: string): void {
+    if (live.running === turnId) {
+      live.permissions.cancelAll();
+      this.stopDeadlines(live);
+      live.turnSpan?.end({ stopReason, error });
+      live.turnSpan = undefined;
+    }
+    this.h.metrics?.recordTurn(live.spec.id, stopReason);
+    this.h.store.endTurn(turnId, state, stopReason);
+    this.h.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
+    if (live.running === turnId) {
+      live.running = undefined;
+      live.deadlinePassed = undefined;
+      live.toolStatus.clear();
+    }
+  }
+
+  // --- deadlines ------------------------------------------------------------------
+
+  private watchDeadlines(live: Live, limits: DeadlineLimits): void {
+    if (Object.keys(limits).length) live.deadlines = new DeadlineWatch(limits, (kind, limitMs) => void this.onDeadline(live, kind, limitMs));
+  }
+
+  stopDeadlines(live: Live): void {
+    live.deadlines?.stop();
+    live.deadlines = undefined;
+  }
+
+  /** A deadline passed: say so, cancel the turn, and give the harness a grace period to stop. */
+  private async onDeadline(live: Live, kind: DeadlineKind, limitMs: number): Promise<void> {
+    const turnId = live.running;
+    if (!turnId || !live.agent || !live.acpSessionId) return;
+    live.deadlinePassed = kind;
+    const what = kind === "turn" ? "the turn ran longer than" : kind === "idle" ? "the turn produced no event for" : "the turn produced no first event within";
+    this.h.emit(live.id, {
+      type: "error",
+      turnId,
+      data: { code: "turn_deadline", deadline: kind, limitMs, message: `${what} ${limitMs} ms (time waiting for a permission answer not counted); berth cancelled it` },
+    });
+    live.permissions.cancelAll();
+    live.agent.cancel(live.acpSessionId).catch(() => {});
+    const grace = setTimeout(() => {
+      if (live.running !== turnId || live.ending) return;
+      // The harness ignored the cancel: it can't be trusted with the next turn.
+      void this.h.fail(live, "harness_unresponsive", `the harness did not stop turn ${turnId} within ${DEADLINE_CANCEL_GRACE_MS / 1000}s of berth's cancel after its ${kind} deadline`);
+    }, DEADLINE_CANCEL_GRACE_MS);
+    grace.unref();
+  }
+}
