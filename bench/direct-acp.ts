@@ -1,4 +1,4 @@
-import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, createServer, type Server } from "node:net";
 import { Readable, Writable } from "node:stream";
@@ -61,6 +61,7 @@ export async function runDirect(o: DirectRunOptions): Promise<DirectRun> {
   const workspace = join(dir, "workspace");
   const home = join(dir, "home");
   // Made for the agent, as berth makes a session's (berth's drivers chown nothing).
+  mkdirSync(dir, { recursive: true });
   mkdirForAgent(workspace, 0o755);
   mkdirForAgent(home, 0o700);
   chmodSync(dir, 0o711);
