@@ -9,7 +9,9 @@ import { startServer, type BerthServer } from "../src/app.js";
 import type { EventLog } from "../src/events/log.js";
 import type { NewEvent } from "../src/events/types.js";
 import { redactor } from "../src/secrets/redact.js";
-import { Store, type SessionRow } from "../src/store/sqlite.js";
+import { SqliteStore } from "../src/store/sqlite.js";
+import type { SessionRecord } from "../src/sessions/types.js";
+import type { StoredEvent } from "../src/events/store.js";
 import { fmtInt, heading, now, progress, REPO, say, table, withTimeout } from "./util.js";
 
 // Event pipeline throughput: events appended through berth's EventLog (real SQLite file,
@@ -27,7 +29,7 @@ const TURN = "turn_0bench0000000000000000";
 const TEXTS = ["Sure, ", "I'll look at ", "the failing test in ", "src/sessions/manager.ts", " and fix the ", "off-by-one.\n", "Running `npm test` now", "..."];
 const eventFor = (i: number): NewEvent => ({ type: "message.delta", turnId: TURN, data: { text: TEXTS[i % TEXTS.length]! } });
 
-function sessionRow(id: string, home: string): SessionRow {
+function sessionRow(id: string, home: string): SessionRecord {
   const t = new Date().toISOString();
   return {
     id,
@@ -38,7 +40,7 @@ function sessionRow(id: string, home: string): SessionRow {
     workspace: home,
     ownsWorkspace: false,
     state: "ready",
-    config: { permissionPolicy: "allow", permissionTimeoutMs: 1000, mcpServers: [] },
+    settings: { permissionPolicy: "allow", permissionTimeoutMs: 1000, mcpServers: [] },
     acpSessionId: null,
     error: null,
     createdAt: t,
@@ -98,7 +100,7 @@ async function withSubscribers(server: BerthServer, log: EventLog, sessionId: st
 
 /** Per-event cost of each step append() takes, measured one at a time on a scratch store. */
 function breakdown(dir: string): string[][] {
-  const store = new Store(join(dir, "scratch.db"));
+  const store = new SqliteStore(join(dir, "scratch.db"));
   const shmDir = existsSync("/dev/shm") ? mkdtempSync("/dev/shm/berth-bench-") : undefined;
   const M = 50_000;
   const datas = Array.from({ length: M }, (_, i) => eventFor(i).data);
@@ -111,28 +113,29 @@ function breakdown(dir: string): string[][] {
   const ts = new Date().toISOString();
   let sink = 0;
   let seq = 0;
+  const stored = (sessionId: string, seq: number, dataJson: string): StoredEvent => ({ sessionId, seq, ts, turnId: TURN, type: "message.delta", dataJson });
   const rows: [string, number][] = [
     ["new Date().toISOString()", time(() => (sink += new Date().toISOString().length))],
     ["JSON.stringify(data)", time((i) => (sink += JSON.stringify(datas[i]).length))],
     ["redactor.redact(dataJson) — 8 shape regexes + bearer + live values", time((i) => (sink += redactor.redact(jsons[i]!).length))],
-    ["store.insertEvent() — one autocommit INSERT (WAL, synchronous=NORMAL)", time((i) => store.insertEvent("s1", ++seq, ts, TURN, "message.delta", jsons[i]!))],
+    ["store.insertEvents([one]) — one INSERT per transaction (WAL, synchronous=NORMAL)", time((i) => store.insertEvents([stored("s1", ++seq, jsons[i]!)]))],
     [
       "  same INSERT, 500 per transaction (for comparison)",
       (() => {
         const t0 = now();
-        for (let b = 0; b < M; b += 500) store.transaction(() => { for (let i = b; i < b + 500; i++) store.insertEvent("s2", i + 1, ts, TURN, "message.delta", jsons[i]!); });
+        for (let b = 0; b < M; b += 500) store.insertEvents(Array.from({ length: 500 }, (_, k) => stored("s2", b + k + 1, jsons[b + k]!)));
         return ((now() - t0) * 1000) / M;
       })(),
     ],
     ...(shmDir
       ? ([
           [
-            "  same autocommit INSERT on tmpfs (/dev/shm: no disk, same syscalls)",
+            "  same one-INSERT transactions on tmpfs (/dev/shm: no disk, same syscalls)",
             (() => {
-              const shm = new Store(join(shmDir, "scratch.db"));
+              const shm = new SqliteStore(join(shmDir, "scratch.db"));
               let q = 0;
               const t0 = now();
-              for (let i = 0; i < M; i++) shm.insertEvent("s1", ++q, ts, TURN, "message.delta", jsons[i]!);
+              for (let i = 0; i < M; i++) shm.insertEvents([stored("s1", ++q, jsons[i]!)]);
               const us = ((now() - t0) * 1000) / M;
               shm.close();
               rmSync(shmDir, { recursive: true, force: true });

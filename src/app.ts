@@ -20,7 +20,7 @@ import { OciDriver } from "./sandboxes/oci.js";
 import { redactor } from "./secrets/redact.js";
 import { SessionManager } from "./sessions/manager.js";
 import { workspacePolicy } from "./sessions/workspace.js";
-import { Store } from "./store/sqlite.js";
+import { SqliteStore } from "./store/sqlite.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
 import { createTracing } from "./telemetry/tracing.js";
@@ -42,7 +42,7 @@ export interface BerthServer {
   usingMock: boolean;
   defaultModel: string;
   manager: SessionManager;
-  store: Store;
+  store: SqliteStore;
   gateway: ModelGateway;
   logger: Logger;
   close(): Promise<void>;
@@ -73,7 +73,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   prepareHome(config.home);
   // A bad workspace root stops the server here, before anything is started.
   const workspaces = workspacePolicy({ roots: config.workspaceRoots, exact: config.exactWorkspaces, home: config.home, harnessCache: config.harnessCache });
-  const store = new Store(config.dbPath);
+  const store = new SqliteStore(config.dbPath);
   const events = new EventLog(store, redactor);
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
   const tracing = createTracing({ env, redactor, serviceVersion: VERSION, logger });
@@ -104,7 +104,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     config: gitConfig,
     env,
     redactor,
-    allowedHosts: (sessionId) => store.getSession(sessionId)?.config.gitHosts,
+    allowedHosts: (sessionId) => store.getSession(sessionId)?.settings.gitHosts,
     onDecision: (d) => logger.info({ session: d.sessionId, git: d }, `git credential ${d.outcome}`),
   });
   const gateway = new ModelGateway({

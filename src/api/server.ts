@@ -17,23 +17,20 @@ import { HARNESSES } from "../harnesses/registry.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { Metrics } from "../telemetry/metrics.js";
-import type { SessionRow, TurnRow } from "../store/sqlite.js";
+import type { SessionRecord } from "../sessions/types.js";
+import {
+  CreateSessionRequest,
+  PermissionAnswerRequest,
+  PostTurnRequest,
+  ResumeRequest,
+  SessionView,
+  TurnView,
+  toSessionView,
+  toTurnView,
+} from "../sessions/contract.js";
 import { MIN_TOKEN_LENGTH } from "../config/config.js";
 import { BerthError } from "../util/errors.js";
-import {
-  CreateSessionBody,
-  ErrorBody,
-  Event,
-  EventsQuery,
-  Harness,
-  PermissionAnswerBody,
-  PermissionParams,
-  PostTurnBody,
-  ResumeBody,
-  Session,
-  SessionParams,
-  Turn,
-} from "./schemas.js";
+import { ErrorBody, Event, EventsQuery, Harness, PermissionParams, SessionParams } from "./schemas.js";
 import { frameworkError, onClientError, onFrameworkError, sendError } from "./error-shape.js";
 import { hostAllowlist } from "./host-check.js";
 import { HTTP_LIMIT_DEFAULTS, serverOptions, type HttpLimits } from "./http-limits.js";
@@ -162,36 +159,36 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
 
       r.post(
         "/sessions",
-        { schema: { body: CreateSessionBody, response: { 201: Session, ...errors } } },
+        { schema: { body: CreateSessionRequest, response: { 201: SessionView, ...errors } } },
         async (req, reply) => {
-          const row = d.manager.create(req.body as any);
+          const row = d.manager.create(req.body);
           return reply.code(201).send(sessionDto(row, d));
         },
       );
 
       r.get(
         "/sessions",
-        { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }), response: { 200: z.object({ sessions: z.array(Session) }) } } },
+        { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }), response: { 200: z.object({ sessions: z.array(SessionView) }) } } },
         async (req) => ({ sessions: d.manager.list(req.query.limit).map((s) => sessionDto(s, d)) }),
       );
 
-      r.get("/sessions/:id", { schema: { params: SessionParams, response: { 200: Session, ...errors } } }, async (req) =>
+      r.get("/sessions/:id", { schema: { params: SessionParams, response: { 200: SessionView, ...errors } } }, async (req) =>
         sessionDto(d.manager.get(req.params.id), d),
       );
 
-      r.delete("/sessions/:id", { schema: { params: SessionParams, response: { 200: Session, ...errors } } }, async (req) =>
+      r.delete("/sessions/:id", { schema: { params: SessionParams, response: { 200: SessionView, ...errors } } }, async (req) =>
         sessionDto(await d.manager.end(req.params.id), d),
       );
 
       r.post(
         "/sessions/:id/resume",
-        { schema: { params: SessionParams, body: ResumeBody.nullish(), response: { 202: Session, ...errors } } },
+        { schema: { params: SessionParams, body: ResumeRequest.nullish(), response: { 202: SessionView, ...errors } } },
         async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d)),
       );
 
       r.post(
         "/sessions/:id/turns",
-        { schema: { params: SessionParams, body: PostTurnBody, response: { 200: Turn, 202: Turn, ...errors } } },
+        { schema: { params: SessionParams, body: PostTurnRequest, response: { 200: TurnView, 202: TurnView, ...errors } } },
         async (req, reply) => {
           const header = req.headers["idempotency-key"];
           const key = req.body.idempotencyKey ?? (typeof header === "string" && header ? header : undefined);
@@ -204,12 +201,12 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             ...(typeof ts === "string" ? { tracestate: ts } : {}),
           });
           // 202 for a new turn (it runs later); 200 when a retried POST finds the turn it made.
-          return reply.code(created ? 202 : 200).send(turnDto(turn));
+          return reply.code(created ? 202 : 200).send(toTurnView(turn));
         },
       );
 
-      r.get("/sessions/:id/turns", { schema: { params: SessionParams, response: { 200: z.object({ turns: z.array(Turn) }), ...errors } } }, async (req) => ({
-        turns: d.manager.turns(req.params.id).map(turnDto),
+      r.get("/sessions/:id/turns", { schema: { params: SessionParams, response: { 200: z.object({ turns: z.array(TurnView) }), ...errors } } }, async (req) => ({
+        turns: d.manager.turns(req.params.id).map(toTurnView),
       }));
 
       r.post("/sessions/:id/cancel", { schema: { params: SessionParams, response: { 202: z.object({ turnId: z.string() }), ...errors } } }, async (req, reply) =>
@@ -221,7 +218,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         {
           schema: {
             params: PermissionParams,
-            body: PermissionAnswerBody,
+            body: PermissionAnswerRequest,
             response: { 200: z.object({ permissionId: z.string(), optionId: z.string().nullable() }), ...errors },
           },
         },
@@ -264,37 +261,6 @@ function wantsJson(req: FastifyRequest): boolean {
   return a.includes("application/json") && !a.includes("text/event-stream");
 }
 
-function sessionDto(s: SessionRow, d: Pick<ApiDeps, "events" | "manager">) {
-  return {
-    id: s.id,
-    harness: s.harness,
-    harnessVersion: s.harnessVersion,
-    model: s.model,
-    tier: s.tier,
-    workspace: s.workspace,
-    state: s.state,
-    acpSessionId: s.acpSessionId,
-    error: s.error,
-    permissionPolicy: s.config.permissionPolicy,
-    metadata: s.config.metadata,
-    createdAt: s.createdAt,
-    updatedAt: s.updatedAt,
-    lastSeq: d.events.lastSeq(s.id),
-    ...(s.config.budget ? { budget: { ...s.config.budget, spent: d.manager.spent(s.id) } } : {}),
-    ...(s.config.deadlines ? { deadlines: s.config.deadlines } : {}),
-  };
-}
-
-function turnDto(t: TurnRow) {
-  return {
-    id: t.id,
-    sessionId: t.sessionId,
-    idx: t.idx,
-    state: t.state,
-    idempotencyKey: t.idempotencyKey,
-    stopReason: t.stopReason,
-    createdAt: t.createdAt,
-    startedAt: t.startedAt,
-    endedAt: t.endedAt,
-  };
+function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "events" | "manager">): SessionView {
+  return toSessionView(s, d.events.lastSeq(s.id), () => d.manager.spent(s.id));
 }

@@ -1,5 +1,6 @@
 import { createParser } from "eventsource-parser";
 import type { BerthEvent } from "../events/types.js";
+import type { CreateSessionInput, PermissionAnswer, SessionView as SessionInfo, TurnView as TurnInfo } from "../sessions/contract.js";
 
 export interface ApiErrorBody {
   error: { code: string; message: string };
@@ -15,31 +16,9 @@ export class BerthApiError extends Error {
   }
 }
 
-export interface SessionInfo {
-  id: string;
-  harness: string;
-  harnessVersion: string;
-  model: string;
-  tier: string;
-  workspace: string;
-  state: string;
-  acpSessionId: string | null;
-  error: string | null;
-  permissionPolicy: string;
-  createdAt: string;
-  updatedAt: string;
-  lastSeq: number;
-  budget?: { maxTokens?: number; maxCostUsd?: number; spent: { tokens: number; costUsd: number } };
-}
-
-export interface TurnInfo {
-  id: string;
-  sessionId: string;
-  idx: number;
-  state: string;
-  idempotencyKey: string | null;
-  stopReason: string | null;
-}
+// The client's types are the server's contract, inferred from the same schemas (type-only:
+// nothing of the server is loaded).
+export type { SessionView as SessionInfo, TurnView as TurnInfo } from "../sessions/contract.js";
 
 /** A small typed client for berth's HTTP API (used by the CLI, tests and embedders). */
 export class BerthClient {
@@ -67,7 +46,7 @@ export class BerthClient {
     return { status: res.status, body: parsed as T };
   }
 
-  async createSession(body: Record<string, unknown>): Promise<SessionInfo> {
+  async createSession(body: CreateSessionInput): Promise<SessionInfo> {
     return (await this.request<SessionInfo>("POST", "/v1/sessions", body)).body;
   }
   async getSession(id: string): Promise<SessionInfo> {
@@ -85,7 +64,7 @@ export class BerthClient {
   async cancel(id: string): Promise<{ turnId: string }> {
     return (await this.request<{ turnId: string }>("POST", `/v1/sessions/${id}/cancel`)).body;
   }
-  async answerPermission(id: string, permissionId: string, answer: { optionId?: string; decision?: "allow" | "deny" }) {
+  async answerPermission(id: string, permissionId: string, answer: PermissionAnswer) {
     return (await this.request("POST", `/v1/sessions/${id}/permissions/${permissionId}`, answer)).body;
   }
   async eventsPage(id: string, after = 0, limit = 1000): Promise<{ events: BerthEvent[]; lastSeq: number; nextAfter: number }> {

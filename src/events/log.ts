@@ -1,4 +1,4 @@
-import type { Store, StoredEvent } from "../store/sqlite.js";
+import type { EventStore, StoredEvent } from "./store.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { NewEvent } from "./types.js";
 
@@ -27,7 +27,7 @@ export class EventLog {
   private scheduled = false;
 
   constructor(
-    private store: Store,
+    private store: EventStore,
     private redactor: Redactor,
   ) {}
 

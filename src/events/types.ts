@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 // berth's normalized event model (docs/design.md, "Events"). Every harness's ACP
 // session/update stream is mapped onto these, so clients see one vocabulary.
 export const EVENT_TYPES = [
@@ -21,20 +23,73 @@ export const EVENT_TYPES = [
 
 export type EventType = (typeof EVENT_TYPES)[number];
 
-export interface BerthEvent {
-  seq: number;
-  ts: string;
-  sessionId: string;
-  turnId?: string;
-  type: EventType;
-  data: Record<string, unknown>;
-}
-
-/** What a producer hands to the log; seq and ts are assigned on append. */
-export type NewEvent = Omit<BerthEvent, "seq" | "ts" | "sessionId">;
-
 export const SESSION_STATES = ["starting", "ready", "running", "ended", "failed", "interrupted"] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
 
 export const TURN_STATES = ["queued", "running", "completed", "cancelled", "failed", "interrupted"] as const;
 export type TurnState = (typeof TURN_STATES)[number];
+
+// Each event type's data: the fields berth always or often sets, typed; anything else a
+// harness reports passes through (loose objects), so the schema never drops information.
+const tokenCounts = z.looseObject({ inputTokens: z.number(), outputTokens: z.number() });
+const deltaData = z.looseObject({ text: z.string().optional(), content: z.unknown().optional() });
+const toolData = z.looseObject({
+  toolCallId: z.string(),
+  title: z.string().optional(),
+  kind: z.string().optional(),
+  status: z.string().optional(),
+  input: z.unknown().optional(),
+  output: z.unknown().optional(),
+});
+
+export const EVENT_DATA = {
+  "session.status": z.looseObject({ state: z.enum(SESSION_STATES), reason: z.string().optional(), detail: z.string().optional() }),
+  "turn.queued": z.looseObject({ idx: z.number().int(), position: z.number().int() }),
+  "turn.started": z.looseObject({ idx: z.number().int() }),
+  "message.delta": deltaData,
+  "thought.delta": deltaData,
+  "tool.call": toolData,
+  "tool.update": toolData,
+  plan: z.looseObject({ entries: z.unknown() }),
+  "permission.requested": z.looseObject({
+    permissionId: z.string(),
+    policy: z.string(),
+    toolCall: z.looseObject({ toolCallId: z.string(), title: z.string().nullish(), kind: z.string().nullish(), input: z.unknown().optional() }),
+  }),
+  "permission.resolved": z.looseObject({
+    permissionId: z.string(),
+    outcome: z.enum(["selected", "cancelled"]),
+    optionId: z.string().nullable(),
+    kind: z.string().nullable(),
+    by: z.string(),
+  }),
+  usage: z.looseObject({ source: z.string() }),
+  "model.call": z.looseObject({
+    provider: z.string(),
+    api: z.string().optional(),
+    model: z.string().optional(),
+    status: z.number().int(),
+    durationMs: z.number().optional(),
+    usage: tokenCounts.optional(),
+    costUsd: z.number().optional(),
+    error: z.string().optional(),
+  }),
+  "turn.ended": z.looseObject({ stopReason: z.string().nullable() }),
+  error: z.looseObject({ code: z.string(), message: z.string().optional() }),
+  "workspace.neutralized": z.looseObject({ items: z.array(z.looseObject({})), truncated: z.boolean() }),
+} as const satisfies Record<EventType, z.ZodType>;
+
+export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;
+
+interface EventBase {
+  seq: number;
+  ts: string;
+  sessionId: string;
+  turnId?: string;
+}
+
+/** One event of berth's log: a union on `type`, so `data` is typed once `type` is checked. */
+export type BerthEvent = { [T in EventType]: EventBase & { type: T; data: EventData<T> } }[EventType];
+
+/** What a producer hands to the log; seq and ts are assigned on append. */
+export type NewEvent = { [T in EventType]: { type: T; turnId?: string; data: EventData<T> } }[EventType];

@@ -13,7 +13,8 @@ import { EgressProxy } from "../sandboxes/egress-proxy.js";
 import { writeRelay } from "../sandboxes/relay.js";
 import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
 import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
-import type { SessionRow, Store } from "../store/sqlite.js";
+import type { SessionStore } from "./store.js";
+import type { SessionRecord } from "./types.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { BerthError } from "../util/errors.js";
 
@@ -23,7 +24,7 @@ export const EGRESS_PROXY_PORT = 3128;
 export interface LaunchDeps {
   installer: HarnessInstaller;
   gateway: ModelGateway;
-  store: Pick<Store, "insertSandbox" | "setAcpSessionId">;
+  store: Pick<SessionStore, "insertSandbox" | "setAcpSessionId">;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -78,7 +79,7 @@ export interface Launched {
 export class HarnessLauncher {
   constructor(private readonly d: LaunchDeps) {}
 
-  async launch(live: LaunchTarget, row: SessionRow, resume: boolean, dir: string, hooks: LaunchHooks): Promise<Launched | undefined> {
+  async launch(live: LaunchTarget, row: SessionRecord, resume: boolean, dir: string, hooks: LaunchHooks): Promise<Launched | undefined> {
     const { spec, driver } = live;
     await driver.check();
     const harnessDir = await this.d.installer.ensure(spec, hooks.status);
@@ -98,7 +99,7 @@ export class HarnessLauncher {
       gatewayUrl: this.d.gateway.baseUrl(spec.api),
       tokenEnv: "BERTH_GATEWAY_TOKEN",
       token,
-      systemPrompt: row.config.systemPrompt,
+      systemPrompt: row.settings.systemPrompt,
     });
     // On a resume the home is the agent's: written without following anything it left there.
     for (const f of plan.homeFiles) writeAgentFile(home, f.path, f.content, f.mode ?? 0o600);
@@ -115,7 +116,7 @@ export class HarnessLauncher {
       const hostNet = row.tier === "host-access";
       const egress = new EgressProxy({
         ...(hostNet ? {} : { socketPath: join(dir, "egress.sock") }),
-        policy: { allow: row.config.egressAllow ?? [], allowPrivateAddresses: row.config.egressAllowPrivate ?? false },
+        policy: { allow: row.settings.egressAllow ?? [], allowPrivateAddresses: row.settings.egressAllowPrivate ?? false },
         ownEndpoints: hooks.ownEndpoints,
         onDecision: (dec) => {
           this.d.metrics?.recordEgress(dec.allowed);
@@ -134,7 +135,7 @@ export class HarnessLauncher {
       const proxy = hostNet ? `http://${egress.address}` : `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
       Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" });
     }
-    const writable = new Set(row.config.writablePaths ?? []);
+    const writable = new Set(row.settings.writablePaths ?? []);
     const files = [...(plan.systemFiles ?? []), ...gitCredentialSandboxFiles(layout.node)].map((f, i) => {
       const hostPath = join(dir, `system-${i}`);
       writeFileSync(hostPath, f.content, { mode: 0o644 });
@@ -178,7 +179,7 @@ export class HarnessLauncher {
     live.agent = agent;
     void proc.exited.then((x) => hooks.onExit(x.code, x.signal));
     const init = await withTimeout(agent.initialize(), 60_000, "ACP initialize");
-    const mcp = row.config.mcpServers as McpServer[];
+    const mcp = row.settings.mcpServers as McpServer[];
     if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
       live.acpSessionId = row.acpSessionId;
       live.replaying = true;

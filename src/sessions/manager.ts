@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
+import type { RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
 import { normalizeUpdate } from "../acp/normalize.js";
 import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
@@ -14,9 +14,10 @@ import { getHarness, HARNESSES } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
 import { parsePolicy } from "../sandboxes/egress-proxy.js";
-import { parseTier, type SandboxDriver, type Tier } from "../sandboxes/types.js";
+import { parseTier, type SandboxDriver } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
-import type { SessionConfig, SessionRow, Store, TurnRow } from "../store/sqlite.js";
+import type { SessionStore } from "./store.js";
+import { LIVE_SESSION_STATES, type SessionRecord, type SessionSettings, type TurnRecord } from "./types.js";
 import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -29,30 +30,8 @@ import { neutralize, scanProtected, type ProtectedSnapshot } from "./protected-p
 import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 import { HarnessLauncher } from "./launch.js";
 import { TurnRunner, type Live } from "./turn-runner.js";
-import { PermissionBroker, type PermissionAnswer, type PermissionPolicy } from "./permissions.js";
-
-export interface CreateSessionInput {
-  harness: string;
-  model?: string;
-  tier?: string;
-  workspace?: string;
-  systemPrompt?: string;
-  mcpServers?: McpServer[];
-  permissionPolicy?: PermissionPolicy;
-  permissionTimeoutMs?: number;
-  metadata?: Record<string, string>;
-  writablePaths?: string[];
-  network?: { allow?: string[]; allowPrivateAddresses?: boolean };
-  /** Hosts the session may get git credentials for (docs/git-credentials.md). */
-  git?: { hosts?: string[] };
-  /** A provider id to use (required for explicit-only ones such as anthropic-oauth). */
-  provider?: string;
-  /** Per-session secrets by name (e.g. ANTHROPIC_API_KEY): memory only, never stored or echoed. */
-  secrets?: Record<string, string>;
-  budget?: BudgetLimits;
-  /** Turn deadlines (ms); the server's values are the defaults and the ceilings. */
-  deadlines?: DeadlineLimits;
-}
+import { PermissionBroker } from "./permissions.js";
+import type { CreateSessionInput, PermissionAnswer, ResumeInput } from "./contract.js";
 
 export interface PostTurnInput {
   prompt: string | unknown[];
@@ -64,14 +43,13 @@ export interface PostTurnInput {
 
 
 
-const LIVE_STATES: SessionState[] = ["starting", "ready", "running"];
 
 
 export interface SessionManagerDeps {
   config: BerthConfig;
   /** Where caller-named workspaces may be (default: from config). */
   workspaces?: WorkspacePolicy;
-  store: Store;
+  store: SessionStore;
   events: EventLog;
   installer: HarnessInstaller;
   drivers: SandboxDrivers;
@@ -128,7 +106,7 @@ export class SessionManager {
       await this.d.drivers.byDriverName(sb.driver)?.reap(sb.pid, sb.ref);
       this.d.store.deleteSandbox(sb.id);
     }
-    const stale = this.d.store.sessionsInStates(LIVE_STATES);
+    const stale = this.d.store.sessionsInStates(LIVE_SESSION_STATES);
     for (const s of stale) {
       // Its sandbox is gone: what it left in the workspace's protected paths is judged now.
       this.neutralizeWorkspace(s.id);
@@ -154,7 +132,7 @@ export class SessionManager {
     );
   }
 
-  create(input: CreateSessionInput): SessionRow {
+  create(input: CreateSessionInput): SessionRecord {
     const spec = getHarness(input.harness);
     if (!spec) throw badRequest("unknown_harness", `no harness '${input.harness}'; GET /v1/harnesses lists them`);
     const tierName = input.tier ?? this.d.config.defaultTier;
@@ -216,7 +194,7 @@ export class SessionManager {
         "deadline_over_limit",
         `deadlines.${deadlines.over} is above this server's limit of ${deadlines.max} ms (${DEADLINE_ENV[deadlines.over]})`,
       );
-    const config: SessionConfig = {
+    const settings: SessionSettings = {
       systemPrompt: input.systemPrompt,
       permissionPolicy: input.permissionPolicy ?? "allow",
       permissionTimeoutMs: input.permissionTimeoutMs ?? 5 * 60_000,
@@ -231,7 +209,7 @@ export class SessionManager {
       deadlines: deadlines.limits,
     };
     const now = new Date().toISOString();
-    const row: SessionRow = {
+    const row: SessionRecord = {
       id,
       harness: spec.id,
       harnessVersion: spec.version,
@@ -240,7 +218,7 @@ export class SessionManager {
       workspace,
       ownsWorkspace,
       state: "starting",
-      config,
+      settings,
       acpSessionId: null,
       error: null,
       createdAt: now,
@@ -251,7 +229,7 @@ export class SessionManager {
       type: "session.status",
       data: { state: "starting", harness: spec.id, model: row.model, provider: route.provider, providerSource: route.source, tier },
     });
-    const live = this.newLive(id, spec, driver, route, config.budget);
+    const live = this.newLive(id, spec, driver, route, settings.budget);
     void this.boot(live, row, false);
     return row;
   }
@@ -266,21 +244,21 @@ export class SessionManager {
   }
 
   /** Restarts the harness of an interrupted or failed session and reattaches (ACP session/load) where it can. */
-  resume(id: string, input: { secrets?: Record<string, string> } = {}): SessionRow {
+  resume(id: string, input: ResumeInput = {}): SessionRecord {
     const row = this.get(id);
     if (row.state !== "interrupted" && row.state !== "failed")
       throw conflict("not_resumable", `session ${id} is ${row.state}; only interrupted or failed sessions resume`);
     const spec = getHarness(row.harness)!;
-    const driver = this.d.drivers.forTier(row.tier as Tier)!;
+    const driver = this.d.drivers.forTier(row.tier)!;
     if (!row.ownsWorkspace) this.assertWorkspaceFree(row.workspace, id);
     // Per-session secrets were never stored: a resume that needs them brings them again.
     const route = this.d.providers(row.ownsWorkspace ? undefined : row.workspace).resolve(row.model, {
       api: spec.api,
-      provider: row.config.provider,
+      provider: row.settings.provider,
       secrets: new Map(Object.entries(input.secrets ?? {})),
     });
     this.setState(id, "starting");
-    const live = this.newLive(id, spec, driver, route, row.config.budget);
+    const live = this.newLive(id, spec, driver, route, row.settings.budget);
     void this.boot(live, row, true);
     return this.get(id);
   }
@@ -298,13 +276,13 @@ export class SessionManager {
       traceContext: new Map(),
       // A resumed session's budget continues from what it already spent (a new one has spent nothing).
       budget: new SessionBudget(budget, Object.keys(budget).length ? this.d.store.modelSpend(id) : undefined, this.d.config.gatewayMaxConcurrentCalls),
-      permissions: new PermissionBroker((ev) => this.emit(id, { ...ev, turnId: live.running })),
+      permissions: new PermissionBroker((ev) => this.emit(id, Object.assign(ev, { turnId: live.running }))),
     };
     this.live.set(id, live);
     return live;
   }
 
-  private async boot(live: Live, row: SessionRow, resume: boolean): Promise<void> {
+  private async boot(live: Live, row: SessionRecord, resume: boolean): Promise<void> {
     try {
       const launched = await this.launcher.launch(live, row, resume, this.sessionDir(live.id), {
         status: (detail) => this.emit(live.id, { type: "session.status", data: { state: "starting", detail } }),
@@ -365,7 +343,7 @@ export class SessionManager {
   }
 
   /** Ends a session: its process tree is gone when this resolves. The record and events stay. */
-  async end(id: string): Promise<SessionRow> {
+  async end(id: string): Promise<SessionRecord> {
     const row = this.get(id);
     const live = this.live.get(id);
     if (live) {
@@ -396,7 +374,7 @@ export class SessionManager {
 
   // --- turns -----------------------------------------------------------------
 
-  postTurn(id: string, input: PostTurnInput): { turn: TurnRow; created: boolean } {
+  postTurn(id: string, input: PostTurnInput): { turn: TurnRecord; created: boolean } {
     const row = this.get(id);
     const prompt = typeof input.prompt === "string" ? [{ type: "text", text: input.prompt }] : input.prompt;
     const live = this.live.get(id);
@@ -468,7 +446,7 @@ export class SessionManager {
     // log still gets its tool.call first, so every harness's events read the same.
     if (!live.toolStatus.has(req.toolCall.toolCallId))
       this.onUpdate(live, "", { ...req.toolCall, title: req.toolCall.title ?? "", status: "pending", sessionUpdate: "tool_call" } as SessionUpdate);
-    const cfg = this.get(live.id).config;
+    const cfg = this.get(live.id).settings;
     // Waiting for a person does not count against the turn's deadlines; a wait nobody
     // answered (timed out) is charged back to the whole-turn limit.
     const waited = cfg.permissionPolicy === "ask" ? live.deadlines?.waitForPerson() : undefined;
@@ -515,17 +493,17 @@ export class SessionManager {
 
   // --- queries -----------------------------------------------------------------
 
-  get(id: string): SessionRow {
+  get(id: string): SessionRecord {
     const row = this.d.store.getSession(id);
     if (!row) throw notFound("session_not_found", `no session ${id}`);
     return row;
   }
 
-  list(limit?: number): SessionRow[] {
+  list(limit?: number): SessionRecord[] {
     return this.d.store.listSessions(limit);
   }
 
-  turns(id: string): TurnRow[] {
+  turns(id: string): TurnRecord[] {
     this.get(id);
     return this.d.store.listTurns(id);
   }
@@ -551,7 +529,7 @@ export class SessionManager {
   /** Two agents sharing a tree would undo each other's protections: one live session per workspace (nor one inside another's). */
   private assertWorkspaceFree(workspace: string, self?: string): void {
     const other = this.d.store
-      .sessionsInStates(LIVE_STATES)
+      .sessionsInStates(LIVE_SESSION_STATES)
       .find((s) => s.id !== self && (within(workspace, s.workspace) || within(s.workspace, workspace)));
     if (other) throw conflict("workspace_in_use", `workspace ${workspace} overlaps ${other.workspace} of live session ${other.id}; end that session first, or use another workspace`);
   }
@@ -561,9 +539,9 @@ export class SessionManager {
   }
 
   /** Records the workspace's protected paths before the agent runs (in berth's session dir, out of the agent's reach). */
-  private snapshotWorkspace(id: string, row: SessionRow): void {
+  private snapshotWorkspace(id: string, row: SessionRecord): void {
     this.neutralizeWorkspace(id); // a snapshot left by a run that was never judged
-    const snap = scanProtected(row.workspace, new Set(row.config.writablePaths ?? []));
+    const snap = scanProtected(row.workspace, new Set(row.settings.writablePaths ?? []));
     writeFileSync(this.protectedSnapshotPath(id), JSON.stringify(snap), { mode: 0o600 });
   }
 
@@ -579,7 +557,7 @@ export class SessionManager {
       if (row) {
         const before = JSON.parse(readFileSync(file, "utf8")) as ProtectedSnapshot;
         const quarantine = join(this.d.config.home, "quarantine", id);
-        const { items, truncated } = neutralize(row.workspace, before, quarantine, new Set(row.config.writablePaths ?? []));
+        const { items, truncated } = neutralize(row.workspace, before, quarantine, new Set(row.settings.writablePaths ?? []));
         if (items.length || truncated) this.emit(id, { type: "workspace.neutralized", data: { items: items.map((i) => ({ ...i })), truncated } });
       }
     } catch (e) {
@@ -590,7 +568,7 @@ export class SessionManager {
   }
 
   /** Right before the bind: the caller-named workspace still resolves to itself and is still allowed. */
-  private recheckWorkspace(row: SessionRow): void {
+  private recheckWorkspace(row: SessionRecord): void {
     const now = resolveWorkspace(row.workspace, this.workspaces);
     if (now !== row.workspace) throw badRequest("workspace_changed", `workspace ${row.workspace} now resolves to ${now}; it was replaced since the session was created`);
     assertAgentWritable(now, row.tier === "host" ? undefined : agentIds());

@@ -1,5 +1,6 @@
 import type { PermissionOption, RequestPermissionRequest, RequestPermissionResponse } from "@agentclientprotocol/sdk";
 import type { NewEvent } from "../events/types.js";
+import type { PermissionAnswer } from "./contract.js";
 import { badRequest, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 
@@ -7,11 +8,6 @@ import { newId } from "../util/ids.js";
 export const PERMISSION_POLICIES = ["allow", "deny", "ask"] as const;
 export type PermissionPolicy = (typeof PERMISSION_POLICIES)[number];
 
-/** A client's answer: a specific ACP option, or allow/deny and berth picks the matching option. */
-export interface PermissionAnswer {
-  optionId?: string;
-  decision?: "allow" | "deny";
-}
 
 interface Pending {
   options: PermissionOption[];
@@ -26,7 +22,8 @@ interface Pending {
 export class PermissionBroker {
   private pending = new Map<string, Pending>();
 
-  constructor(private emit: (ev: Omit<NewEvent, "turnId">) => void) {}
+  /** `emit` gets events without a turn; the session adds the running one. */
+  constructor(private emit: (ev: NewEvent) => void) {}
 
   request(
     req: RequestPermissionRequest,

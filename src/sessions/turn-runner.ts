@@ -4,7 +4,8 @@ import type { HarnessSpec } from "../harnesses/types.js";
 import type { ResolvedRoute } from "../providers/registry.js";
 import type { EgressProxy } from "../sandboxes/egress-proxy.js";
 import type { SandboxDriver, SandboxProcess } from "../sandboxes/types.js";
-import type { Store, TurnRow } from "../store/sqlite.js";
+import type { SessionStore } from "./store.js";
+import type { TurnRecord } from "./types.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Tracing, TurnSpan } from "../telemetry/tracing.js";
 import type { SessionBudget } from "./budget.js";
@@ -48,7 +49,7 @@ const DEADLINE_CANCEL_GRACE_MS = 10_000;
 
 /** What the turn runner needs of the session's owner. */
 export interface TurnRunnerHost {
-  store: Pick<Store, "getTurn" | "getSession" | "startTurn" | "endTurn">;
+  store: Pick<SessionStore, "getTurn" | "getSession" | "startTurn" | "endTurn">;
   emit(sessionId: string, ev: NewEvent): void;
   setState(sessionId: string, state: SessionState): void;
   /** Fails the whole session (a harness that ignored berth's cancel). */
@@ -98,10 +99,10 @@ export class TurnRunner {
       tracestate: tc?.tracestate,
       // Content is recorded only with BERTH_OTEL_CAPTURE_CONTENT=1.
       prompt: this.h.tracing.captureContent ? turn.prompt : undefined,
-      systemPrompt: this.h.tracing.captureContent ? row.config.systemPrompt : undefined,
+      systemPrompt: this.h.tracing.captureContent ? row.settings.systemPrompt : undefined,
     });
     // A session stored before deadlines existed gets the server's.
-    this.watchDeadlines(live, row.config.deadlines ?? serverDeadlines(this.h.serverDeadlines));
+    this.watchDeadlines(live, row.settings.deadlines ?? serverDeadlines(this.h.serverDeadlines));
     try {
       const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
       if (live.ending || live.running !== turnId) return;
@@ -123,7 +124,7 @@ export class TurnRunner {
    * cancelled request is part of the turn), then its span and metric, the store, and last
    * turn.ended.
    */
-  finish(live: Live, turnId: string, state: TurnRow["state"], stopReason: string, error?: string): void {
+  finish(live: Live, turnId: string, state: TurnRecord["state"], stopReason: string, error?: string): void {
     if (live.running === turnId) {
       live.permissions.cancelAll();
       this.stopDeadlines(live);

@@ -1,7 +1,10 @@
 import Database from "better-sqlite3";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
-import type { BerthEvent, EventType, SessionState, TurnState } from "../events/types.js";
+import type { EventType, SessionState, TurnState } from "../events/types.js";
+import type { EventStore, StoredEvent } from "../events/store.js";
+import type { NewTurn, SessionStore } from "../sessions/store.js";
+import type { SandboxRecord, SessionRecord, TurnRecord } from "../sessions/types.js";
 
 // The embedded store (docs/design.md, decision 2): one SQLite file in WAL mode. Writes are
 // synchronous, so "committed before fanned out" holds by construction: the event log
@@ -15,68 +18,6 @@ import type { BerthEvent, EventType, SessionState, TurnState } from "../events/t
 function privateFiles(path: string): void {
   closeSync(openSync(path, "a", 0o600));
   for (const p of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) if (existsSync(p)) chmodSync(p, 0o600);
-}
-
-export interface SessionRow {
-  id: string;
-  harness: string;
-  harnessVersion: string;
-  model: string;
-  tier: string;
-  workspace: string;
-  ownsWorkspace: boolean;
-  state: SessionState;
-  config: SessionConfig;
-  acpSessionId: string | null;
-  error: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** Non-secret session settings, as stored. Secrets are held in memory only. */
-export interface SessionConfig {
-  systemPrompt?: string;
-  permissionPolicy: "allow" | "deny" | "ask";
-  permissionTimeoutMs: number;
-  mcpServers: unknown[];
-  env?: Record<string, string>;
-  metadata?: Record<string, string>;
-  /** The provider the session asked for by id, if any. */
-  provider?: string;
-  /** Protected workspace paths (PROTECTED_WORKSPACE_PATHS) this session may write. */
-  writablePaths?: string[];
-  /** Egress allowlist for the session's proxy (exact host or *.suffix, optional :port). */
-  egressAllow?: string[];
-  /** Let allowed names resolve to private/loopback addresses (never cloud metadata). */
-  egressAllowPrivate?: boolean;
-  /** Hosts the session may get git credentials for (normalized host[:port]). */
-  gitHosts?: string[];
-  /** Spending limits (sessions/budget.ts). */
-  budget?: { maxTokens?: number; maxCostUsd?: number };
-  /** Turn deadlines in ms (sessions/deadlines.ts); absent on sessions created before they existed. */
-  deadlines?: { turnMs?: number; idleMs?: number; firstEventMs?: number };
-}
-
-export interface TurnRow {
-  id: string;
-  sessionId: string;
-  idx: number;
-  state: TurnState;
-  prompt: unknown[];
-  idempotencyKey: string | null;
-  stopReason: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  endedAt: string | null;
-}
-
-export interface SandboxRow {
-  id: string;
-  sessionId: string;
-  driver: string;
-  pid: number | null;
-  ref: string | null;
-  startedAt: string;
 }
 
 const SCHEMA = `
@@ -128,8 +69,9 @@ CREATE TABLE IF NOT EXISTS sandboxes (
 );
 `;
 
-export class Store {
-  readonly db: Database.Database;
+/** The embedded store: sessions, turns, sandboxes and events in one SQLite file. */
+export class SqliteStore implements SessionStore, EventStore {
+  private readonly db: Database.Database;
   private stmts;
 
   constructor(readonly path: string) {
@@ -188,6 +130,8 @@ export class Store {
       ),
       deleteSandbox: db.prepare("DELETE FROM sandboxes WHERE id = ?"),
       listSandboxes: db.prepare("SELECT * FROM sandboxes"),
+      countByState: db.prepare("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state"),
+      ping: db.prepare("SELECT 1"),
     };
   }
 
@@ -195,17 +139,12 @@ export class Store {
     this.db.close();
   }
 
-  transaction<T>(fn: () => T): T {
+  private transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
 
   // --- events -------------------------------------------------------------
 
-  insertEvent(sessionId: string, seq: number, ts: string, turnId: string | undefined, type: string, data: string): void {
-    this.stmts.insertEvent.run(sessionId, seq, ts, turnId ?? null, type, data);
-  }
-
-  /** Many events, one transaction (the event log's group commit). */
   insertEvents(evs: StoredEvent[]): void {
     const stmt = this.stmts.insertEvent;
     this.transaction(() => {
@@ -213,21 +152,18 @@ export class Store {
     });
   }
 
-  /** What a session's model calls have used so far (from its model.call events; the budget's starting point on resume). */
   modelSpend(sessionId: string): { tokens: number; costUsd: number } {
     const r = this.stmts.modelSpend.get(sessionId) as { tokens: number; cost: number };
     return { tokens: r.tokens, costUsd: r.cost };
   }
 
-  /** How many sessions are in each state (for metrics). */
   sessionCountsByState(): Record<string, number> {
-    const rows = this.db.prepare("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state").all() as { state: string; n: number }[];
+    const rows = this.stmts.countByState.all() as { state: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
-  /** Throws when the database cannot answer (for readiness). */
   ping(): void {
-    this.db.prepare("SELECT 1").get();
+    this.stmts.ping.get();
   }
 
   maxSeq(sessionId: string): number {
@@ -235,45 +171,34 @@ export class Store {
     return r.m ?? 0;
   }
 
-  /** Events with seq > after, as stored (data is the redacted JSON text). */
   eventsAfter(sessionId: string, after: number, limit: number): StoredEvent[] {
-    const rows = this.stmts.eventsAfter.all(sessionId, after, limit) as {
-      seq: number;
-      ts: string;
-      turn_id: string | null;
-      type: string;
-      data: string;
-    }[];
-    return rows.map((r) => ({
-      seq: r.seq,
-      ts: r.ts,
-      sessionId,
-      turnId: r.turn_id ?? undefined,
-      type: r.type as EventType,
-      dataJson: r.data,
-    }));
+    return (this.stmts.eventsAfter.all(sessionId, after, limit) as Row[]).map((r) => {
+      const { seq, ts, turnId, type, data } = camelCase(r) as { seq: number; ts: string; turnId: string | null; type: EventType; data: string };
+      return { seq, ts, sessionId, turnId: turnId ?? undefined, type, dataJson: data };
+    });
   }
 
   // --- sessions -----------------------------------------------------------
 
-  insertSession(s: SessionRow): void {
+  insertSession(s: SessionRecord): void {
+    const { settings, ...rest } = s;
     this.stmts.insertSession.run({
-      ...s,
+      ...rest,
       ownsWorkspace: s.ownsWorkspace ? 1 : 0,
-      config: JSON.stringify(s.config),
+      config: JSON.stringify(settings),
     });
   }
 
-  getSession(id: string): SessionRow | undefined {
+  getSession(id: string): SessionRecord | undefined {
     const r = this.stmts.getSession.get(id);
     return r ? toSession(r) : undefined;
   }
 
-  listSessions(limit = 100): SessionRow[] {
+  listSessions(limit = 100): SessionRecord[] {
     return this.stmts.listSessions.all(limit).map(toSession);
   }
 
-  sessionsInStates(states: SessionState[]): SessionRow[] {
+  sessionsInStates(states: readonly SessionState[]): SessionRecord[] {
     return this.stmts.sessionsInStates.all(JSON.stringify(states)).map(toSession);
   }
 
@@ -294,8 +219,7 @@ export class Store {
 
   // --- turns --------------------------------------------------------------
 
-  /** Inserts a turn, or returns the existing one for the same idempotency key. */
-  insertTurn(t: Omit<TurnRow, "idx" | "stopReason" | "startedAt" | "endedAt">): { turn: TurnRow; created: boolean } {
+  insertTurn(t: NewTurn): { turn: TurnRecord; created: boolean } {
     return this.transaction(() => {
       if (t.idempotencyKey) {
         const existing = this.stmts.turnByKey.get(t.sessionId, t.idempotencyKey);
@@ -307,16 +231,16 @@ export class Store {
     });
   }
 
-  getTurn(id: string): TurnRow | undefined {
+  getTurn(id: string): TurnRecord | undefined {
     const r = this.stmts.getTurn.get(id);
     return r ? toTurn(r) : undefined;
   }
 
-  listTurns(sessionId: string): TurnRow[] {
+  listTurns(sessionId: string): TurnRecord[] {
     return this.stmts.listTurns.all(sessionId).map(toTurn);
   }
 
-  turnsInStates(sessionId: string, states: TurnState[]): TurnRow[] {
+  turnsInStates(sessionId: string, states: readonly TurnState[]): TurnRecord[] {
     return this.stmts.turnsInStates.all(sessionId, JSON.stringify(states)).map(toTurn);
   }
 
@@ -330,7 +254,7 @@ export class Store {
 
   // --- sandboxes (for reaping after a crash) ------------------------------
 
-  insertSandbox(s: SandboxRow): void {
+  insertSandbox(s: SandboxRecord): void {
     this.stmts.insertSandbox.run(s);
   }
 
@@ -338,51 +262,26 @@ export class Store {
     this.stmts.deleteSandbox.run(id);
   }
 
-  listSandboxes(): SandboxRow[] {
-    return (this.stmts.listSandboxes.all() as any[]).map((r) => ({
-      id: r.id,
-      sessionId: r.session_id,
-      driver: r.driver,
-      pid: r.pid,
-      ref: r.ref,
-      startedAt: r.started_at,
-    }));
+  listSandboxes(): SandboxRecord[] {
+    return (this.stmts.listSandboxes.all() as Row[]).map((r) => camelCase(r) as unknown as SandboxRecord);
   }
 }
 
-export interface StoredEvent extends Omit<BerthEvent, "data"> {
-  dataJson: string;
+type Row = Record<string, unknown>;
+
+/** Column names to field names (owns_workspace → ownsWorkspace): the one place rows are mapped. */
+function camelCase(r: unknown): Row {
+  const out: Row = {};
+  for (const [k, v] of Object.entries(r as Row)) out[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
+  return out;
 }
 
-function toSession(r: any): SessionRow {
-  return {
-    id: r.id,
-    harness: r.harness,
-    harnessVersion: r.harness_version,
-    model: r.model,
-    tier: r.tier,
-    workspace: r.workspace,
-    ownsWorkspace: r.owns_workspace === 1,
-    state: r.state,
-    config: JSON.parse(r.config),
-    acpSessionId: r.acp_session_id,
-    error: r.error,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
+function toSession(r: unknown): SessionRecord {
+  const { config, ownsWorkspace, ...rest } = camelCase(r);
+  return { ...rest, ownsWorkspace: ownsWorkspace === 1, settings: JSON.parse(config as string) } as SessionRecord;
 }
 
-function toTurn(r: any): TurnRow {
-  return {
-    id: r.id,
-    sessionId: r.session_id,
-    idx: r.idx,
-    state: r.state,
-    prompt: JSON.parse(r.prompt),
-    idempotencyKey: r.idempotency_key,
-    stopReason: r.stop_reason,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-  };
+function toTurn(r: unknown): TurnRecord {
+  const t = camelCase(r);
+  return { ...t, prompt: JSON.parse(t.prompt as string) } as TurnRecord;
 }

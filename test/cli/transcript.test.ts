@@ -6,7 +6,7 @@ process.env.NO_COLOR = "1";
 const { exitCodeFor, Transcript } = await import("../../src/cli/transcript.js");
 
 let seq = 0;
-const ev = (type: BerthEvent["type"], data: Record<string, unknown>): BerthEvent => ({ seq: ++seq, ts: "", sessionId: "s", type, data });
+const ev = (type: BerthEvent["type"], data: Record<string, unknown>): BerthEvent => ({ seq: ++seq, ts: "", sessionId: "s", type, data }) as BerthEvent;
 
 function render(events: BerthEvent[]): string {
   let out = "";

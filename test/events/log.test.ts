@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EventLog, type WireEvent } from "../../src/events/log.js";
 import { Redactor } from "../../src/secrets/redact.js";
-import { Store } from "../../src/store/sqlite.js";
+import { SqliteStore } from "../../src/store/sqlite.js";
 
 function setup() {
   const path = join(mkdtempSync(join(tmpdir(), "berth-log-")), "t.db");
-  const store = new Store(path);
+  const store = new SqliteStore(path);
   const redactor = new Redactor();
   return { path, store, redactor, log: new EventLog(store, redactor) };
 }
@@ -29,7 +29,7 @@ describe("EventLog", () => {
     expect(store.maxSeq("a")).toBe(0);
     await Promise.resolve();
     expect(batches).toEqual([[1, 2, 3, 4, 5]]);
-    log.append("a", { type: "turn.ended", data: {} });
+    log.append("a", { type: "turn.ended", data: { stopReason: null } });
     await Promise.resolve();
     expect(batches).toEqual([[1, 2, 3, 4, 5], [6]]);
     expect(log.lastSeq("b")).toBe(1);
@@ -61,11 +61,11 @@ describe("EventLog", () => {
 
   it("continues numbering after a reopen of the same file", () => {
     const { path, store, redactor, log } = setup();
-    log.append("s", { type: "turn.started", turnId: "t1", data: {} });
+    log.append("s", { type: "turn.started", turnId: "t1", data: { idx: 0 } });
     log.append("s", { type: "turn.ended", turnId: "t1", data: { stopReason: "end_turn" } });
     log.flush();
     store.close();
-    const log2 = new EventLog(new Store(path), redactor);
+    const log2 = new EventLog(new SqliteStore(path), redactor);
     expect(log2.append("s", { type: "session.status", data: { state: "ended" } }).seq).toBe(3);
     expect(log2.read("s", 0).map((e) => [e.seq, e.type, e.turnId])).toEqual([
       [1, "turn.started", "t1"],
@@ -78,7 +78,7 @@ describe("EventLog", () => {
     const { store, redactor, log } = setup();
     const secret = "bgt_" + "s3cr3t".repeat(8);
     redactor.add(secret);
-    log.append("s", { type: "tool.update", data: { text: `token is ${secret}` } });
+    log.append("s", { type: "tool.update", data: { toolCallId: "c1", text: `token is ${secret}` } });
     log.flush();
     const stored = store.eventsAfter("s", 0, 10)[0]!.dataJson;
     expect(stored).not.toContain(secret);

@@ -14,7 +14,7 @@ import { ProviderRegistry } from "../../src/providers/registry.js";
 import { SandboxDrivers, type SandboxDriver, type SandboxProcess, type SandboxSpec } from "../../src/sandboxes/index.js";
 import { Redactor } from "../../src/secrets/redact.js";
 import { SessionManager } from "../../src/sessions/manager.js";
-import { Store } from "../../src/store/sqlite.js";
+import { SqliteStore } from "../../src/store/sqlite.js";
 
 // The session manager's state machine without a harness install or a sandbox: a fake
 // driver whose "process" is an in-memory ACP agent (the SDK's agent side, over in-process
@@ -116,7 +116,7 @@ function setup(script: PromptScript, home = mkdtempSync(join(tmpdir(), "berth-mg
   mkdirSync(join(home, "workspaces"), { recursive: true });
   mkdirSync(join(home, "harnesses"), { recursive: true });
   const redactor = new Redactor();
-  const store = new Store(config.dbPath);
+  const store = new SqliteStore(config.dbPath);
   const events = new EventLog(store, redactor);
   const installer = { ensure: async () => join(home, "harnesses"), verify: async () => {} } as unknown as HarnessInstaller;
   const manager = new SessionManager({

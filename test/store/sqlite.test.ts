@@ -2,9 +2,10 @@ import { chmodSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Store, type SessionRow } from "../../src/store/sqlite.js";
+import { SqliteStore } from "../../src/store/sqlite.js";
+import type { SessionRecord } from "../../src/sessions/types.js";
 
-const session = (id: string): SessionRow => ({
+const session = (id: string): SessionRecord => ({
   id,
   harness: "pi",
   harnessVersion: "1",
@@ -13,7 +14,7 @@ const session = (id: string): SessionRow => ({
   workspace: "/w",
   ownsWorkspace: false,
   state: "starting",
-  config: { permissionPolicy: "allow", permissionTimeoutMs: 1000, mcpServers: [] },
+  settings: { permissionPolicy: "allow", permissionTimeoutMs: 1000, mcpServers: [] },
   acpSessionId: null,
   error: null,
   createdAt: new Date().toISOString(),
@@ -22,7 +23,7 @@ const session = (id: string): SessionRow => ({
 
 describe("Store", () => {
   it("dedupes turns by idempotency key per session and numbers them", () => {
-    const s = new Store(":memory:");
+    const s = new SqliteStore(":memory:");
     s.insertSession(session("a"));
     s.insertSession(session("b"));
     const t = (id: string, sid: string, key: string | null) =>
@@ -36,7 +37,7 @@ describe("Store", () => {
   });
 
   it("finds live sessions for recovery", () => {
-    const s = new Store(":memory:");
+    const s = new SqliteStore(":memory:");
     s.insertSession(session("a"));
     s.insertSession(session("b"));
     s.setSessionState("b", "ended");
@@ -44,7 +45,7 @@ describe("Store", () => {
   });
 
   it("counts sessions by state, and pings until it is closed", () => {
-    const s = new Store(":memory:");
+    const s = new SqliteStore(":memory:");
     for (const id of ["a", "b", "c"]) s.insertSession(session(id));
     s.setSessionState("c", "ended");
     expect(s.sessionCountsByState()).toEqual({ starting: 2, ended: 1 });
@@ -61,12 +62,12 @@ describe("Store file modes", () => {
     const mode = (p: string) => statSync(p).mode & 0o777;
     const old = process.umask(0o022);
     try {
-      const a = new Store(path);
-      a.db.exec("CREATE TABLE IF NOT EXISTS t (x); INSERT INTO t VALUES (1)");
+      const a = new SqliteStore(path);
+      a.insertEvents([{ sessionId: "s", seq: 1, ts: "t", type: "plan", dataJson: "{}" }]);
       for (const p of [path, `${path}-wal`, `${path}-shm`]) expect(mode(p), p).toBe(0o600);
       // As a crash (or an older berth) would leave them.
       for (const p of [path, `${path}-wal`, `${path}-shm`]) chmodSync(p, 0o644);
-      const b = new Store(path);
+      const b = new SqliteStore(path);
       for (const p of [path, `${path}-wal`, `${path}-shm`]) expect(mode(p), p).toBe(0o600);
       a.close();
       b.close();

@@ -1,0 +1,160 @@
+// The session contract: what a caller sends to create and drive a session, and what it gets
+// back. These zod schemas are the one source: the API validates with them and publishes them
+// in /openapi.json, and the TypeScript types here (and the client's) are inferred from them.
+import { z } from "zod";
+import { SESSION_STATES, TURN_STATES } from "../events/types.js";
+import { PROTECTED_WORKSPACE_PATHS, TIERS } from "../sandboxes/types.js";
+import { PERMISSION_POLICIES } from "./permissions.js";
+import type { SessionRecord, TurnRecord } from "./types.js";
+
+const McpServer = z
+  .object({ name: z.string().min(1) })
+  .catchall(z.unknown())
+  .describe("An ACP McpServer (stdio: command/args/env; http/sse: type/url/headers), passed to session/new as is");
+
+const Secrets = z
+  .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string().min(1).max(20_000))
+  .describe("Per-session secrets by name (e.g. ANTHROPIC_API_KEY): held in memory, never stored or echoed");
+
+export const Budget = z
+  .object({
+    maxTokens: z.number().int().positive().optional().describe("Tokens the provider reports (input, cached included, + output) over the session's life"),
+    maxCostUsd: z.number().positive().optional().describe("USD over the session's life, priced from the provider registry (the model needs a price)"),
+  })
+  .strict();
+
+export const Deadlines = z
+  .object({
+    turnMs: z.number().int().min(1000).optional().describe("Most active time a turn may run"),
+    idleMs: z.number().int().min(1000).optional().describe("Most active time a turn may go without an event"),
+    firstEventMs: z.number().int().min(1000).optional().describe("Most active time from a turn's start to its first event"),
+  })
+  .strict()
+  .describe(
+    "Turn deadlines in ms; time waiting for a permission answer is not counted. A turn past one is cancelled and ends with stop reason turn_timeout, idle_timeout or first_event_timeout. The server's values (BERTH_TURN_*TIMEOUT_MS) are the defaults and the ceilings.",
+  );
+
+export const CreateSessionRequest = z
+  .object({
+    harness: z.string().min(1).describe("Harness id, e.g. pi"),
+    model: z.string().min(1).optional().describe("Model id; defaults to the server's default model"),
+    tier: z.string().optional().describe("host|process|container|privileged|host-access or t0..t4; default process"),
+    workspace: z.string().optional().describe("Absolute host path of an existing directory; default a fresh one"),
+    systemPrompt: z.string().max(200_000).optional().describe("Extra instructions (written as the harness's AGENTS.md equivalent)"),
+    mcpServers: z.array(McpServer).max(50).optional(),
+    permissionPolicy: z.enum(PERMISSION_POLICIES).optional(),
+    permissionTimeoutMs: z.number().int().min(100).max(24 * 3600_000).optional(),
+    metadata: z.record(z.string(), z.string()).optional(),
+    writablePaths: z
+      .array(z.enum(PROTECTED_WORKSPACE_PATHS as unknown as [string, ...string[]]))
+      .optional()
+      .describe("Protected workspace paths (git hooks and config, shell rc files) the agent may write"),
+    provider: z.string().min(1).max(100).optional().describe("Provider id to route the model through (e.g. anthropic-oauth); default: first match"),
+    secrets: Secrets.optional(),
+    network: z
+      .object({
+        allow: z.array(z.string().min(1).max(260)).max(200).optional(),
+        allowPrivateAddresses: z.boolean().optional().describe("Let allowed names resolve to private/loopback addresses (cloud metadata stays refused)"),
+      })
+      .strict()
+      .optional()
+      .describe("Egress allowlist: exact hosts or *.suffix, optional :port; everything else is refused"),
+    git: z
+      .object({
+        hosts: z.array(z.string().min(1).max(260)).max(100).optional().describe('Hosts (e.g. "github.com", "git.example.com:8443") berth may answer git credential requests for'),
+      })
+      .strict()
+      .optional()
+      .describe("Git credentials through the sandbox's git-credential-berth helper (docs/git-credentials.md); default: no host"),
+    budget: Budget.optional().describe("Spending limits; once one is reached berth refuses the session's further model calls and turns"),
+    deadlines: Deadlines.optional(),
+  })
+  .strict();
+
+export const ResumeRequest = z.object({ secrets: Secrets.optional() }).strict();
+
+export const SessionView = z.object({
+  id: z.string(),
+  harness: z.string(),
+  harnessVersion: z.string(),
+  model: z.string(),
+  tier: z.enum(TIERS),
+  workspace: z.string(),
+  state: z.enum(SESSION_STATES),
+  acpSessionId: z.string().nullable(),
+  error: z.string().nullable(),
+  permissionPolicy: z.enum(PERMISSION_POLICIES),
+  metadata: z.record(z.string(), z.string()).optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastSeq: z.number().int(),
+  budget: Budget.extend({ spent: z.object({ tokens: z.number(), costUsd: z.number() }) }).optional(),
+  deadlines: z.object({ turnMs: z.number().optional(), idleMs: z.number().optional(), firstEventMs: z.number().optional() }).optional().describe("The session's effective turn deadlines (ms)"),
+});
+
+export const ContentBlock = z.object({ type: z.string() }).catchall(z.unknown());
+
+export const PostTurnRequest = z
+  .object({
+    prompt: z.union([z.string().min(1), z.array(ContentBlock).min(1)]).describe("Text, or ACP content blocks"),
+    idempotencyKey: z.string().min(1).max(200).optional().describe("Also accepted as the Idempotency-Key header"),
+  })
+  .strict();
+
+export const TurnView = z.object({
+  id: z.string(),
+  sessionId: z.string(),
+  idx: z.number().int(),
+  state: z.enum(TURN_STATES),
+  idempotencyKey: z.string().nullable(),
+  stopReason: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+});
+
+export const PermissionAnswerRequest = z
+  .object({
+    optionId: z.string().min(1).optional(),
+    decision: z.enum(["allow", "deny"]).optional(),
+  })
+  .strict()
+  .refine((b) => (b.optionId === undefined) !== (b.decision === undefined), {
+    message: "give exactly one of optionId or decision",
+  });
+
+
+export type CreateSessionInput = z.infer<typeof CreateSessionRequest>;
+export type ResumeInput = z.infer<typeof ResumeRequest>;
+export type PermissionAnswer = z.infer<typeof PermissionAnswerRequest>;
+export type SessionView = z.infer<typeof SessionView>;
+export type TurnView = z.infer<typeof TurnView>;
+
+/** A session as the API shows it: the record's public fields and its settings' visible ones. */
+export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { tokens: number; costUsd: number }): SessionView {
+  const { settings } = s;
+  return {
+    id: s.id,
+    harness: s.harness,
+    harnessVersion: s.harnessVersion,
+    model: s.model,
+    tier: s.tier,
+    workspace: s.workspace,
+    state: s.state,
+    acpSessionId: s.acpSessionId,
+    error: s.error,
+    permissionPolicy: settings.permissionPolicy,
+    metadata: settings.metadata,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+    lastSeq,
+    ...(settings.budget ? { budget: { ...settings.budget, spent: spent() } } : {}),
+    ...(settings.deadlines ? { deadlines: settings.deadlines } : {}),
+  };
+}
+
+/** A turn as the API shows it (its prompt is not echoed). */
+export function toTurnView(t: TurnRecord): TurnView {
+  const { prompt: _prompt, ...view } = t;
+  return view;
+}

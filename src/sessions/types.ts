@@ -1,0 +1,75 @@
+// The session domain's records: what berth keeps of a session, its turns and its sandboxes.
+// The store persists these as they are; the API shows them through sessions/contract.ts.
+import type { SessionState, TurnState } from "../events/types.js";
+import type { Tier } from "../sandboxes/types.js";
+import type { BudgetLimits } from "./budget.js";
+import type { DeadlineLimits } from "./deadlines.js";
+import type { PermissionPolicy } from "./permissions.js";
+
+export interface SessionRecord {
+  id: string;
+  harness: string;
+  harnessVersion: string;
+  model: string;
+  tier: Tier;
+  workspace: string;
+  /** True when berth made the workspace (and removes it when the session ends). */
+  ownsWorkspace: boolean;
+  state: SessionState;
+  settings: SessionSettings;
+  acpSessionId: string | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Non-secret session settings, as stored. Secrets are held in memory only. */
+export interface SessionSettings {
+  systemPrompt?: string;
+  permissionPolicy: PermissionPolicy;
+  permissionTimeoutMs: number;
+  mcpServers: unknown[];
+  env?: Record<string, string>;
+  metadata?: Record<string, string>;
+  /** The provider the session asked for by id, if any. */
+  provider?: string;
+  /** Protected workspace paths (PROTECTED_WORKSPACE_PATHS) this session may write. */
+  writablePaths?: string[];
+  /** Egress allowlist for the session's proxy (exact host or *.suffix, optional :port). */
+  egressAllow?: string[];
+  /** Let allowed names resolve to private/loopback addresses (never cloud metadata). */
+  egressAllowPrivate?: boolean;
+  /** Hosts the session may get git credentials for (normalized host[:port]). */
+  gitHosts?: string[];
+  /** Spending limits (sessions/budget.ts). */
+  budget?: BudgetLimits;
+  /** Turn deadlines in ms (sessions/deadlines.ts); absent on sessions created before they existed. */
+  deadlines?: DeadlineLimits;
+}
+
+export interface TurnRecord {
+  id: string;
+  sessionId: string;
+  idx: number;
+  state: TurnState;
+  /** ACP content blocks. */
+  prompt: unknown[];
+  idempotencyKey: string | null;
+  stopReason: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+/** A started sandbox, kept so a restarted berth can reap what a crash left running. */
+export interface SandboxRecord {
+  id: string;
+  sessionId: string;
+  driver: string;
+  pid: number | null;
+  ref: string | null;
+  startedAt: string;
+}
+
+/** The session states in which a session holds (or is getting) a sandbox. */
+export const LIVE_SESSION_STATES: readonly SessionState[] = ["starting", "ready", "running"];
