@@ -1,37 +1,34 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
-import { normalizeUpdate } from "../acp/normalize.js";
 import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
 import type { NewEvent, SessionState } from "../events/types.js";
-import { singleRoute, type ModelCallRecord, type ModelGateway, type SessionScope } from "../gateway/gateway.js";
-import { parseGitHosts } from "../secrets/git-credentials.js";
+import type { ModelCallRecord, ModelGateway } from "../gateway/gateway.js";
 import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
-import { getHarness, HARNESSES } from "../harnesses/registry.js";
+import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
-import { parsePolicy } from "../sandboxes/egress-proxy.js";
-import { parseTier, type SandboxDriver } from "../sandboxes/types.js";
+import type { SandboxDriver } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
-import type { SessionStore } from "./store.js";
-import { LIVE_SESSION_STATES, type SessionRecord, type SessionSettings, type TurnRecord } from "./types.js";
-import { BerthError, badRequest, conflict, notFound } from "../util/errors.js";
+import { BerthError, conflict, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing } from "../telemetry/tracing.js";
-import { admitCall } from "./admission.js";
+import { AgentUpdates } from "./agent-updates.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
-import { DEADLINE_STOP_REASONS, effectiveDeadlines, type DeadlineLimits } from "./deadlines.js";
-import { agentIds, mkdirForAgent } from "../sandboxes/agent-owner.js";
-import { neutralize, scanProtected, type ProtectedSnapshot } from "./protected-paths.js";
-import { assertAgentWritable, resolveWorkspace, within, workspacePolicy, type WorkspacePolicy } from "./workspace.js";
-import { HarnessLauncher } from "./launch.js";
-import { TurnRunner, type Live } from "./turn-runner.js";
-import { PermissionBroker } from "./permissions.js";
 import type { CreateSessionInput, PermissionAnswer, ResumeInput } from "./contract.js";
+import { DEADLINE_STOP_REASONS } from "./deadlines.js";
+import { HarnessLauncher } from "./launch.js";
+import { gatewayScope, modelCallEvents } from "./model-calls.js";
+import { PermissionBroker } from "./permissions.js";
+import { planSession } from "./session-plan.js";
+import type { SessionStore } from "./store.js";
+import { TurnRunner, type Live } from "./turn-runner.js";
+import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
+import { WorkspaceGuard } from "./workspace-guard.js";
+import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 
 export interface PostTurnInput {
   prompt: string | unknown[];
@@ -75,7 +72,8 @@ export class SessionManager {
 
   private tracing: Tracing;
 
-  private workspaces: WorkspacePolicy;
+  private workspaces: WorkspaceGuard;
+  private agentUpdates: AgentUpdates;
   private launcher: HarnessLauncher;
   private turnRunner: TurnRunner;
 
@@ -92,7 +90,14 @@ export class SessionManager {
       serverDeadlines: d.config.turnDeadlines,
     });
     const c = d.config;
-    this.workspaces = d.workspaces ?? workspacePolicy({ roots: c.workspaceRoots, exact: c.exactWorkspaces, home: c.home, harnessCache: c.harnessCache });
+    this.workspaces = new WorkspaceGuard({
+      store: d.store,
+      policy: d.workspaces ?? workspacePolicy({ roots: c.workspaceRoots, exact: c.exactWorkspaces, home: c.home, harnessCache: c.harnessCache }),
+      home: c.home,
+      logger: d.logger,
+      emit: (id, ev) => this.emit(id, ev),
+    });
+    this.agentUpdates = new AgentUpdates((id, ev) => this.emit(id, ev));
   }
 
   // --- lifecycle -------------------------------------------------------------
@@ -109,7 +114,7 @@ export class SessionManager {
     const stale = this.d.store.sessionsInStates(LIVE_SESSION_STATES);
     for (const s of stale) {
       // Its sandbox is gone: what it left in the workspace's protected paths is judged now.
-      this.neutralizeWorkspace(s.id);
+      this.workspaces.neutralize(s.id, this.sessionDir(s.id));
       for (const t of this.d.store.turnsInStates(s.id, ["running", "queued"])) {
         this.d.store.endTurn(t.id, "interrupted", t.state === "running" ? "interrupted" : null);
         if (t.state === "running") this.emit(s.id, { type: "turn.ended", turnId: t.id, data: { stopReason: "interrupted" } });
@@ -133,114 +138,15 @@ export class SessionManager {
   }
 
   create(input: CreateSessionInput): SessionRecord {
-    const spec = getHarness(input.harness);
-    if (!spec) throw badRequest("unknown_harness", `no harness '${input.harness}'; GET /v1/harnesses lists them`);
-    const tierName = input.tier ?? this.d.config.defaultTier;
-    const tier = parseTier(tierName);
-    if (!tier) throw badRequest("invalid_tier", `unknown tier '${tierName}'; use host, process, container, privileged, host-access (or t0-t4)`);
-    if (tier === "host" && !this.d.config.allowHostTier)
-      throw new BerthError(403, "tier_not_allowed", "tier 'host' runs agents unsandboxed and is off; set BERTH_ALLOW_HOST_TIER=1 to allow it (development only)");
-    // Every tier but host runs the agent as uid 1000; host runs it as berth's own user.
-    if (spec.refusesRoot && tier === "host" && process.getuid?.() === 0)
-      throw badRequest("harness_refuses_root", `harness '${spec.id}' does not run as root, and tier 'host' would run it as berth's user (root); use tier 'process' or higher, where it runs as uid 1000`);
-    // A policy the harness would never consult must not look enforced.
-    if (!spec.asksPermission && (input.permissionPolicy ?? "allow") !== "allow")
-      throw badRequest(
-        "permission_policy_unsupported",
-        `harness '${spec.id}' runs its tools without asking, so permissionPolicy '${input.permissionPolicy}' cannot be enforced; use 'allow' (the sandbox tier is the boundary) or a harness that asks: ${HARNESSES.filter((h) => h.asksPermission).map((h) => h.id).join(", ")}`,
-      );
-    const driver = this.d.drivers.forTier(tier);
-    if (!driver) throw new BerthError(501, "tier_unavailable", `tier '${tier}' has no sandbox driver in this build`);
-
-    try {
-      parsePolicy(input.network?.allow ?? []);
-    } catch (e) {
-      throw badRequest("invalid_network_policy", (e as Error).message);
-    }
-    let gitHosts: string[];
-    try {
-      gitHosts = parseGitHosts(input.git?.hosts ?? []);
-    } catch (e) {
-      throw badRequest("invalid_git_hosts", (e as Error).message);
-    }
-    const id = newId("ses");
-    let workspace: string;
-    let ownsWorkspace = false;
-    if (input.workspace !== undefined) {
-      // Canonical from here on: what is checked is what gets bound.
-      workspace = resolveWorkspace(input.workspace, this.workspaces);
-      assertAgentWritable(workspace, tier === "host" ? undefined : agentIds());
-      this.assertWorkspaceFree(workspace);
-    } else {
-      workspace = join(this.d.config.home, "workspaces", id);
-      mkdirForAgent(workspace, 0o755);
-      ownsWorkspace = true;
-    }
-    // The model must resolve to exactly one provider with its secret present, now: a
-    // session that would fail at its first model call is refused at creation.
-    const model = input.model ?? this.d.defaultModel;
-    const secrets = new Map(Object.entries(input.secrets ?? {}));
-    const route = this.d.providers(ownsWorkspace ? undefined : workspace).resolve(model, { api: spec.api, provider: input.provider, secrets });
-    const budget = this.budgetFor(input.budget);
-    // A cost limit that could never be counted would be no limit at all.
-    if (budget?.maxCostUsd !== undefined && !route.price)
-      throw badRequest(
-        "budget_unpriced",
-        `budget.maxCostUsd needs a price for model ${model}, and provider ${route.provider} (${route.source}) has none; add one under its prices:, or use budget.maxTokens`,
-      );
-    const deadlines = effectiveDeadlines(input.deadlines, this.d.config.turnDeadlines);
-    if ("over" in deadlines)
-      throw badRequest(
-        "deadline_over_limit",
-        `deadlines.${deadlines.over} is above this server's limit of ${deadlines.max} ms (${DEADLINE_ENV[deadlines.over]})`,
-      );
-    const settings: SessionSettings = {
-      systemPrompt: input.systemPrompt,
-      permissionPolicy: input.permissionPolicy ?? "allow",
-      permissionTimeoutMs: input.permissionTimeoutMs ?? 5 * 60_000,
-      mcpServers: input.mcpServers ?? [],
-      metadata: input.metadata,
-      writablePaths: input.writablePaths,
-      provider: input.provider,
-      egressAllow: input.network?.allow ?? [],
-      egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
-      gitHosts,
-      ...(budget && Object.keys(budget).length ? { budget } : {}),
-      deadlines: deadlines.limits,
-    };
-    const now = new Date().toISOString();
-    const row: SessionRecord = {
-      id,
-      harness: spec.id,
-      harnessVersion: spec.version,
-      model,
-      tier,
-      workspace,
-      ownsWorkspace,
-      state: "starting",
-      settings,
-      acpSessionId: null,
-      error: null,
-      createdAt: now,
-      updatedAt: now,
-    };
-    this.d.store.insertSession(row);
-    this.emit(id, {
+    const { record, spec, driver, route } = planSession(input, { ...this.d, workspaces: this.workspaces });
+    this.d.store.insertSession(record);
+    this.emit(record.id, {
       type: "session.status",
-      data: { state: "starting", harness: spec.id, model: row.model, provider: route.provider, providerSource: route.source, tier },
+      data: { state: "starting", harness: spec.id, model: record.model, provider: route.provider, providerSource: route.source, tier: record.tier },
     });
-    const live = this.newLive(id, spec, driver, route, settings.budget);
-    void this.boot(live, row, false);
-    return row;
-  }
-
-  /** The session's limits: what it asked for, under the server's token ceiling (which is also the default). */
-  private budgetFor(asked: BudgetLimits | undefined): BudgetLimits | undefined {
-    const cap = this.d.config.maxSessionTokens;
-    if (cap === undefined) return asked;
-    if (asked?.maxTokens !== undefined && asked.maxTokens > cap)
-      throw badRequest("budget_over_limit", `budget.maxTokens ${asked.maxTokens} is above this server's limit of ${cap} tokens per session (BERTH_MAX_SESSION_TOKENS)`);
-    return { ...asked, maxTokens: asked?.maxTokens ?? cap };
+    const live = this.newLive(record.id, spec, driver, route, record.settings.budget);
+    void this.boot(live, record, false);
+    return record;
   }
 
   /** Restarts the harness of an interrupted or failed session and reattaches (ACP session/load) where it can. */
@@ -250,7 +156,7 @@ export class SessionManager {
       throw conflict("not_resumable", `session ${id} is ${row.state}; only interrupted or failed sessions resume`);
     const spec = getHarness(row.harness)!;
     const driver = this.d.drivers.forTier(row.tier)!;
-    if (!row.ownsWorkspace) this.assertWorkspaceFree(row.workspace, id);
+    if (!row.ownsWorkspace) this.workspaces.assertFree(row.workspace, id);
     // Per-session secrets were never stored: a resume that needs them brings them again.
     const route = this.d.providers(row.ownsWorkspace ? undefined : row.workspace).resolve(row.model, {
       api: spec.api,
@@ -286,15 +192,15 @@ export class SessionManager {
     try {
       const launched = await this.launcher.launch(live, row, resume, this.sessionDir(live.id), {
         status: (detail) => this.emit(live.id, { type: "session.status", data: { state: "starting", detail } }),
-        scope: this.gatewayScope(live),
+        scope: gatewayScope(live, (id, ev) => this.emit(id, ev), (rec) => this.onModelCall(rec)),
         ownEndpoints: () => this.ownEndpoints(),
         beforeSandbox: () => {
           // The path was checked at creation; whatever it leads to now is what gets bound.
-          if (!row.ownsWorkspace) this.recheckWorkspace(row);
-          this.snapshotWorkspace(live.id, row);
+          if (!row.ownsWorkspace) this.workspaces.recheck(row);
+          this.workspaces.snapshot(row, this.sessionDir(live.id));
         },
-        onUpdate: (sid, u) => this.onUpdate(live, sid, u),
-        onPermission: (req, signal) => this.onPermission(live, req, signal),
+        onUpdate: (_acpSessionId, u) => this.agentUpdates.update(live, u),
+        onPermission: (req, signal) => this.agentUpdates.permission(live, this.get(live.id).settings, req, signal),
         onExit: (code, signal) => void this.onExit(live, code, signal),
       });
       if (!launched) return;
@@ -365,7 +271,7 @@ export class SessionManager {
     this.d.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
-    this.neutralizeWorkspace(live.id);
+    this.workspaces.neutralize(live.id, this.sessionDir(live.id));
     await live.egress?.close();
     for (const f of live.forgetSecrets) f();
     if (live.sandboxRowId) this.d.store.deleteSandbox(live.sandboxRowId);
@@ -424,52 +330,6 @@ export class SessionManager {
     return live.permissions.answer(permissionId, answer);
   }
 
-  // --- ACP callbacks -----------------------------------------------------------
-
-  private onUpdate(live: Live, _acpSessionId: string, u: SessionUpdate): void {
-    if (live.replaying) return;
-    live.turnSpan?.onAcpUpdate(u);
-    const ev = normalizeUpdate(u, live.running);
-    if (!ev) return;
-    if (ev.type === "tool.call" || ev.type === "tool.update") {
-      // Harnesses repeat tool updates that carry nothing new; keep the log lean.
-      const d = ev.data as { toolCallId: string };
-      const key = JSON.stringify(ev.data);
-      if (live.toolStatus.get(d.toolCallId) === key || Object.keys(d).length === 1) return;
-      live.toolStatus.set(d.toolCallId, key);
-    }
-    this.emit(live.id, ev);
-  }
-
-  private onPermission(live: Live, req: RequestPermissionRequest, signal: AbortSignal): Promise<RequestPermissionResponse> {
-    // Some harnesses (Gemini CLI) announce a tool only inside the permission request; the
-    // log still gets its tool.call first, so every harness's events read the same.
-    if (!live.toolStatus.has(req.toolCall.toolCallId))
-      this.onUpdate(live, "", { ...req.toolCall, title: req.toolCall.title ?? "", status: "pending", sessionUpdate: "tool_call" } as SessionUpdate);
-    const cfg = this.get(live.id).settings;
-    // Waiting for a person does not count against the turn's deadlines; a wait nobody
-    // answered (timed out) is charged back to the whole-turn limit.
-    const waited = cfg.permissionPolicy === "ask" ? live.deadlines?.waitForPerson() : undefined;
-    return live.permissions.request(req, cfg.permissionPolicy, cfg.permissionTimeoutMs, signal, waited);
-  }
-
-  /**
-   * What the session's gateway token may do, registered when it is minted: its route, its
-   * model pinned and priced, its budget reservation (sessions/budget.ts), and its call record.
-   * Settling charges the reported usage; the call that reaches a limit emits the error.
-   */
-  private gatewayScope(live: Live): SessionScope {
-    const { model, requestedModel, price, provider, api, baseUrl, auth, headers } = live.route;
-    return {
-      upstream: singleRoute({ provider, api, baseUrl, auth, headers }),
-      admit: (call) =>
-        admitCall({ models: [model, requestedModel], ...(price ? { price } : {}), budget: live.budget }, call, (breach) =>
-          this.emit(live.id, { type: "error", turnId: live.running, data: { code: "budget_exceeded", ...breach } }),
-        ),
-      onCall: (rec) => this.onModelCall(rec),
-    };
-  }
-
   /** What a session's model calls have used so far. */
   spent(sessionId: string): { tokens: number; costUsd: number } {
     return { ...(this.live.get(sessionId)?.budget.spent ?? this.d.store.modelSpend(sessionId)) };
@@ -478,17 +338,7 @@ export class SessionManager {
   /** Each model call of the session lands in its log under the running turn. */
   private onModelCall(rec: ModelCallRecord): void {
     if (!this.d.store.getSession(rec.sessionId)) return;
-    const { sessionId, ...data } = rec;
-    const live = this.live.get(sessionId);
-    const turnId = live?.running;
-    this.emit(sessionId, { type: "model.call", turnId, data: { ...data } });
-    // Harnesses differ in how (or whether) they surface a failed model call; berth always does.
-    if (rec.status >= 400)
-      this.emit(sessionId, {
-        type: "error",
-        turnId,
-        data: { code: "model_call_failed", status: rec.status, provider: rec.provider, message: rec.error ?? `HTTP ${rec.status}` },
-      });
+    for (const ev of modelCallEvents(rec, this.live.get(rec.sessionId)?.running)) this.emit(rec.sessionId, ev);
   }
 
   // --- queries -----------------------------------------------------------------
@@ -526,54 +376,6 @@ export class SessionManager {
     return [...(this.d.ownEndpoints?.() ?? []), ...proxies];
   }
 
-  /** Two agents sharing a tree would undo each other's protections: one live session per workspace (nor one inside another's). */
-  private assertWorkspaceFree(workspace: string, self?: string): void {
-    const other = this.d.store
-      .sessionsInStates(LIVE_SESSION_STATES)
-      .find((s) => s.id !== self && (within(workspace, s.workspace) || within(s.workspace, workspace)));
-    if (other) throw conflict("workspace_in_use", `workspace ${workspace} overlaps ${other.workspace} of live session ${other.id}; end that session first, or use another workspace`);
-  }
-
-  private protectedSnapshotPath(id: string): string {
-    return join(this.sessionDir(id), "protected.json");
-  }
-
-  /** Records the workspace's protected paths before the agent runs (in berth's session dir, out of the agent's reach). */
-  private snapshotWorkspace(id: string, row: SessionRecord): void {
-    this.neutralizeWorkspace(id); // a snapshot left by a run that was never judged
-    const snap = scanProtected(row.workspace, new Set(row.settings.writablePaths ?? []));
-    writeFileSync(this.protectedSnapshotPath(id), JSON.stringify(snap), { mode: 0o600 });
-  }
-
-  /**
-   * Once no agent process is left: whatever code-running file appeared or changed in the
-   * workspace (hooks, git config keys, .git files, rc files) goes to quarantine, in an event.
-   */
-  private neutralizeWorkspace(id: string): void {
-    const file = this.protectedSnapshotPath(id);
-    if (!existsSync(file)) return;
-    const row = this.d.store.getSession(id);
-    try {
-      if (row) {
-        const before = JSON.parse(readFileSync(file, "utf8")) as ProtectedSnapshot;
-        const quarantine = join(this.d.config.home, "quarantine", id);
-        const { items, truncated } = neutralize(row.workspace, before, quarantine, new Set(row.settings.writablePaths ?? []));
-        if (items.length || truncated) this.emit(id, { type: "workspace.neutralized", data: { items: items.map((i) => ({ ...i })), truncated } });
-      }
-    } catch (e) {
-      this.d.logger.error({ session: id, err: e }, "could not check the workspace's protected paths");
-      this.emit(id, { type: "error", data: { code: "workspace_check_failed", message: `berth could not check the workspace's protected paths after the session: ${(e as Error).message}` } });
-    }
-    rmSync(file, { force: true });
-  }
-
-  /** Right before the bind: the caller-named workspace still resolves to itself and is still allowed. */
-  private recheckWorkspace(row: SessionRecord): void {
-    const now = resolveWorkspace(row.workspace, this.workspaces);
-    if (now !== row.workspace) throw badRequest("workspace_changed", `workspace ${row.workspace} now resolves to ${now}; it was replaced since the session was created`);
-    assertAgentWritable(now, row.tier === "host" ? undefined : agentIds());
-  }
-
   private sessionDir(id: string): string {
     return join(this.d.config.home, "sessions", id);
   }
@@ -593,9 +395,3 @@ export class SessionManager {
     this.emit(id, { type: "session.status", data: { state, ...(msg ? { reason: msg } : {}), ...extra } });
   }
 }
-
-const DEADLINE_ENV: Record<keyof DeadlineLimits, string> = {
-  turnMs: "BERTH_TURN_TIMEOUT_MS",
-  idleMs: "BERTH_TURN_IDLE_TIMEOUT_MS",
-  firstEventMs: "BERTH_TURN_FIRST_EVENT_TIMEOUT_MS",
-};
