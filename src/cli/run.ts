@@ -118,23 +118,22 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
     for await (const ev of client.events(session.id, { signal: abort.signal })) {
       if (opts.json) process.stdout.write(JSON.stringify(ev) + "\n");
       else out.render(ev);
-      const d = ev.data as Record<string, any>;
-      if (ev.type === "session.status" && d.state === "ready" && !turnId) {
+      if (ev.type === "session.status" && ev.data.state === "ready" && !turnId) {
         turnId = (await client.postTurn(session.id, prompt)).id;
-      } else if (ev.type === "session.status" && (d.state === "failed" || d.state === "interrupted")) {
+      } else if (ev.type === "session.status" && (ev.data.state === "failed" || ev.data.state === "interrupted")) {
         stopReason = "error";
         break;
-      } else if (ev.type === "permission.requested" && d.policy === "ask" && rl) {
-        const answer = await rl.question(`  allow ${d.toolCall?.title ?? "this tool call"}? [y/N] `);
+      } else if (ev.type === "permission.requested" && ev.data.policy === "ask" && rl) {
+        const answer = await rl.question(`  allow ${ev.data.toolCall?.title ?? "this tool call"}? [y/N] `);
         await client
-          .answerPermission(session.id, d.permissionId, { decision: /^y(es)?$/i.test(answer.trim()) ? "allow" : "deny" })
+          .answerPermission(session.id, ev.data.permissionId, { decision: /^y(es)?$/i.test(answer.trim()) ? "allow" : "deny" })
           .catch(() => {});
-      } else if (ev.type === "error" && d.code === "budget_exceeded") {
+      } else if (ev.type === "error" && ev.data.code === "budget_exceeded") {
         budgetSpent = true;
       } else if (ev.type === "model.call") {
-        lastModelCallFailed = d.status >= 400;
+        lastModelCallFailed = ev.data.status >= 400;
       } else if (ev.type === "turn.ended" && ev.turnId === turnId) {
-        stopReason = budgetSpent ? "budget_exceeded" : d.stopReason === "end_turn" && lastModelCallFailed ? "error" : d.stopReason;
+        stopReason = budgetSpent ? "budget_exceeded" : ev.data.stopReason === "end_turn" && lastModelCallFailed ? "error" : (ev.data.stopReason ?? undefined);
         break;
       }
     }

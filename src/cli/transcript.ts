@@ -24,58 +24,65 @@ export class Transcript {
   }
 
   render(ev: BerthEvent): void {
-    const d = ev.data as Record<string, any>;
     switch (ev.type) {
       case "session.status":
-        if (d.detail) this.line(dim(`· ${d.detail}`));
-        else if (d.state === "ready" || d.state === "failed" || d.state === "interrupted" || d.state === "ended")
-          this.line(dim(`· session ${d.state}${d.reason ? `: ${d.reason}` : ""}`));
+        if (ev.data.detail) this.line(dim(`· ${ev.data.detail}`));
+        else if (ev.data.state === "ready" || ev.data.state === "failed" || ev.data.state === "interrupted" || ev.data.state === "ended")
+          this.line(dim(`· session ${ev.data.state}${ev.data.reason ? `: ${ev.data.reason}` : ""}`));
         break;
       case "message.delta":
-        if (typeof d.text === "string") {
-          this.out(d.text);
-          this.midLine = !d.text.endsWith("\n");
+        if (typeof ev.data.text === "string") {
+          this.out(ev.data.text);
+          this.midLine = !ev.data.text.endsWith("\n");
         }
         break;
       case "thought.delta":
-        if (typeof d.text === "string") {
-          this.out(dim(d.text));
-          this.midLine = !d.text.endsWith("\n");
+        if (typeof ev.data.text === "string") {
+          this.out(dim(ev.data.text));
+          this.midLine = !ev.data.text.endsWith("\n");
         }
         break;
       case "tool.call": {
-        const title = d.title ?? d.kind ?? "tool";
-        this.titles.set(d.toolCallId, title);
-        const input = inputText(d.input);
-        this.inputs.set(d.toolCallId, { shown: input, last: input });
+        const title = ev.data.title ?? ev.data.kind ?? "tool";
+        this.titles.set(ev.data.toolCallId, title);
+        const input = inputText(ev.data.input);
+        this.inputs.set(ev.data.toolCallId, { shown: input, last: input });
         this.line(`${yellow("▸")} ${bold(title)}${input ? ` ${dim(input)}` : ""}`);
         break;
       }
       case "tool.update": {
         // Harnesses announce a call while its arguments still stream in; the final ones come in updates.
-        const seen = this.inputs.get(d.toolCallId);
-        if (seen && d.input !== undefined) seen.last = inputText(d.input);
-        if (d.status === "completed" || d.status === "failed") {
-          const mark = d.status === "completed" ? green("✓") : red("✗");
+        const seen = this.inputs.get(ev.data.toolCallId);
+        if (seen && ev.data.input !== undefined) seen.last = inputText(ev.data.input);
+        if (ev.data.status === "completed" || ev.data.status === "failed") {
+          const mark = ev.data.status === "completed" ? green("✓") : red("✗");
           const input = seen?.last && seen.last !== seen.shown ? ` ${dim(seen.last)}` : "";
-          const text = typeof d.text === "string" && d.text.trim() ? ` ${dim(truncate(d.text.trim().replace(/\s+/g, " "), 160))}` : "";
-          this.line(`  ${mark} ${this.titles.get(d.toolCallId) ?? d.toolCallId} ${d.status}${input}${text}`);
-          this.inputs.delete(d.toolCallId);
+          const text = typeof ev.data.text === "string" && ev.data.text.trim() ? ` ${dim(truncate(ev.data.text.trim().replace(/\s+/g, " "), 160))}` : "";
+          this.line(`  ${mark} ${this.titles.get(ev.data.toolCallId) ?? ev.data.toolCallId} ${ev.data.status}${input}${text}`);
+          this.inputs.delete(ev.data.toolCallId);
         }
         break;
       }
       case "permission.requested":
-        if (d.policy !== "ask") break;
-        this.line(`${yellow("?")} permission requested: ${d.toolCall?.title ?? "tool"}`);
+        if (ev.data.policy !== "ask") break;
+        this.line(`${yellow("?")} permission requested: ${ev.data.toolCall?.title ?? "tool"}`);
         break;
       case "permission.resolved":
-        if (d.by !== "policy") this.line(dim(`  permission ${d.kind ?? d.outcome} (${d.by})`));
+        if (ev.data.by !== "policy") this.line(dim(`  permission ${ev.data.kind ?? ev.data.outcome} (${ev.data.by})`));
         break;
       case "error":
-        this.line(red(`error ${d.code}: ${d.message}`));
+        this.line(red(`error ${ev.data.code}: ${ev.data.message}`));
         break;
       case "turn.ended":
-        this.line(dim(`· turn ended: ${d.stopReason}`));
+        this.line(dim(`· turn ended: ${ev.data.stopReason}`));
+        break;
+      // Bookkeeping a reader of the transcript doesn't need (the JSON output has it all).
+      case "turn.queued":
+      case "turn.started":
+      case "plan":
+      case "usage":
+      case "model.call":
+      case "workspace.neutralized":
         break;
     }
   }

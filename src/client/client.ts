@@ -108,7 +108,7 @@ export class BerthClient {
             const ev = queue.shift()!;
             if (ev.seq <= last) continue;
             last = ev.seq;
-            if (ev.type === "session.status" && (ev.data as { state?: string }).state === "ended") ended = true;
+            if (ev.type === "session.status" && ev.data.state === "ended") ended = true;
             yield ev;
           }
         }

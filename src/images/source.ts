@@ -13,6 +13,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import { FileSource, readTar, StreamSource, TarFormatError, type ByteSource, type TarEntryType, type TarHeader } from "./tar.js";
 
@@ -289,7 +290,7 @@ async function layerSource(file: string, m: Member): Promise<ByteSource> {
   if (kind === "zstd" && !z.createZstdDecompress) throw new ImageInputError("zstd-compressed layer, which this Node cannot decompress");
   const dec = kind === "gzip" ? zlib.createGunzip({ chunkSize: CHUNK }) : z.createZstdDecompress!();
   raw.on("error", (e) => (dec as unknown as { destroy(e: Error): void }).destroy(e));
-  return new StreamSource(raw.pipe(dec) as unknown as import("node:stream").Readable);
+  return new StreamSource(raw.pipe(dec) as unknown as Readable);
 }
 
 interface LayerRef {

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join, resolve as resolvePath, sep } from "node:path";
 import { parseDocument } from "yaml";
-import { z } from "zod";
+import { type z } from "zod";
 import type { ModelApi } from "../harnesses/types.js";
 import { BerthError } from "../util/errors.js";
 import { BUILTIN_PROVIDERS, mockProviderInput, MOCK_PROVIDER_ID } from "./builtins.js";
-import { fileSchema, MODEL_APIS, providerSchema, type Price, type ProviderInput } from "./schema.js";
+import { fileSchema, MODEL_APIS, type providerSchema, type Price, type ProviderInput } from "./schema.js";
 import { resolveSecret, secretHowTo, secretPresent, SecretFileError, type ResolvedSecret } from "./secrets.js";
 
 // The provider registry (docs/design.md, decision 5): layered YAML, first match wins, in this

@@ -275,6 +275,9 @@ class JsonScanner {
           }
           if (this.cap && this.blen < 64) this.bytes[this.blen++] = c;
           continue;
+        case St.Key:
+        case St.Value:
+          break; // between tokens: the character is structural, handled below
       }
       if (isWs(c)) continue;
       switch (c) {
