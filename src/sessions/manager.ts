@@ -450,9 +450,9 @@ export class SessionManager {
 
   private onUpdate(live: Live, _acpSessionId: string, u: SessionUpdate): void {
     if (live.replaying) return;
-    live.turnSpan?.onAcpUpdate(u);
     const ev = normalizeUpdate(u, live.running);
     if (!ev) return;
+    live.turnSpan?.onEvent(ev);
     if (ev.type === "tool.call" || ev.type === "tool.update") {
       // Harnesses repeat tool updates that carry nothing new; keep the log lean.
       const d = ev.data as { toolCallId: string };
