@@ -23,6 +23,16 @@ function toolContent(content: unknown): { text?: string; diffs?: { path: string 
   return { ...(texts.length ? { text: texts.join("\n") } : {}), ...(diffs.length ? { diffs } : {}) };
 }
 
+/**
+ * The harness's own name for a tool, where it reports one (claude-agent-acp:
+ * `_meta.claudeCode.toolName`; others: `name`). ACP itself has only kind and title.
+ */
+function harnessToolName(u: object): string | undefined {
+  const x = u as { name?: unknown; _meta?: { claudeCode?: { toolName?: unknown } } | null };
+  const name = x._meta?.claudeCode?.toolName ?? x.name;
+  return typeof name === "string" && name ? name : undefined;
+}
+
 export function normalizeUpdate(u: SessionUpdate, turnId?: string): NewEvent | undefined {
   switch (u.sessionUpdate) {
     case "agent_message_chunk": {
@@ -35,7 +45,8 @@ export function normalizeUpdate(u: SessionUpdate, turnId?: string): NewEvent | u
       if (text === "") return undefined;
       return { type: "thought.delta", turnId, data: text !== undefined ? { text } : { content: u.content } };
     }
-    case "tool_call":
+    case "tool_call": {
+      const toolName = harnessToolName(u);
       return {
         type: "tool.call",
         turnId,
@@ -45,10 +56,13 @@ export function normalizeUpdate(u: SessionUpdate, turnId?: string): NewEvent | u
           kind: u.kind ?? "other",
           status: u.status ?? "pending",
           input: u.rawInput,
+          ...(toolName ? { toolName } : {}),
+          ...(u.rawOutput !== undefined ? { output: u.rawOutput } : {}),
           ...(u.locations?.length ? { locations: u.locations } : {}),
           ...toolContent(u.content),
         },
       };
+    }
     case "tool_call_update":
       return {
         type: "tool.update",

@@ -35,6 +35,8 @@ const tokenCounts = z.looseObject({ inputTokens: z.number(), outputTokens: z.num
 const deltaData = z.looseObject({ text: z.string().optional(), content: z.unknown().optional() });
 const toolData = z.looseObject({
   toolCallId: z.string(),
+  /** The harness's own tool name where it reports one (e.g. Claude Code's Bash). */
+  toolName: z.string().optional(),
   title: z.string().optional(),
   kind: z.string().optional(),
   status: z.string().optional(),

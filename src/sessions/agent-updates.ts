@@ -11,9 +11,9 @@ export class AgentUpdates {
   /** A session/update: normalised into an event of the running turn (repeats dropped). */
   update(live: Live, u: SessionUpdate): void {
     if (live.replaying) return;
-    live.turnSpan?.onAcpUpdate(u);
     const ev = normalizeUpdate(u, live.running);
     if (!ev) return;
+    live.turnSpan?.onEvent(ev);
     if (ev.type === "tool.call" || ev.type === "tool.update") {
       // Harnesses repeat tool updates that carry nothing new; keep the log lean.
       const key = JSON.stringify(ev.data);

@@ -2,7 +2,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { stringify } from "yaml";
-import { afterEach } from "vitest";
+import { afterEach, expect } from "vitest";
+
+/** What `f` throws; a test fails when it throws nothing. */
+export function caught(f: () => unknown): any {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected an error");
+}
 
 /** Temp directories removed after each test. */
 const dirs: string[] = [];
@@ -62,3 +72,8 @@ export const SECRETS = {
   GEMINI_API_KEY: "gem-secret-value-0010",
   LAYER_KEY: "layer-secret-value-0009",
 } as const;
+
+/** Fails when `text` carries any of SECRETS' values. */
+export function expectNoSecrets(text: string): void {
+  for (const v of Object.values(SECRETS)) expect(text).not.toContain(v);
+}

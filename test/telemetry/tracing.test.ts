@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
-import * as incubating from "@opentelemetry/semantic-conventions/incubating";
 import { afterEach, describe, expect, it } from "vitest";
 import { Redactor } from "../../src/secrets/redact.js";
-import { createTracing, EVENT_INFERENCE_DETAILS, GEN_AI, otlpConfigFromEnv, providerName, type Tracing } from "../../src/telemetry/tracing.js";
+import { normalizeUpdate } from "../../src/acp/normalize.js";
+import { createTracing, EVENT_INFERENCE_DETAILS, type Tracing, type TurnSpan } from "../../src/telemetry/tracing.js";
 
 // --- a real OTLP/HTTP receiver on loopback -------------------------------------------------
 
@@ -96,6 +96,12 @@ afterEach(async () => {
   tracing = receiver = undefined;
 });
 
+/** An ACP session/update as the turn span receives it: normalised to a berth event. */
+function feed(turn: TurnSpan, update: object): void {
+  const event = normalizeUpdate(update as Parameters<typeof normalizeUpdate>[0]);
+  if (event) turn.onEvent(event);
+}
+
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID = "00f067aa0ba902b7";
 const TRACEPARENT = `00-${TRACE_ID}-${PARENT_ID}-01`;
@@ -159,15 +165,15 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
     const failed = tracing.startChatSpan(turn.ctx, { provider: "anthropic-oauth", requestModel: "claude-sonnet-4-5", sessionId: "ses_1" });
     tracing.endChatSpan(failed, { status: 401, error: `invalid x-api-key ${canary}` });
 
-    // ACP tool calls, as the session manager feeds them.
-    turn.onAcpUpdate({ sessionUpdate: "tool_call", toolCallId: "toolu_1", title: `cat ${canary}`, kind: "execute", status: "pending", _meta: { claudeCode: { toolName: "Bash" } } } as any);
-    turn.onAcpUpdate({ sessionUpdate: "tool_call_update", toolCallId: "toolu_1", rawInput: { command: `echo ${canary}` } } as any);
-    turn.onAcpUpdate({ sessionUpdate: "tool_call_update", toolCallId: "toolu_1", status: "completed", rawOutput: { stdout: `${canary}\n` } } as any);
-    turn.onAcpUpdate({ sessionUpdate: "tool_call", toolCallId: "toolu_2", title: "Edit a.ts", kind: "edit", status: "in_progress" } as any);
-    turn.onAcpUpdate({ sessionUpdate: "tool_call_update", toolCallId: "toolu_2", status: "failed", content: [{ type: "content", content: { type: "text", text: "no such file" } }] } as any);
-    turn.onAcpUpdate({ sessionUpdate: "tool_call", toolCallId: "toolu_3", title: "Read", kind: "read", status: "pending" } as any); // never closed
-    turn.onAcpUpdate({ sessionUpdate: "agent_thought_chunk", content: { type: "text", text: "thinking…" } } as any);
-    turn.onAcpUpdate({ sessionUpdate: "agent_message_chunk", content: { type: "text", text: `Done, used ${canary}.` } } as any);
+    // ACP updates, normalised and fed as the session manager does.
+    feed(turn, { sessionUpdate: "tool_call", toolCallId: "toolu_1", title: `cat ${canary}`, kind: "execute", status: "pending", _meta: { claudeCode: { toolName: "Bash" } } });
+    feed(turn, { sessionUpdate: "tool_call_update", toolCallId: "toolu_1", rawInput: { command: `echo ${canary}` } });
+    feed(turn, { sessionUpdate: "tool_call_update", toolCallId: "toolu_1", status: "completed", rawOutput: { stdout: `${canary}\n` } });
+    feed(turn, { sessionUpdate: "tool_call", toolCallId: "toolu_2", title: "Edit a.ts", kind: "edit", status: "in_progress" });
+    feed(turn, { sessionUpdate: "tool_call_update", toolCallId: "toolu_2", status: "failed", content: [{ type: "content", content: { type: "text", text: "no such file" } }] });
+    feed(turn, { sessionUpdate: "tool_call", toolCallId: "toolu_3", title: "Read", kind: "read", status: "pending" }); // never closed
+    feed(turn, { sessionUpdate: "agent_thought_chunk", content: { type: "text", text: "thinking…" } });
+    feed(turn, { sessionUpdate: "agent_message_chunk", content: { type: "text", text: `Done, used ${canary}.` } });
     // The low-level helper, for tools that do not come from ACP.
     const manual = tracing.startToolSpan(turn.ctx, { name: "git_credential", toolCallId: "cred_1", kind: "fetch" });
     tracing.endToolSpan(manual, { status: "completed" });
@@ -288,9 +294,9 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
     });
     expect(tracing.captureContent).toBe(false);
     const turn = tracing.startTurnSpan({ harness: "codex", sessionId: "s", turnId: "t", traceparent: "00-zzzz-not-valid", prompt: "secret prompt text" });
-    turn.onAcpUpdate({ sessionUpdate: "tool_call", toolCallId: "c1", kind: "execute", status: "pending", rawInput: { command: "rm -rf secret" } } as any);
-    turn.onAcpUpdate({ sessionUpdate: "tool_call_update", toolCallId: "c1", status: "completed", rawOutput: "secret output" } as any);
-    turn.onAcpUpdate({ sessionUpdate: "agent_message_chunk", content: { type: "text", text: "secret answer" } } as any);
+    feed(turn, { sessionUpdate: "tool_call", toolCallId: "c1", kind: "execute", status: "pending", rawInput: { command: "rm -rf secret" } });
+    feed(turn, { sessionUpdate: "tool_call_update", toolCallId: "c1", status: "completed", rawOutput: "secret output" });
+    feed(turn, { sessionUpdate: "agent_message_chunk", content: { type: "text", text: "secret answer" } });
     turn.end({ stopReason: "error", error: "harness exited" });
     await tracing.forceFlush();
 
@@ -337,7 +343,7 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
       const c = t.startChatSpan(a.ctx, { provider: "openai" });
       expect(c.isRecording()).toBe(false);
       t.endChatSpan(c, { status: 200, usage: { inputTokens: 1, outputTokens: 1 } });
-      a.onAcpUpdate({ sessionUpdate: "tool_call" });
+      a.onEvent({ type: "tool.call", data: { toolCallId: "c1" } });
       a.end();
       await t.shutdown();
     }
@@ -356,59 +362,6 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
     const t0 = Date.now();
     await t.shutdown();
     expect(Date.now() - t0).toBeLessThan(2000);
-  });
-});
-
-describe("tracing: configuration and names", () => {
-  it("resolves the OTLP endpoint from the standard variables", () => {
-    expect(otlpConfigFromEnv({})).toBeUndefined();
-    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" })?.url).toBe("http://collector:4318/v1/traces");
-    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://otlp.example.com/otlp/" })?.url).toBe("https://otlp.example.com/otlp/v1/traces");
-    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://b:9999/x" })?.url).toBe("http://b:9999/x");
-    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "not a url" })).toBeUndefined();
-    const c = otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a", OTEL_EXPORTER_OTLP_HEADERS: "a=1,b=x%3Dy", OTEL_EXPORTER_OTLP_TRACES_HEADERS: "b=2" });
-    expect(c?.headers).toEqual({ a: "1", b: "2" });
-    expect(c?.serviceName).toBe("berth");
-  });
-
-  it("maps provider ids to gen_ai.provider.name well-known values", () => {
-    expect(providerName("anthropic-oauth")).toBe("anthropic");
-    expect(providerName("openai")).toBe("openai");
-    expect(providerName("kimi")).toBe("moonshot_ai");
-    expect(providerName("deepseek")).toBe("deepseek");
-    expect(providerName("mock")).toBe("mock");
-  });
-
-  it("uses the attribute names of @opentelemetry/semantic-conventions (incubating GenAI registry)", () => {
-    const inc = incubating as unknown as Record<string, string>;
-    const expected: Record<keyof typeof GEN_AI, string> = {
-      OPERATION_NAME: inc.ATTR_GEN_AI_OPERATION_NAME!,
-      PROVIDER_NAME: inc.ATTR_GEN_AI_PROVIDER_NAME!,
-      AGENT_NAME: inc.ATTR_GEN_AI_AGENT_NAME!,
-      AGENT_VERSION: inc.ATTR_GEN_AI_AGENT_VERSION!,
-      CONVERSATION_ID: inc.ATTR_GEN_AI_CONVERSATION_ID!,
-      REQUEST_MODEL: inc.ATTR_GEN_AI_REQUEST_MODEL!,
-      REQUEST_STREAM: inc.ATTR_GEN_AI_REQUEST_STREAM!,
-      RESPONSE_MODEL: inc.ATTR_GEN_AI_RESPONSE_MODEL!,
-      RESPONSE_ID: inc.ATTR_GEN_AI_RESPONSE_ID!,
-      RESPONSE_FINISH_REASONS: inc.ATTR_GEN_AI_RESPONSE_FINISH_REASONS!,
-      RESPONSE_TIME_TO_FIRST_CHUNK: inc.ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK!,
-      USAGE_INPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_INPUT_TOKENS!,
-      USAGE_OUTPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS!,
-      USAGE_CACHE_READ_INPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS!,
-      USAGE_CACHE_CREATION_INPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS!,
-      USAGE_REASONING_OUTPUT_TOKENS: inc.ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS!,
-      TOOL_NAME: inc.ATTR_GEN_AI_TOOL_NAME!,
-      TOOL_CALL_ID: inc.ATTR_GEN_AI_TOOL_CALL_ID!,
-      TOOL_TYPE: inc.ATTR_GEN_AI_TOOL_TYPE!,
-      TOOL_CALL_ARGUMENTS: inc.ATTR_GEN_AI_TOOL_CALL_ARGUMENTS!,
-      TOOL_CALL_RESULT: inc.ATTR_GEN_AI_TOOL_CALL_RESULT!,
-      INPUT_MESSAGES: inc.ATTR_GEN_AI_INPUT_MESSAGES!,
-      OUTPUT_MESSAGES: inc.ATTR_GEN_AI_OUTPUT_MESSAGES!,
-      SYSTEM_INSTRUCTIONS: inc.ATTR_GEN_AI_SYSTEM_INSTRUCTIONS!,
-    };
-    expect({ ...GEN_AI }).toEqual(expected);
-    expect(EVENT_INFERENCE_DETAILS).toBe(inc.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS);
   });
 });
 
