@@ -46,8 +46,8 @@ async function driverStart(driver: BwrapDriver, s: SandboxSpec): Promise<void> {
 
 export async function run(): Promise<void> {
   heading(`T1 start-up: /bin/true in a bubblewrap sandbox, start to exit (${RUNS} runs each, interleaved)`);
-  const seccompOnly = new BwrapDriver({ env: { ...process.env, BERTH_T1_CGROUPS: "off" }, owner: "bench" });
-  const hardened = new BwrapDriver({ env: { ...process.env, BERTH_T1_CGROUPS: "on" }, owner: "bench" });
+  const seccompOnly = new BwrapDriver({ t1: { BERTH_T1_CGROUPS: "off" }, owner: "bench" });
+  const hardened = new BwrapDriver({ t1: { BERTH_T1_CGROUPS: "on" }, owner: "bench" });
   await seccompOnly.check();
   await hardened.check();
   const variants: [string, (s: SandboxSpec) => Promise<void>][] = [

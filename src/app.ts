@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import { httpLimitsFromEnv } from "./api/http-limits.js";
+import { httpLimits } from "./api/http-limits.js";
 import { exposureWarning, hostAllowlist, parseAllowedHosts } from "./api/host-check.js";
 import { buildApi } from "./api/server.js";
 import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
@@ -63,11 +63,11 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const env = opts.env ?? process.env;
   const config = loadConfig(opts.config, env);
   // A broken git credentials file stops the server before anything is started.
-  const gitConfig = loadGitCredentials({ env, ...(opts.gitCredentialsSystemFile ? { systemFile: opts.gitCredentialsSystemFile } : {}) });
-  const logger = opts.logger ?? createLogger(redactor);
+  const gitConfig = loadGitCredentials({ env, file: config.env.BERTH_GIT_CREDENTIALS, ...(opts.gitCredentialsSystemFile ? { systemFile: opts.gitCredentialsSystemFile } : {}) });
+  const logger = opts.logger ?? createLogger(redactor, { level: config.env.BERTH_LOG_LEVEL });
   const { token: apiToken, created: tokenCreated } = resolveApiToken(config.home, env);
-  const httpLimits = httpLimitsFromEnv(env);
-  const hostAllowed = hostAllowlist(config.host, parseAllowedHosts(env.BERTH_ALLOWED_HOSTS));
+  const apiLimits = httpLimits(config.env);
+  const hostAllowed = hostAllowlist(config.host, parseAllowedHosts(config.env.BERTH_ALLOWED_HOSTS));
   redactor.add(apiToken);
 
   prepareHome(config.home);
@@ -80,19 +80,19 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const metrics = createMetrics({ sessionsByState: () => store.sessionCountsByState() });
   const installer = new HarnessInstaller(config.harnessCache);
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
-  const bwrap = new BwrapDriver({ owner: config.home, env });
+  const bwrap = new BwrapDriver({ owner: config.home, t1: config.env });
   if (bwrap.cgroupsOff) logger.warn("BERTH_T1_CGROUPS=off: T1 sandboxes run without per-sandbox pids/memory/CPU limits, so one sandbox can starve the others");
   const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner: config.home })]);
 
   // berth's scripted mock model always runs (loopback, cheap) and serves mock-* models;
   // with no provider key configured it is also the default model, and berth says so.
   const { defaultModel, useMock } = defaultModelFromEnv(env);
-  const script = env.BERTH_MOCK_SCRIPT ? loadMockScript(env.BERTH_MOCK_SCRIPT) : undefined;
+  const script = config.env.BERTH_MOCK_SCRIPT ? loadMockScript(config.env.BERTH_MOCK_SCRIPT) : undefined;
   const mock = await startMockProvider({ script, logger });
   const providerOpts: ProviderOptions = {
     env,
     mockUrl: mock.url,
-    allowWorkspace: env.BERTH_ALLOW_WORKSPACE_PROVIDERS === "1",
+    allowWorkspace: config.env.BERTH_ALLOW_WORKSPACE_PROVIDERS ?? false,
     ...(opts.providersSystemFile ? { systemFile: opts.providersSystemFile } : {}),
   };
   // A broken operator file stops the server here, loudly, rather than at the first session.
@@ -142,7 +142,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     redactor,
     logger,
     apiToken,
-    limits: httpLimits,
+    limits: apiLimits,
     hostAllowed,
     version: VERSION,
     metrics,
@@ -161,7 +161,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     },
   });
   await api.listen({ host: config.host, port: config.port });
-  const exposure = exposureWarning(config.host, env.BERTH_PUBLIC_URL);
+  const exposure = exposureWarning(config.host, config.env.BERTH_PUBLIC_URL);
   if (exposure) logger.warn(exposure);
   const addr = api.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;

@@ -1,4 +1,5 @@
-import { ConfigError } from "../config/config.js";
+import type { EnvSlice } from "../config/env.js";
+import { ConfigError } from "../config/errors.js";
 
 /**
  * How long the API waits on a client, and how many clients it holds at once. Without these
@@ -23,26 +24,17 @@ export const HTTP_LIMIT_DEFAULTS: HttpLimits = {
   maxConnections: 1_000,
 };
 
-const VARS: Record<keyof HttpLimits, string> = {
-  headersTimeoutMs: "BERTH_HTTP_HEADERS_TIMEOUT_MS",
-  requestTimeoutMs: "BERTH_HTTP_REQUEST_TIMEOUT_MS",
-  keepAliveTimeoutMs: "BERTH_HTTP_KEEPALIVE_TIMEOUT_MS",
-  maxConnections: "BERTH_HTTP_MAX_CONNECTIONS",
-};
-
-export function httpLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): HttpLimits {
-  const out = { ...HTTP_LIMIT_DEFAULTS };
-  for (const key of Object.keys(VARS) as (keyof HttpLimits)[]) {
-    const raw = env[VARS[key]];
-    if (raw === undefined || raw === "") continue;
-    // 0 would mean "no limit" to Node: exactly the hole these close.
-    if (!/^\d+$/.test(raw) || Number(raw) <= 0 || !Number.isSafeInteger(Number(raw)))
-      throw new ConfigError(`${VARS[key]} must be a positive integer, not '${raw}'`);
-    out[key] = Number(raw);
-  }
+/** The API's limits from the operator's BERTH_HTTP_* variables (parsed at start, config/env.ts). */
+export function httpLimits(env: EnvSlice<"BERTH_HTTP_HEADERS_TIMEOUT_MS" | "BERTH_HTTP_REQUEST_TIMEOUT_MS" | "BERTH_HTTP_KEEPALIVE_TIMEOUT_MS" | "BERTH_HTTP_MAX_CONNECTIONS">): HttpLimits {
+  const out: HttpLimits = {
+    headersTimeoutMs: env.BERTH_HTTP_HEADERS_TIMEOUT_MS ?? HTTP_LIMIT_DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: env.BERTH_HTTP_REQUEST_TIMEOUT_MS ?? HTTP_LIMIT_DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: env.BERTH_HTTP_KEEPALIVE_TIMEOUT_MS ?? HTTP_LIMIT_DEFAULTS.keepAliveTimeoutMs,
+    maxConnections: env.BERTH_HTTP_MAX_CONNECTIONS ?? HTTP_LIMIT_DEFAULTS.maxConnections,
+  };
   // Node refuses a headers timeout longer than the request timeout.
   if (out.headersTimeoutMs > out.requestTimeoutMs)
-    throw new ConfigError(`${VARS.headersTimeoutMs} (${out.headersTimeoutMs}) must not exceed ${VARS.requestTimeoutMs} (${out.requestTimeoutMs})`);
+    throw new ConfigError(`BERTH_HTTP_HEADERS_TIMEOUT_MS (${out.headersTimeoutMs}) must not exceed BERTH_HTTP_REQUEST_TIMEOUT_MS (${out.requestTimeoutMs})`);
   return out;
 }
 

@@ -1,3 +1,4 @@
+import { parseEnv } from "../config/env.js";
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
@@ -70,7 +71,7 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
     // The person typing this is the operator: the workspace they name is allowed for this run.
     server = await startServer({
       config: { port: 0, ...(opts.workspace ? { exactWorkspaces: [opts.workspace] } : {}) },
-      logger: createLogger(redactor, { level: process.env.BERTH_LOG_LEVEL ?? "warn" }),
+      logger: createLogger(redactor, { level: parseEnv(process.env).BERTH_LOG_LEVEL ?? "warn" }),
     }).catch((e) => {
       throw e instanceof WorkspaceConfigError ? new UsageError(e.message) : e;
     });

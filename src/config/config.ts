@@ -3,6 +3,10 @@ import { join, resolve } from "node:path";
 import { berthHome } from "../util/home.js";
 import { newSecret } from "../util/ids.js";
 import type { Tier } from "../sandboxes/types.js";
+import { parseEnv, type BerthEnv } from "./env.js";
+import { ConfigError } from "./errors.js";
+
+export { ConfigError };
 
 export interface BerthConfig {
   home: string;
@@ -31,55 +35,43 @@ export interface BerthConfig {
   workspaceRoots: string[];
   /** Directories accepted as workspaces as they are (`berth run --workspace`, named by the operator). */
   exactWorkspaces?: string[];
+  /** Every variable of config/env.ts, parsed: the typed source the parts' options are sliced from. */
+  env: BerthEnv;
 }
 
 /** Defaults: a turn may run 2 h, go 15 min without an event, and take 5 min to its first. */
 export const DEFAULT_TURN_DEADLINES = { turnMs: 2 * 3600_000, idleMs: 15 * 60_000, firstEventMs: 5 * 60_000 };
 
-export function loadConfig(overrides: Partial<BerthConfig> = {}, env = process.env): BerthConfig {
-  const home = overrides.home ? resolve(overrides.home) : berthHome(env);
+/** The server's configuration: the environment parsed once (a bad value throws ConfigError), then overrides. */
+export function loadConfig(overrides: Partial<BerthConfig> = {}, rawEnv: NodeJS.ProcessEnv = process.env): BerthConfig {
+  const env = parseEnv(rawEnv);
+  const home = overrides.home ? resolve(overrides.home) : berthHome(env.BERTH_HOME);
   return {
     home,
     host: env.BERTH_HOST ?? "127.0.0.1",
-    port: env.PORT ? Number(env.PORT) : 8765,
+    port: env.PORT ?? 8765,
     dbPath: join(home, "berth.db"),
     harnessCache: env.BERTH_HARNESS_CACHE ? resolve(env.BERTH_HARNESS_CACHE) : join(home, "harnesses"),
-    defaultTier: (env.BERTH_DEFAULT_TIER as Tier | undefined) ?? "process",
-    allowHostTier: env.BERTH_ALLOW_HOST_TIER === "1" || env.BERTH_ALLOW_HOST_TIER === "true",
+    defaultTier: env.BERTH_DEFAULT_TIER ?? "process",
+    allowHostTier: env.BERTH_ALLOW_HOST_TIER ?? false,
     gatewayHost: env.BERTH_GATEWAY_HOST ?? "127.0.0.1",
-    gatewayPort: env.BERTH_GATEWAY_PORT ? Number(env.BERTH_GATEWAY_PORT) : 0,
+    gatewayPort: env.BERTH_GATEWAY_PORT ?? 0,
     turnDeadlines: {
-      turnMs: ms("BERTH_TURN_TIMEOUT_MS", env.BERTH_TURN_TIMEOUT_MS, DEFAULT_TURN_DEADLINES.turnMs),
-      idleMs: ms("BERTH_TURN_IDLE_TIMEOUT_MS", env.BERTH_TURN_IDLE_TIMEOUT_MS, DEFAULT_TURN_DEADLINES.idleMs),
-      firstEventMs: ms("BERTH_TURN_FIRST_EVENT_TIMEOUT_MS", env.BERTH_TURN_FIRST_EVENT_TIMEOUT_MS, DEFAULT_TURN_DEADLINES.firstEventMs),
+      turnMs: env.BERTH_TURN_TIMEOUT_MS ?? DEFAULT_TURN_DEADLINES.turnMs,
+      idleMs: env.BERTH_TURN_IDLE_TIMEOUT_MS ?? DEFAULT_TURN_DEADLINES.idleMs,
+      firstEventMs: env.BERTH_TURN_FIRST_EVENT_TIMEOUT_MS ?? DEFAULT_TURN_DEADLINES.firstEventMs,
     },
-    gatewayMaxConcurrentCalls: env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS ? positiveInt("BERTH_GATEWAY_MAX_CONCURRENT_CALLS", env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS) : 8,
-    gatewayMaxRequestBytes: env.BERTH_GATEWAY_MAX_REQUEST_BYTES ? positiveInt("BERTH_GATEWAY_MAX_REQUEST_BYTES", env.BERTH_GATEWAY_MAX_REQUEST_BYTES) : 32 * 1024 * 1024,
+    gatewayMaxConcurrentCalls: env.BERTH_GATEWAY_MAX_CONCURRENT_CALLS ?? 8,
+    gatewayMaxRequestBytes: env.BERTH_GATEWAY_MAX_REQUEST_BYTES ?? 32 * 1024 * 1024,
     workspaceRoots: (env.BERTH_WORKSPACE_ROOTS ?? "").split(":").filter(Boolean),
-    ...(env.BERTH_MAX_SESSION_TOKENS ? { maxSessionTokens: positiveInt("BERTH_MAX_SESSION_TOKENS", env.BERTH_MAX_SESSION_TOKENS) } : {}),
+    ...(env.BERTH_MAX_SESSION_TOKENS ? { maxSessionTokens: env.BERTH_MAX_SESSION_TOKENS } : {}),
+    env,
     ...overrides,
   };
 }
 
-/** Milliseconds, 0 allowed (no deadline). */
-function ms(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || (n > 0 && n < 1000)) throw new Error(`${name} must be a whole number of milliseconds, at least 1000 (0 for none), not '${raw}'`);
-  return n;
-}
-
-function positiveInt(name: string, raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, not '${raw}'`);
-  return n;
-}
-
 /** Shortest API token berth accepts from any source: a guessable or empty token is no auth. */
 export const MIN_TOKEN_LENGTH = 32;
-
-/** A setting the operator must fix before berth can start; the CLI prints its one line and exits 2. */
-export class ConfigError extends Error {}
 
 /**
  * The API token: BERTH_TOKEN if set, else the one stored (0600) in BERTH_HOME, else a

@@ -17,7 +17,8 @@ import { unreachableAncestor } from "./agent-owner.js";
 import { assertWritable, locateCgroups, SandboxCgroups, type SandboxCgroup } from "./cgroups.js";
 import { killGroup, reapTree, spawnTree } from "./process-tree.js";
 import { encodeProgram, nativeArch, seccompProgram } from "./seccomp.js";
-import { prlimitArgs, t1Limits } from "./t1-limits.js";
+import { prlimitArgs, t1Limits, type T1Env } from "./t1-limits.js";
+import type { EnvSlice } from "../config/env.js";
 
 const run = promisify(execFile);
 
@@ -77,8 +78,8 @@ const ETC_RO = [
 export interface BwrapOptions {
   /** Whose sandboxes these are (berth's home): names the cgroup directory its leftovers are found in. */
   owner?: string;
-  /** Where BERTH_T1_* are read from (default process.env). */
-  env?: NodeJS.ProcessEnv;
+  /** The operator's BERTH_T1_* settings (parsed at start; default: none set). */
+  t1?: T1Env & EnvSlice<"BERTH_T1_CGROUPS">;
   /** The cgroup mount root (default /sys/fs/cgroup). */
   cgroupRoot?: string;
 }
@@ -98,19 +99,19 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = "bwrap";
   readonly tiers = ["process"] as const;
   private bwrap = "bwrap";
-  private vars: NodeJS.ProcessEnv;
+  private t1: T1Env & EnvSlice<"BERTH_T1_CGROUPS">;
 
   private checked = false;
   /** Per-sandbox cgroups; null when the operator turned them off (BERTH_T1_CGROUPS=off). */
   private cgroups: SandboxCgroups | null = null;
 
   constructor(private opts: BwrapOptions = {}) {
-    this.vars = opts.env ?? process.env;
+    this.t1 = opts.t1 ?? {};
   }
 
   /** True when the operator runs T1 without per-sandbox cgroups (berth warns at start). */
   get cgroupsOff(): boolean {
-    return this.vars.BERTH_T1_CGROUPS === "off";
+    return this.t1.BERTH_T1_CGROUPS === "off";
   }
 
   async check(): Promise<void> {
@@ -122,9 +123,7 @@ export class BwrapDriver implements SandboxDriver {
         "tier 'process' needs bubblewrap: install it with `apt-get install bubblewrap` (or your distribution's package)",
       );
     }
-    const mode = this.vars.BERTH_T1_CGROUPS ?? "on";
-    if (mode !== "on" && mode !== "off") throw new SandboxUnavailableError(`BERTH_T1_CGROUPS=${JSON.stringify(mode.slice(0, 20))} must be on or off`);
-    if (mode === "on") {
+    if (this.t1.BERTH_T1_CGROUPS !== "off") {
       const host = locateCgroups(this.opts.cgroupRoot);
       assertWritable(host);
       this.cgroups = new SandboxCgroups(host, this.opts.owner ?? "berth");
@@ -236,7 +235,7 @@ export class BwrapDriver implements SandboxDriver {
     writeFileSync(join(etc, "group"), `root:x:0:\nagent:x:${AGENT_GID}:\nnogroup:x:65534:\n`);
     // Validated before anything is spawned: a limit prlimit cannot apply would otherwise
     // kill the sandbox before the harness reads its first message.
-    const limits = t1Limits(this.vars, { withCgroups: this.cgroups !== null });
+    const limits = t1Limits(this.t1, { withCgroups: this.cgroups !== null });
     const cgName = `${spec.sessionId}-${randomUUID().slice(0, 8)}`;
     let cg: SandboxCgroup | undefined;
     try {

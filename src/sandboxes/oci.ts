@@ -187,7 +187,7 @@ export class OciDriver implements SandboxDriver {
     this.image = opts.image ?? env.BERTH_IMAGE ?? DEFAULT_IMAGE;
     this.imageT4 = opts.imageT4 ?? env.BERTH_IMAGE_T4 ?? DEFAULT_IMAGE_T4;
     this.limits = { ...defaultLimits(env), ...opts.limits };
-    this.owner = opts.owner ?? berthHome(env);
+    this.owner = opts.owner ?? berthHome(env.BERTH_HOME || undefined);
     this.init = opts.init ?? !(env.BERTH_OCI_INIT === "0" || env.BERTH_OCI_INIT === "false");
   }
 

@@ -1,11 +1,16 @@
 import { readFileSync } from "node:fs";
+import type { EnvSlice } from "../config/env.js";
 import type { CgroupLimits } from "./cgroups.js";
 
 /**
- * T1 limits from the operator's BERTH_T1_* variables, validated before anything is spawned:
- * a limit prlimit cannot apply used to kill the sandbox at start-up and surface as
- * `write EPIPE`. Per-process rlimits (prlimit) plus, per sandbox, a cgroup's pids/memory/CPU.
+ * T1 limits from the operator's BERTH_T1_* variables (parsed at start, config/env.ts),
+ * checked against this host before anything is spawned: a limit prlimit cannot apply used to
+ * kill the sandbox at start-up and surface as `write EPIPE`. Per-process rlimits (prlimit)
+ * plus, per sandbox, a cgroup's pids/memory/CPU.
  */
+
+/** The variables T1's limits come from. */
+export type T1Env = EnvSlice<"BERTH_T1_MAX_PROCS" | "BERTH_T1_MAX_FILES" | "BERTH_T1_MAX_FILE_BYTES" | "BERTH_T1_MAX_CPU_SECONDS" | "BERTH_T1_MAX_MEMORY_BYTES" | "BERTH_T1_CPUS">;
 
 export class SandboxLimitError extends Error {
   readonly code = "sandbox_limit_invalid";
@@ -18,7 +23,7 @@ export interface T1Limits {
 }
 
 interface Spec {
-  env: string;
+  env: keyof T1Env;
   def: number;
   /** The /proc/self/limits row its rlimit is checked against, if it is one. */
   rlimit?: string;
@@ -49,17 +54,13 @@ export function parseHardLimits(text: string): Map<string, number> {
  * T1 sandbox) is raised to the hard limit so it is no longer the bound.
  */
 export function t1Limits(
-  env: NodeJS.ProcessEnv = process.env,
+  env: T1Env,
   opts: { hard?: Map<string, number>; nrOpen?: number; withCgroups?: boolean } = {},
 ): T1Limits {
   const hard = opts.hard ?? parseHardLimits(readFileSync("/proc/self/limits", "utf8"));
   const nrOpen = opts.nrOpen ?? Number(readFileSync("/proc/sys/fs/nr_open", "utf8"));
   const get = (s: Spec): number => {
-    const raw = env[s.env];
-    if (raw === undefined || raw === "") return s.def;
-    if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(Number(raw)) || Number(raw) < 1)
-      throw new SandboxLimitError(`${s.env}=${JSON.stringify(raw.slice(0, 40))} is not a whole number of at least 1; fix it or unset it (default ${s.def})`);
-    const v = Number(raw);
+    const v = env[s.env] ?? s.def;
     const max = s.rlimit ? (hard.get(s.rlimit) ?? Infinity) : Infinity;
     // A cgroup bounds pids itself: only the rlimit needs to fit under berth's hard limit.
     if (v > max && !(s === SPECS.procs && opts.withCgroups))
@@ -70,13 +71,7 @@ export function t1Limits(
   };
   const procs = get(SPECS.procs);
   const memoryBytes = get(SPECS.memoryBytes);
-  let cpus: number | undefined;
-  const rawCpus = env.BERTH_T1_CPUS;
-  if (rawCpus !== undefined && rawCpus !== "") {
-    cpus = Number(rawCpus);
-    if (!/^\d+(\.\d+)?$/.test(rawCpus.trim()) || !(cpus >= 0.01) || cpus > 100_000)
-      throw new SandboxLimitError(`BERTH_T1_CPUS=${JSON.stringify(rawCpus.slice(0, 40))} is not a number of CPUs (e.g. 1 or 0.5, at least 0.01); fix it or unset it (no CPU quota)`);
-  }
+  const cpus = env.BERTH_T1_CPUS;
   const nprocHard = hard.get("Max processes") ?? Infinity;
   return {
     cgroup: { procs, memoryBytes, ...(cpus !== undefined ? { cpus } : {}) },

@@ -145,6 +145,9 @@ export class GitCredentialsConfigError extends Error {
 }
 
 export interface LoadGitCredentialsOptions {
+  /** The operator's file (BERTH_GIT_CREDENTIALS, parsed at start); it must exist. */
+  file?: string;
+  /** Where secrets named `env:NAME` in the file are looked up (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** Default /etc/berth/git-credentials.yaml. */
   systemFile?: string;
@@ -161,7 +164,7 @@ export interface LoadGitCredentialsOptions {
  */
 export function loadGitCredentials(opts: LoadGitCredentialsOptions = {}): GitCredentialsConfig | undefined {
   const env = opts.env ?? process.env;
-  const named = env.BERTH_GIT_CREDENTIALS;
+  const named = opts.file;
   const file = named || (opts.systemFile ?? GIT_CREDENTIALS_SYSTEM_FILE);
   if (!existsSync(file)) {
     if (named) throw new GitCredentialsConfigError(file, undefined, "named by $BERTH_GIT_CREDENTIALS but does not exist");

@@ -5,7 +5,7 @@ import type { Redactor } from "../secrets/redact.js";
 export function createLogger(redactor: Redactor, opts: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
   return pino(
     {
-      level: opts.level ?? process.env.BERTH_LOG_LEVEL ?? "info",
+      level: opts.level ?? "info",
       base: { svc: "berth" },
       redact: { paths: ["req.headers.authorization", "*.apiKey", "*.token"], censor: "[REDACTED]" },
       hooks: { streamWrite: (s) => redactor.redact(s) },

@@ -5,6 +5,6 @@ import { join, resolve } from "node:path";
  * berth's home (BERTH_HOME): root runs berth as a system service, so its state goes where
  * uid 1000 (the agent) can walk to the parts mounted into sandboxes; /root is closed to it.
  */
-export function berthHome(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.BERTH_HOME ?? (process.getuid?.() === 0 ? "/var/lib/berth" : join(homedir(), ".berth")));
+export function berthHome(configured: string | undefined = process.env.BERTH_HOME || undefined): string {
+  return resolve(configured ?? (process.getuid?.() === 0 ? "/var/lib/berth" : join(homedir(), ".berth")));
 }

@@ -1,8 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { HTTP_LIMIT_DEFAULTS, httpLimitsFromEnv, serverOptions } from "../../src/api/http-limits.js";
+import { HTTP_LIMIT_DEFAULTS, httpLimits, serverOptions } from "../../src/api/http-limits.js";
 import { ConfigError } from "../../src/config/config.js";
+import { parseEnv } from "../../src/config/env.js";
 
-describe("httpLimitsFromEnv", () => {
+const httpLimitsFromEnv = (env: NodeJS.ProcessEnv) => httpLimits(parseEnv(env));
+
+describe("httpLimits", () => {
   it("has finite defaults: no timeout is 0 (Node's 'never')", () => {
     const l = httpLimitsFromEnv({});
     expect(l).toEqual(HTTP_LIMIT_DEFAULTS);

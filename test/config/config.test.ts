@@ -9,7 +9,7 @@ describe("loadConfig", () => {
     expect(loadConfig({ home: "/tmp/b" }, {}).maxSessionTokens).toBeUndefined();
     expect(loadConfig({ home: "/tmp/b" }, { BERTH_MAX_SESSION_TOKENS: "500000" }).maxSessionTokens).toBe(500_000);
     for (const bad of ["0", "-5", "1.5", "lots"])
-      expect(() => loadConfig({ home: "/tmp/b" }, { BERTH_MAX_SESSION_TOKENS: bad })).toThrow(`BERTH_MAX_SESSION_TOKENS must be a positive integer, not '${bad}'`);
+      expect(() => loadConfig({ home: "/tmp/b" }, { BERTH_MAX_SESSION_TOKENS: bad })).toThrow(`BERTH_MAX_SESSION_TOKENS=${JSON.stringify(bad)} is not a whole number of at least 1`);
   });
 
   it("reads turn deadlines (0 = none), defaults them, and refuses what is not whole milliseconds", () => {
@@ -18,7 +18,7 @@ describe("loadConfig", () => {
     expect(loadConfig({ home: "/tmp/b" }, env).turnDeadlines).toEqual({ turnMs: 60_000, idleMs: 0, firstEventMs: 5000 });
     for (const bad of ["-1", "1.5", "soon", "Infinity", "999"])
       expect(() => loadConfig({ home: "/tmp/b" }, { BERTH_TURN_IDLE_TIMEOUT_MS: bad })).toThrow(
-        `BERTH_TURN_IDLE_TIMEOUT_MS must be a whole number of milliseconds, at least 1000 (0 for none), not '${bad}'`,
+        `BERTH_TURN_IDLE_TIMEOUT_MS=${JSON.stringify(bad)} is not a whole number of milliseconds, at least 1000 (0 for none)`,
       );
   });
 });

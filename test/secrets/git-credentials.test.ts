@@ -87,14 +87,14 @@ describe("git credentials file", () => {
     );
   });
 
-  it("loads $BERTH_GIT_CREDENTIALS, which must exist, else the system file if present", () => {
-    expect(() => loadGitCredentials({ env: { BERTH_GIT_CREDENTIALS: "/nonexistent/g.yaml" } })).toThrow(
+  it("loads the operator's file (BERTH_GIT_CREDENTIALS), which must exist, else the system file if present", () => {
+    expect(() => loadGitCredentials({ file: "/nonexistent/g.yaml", env: {} })).toThrow(
       "/nonexistent/g.yaml: named by $BERTH_GIT_CREDENTIALS but does not exist",
     );
     expect(loadGitCredentials({ env: {}, systemFile: "/nonexistent/system.yaml" })).toBeUndefined();
     const tokenFile = file(canary("tok") + "\n");
     const p = file(`username: bot\ncredentials:\n  - host: GitHub.com\n    path: /my-org/\n    token: { secret: GH }\n`);
-    const c = loadGitCredentials({ env: { BERTH_GIT_CREDENTIALS: p, GH_FILE: tokenFile } })!;
+    const c = loadGitCredentials({ file: p, env: { GH_FILE: tokenFile } })!;
     expect(c.file).toBe(p);
     expect(c.username).toBe("bot");
     expect(c.entries[0]).toMatchObject({ host: "github.com", path: "my-org", protocol: "https", source: { kind: "token", secret: "GH" } });

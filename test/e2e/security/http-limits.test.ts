@@ -108,7 +108,7 @@ describe("connection cap", () => {
       ["BERTH_HTTP_MAX_CONNECTIONS", "-1"],
       ["BERTH_HTTP_REQUEST_TIMEOUT_MS", "1e3"],
     ]) {
-      await expect(startBerth({ env: { [name!]: value! } })).rejects.toThrow(`${name} must be a positive integer, not '${value}'`);
+      await expect(startBerth({ env: { [name!]: value! } })).rejects.toThrow(`${name}="${value}" is not a whole number of at least 1`);
     }
   });
 });

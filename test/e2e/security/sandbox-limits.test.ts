@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { collect, isFailed, sessionPids } from "../helpers.js";
+import { collect, isFailed, sessionPids, startBerth } from "../helpers.js";
 import { lines, readySession, runTurn, startScriptedBerth, type ScriptedBerth } from "./scripted-session.js";
 
 // One T1 sandbox fork-bombs and allocates until its own cgroup stops it; another sandbox's
@@ -75,9 +75,7 @@ describe("per-sandbox limits (T1)", () => {
 describe("limits berth cannot apply", () => {
   it.each([
     ["BERTH_T1_MAX_FILES", "99999999", /BERTH_T1_MAX_FILES=99999999 is above/],
-    ["BERTH_T1_MAX_MEMORY_BYTES", "4G", /BERTH_T1_MAX_MEMORY_BYTES="4G" is not a whole number/],
-    ["BERTH_T1_CPUS", "-1", /BERTH_T1_CPUS="-1" is not a number of CPUs/],
-  ])("%s=%s fails the session saying so, before any sandbox starts", async (name, value, message) => {
+  ])("%s=%s (above this host's limits) fails the session saying so, before any sandbox starts", async (name, value, message) => {
     const bad = await startScriptedBerth({ [name]: value });
     try {
       const s = await bad.berth.client.createSession({ harness: "pi" });
@@ -90,6 +88,22 @@ describe("limits berth cannot apply", () => {
       await bad.stop();
     }
   }, 200_000);
+});
+
+describe("settings that are not values at all", () => {
+  it.each([
+    ["BERTH_T1_MAX_MEMORY_BYTES", "4G", 'BERTH_T1_MAX_MEMORY_BYTES="4G" is not a whole number of at least 1'],
+    ["BERTH_T1_CPUS", "-1", 'BERTH_T1_CPUS="-1" is not a number of CPUs'],
+    ["BERTH_T1_CGROUPS", "maybe", 'BERTH_T1_CGROUPS="maybe" is not on or off'],
+    ["BERTH_DEFAULT_TIER", "t9", 'BERTH_DEFAULT_TIER="t9" is not a tier: host, process, container, privileged, host-access'],
+  ])("%s=%s stops the server at start (exit 2, one line naming it)", async (name, value, message) => {
+    const err = await startBerth({ env: { [name]: value } }).then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
+    expect(err).toContain("berth exited 2");
+    expect(err).toContain(message);
+  }, 60_000);
 });
 
 describe("a sandbox that dies while starting", () => {
