@@ -8,7 +8,7 @@ import { buildApi } from "./api/server.js";
 import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.js";
 import { EventLog } from "./events/log.js";
 import { ModelGateway } from "./gateway/gateway.js";
-import { defaultModelFromEnv } from "./gateway/upstream.js";
+import { defaultModelFromEnv } from "./gateway/default-model.js";
 import { GitCredentialService, loadGitCredentials } from "./secrets/git-credentials.js";
 import { ProviderRegistry, type LoadOptions as ProviderOptions } from "./providers/registry.js";
 import { HarnessInstaller } from "./harnesses/installer.js";

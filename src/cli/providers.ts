@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import type { ModelApi } from "../harnesses/types.js";
+import type { ModelApi } from "../wire/apis.js";
 import { MOCK_PROVIDER_ID } from "../providers/builtins.js";
 import {
   MODEL_APIS,

@@ -2,16 +2,15 @@ import { chmodSync, rmSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import type { ModelApi } from "../harnesses/types.js";
+import { classifyPath, familyOf, FAMILY_PREFIX, type ApiFamily, type ModelApi } from "../wire/apis.js";
+import type { ModelPrice } from "../wire/usage/cost.js";
 import { newSecret } from "../util/ids.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Tracing } from "../telemetry/tracing.js";
-import { apiForPath, type ModelPrice } from "../telemetry/usage.js";
 import { CallMeter, type CallUsage, type ModelCallRecord } from "./meter.js";
 import { readRequest } from "./request-body.js";
-import { allowedCall, FAMILY_PREFIX, isRefusal, nonCanonical, type AllowedCall, type RouteRefusal } from "./routes.js";
-import { familyOf, type ApiFamily } from "./upstream.js";
+import { allowedCall, isRefusal, nonCanonical, type AllowedCall, type RouteRefusal } from "./routes.js";
 
 /** Where a session's model traffic goes, with the real credential. Resolved per request. */
 export interface Upstream {
@@ -266,7 +265,8 @@ export class ModelGateway {
     if (upstream.auth) headers[upstream.auth.header] = upstream.auth.value;
     // Model calls (not token counting) are traced and their usage read from the response
     // as it streams; a compressed response could not be read that way.
-    const api = call.kind === "generate" ? apiForPath(target.pathname) : undefined;
+    const classified = call.kind === "generate" ? classifyPath(target.pathname) : undefined;
+    const api = classified?.kind === "generate" ? classified.api : undefined;
     if (api) headers["accept-encoding"] = "identity";
     const meter = new CallMeter(
       { sessionId, provider: upstream.provider, method: req.method ?? "POST", target, api, model, stream: body.stream, price: admission.price },

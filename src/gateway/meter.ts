@@ -1,9 +1,11 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { ModelApi } from "../harnesses/types.js";
+import type { ModelApi } from "../wire/apis.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Tracing } from "../telemetry/tracing.js";
-import { computeCost, createUsageTap, type ModelPrice, type ModelUsage, type UsageTap } from "../telemetry/usage.js";
+import { computeCost, type ModelPrice } from "../wire/usage/cost.js";
+import { createUsageTap } from "../wire/usage/tap.js";
+import type { ModelUsage, UsageTap } from "../wire/usage/types.js";
 
 export interface ModelCallRecord {
   sessionId: string;

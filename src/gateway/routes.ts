@@ -1,4 +1,4 @@
-import type { ApiFamily } from "./upstream.js";
+import { ENDPOINTS, FAMILY_OF, FAMILY_PREFIX, GEMINI_PATH, type ApiFamily, type CallKind } from "../wire/apis.js";
 
 // What a sandbox may ask the gateway to forward: exactly the model endpoints the five
 // harnesses call, per wire family, and nothing else (no batches, files, admin or model
@@ -19,7 +19,7 @@ import type { ApiFamily } from "./upstream.js";
 
 /** What an allowed request is. `generate` calls are metered and spend budget. */
 export interface AllowedCall {
-  kind: "generate" | "count";
+  kind: CallKind;
   /** The canonical path to append to the provider's base URL. */
   path: string;
   /** The query string to forward, with its `?`, or "". */
@@ -35,16 +35,9 @@ export interface RouteRefusal {
   allow?: string;
 }
 
-/** Each family's path prefix at the gateway. */
-export const FAMILY_PREFIX: Record<ApiFamily, string> = { anthropic: "/anthropic", openai: "/openai", google: "/google" };
-
-const FIXED: Record<ApiFamily, Record<string, AllowedCall["kind"]>> = {
-  anthropic: { "/v1/messages": "generate", "/v1/messages/count_tokens": "count" },
-  openai: { "/v1/responses": "generate", "/v1/chat/completions": "generate" },
-  google: {},
-};
-
-const GEMINI = /^\/(?:v1beta|v1)\/models\/([A-Za-z0-9][A-Za-z0-9._-]*):(generateContent|streamGenerateContent|countTokens)$/;
+/** Exact paths per family: each API's fixed endpoints under `/v1`, as its SDKs call them. */
+const FIXED: Record<ApiFamily, Record<string, CallKind>> = { anthropic: {}, openai: {}, google: {} };
+for (const e of ENDPOINTS) FIXED[FAMILY_OF[e.api]][`/v1${e.path}`] = e.kind;
 
 /** Query parameters a family's SDK sends; the values are plain words. */
 const QUERY: Record<ApiFamily, Set<string>> = {
@@ -80,14 +73,14 @@ export function allowedCall(family: ApiFamily, method: string, rest: string): Al
   const q = rest.indexOf("?");
   const path = q < 0 ? rest : rest.slice(0, q);
   const query = q < 0 ? "" : rest.slice(q);
-  const gemini = family === "google" ? GEMINI.exec(path) : null;
-  const kind = gemini ? (gemini[2] === "countTokens" ? "count" : "generate") : FIXED[family][path];
+  const gemini = family === "google" ? GEMINI_PATH.exec(path) : null;
+  const kind = gemini ? (gemini[3] === "countTokens" ? "count" : "generate") : FIXED[family][path];
   if (!kind)
     return { status: 404, code: "route_not_allowed", message: `the gateway does not forward ${method} ${FAMILY_PREFIX[family]}${path}: only the ${family} model endpoints the harnesses use are allowed` };
   if (method !== "POST") return { status: 405, code: "method_not_allowed", message: `${path} takes POST only`, allow: "POST" };
   const badQuery = queryProblem(family, query);
   if (badQuery) return { status: 400, code: "query_not_allowed", message: badQuery };
-  return { kind, path, query, ...(gemini ? { pathModel: gemini[1]! } : {}) };
+  return { kind, path, query, ...(gemini ? { pathModel: gemini[2]! } : {}) };
 }
 
 function queryProblem(family: ApiFamily, query: string): string | undefined {

@@ -1,7 +1,5 @@
 import type { SandboxLayout } from "../sandboxes/types.js";
-
-/** The wire API a harness speaks to its model; the gateway forwards it as is. */
-export type ModelApi = "anthropic-messages" | "openai-chat" | "openai-responses" | "google-generative-ai";
+import type { ModelApi } from "../wire/apis.js";
 
 export interface NpmPackage {
   name: string;

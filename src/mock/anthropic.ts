@@ -76,7 +76,7 @@ function messageId(ctx: RenderContext): string {
 }
 
 export const anthropicFormat: WireFormat = {
-  kind: "anthropic",
+  api: "anthropic-messages",
 
   isStream: (body) => body.stream === true,
 

@@ -88,7 +88,7 @@ function contents(body: Record<string, any>): unknown[] {
 
 export function makeGeminiFormat(stream: boolean): WireFormat {
   return {
-    kind: "gemini",
+    api: "google-generative-ai",
 
     isStream: () => stream,
 
@@ -154,12 +154,3 @@ export function geminiCountTokens(body: Record<string, any>): { totalTokens: num
   return { totalTokens: Math.max(1, estimateTokens(geminiFormat.promptParts(req).all)) };
 }
 
-/**
- * `/v1beta/models/{model}:{method}` (and `/v1/...`), else undefined. Returns the model
- * (URL-decoded) and method.
- */
-export function parseGeminiPath(pathname: string): { model: string; method: string } | undefined {
-  const m = /^\/(?:v1beta|v1|v1alpha)\/models\/([^:]+):([A-Za-z]+)$/.exec(pathname);
-  if (!m) return undefined;
-  return { model: decodeURIComponent(m[1]!), method: m[2]! };
-}

@@ -1,4 +1,4 @@
-/** berth's scripted mock model provider: Anthropic Messages, OpenAI Chat Completions and Responses on loopback. */
+/** berth's scripted mock model provider: Anthropic Messages, OpenAI Chat Completions and Responses, Gemini, on loopback. */
 export {
   startMockProvider,
   redactHeaders,
@@ -23,4 +23,3 @@ export {
   type MockToolCall,
   type StepSelection,
 } from "./script.js";
-export type { ApiKind } from "./wire.js";

@@ -56,7 +56,7 @@ function usageBlock(u: Usage) {
 }
 
 export const openaiChatFormat: WireFormat = {
-  kind: "openai-chat",
+  api: "openai-chat",
 
   isStream: (body) => body.stream === true,
 

@@ -197,7 +197,7 @@ function buildItems(reply: Reply, ctx: RenderContext): Item[] {
 }
 
 export const openaiResponsesFormat: WireFormat = {
-  kind: "openai-responses",
+  api: "openai-responses",
 
   isStream: (body) => body.stream === true,
 

@@ -1,6 +1,6 @@
 /** Shared pieces of the wire formats: the reply model, usage estimates, chunking. */
 
-export type ApiKind = "anthropic" | "openai-chat" | "openai-responses" | "gemini";
+import type { ModelApi } from "../wire/apis.js";
 
 /** A tool as offered in the request; `type` tells Responses how to shape the call. */
 export interface OfferedTool {
@@ -49,7 +49,7 @@ export interface SseEvent {
 }
 
 export interface WireFormat {
-  kind: ApiKind;
+  api: ModelApi;
   isStream(body: Record<string, any>): boolean;
   toolResultCount(body: Record<string, any>): number;
   offeredTools(body: Record<string, any>): OfferedTool[];

@@ -2,7 +2,7 @@
 // berth's environment), checked against where it may be sent, and put on the route
 // where neither JSON nor a spread copies it.
 
-import type { ModelApi } from "../harnesses/types.js";
+import type { ModelApi } from "../wire/apis.js";
 import type { FailResolution } from "./errors.js";
 import { servesModel, type Provider, type ProviderAuth } from "./provider.js";
 import type { ResolvedRoute } from "./route.js";

@@ -2,7 +2,7 @@
 // built-in), with what the model lookups and price lookups ask of it.
 
 import type { z } from "zod";
-import type { ModelApi } from "../harnesses/types.js";
+import type { ModelApi } from "../wire/apis.js";
 import type { Price, providerSchema } from "./schema.js";
 
 export type ProviderLayer = "env" | "system" | "workspace" | "built-in";

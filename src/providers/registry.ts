@@ -1,4 +1,4 @@
-import type { ModelApi } from "../harnesses/types.js";
+import type { ModelApi } from "../wire/apis.js";
 import { MOCK_PROVIDER_ID } from "./builtins.js";
 import { addCredentials } from "./credentials.js";
 import { ProviderResolutionError, type FailResolution } from "./errors.js";

@@ -1,6 +1,6 @@
 // A resolved route: where the gateway sends a model call, and with what.
 
-import type { ModelApi } from "../harnesses/types.js";
+import type { ModelApi } from "../wire/apis.js";
 import { priceFor, type Provider } from "./provider.js";
 import type { Price } from "./schema.js";
 import type { ResolvedSecret } from "./secrets.js";

@@ -1,14 +1,11 @@
 import { z } from "zod";
-import type { ModelApi } from "../harnesses/types.js";
+import { MODEL_APIS } from "../wire/apis.js";
 import { SECRET_NAME } from "./secrets.js";
 
 // The shape of a providers file (and of the built-ins), validated by zod: one home for
 // what a provider entry may say, imported by the registry and the built-ins alike.
 
-export const MODEL_APIS = ["anthropic-messages", "openai-chat", "openai-responses", "google-generative-ai"] as const satisfies readonly ModelApi[];
-// Compile-time: a wire API added to ModelApi must be added here too.
-const _allApis: [Exclude<ModelApi, (typeof MODEL_APIS)[number]>] extends [never] ? true : never = true;
-void _allApis;
+export { MODEL_APIS };
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 // Credentials travel only through `auth` (named secrets, redacted); hop-by-hop and framing
 // headers are the gateway's business.

@@ -1,5 +1,5 @@
 import type { CallAdmission, CallRequest } from "../gateway/gateway.js";
-import { computeCost, type ModelPrice } from "../telemetry/usage.js";
+import { computeCost, type ModelPrice } from "../wire/usage/cost.js";
 import type { BudgetExceeded, SessionBudget } from "./budget.js";
 
 // The gateway asks before it sends a session's model call. What a session may do is one

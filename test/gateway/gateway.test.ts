@@ -173,7 +173,7 @@ describe("ModelGateway", () => {
 
 describe("berth's environment", () => {
   it("the default model: the mock without a provider key, else the first family with one; BERTH_MODEL wins", async () => {
-    const { defaultModelFromEnv } = await import("../../src/gateway/upstream.js");
+    const { defaultModelFromEnv } = await import("../../src/gateway/default-model.js");
     expect(defaultModelFromEnv({})).toEqual({ defaultModel: "mock-1", useMock: true });
     expect(defaultModelFromEnv({ CLAUDE_CODE_OAUTH_TOKEN: "t" })).toEqual({ defaultModel: "claude-sonnet-4-5", useMock: false });
     expect(defaultModelFromEnv({ OPENAI_API_KEY_FILE: "/run/secrets/openai" })).toEqual({ defaultModel: "gpt-5", useMock: false });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider, type MockScript } from "../../src/mock/index.js";
-import { parseGeminiPath } from "../../src/mock/gemini.js";
+import { classifyPath } from "../../src/wire/apis.js";
 import { post, postSse } from "./helpers.js";
 
 const script: MockScript = {
@@ -177,9 +177,9 @@ describe("Gemini API keys and errors", () => {
   });
 
   it("parses model and method from the path, models with slashes included", () => {
-    expect(parseGeminiPath("/v1beta/models/gemini-2.5-flash:streamGenerateContent")).toEqual({ model: "gemini-2.5-flash", method: "streamGenerateContent" });
-    expect(parseGeminiPath("/v1/models/tunedModels/x:generateContent")).toEqual({ model: "tunedModels/x", method: "generateContent" });
-    expect(parseGeminiPath("/v1beta/models")).toBeUndefined();
-    expect(parseGeminiPath("/v1/messages")).toBeUndefined();
+    expect(classifyPath("/v1beta/models/gemini-2.5-flash:streamGenerateContent")).toMatchObject({ model: "gemini-2.5-flash", stream: true });
+    expect(classifyPath("/v1/models/tunedModels/x:generateContent")).toMatchObject({ model: "tunedModels/x", stream: false });
+    expect(classifyPath("/v1beta/models")).toBeUndefined();
+    expect(classifyPath("/v1/messages")?.model).toBeUndefined();
   });
 });

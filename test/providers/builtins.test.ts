@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelGateway, singleRoute } from "../../src/gateway/gateway.js";
-import type { ModelApi } from "../../src/harnesses/types.js";
+import type { ModelApi } from "../../src/wire/apis.js";
 import { BUILTIN_PROVIDERS } from "../../src/providers/builtins.js";
 import { ProviderRegistry } from "../../src/providers/registry.js";
 import { Redactor } from "../../src/secrets/redact.js";

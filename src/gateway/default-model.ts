@@ -1,11 +1,3 @@
-import type { ModelApi } from "../harnesses/types.js";
-
-/** Wire families the gateway serves, each under its own path prefix. */
-export type ApiFamily = "anthropic" | "openai" | "google";
-
-export function familyOf(api: ModelApi): ApiFamily {
-  return api === "anthropic-messages" ? "anthropic" : api === "google-generative-ai" ? "google" : "openai";
-}
 
 /**
  * The model a session gets when it names none: berth's mock when berth holds no provider

@@ -1,15 +1,11 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMockProvider, type MockProvider } from "../../src/mock/index.js";
-import {
-  apiForPath,
-  computeCost,
-  modelFromPath,
-  createRequestTap,
-  createUsageTap,
-  type ModelUsage,
-  type UsageApi,
-} from "../../src/telemetry/usage.js";
+import { startMockProvider, type MockProvider } from "../../../src/mock/index.js";
+import type { ModelApi as UsageApi } from "../../../src/wire/apis.js";
+import { computeCost } from "../../../src/wire/usage/cost.js";
+import { createRequestTap } from "../../../src/wire/request-tap.js";
+import { createUsageTap } from "../../../src/wire/usage/tap.js";
+import type { ModelUsage } from "../../../src/wire/usage/types.js";
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -372,23 +368,6 @@ describe("usage taps against berth's own mock provider", () => {
   }
 });
 
-describe("apiForPath", () => {
-  it("names the usage-bearing endpoints and nothing else", () => {
-    expect(apiForPath("/v1/messages")).toBe("anthropic-messages");
-    expect(apiForPath("/v1/messages?beta=true")).toBe("anthropic-messages");
-    expect(apiForPath("/v1/chat/completions")).toBe("openai-chat");
-    expect(apiForPath("/api/paas/v4/chat/completions")).toBe("openai-chat");
-    expect(apiForPath("/v1/responses")).toBe("openai-responses");
-    expect(apiForPath("/v1/messages/count_tokens")).toBeUndefined();
-    expect(apiForPath("/v1/models")).toBeUndefined();
-    expect(apiForPath("/v1/responses/resp_123")).toBeUndefined();
-    expect(apiForPath("/v1beta/models/gemini-2.5-pro:streamGenerateContent")).toBe("google-generative-ai");
-    expect(apiForPath("/v1beta/models/gemini-2.5-pro:generateContent")).toBe("google-generative-ai");
-    expect(apiForPath("/v1beta/models/gemini-2.5-pro:countTokens")).toBeUndefined();
-    expect(modelFromPath("/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse")).toBe("gemini-2.5-pro");
-    expect(modelFromPath("/v1/messages")).toBeUndefined();
-  });
-});
 
 describe("computeCost", () => {
   const usage = { inputTokens: 1_000_000 + 2_000_000 + 500_000, outputTokens: 100_000, cacheReadTokens: 2_000_000, cacheWriteTokens: 500_000 };
