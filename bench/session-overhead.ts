@@ -8,7 +8,7 @@ import { HarnessInstaller } from "../src/harnesses/installer.js";
 import { pi } from "../src/harnesses/pi.js";
 import type { MockProvider } from "../src/mock/index.js";
 import { BwrapDriver } from "../src/sandboxes/bwrap.js";
-import { EgressProxy } from "../src/sandboxes/egress-proxy.js";
+import { EgressProxy } from "../src/sandboxes/egress/proxy.js";
 import { HostDriver } from "../src/sandboxes/host.js";
 import { SessionManager } from "../src/sessions/manager.js";
 import type { SandboxDriver, Tier } from "../src/sandboxes/types.js";

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { existsSync } from "node:fs";
 import { checkImage, type ImageCheckReport } from "../images/check.js";
 import { ImageInputError } from "../images/source.js";
-import { Allowlist } from "../secrets/scan.js";
+import { Allowlist } from "../secrets/allowlist.js";
 import { UsageError } from "./common.js";
 import { printTable } from "./table.js";
 

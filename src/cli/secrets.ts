@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { existsSync } from "node:fs";
-import { Allowlist, scanDiff, scanTree, type ScanReport } from "../secrets/scan.js";
+import { Allowlist } from "../secrets/allowlist.js";
+import { scanDiff, scanTree, type ScanReport } from "../secrets/scan.js";
 import { UsageError } from "./common.js";
 import { printTable } from "./table.js";
 

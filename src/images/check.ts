@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { promisify } from "node:util";
 import { HARNESSES } from "../harnesses/registry.js";
-import { type Allowlist, ChunkScanner, findSecrets, fingerprint, plausible, redactSecret, type SecretFinding } from "../secrets/scan.js";
+import type { Allowlist } from "../secrets/allowlist.js";
+import { ChunkScanner, type SecretFinding } from "../secrets/chunk-scanner.js";
+import { findSecrets, fingerprint, plausible, redactSecret } from "../secrets/matcher.js";
 import { openInput, which, type ImageConfig, type ImageFile, type ImageInput, type InputKind } from "./source.js";
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { z } from "zod";
-import { EgressProxy } from "./egress-proxy.js";
+import { EgressProxy } from "./egress/proxy.js";
 import type { SandboxDrivers } from "./index.js";
 import { mkdirForAgent, writeAgentFile } from "./agent-owner.js";
 import { writeRelay } from "./relay.js";

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { resolveSecret, SECRET_NAME, secretHowTo } from "../providers/secrets.js";
-import { normalizeHost } from "../sandboxes/egress-proxy.js";
+import { normalizeHost } from "../sandboxes/egress/policy.js";
 import type { Redactor } from "./redact.js";
 import { GitHubAppTokens, parsePrivateKey } from "./github-app.js";
 

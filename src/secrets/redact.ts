@@ -3,11 +3,11 @@
 // credential shapes berth did not issue but must not echo (a key pasted into a prompt,
 // a token a tool printed).
 
-import { CREDENTIAL_SHAPES, HTTP_AUTH_SHAPE } from "./scan.js";
+import { CREDENTIAL_SHAPES, HTTP_AUTH_SHAPE } from "./shapes.js";
 
 export const REDACTED = "[REDACTED]";
 
-// One list of credential shapes for redaction and for scanning (secrets/scan.ts).
+// One list of credential shapes for redaction and for scanning (secrets/shapes.ts).
 const SHAPES: RegExp[] = CREDENTIAL_SHAPES.map((s) => s.re);
 const BEARER = HTTP_AUTH_SHAPE;
 

@@ -9,7 +9,7 @@ import type { HarnessInstaller } from "../harnesses/installer.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { ResolvedRoute } from "../providers/registry.js";
 import { mkdirForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
-import { EgressProxy } from "../sandboxes/egress-proxy.js";
+import { EgressProxy } from "../sandboxes/egress/proxy.js";
 import { writeRelay } from "../sandboxes/relay.js";
 import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
 import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";

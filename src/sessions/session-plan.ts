@@ -2,7 +2,7 @@ import type { BerthConfig } from "../config/config.js";
 import { getHarness, HARNESSES } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
-import { parsePolicy } from "../sandboxes/egress-proxy.js";
+import { parsePolicy } from "../sandboxes/egress/policy.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
 import { parseTier, type SandboxDriver } from "../sandboxes/types.js";
 import { parseGitHosts } from "../secrets/git-credentials.js";

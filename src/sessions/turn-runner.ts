@@ -2,7 +2,7 @@ import type { AcpAgentConnection } from "../acp/agent-connection.js";
 import type { NewEvent, SessionState } from "../events/types.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { ResolvedRoute } from "../providers/registry.js";
-import type { EgressProxy } from "../sandboxes/egress-proxy.js";
+import type { EgressProxy } from "../sandboxes/egress/proxy.js";
 import type { SandboxDriver, SandboxProcess } from "../sandboxes/types.js";
 import type { SessionStore } from "./store.js";
 import type { TurnRecord } from "./types.js";

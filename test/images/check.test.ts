@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { checkImage, type ImageCheckReport, type ImageFinding } from "../../src/images/check.js";
-import { Allowlist, fingerprint } from "../../src/secrets/scan.js";
+import { Allowlist } from "../../src/secrets/allowlist.js";
+import { fingerprint } from "../../src/secrets/matcher.js";
 import { dockerArchive, fake, ociArchive, tar, type FakeImage } from "./fixtures.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "berth-imgcheck-"));

@@ -5,20 +5,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { Redactor } from "../../src/secrets/redact.js";
-import {
-  addedBlocks,
-  Allowlist,
-  ChunkScanner,
-  CREDENTIAL_SHAPES,
-  excerpt,
-  findSecrets,
-  fingerprint,
-  globToRegExp,
-  HTTP_AUTH_SHAPE,
-  scanDiff,
-  scanText,
-  scanTree,
-} from "../../src/secrets/scan.js";
+import { Allowlist, globToRegExp } from "../../src/secrets/allowlist.js";
+import { ChunkScanner, scanText } from "../../src/secrets/chunk-scanner.js";
+import { excerpt, findSecrets, fingerprint } from "../../src/secrets/matcher.js";
+import { addedBlocks, scanDiff, scanTree } from "../../src/secrets/scan.js";
+import { CREDENTIAL_SHAPES, HTTP_AUTH_SHAPE } from "../../src/secrets/shapes.js";
 import { fake, randomToken } from "../images/fixtures.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "berth-scan-"));

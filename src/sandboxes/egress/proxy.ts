@@ -2,8 +2,9 @@ import { promises as dns } from "node:dns";
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import net, { type AddressInfo } from "node:net";
-import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
+import { canonicalAddress, classifyAddress, interfaceAddresses } from "./addresses.js";
+import { matchRules, normalizeHost, parsePolicy, type EgressDecision, type EgressPolicy, type EgressRule } from "./policy.js";
 
 /**
  * The session egress proxy (T1/T2 network policy). An isolated sandbox has no network of
@@ -19,35 +20,6 @@ import type { Duplex } from "node:stream";
  *   3. then it connects to the vetted address itself, never to the name again, so a
  *      second DNS answer (rebinding) cannot redirect the connection.
  */
-
-export interface EgressPolicy {
-  /** "example.com" (exact), "*.example.com" (any subdomain, not the apex), optional ":port" suffix on either (default ports 80 and 443 only). */
-  allow: string[];
-  /** Let allowed names resolve to loopback/private/link-local addresses (default false). Cloud metadata stays refused. */
-  allowPrivateAddresses?: boolean;
-}
-
-export interface EgressDecision {
-  /** The host as requested, normalized (lower case, no trailing dot, IPv6 without brackets). */
-  host: string;
-  port: number;
-  allowed: boolean;
-  reason: string;
-  /** "CONNECT" or the forwarded HTTP method. */
-  method: string;
-  /** Allowed: the vetted address the proxy connects to (first choice). Refused for an address: the offending one. */
-  address?: string;
-}
-
-/** One parsed allowlist entry. `host` is normalized; IP rules match only that exact IP literal. */
-export interface EgressRule {
-  entry: string;
-  host: string;
-  wildcard: boolean;
-  ip: boolean;
-  /** Absent: ports 80 and 443. */
-  port?: number;
-}
 
 export interface EgressProxyOptions {
   /** Listen on this unix socket (a stale socket file there is removed first). */
@@ -71,7 +43,6 @@ export interface EgressProxyOptions {
   connectTimeoutMs?: number;
 }
 
-const DEFAULT_PORTS = [80, 443];
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Bytes a client may send after CONNECT before the tunnel is up; past this it is paused. */
 const EARLY_LIMIT = 64 * 1024;
@@ -81,214 +52,6 @@ const HOP_BY_HOP = new Set([
   "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect",
 ]);
 
-// ---------------------------------------------------------------------------------------
-// Host names and the allowlist
-
-interface NormalHost {
-  host: string;
-  /** 0 for a name, 4 or 6 for an IP literal. */
-  ip: 0 | 4 | 6;
-}
-
-const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
-
-/**
- * Normalizes a host as it appears in a request or an allowlist entry (no port): lower case,
- * IDN to punycode, one trailing dot dropped, IPv4 in its WHATWG forms ("0x7f.1",
- * "2130706433") to dotted decimal, IPv6 (bare or in brackets) to its canonical text.
- * Undefined when it is not a valid host name or IP literal.
- */
-export function normalizeHost(raw: string): NormalHost | undefined {
-  let h = raw;
-  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
-  if (h.includes(":")) {
-    if (!net.isIPv6(h) || h.includes("%")) return undefined;
-    try {
-      return { host: new URL(`http://[${h}]/`).hostname.slice(1, -1), ip: 6 };
-    } catch {
-      return undefined;
-    }
-  }
-  if (h === "" || /[/?#@\\%\s[\]]/.test(h)) return undefined;
-  let name: string;
-  try {
-    name = new URL(`http://${h}/`).hostname;
-  } catch {
-    return undefined;
-  }
-  if (net.isIPv4(name)) return { host: name, ip: 4 };
-  if (name.endsWith(".")) name = name.slice(0, -1);
-  if (name === "" || name.length > 253 || !name.split(".").every((l) => LABEL.test(l))) return undefined;
-  return { host: name, ip: 0 };
-}
-
-function entryError(entry: string, why: string): Error {
-  return new Error(`invalid egress allow entry ${JSON.stringify(entry)}: ${why}`);
-}
-
-function parseEntry(raw: unknown): EgressRule {
-  if (typeof raw !== "string") throw new Error(`invalid egress allow entry ${JSON.stringify(raw)}: expected a string`);
-  const e = raw.trim();
-  if (e === "") throw new Error("invalid egress allow entry: it is empty (expected a host such as \"example.com\")");
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(e) || e.includes("://")) {
-    throw entryError(raw, 'remove the scheme; entries are hosts like "example.com" or "example.com:8443"');
-  }
-  if (/[/?#]/.test(e)) throw entryError(raw, 'remove the path; entries are hosts like "example.com", the policy applies to whole hosts');
-  if (e.includes("@")) throw entryError(raw, "remove the user info; entries are hosts");
-
-  let hostPart = e;
-  let portText: string | undefined;
-  if (e.startsWith("[")) {
-    const end = e.indexOf("]");
-    if (end < 0) throw entryError(raw, 'unclosed "[" in an IPv6 address');
-    hostPart = e.slice(0, end + 1);
-    const rest = e.slice(end + 1);
-    if (rest !== "") {
-      if (!rest.startsWith(":")) throw entryError(raw, 'expected ":port" after "]"');
-      portText = rest.slice(1);
-    }
-  } else if (!net.isIPv6(e)) {
-    const colon = e.lastIndexOf(":");
-    if (colon >= 0) {
-      hostPart = e.slice(0, colon);
-      portText = e.slice(colon + 1);
-      if (hostPart.includes(":")) throw entryError(raw, 'write an IPv6 address with a port as "[addr]:port"');
-    }
-  }
-
-  let port: number | undefined;
-  if (portText !== undefined) {
-    port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-    if (!(port >= 1 && port <= 65535)) throw entryError(raw, `bad port ${JSON.stringify(portText)} (expected 1-65535)`);
-  }
-
-  if (hostPart.includes("*")) {
-    if (!hostPart.startsWith("*.") || hostPart.indexOf("*", 1) >= 0) {
-      throw entryError(raw, 'a wildcard must be a single leading "*." as in "*.example.com"');
-    }
-    const base = normalizeHost(hostPart.slice(2));
-    if (!base) throw entryError(raw, `${JSON.stringify(hostPart.slice(2))} is not a valid host name`);
-    if (base.ip) throw entryError(raw, "a wildcard cannot apply to an IP address");
-    return { entry: e, host: base.host, wildcard: true, ip: false, port };
-  }
-  const n = normalizeHost(hostPart);
-  if (!n) throw entryError(raw, `${JSON.stringify(hostPart)} is not a valid host name or IP address`);
-  return { entry: e, host: n.host, wildcard: false, ip: n.ip !== 0, port };
-}
-
-/** Validates and parses an allowlist; throws an Error naming the first malformed entry. */
-export function parsePolicy(allow: string[]): EgressRule[] {
-  if (!Array.isArray(allow)) throw new Error("egress policy: allow must be an array of host patterns");
-  return allow.map(parseEntry);
-}
-
-/**
- * Step 1 of the decision: does the (normalized) host and port match a rule? Wildcards never
- * match the apex or an IP literal; IP literals match only an identical IP rule.
- */
-export function matchRules(rules: readonly EgressRule[], host: string, port: number): { allowed: boolean; reason: string } {
-  const isIp = net.isIP(host) !== 0;
-  let hostMatched = false;
-  for (const r of rules) {
-    const ok = r.wildcard ? !isIp && host.endsWith(`.${r.host}`) : host === r.host;
-    if (!ok) continue;
-    hostMatched = true;
-    if (r.port === undefined ? DEFAULT_PORTS.includes(port) : port === r.port) return { allowed: true, reason: `allowed by "${r.entry}"` };
-  }
-  return hostMatched
-    ? { allowed: false, reason: `port ${port} is not allowed for this host` }
-    : { allowed: false, reason: "host is not in the allowlist" };
-}
-
-// ---------------------------------------------------------------------------------------
-// Address classes
-
-function v4Kind(a: number, b: number, c: number, d: number): string | undefined {
-  // All of link-local v4 is metadata: 169.254.169.254 (AWS, GCP, Azure, OpenStack, ...),
-  // 169.254.170.2 (ECS task credentials), 169.254.169.123 (time), 169.254.169.253 (DNS).
-  if (a === 169 && b === 254) return "cloud metadata";
-  if (a === 100 && b === 100 && c === 100 && d === 200) return "cloud metadata"; // Alibaba
-  if (a === 168 && b === 63 && c === 129 && d === 16) return "cloud metadata"; // Azure wire server
-  if (a === 0) return "unspecified";
-  if (a === 127) return "loopback";
-  if (a === 10 || (a === 172 && (b & 0xf0) === 16) || (a === 192 && b === 168)) return "private";
-  if (a === 100 && (b & 0xc0) === 64) return "shared (CGNAT)";
-  if (a >= 224 && a < 240) return "multicast";
-  if (a >= 240) return "reserved";
-  return undefined;
-}
-
-function ipv6Groups(addr: string): number[] | undefined {
-  let s = addr;
-  const lastColon = s.lastIndexOf(":");
-  const tail = s.slice(lastColon + 1);
-  if (tail.includes(".")) {
-    const b = tail.split(".").map(Number);
-    if (b.length !== 4) return undefined;
-    s = `${s.slice(0, lastColon + 1)}${(((b[0] ?? 0) << 8) | (b[1] ?? 0)).toString(16)}:${(((b[2] ?? 0) << 8) | (b[3] ?? 0)).toString(16)}`;
-  }
-  const halves = s.split("::");
-  const part = (p: string | undefined) => (p ? p.split(":").map((h) => parseInt(h, 16)) : []);
-  const head = part(halves[0]);
-  if (halves.length === 1) return head.length === 8 ? head : undefined;
-  const rest = part(halves[1]);
-  return [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
-}
-
-function v6Kind(g: number[]): string | undefined {
-  const at = (i: number) => g[i] ?? 0;
-  const zeroUpTo = (n: number) => g.slice(0, n).every((x) => x === 0);
-  const embedded = (hi: number, lo: number) => v4Kind(hi >> 8, hi & 0xff, lo >> 8, lo & 0xff);
-  if (zeroUpTo(8)) return "unspecified";
-  if (zeroUpTo(7) && at(7) === 1) return "loopback";
-  if (zeroUpTo(5) && at(5) === 0xffff) return embedded(at(6), at(7)); // IPv4-mapped
-  if (zeroUpTo(6)) return embedded(at(6), at(7)) ?? "reserved"; // IPv4-compatible (deprecated)
-  if (at(0) === 0x64 && at(1) === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embedded(at(6), at(7)); // NAT64
-  if (at(0) === 0x2002) return embedded(at(1), at(2)); // 6to4
-  // AWS's IPv6 service range (fd00:ec2::254 metadata, ::23 ECS task metadata, ::253 DNS, ::123
-  // time) and GCP's metadata server (fd20:ce::254).
-  if (at(0) === 0xfd00 && at(1) === 0xec2) return "cloud metadata";
-  if (at(0) === 0xfd20 && at(1) === 0xce && g.slice(2, 7).every((x) => x === 0) && at(7) === 0x254) return "cloud metadata";
-  if ((at(0) & 0xfe00) === 0xfc00) return "private";
-  if ((at(0) & 0xffc0) === 0xfe80) return "link-local";
-  if ((at(0) & 0xffc0) === 0xfec0) return "private"; // site-local (deprecated)
-  if ((at(0) & 0xff00) === 0xff00) return "multicast";
-  return undefined;
-}
-
-/**
- * The class of an address the proxy will not connect to by default ("loopback", "private",
- * "link-local", "cloud metadata", "shared (CGNAT)", "unspecified", "multicast", "reserved"),
- * looking through IPv4-mapped/compatible, NAT64 and 6to4 forms; undefined for a public
- * address. Throws for something that is not an IP address.
- */
-export function classifyAddress(address: string): string | undefined {
-  const a = address.split("%")[0] ?? "";
-  if (net.isIPv4(a)) {
-    const [p, q, r, s] = a.split(".").map(Number) as [number, number, number, number];
-    return v4Kind(p, q, r, s);
-  }
-  const g = net.isIPv6(a) ? ipv6Groups(a) : undefined;
-  if (!g || g.length !== 8 || g.some((x) => !(x >= 0 && x <= 0xffff))) throw new Error(`not an IP address: ${address}`);
-  return v6Kind(g);
-}
-
-/** An address in one spelling: IPv4-mapped IPv6 as IPv4, no zone, IPv6 groups expanded. */
-export function canonicalAddress(address: string): string {
-  const a = (address.split("%")[0] ?? "").replace(/^\[|\]$/g, "");
-  if (net.isIPv4(a)) return a;
-  const g = net.isIPv6(a) ? ipv6Groups(a) : undefined;
-  if (!g) return a.toLowerCase();
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return [g[6]! >> 8, g[6]! & 0xff, g[7]! >> 8, g[7]! & 0xff].join(".");
-  return g.map((x) => x.toString(16)).join(":");
-}
-
-function interfaceAddresses(): string[] {
-  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
-}
-
-// ---------------------------------------------------------------------------------------
-// The proxy
 
 /** Why the proxy refused a target, machine-readable: the X-Berth-Egress-Refused header of its 403. */
 export type EgressRefusal = "not_allowed" | "private_address" | "metadata_address" | "berth_endpoint";
