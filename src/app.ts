@@ -82,11 +82,11 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
   const bwrap = new BwrapDriver({ owner: config.home, t1: config.env });
   if (bwrap.cgroupsOff) logger.warn("BERTH_T1_CGROUPS=off: T1 sandboxes run without per-sandbox pids/memory/CPU limits, so one sandbox can starve the others");
-  const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner: config.home })]);
+  const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner: config.home, settings: config.env })]);
 
   // berth's scripted mock model always runs (loopback, cheap) and serves mock-* models;
   // with no provider key configured it is also the default model, and berth says so.
-  const { defaultModel, useMock } = defaultModelFromEnv(env);
+  const { defaultModel, useMock } = defaultModelFromEnv(env, config.env.BERTH_MODEL);
   const script = config.env.BERTH_MOCK_SCRIPT ? loadMockScript(config.env.BERTH_MOCK_SCRIPT) : undefined;
   const mock = await startMockProvider({ script, logger });
   const providerOpts: ProviderOptions = {

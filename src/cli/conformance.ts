@@ -1,13 +1,13 @@
 import { Command } from "commander";
+import { parseEnv } from "../config/env.js";
+import { BwrapDriver } from "../sandboxes/bwrap.js";
+import { ENGINE_SOCKETS, engineHost } from "../sandboxes/engine.js";
+import { HostDriver } from "../sandboxes/host.js";
 import { SandboxDrivers } from "../sandboxes/index.js";
+import { OciDriver } from "../sandboxes/oci.js";
 import { formatReport, loadProbes, passed, runConformance } from "../sandboxes/conformance.js";
 import { parseTier, type Tier } from "../sandboxes/types.js";
 import { UsageError } from "./common.js";
-
-const ENGINE_SOCKETS: Record<string, string> = {
-  podman: "unix:///run/berth/podman.sock",
-  docker: "unix:///var/run/docker.sock",
-};
 
 export function conformanceCommand(): Command {
   return new Command("conformance")
@@ -18,15 +18,19 @@ export function conformanceCommand(): Command {
     .action(async (opts: { tier?: string[]; driver?: string; json?: boolean }) => {
       const file = loadProbes();
       let tiers: Tier[] = opts.tier?.map((t) => parseTier(t) ?? badTier(t)) ?? file.tiers;
+      const settings = parseEnv(process.env);
+      let engine = engineHost(settings);
       if (opts.driver) {
         if (opts.driver === "bwrap") tiers = tiers.filter((t) => t === "process");
-        else if (ENGINE_SOCKETS[opts.driver]) {
+        else if (opts.driver === "podman" || opts.driver === "docker") {
           tiers = tiers.filter((t) => t !== "process" && t !== "host");
-          process.env.BERTH_DOCKER_HOST ??= process.env.DOCKER_HOST ?? ENGINE_SOCKETS[opts.driver];
+          // The operator's named engine wins; else the usual socket of the engine asked for.
+          engine = settings.BERTH_DOCKER_HOST ?? settings.DOCKER_HOST ?? ENGINE_SOCKETS[opts.driver];
         } else throw new UsageError(`--driver must be bwrap, podman or docker, not '${opts.driver}'`);
         if (tiers.length === 0) throw new UsageError(`driver ${opts.driver} serves none of the tiers asked for`);
       }
-      const reports = await runConformance(new SandboxDrivers(), tiers, { log: (s) => process.stderr.write(`${s}\n`) });
+      const drivers = new SandboxDrivers([new HostDriver(), new BwrapDriver({ t1: settings }), new OciDriver({ settings, host: engine })]);
+      const reports = await runConformance(drivers, tiers, { log: (s) => process.stderr.write(`${s}\n`) });
       if (opts.json) process.stdout.write(JSON.stringify({ passed: passed(reports), reports }, null, 2) + "\n");
       else process.stdout.write(formatReport(reports, file.probes) + "\n");
       process.exitCode = passed(reports) ? 0 : 1;

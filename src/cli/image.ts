@@ -1,6 +1,8 @@
 import { Command } from "commander";
 import { existsSync } from "node:fs";
 import { checkImage, type ImageCheckReport } from "../images/check.js";
+import { parseEnv } from "../config/env.js";
+import { namedEngine } from "../sandboxes/engine.js";
 import { ImageInputError } from "../images/source.js";
 import { Allowlist } from "../secrets/allowlist.js";
 import { UsageError } from "./common.js";
@@ -51,7 +53,9 @@ export function imageCommand(): Command {
       if (opts.allow && !existsSync(opts.allow)) throw new UsageError(`no allowlist at ${opts.allow}`);
       let report: ImageCheckReport;
       try {
+        const engine = namedEngine(parseEnv(process.env));
         report = await checkImage(target, {
+          ...(engine ? { engine } : {}),
           strict: opts.strict,
           allow: opts.allow ? Allowlist.load(opts.allow) : undefined,
           maxBinaryBytes: opts.maxBinaryMb !== undefined ? Number(opts.maxBinaryMb) * 1024 * 1024 : undefined,

@@ -65,7 +65,7 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
 
   let server: BerthServer | undefined;
   let client: BerthClient;
-  const remote = opts.server ?? process.env.BERTH_URL;
+  const remote = opts.server ?? parseEnv(process.env).BERTH_URL;
   if (remote) client = remoteClient(remote);
   else {
     // The person typing this is the operator: the workspace they name is allowed for this run.

@@ -8,7 +8,8 @@ export function serveCommand(): Command {
     .option("--port <port>", "port (also PORT)")
     .option("--host <host>", "bind address (also BERTH_HOST; default 127.0.0.1)")
     .action(async (opts: { port?: string; host?: string }) => {
-      const port = opts.port ?? process.env.PORT;
+      // PORT itself is parsed with the rest of the configuration (config/env.ts).
+      const port = opts.port;
       if (port !== undefined && !/^\d+$/.test(port)) throw new UsageError(`--port must be a number, not '${port}'`);
       const server = await startServer({
         config: { ...(port !== undefined ? { port: Number(port) } : {}), ...(opts.host ? { host: opts.host } : {}) },

@@ -67,7 +67,10 @@ export interface CheckOptions {
   strict?: boolean;
   /** visudo to validate sudoers files with: a path, or false for none; default: found on PATH. */
   visudo?: string | false;
+  /** Where executables (podman, docker, visudo) are looked up: its PATH. */
   env?: NodeJS.ProcessEnv;
+  /** The container engine to export image names from (BERTH_DOCKER_HOST/DOCKER_HOST); else the podman or docker CLI. */
+  engine?: string;
   onProgress?: (message: string) => void;
 }
 
@@ -232,7 +235,7 @@ const ISSUE_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 /** Checks an image, an image archive, a root filesystem tar or a directory. */
 export async function checkImage(target: string, opts: CheckOptions = {}): Promise<ImageCheckReport> {
   const t0 = Date.now();
-  const input: ImageInput = await openInput(target, { env: opts.env, onProgress: opts.onProgress });
+  const input: ImageInput = await openInput(target, { ...(opts.env ? { env: opts.env } : {}), ...(opts.engine ? { engine: opts.engine } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
   try {
     return await checkInput(target, input, opts, t0);
   } finally {

@@ -9,12 +9,12 @@ import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { constants } from "node:fs";
 import { access, lstat, open, readdir, readlink, stat } from "node:fs/promises";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import * as zlib from "node:zlib";
+import { engineClient } from "../sandboxes/engine.js";
 import { FileSource, readTar, StreamSource, TarFormatError, type ByteSource, type TarEntryType, type TarHeader } from "./tar.js";
 
 
@@ -415,14 +415,6 @@ async function tarInput(file: string, describe: string, kind: InputKind, cleanup
 
 // --- images by name ----------------------------------------------------------------------
 
-function engineSocket(env: NodeJS.ProcessEnv): string | undefined {
-  const h = env.BERTH_DOCKER_HOST || env.DOCKER_HOST;
-  if (!h) return undefined;
-  if (h.startsWith("unix://")) return h.slice("unix://".length);
-  if (h.startsWith("/")) return h;
-  return undefined;
-}
-
 /** The path of an executable on PATH (or given with a slash), if there is one. */
 export async function which(cmd: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   const candidates = cmd.includes("/") ? [cmd] : (env.PATH ?? "").split(":").filter(Boolean).map((d) => join(d, cmd));
@@ -437,33 +429,24 @@ export async function which(cmd: string, env: NodeJS.ProcessEnv = process.env): 
   return undefined;
 }
 
-/** Saves an image to `out` (a docker-archive tar); returns how. */
-export async function saveImage(image: string, out: string, env = process.env): Promise<string> {
-  const socket = engineSocket(env);
-  if (socket) {
-    await new Promise<void>((resolve, reject) => {
-      const req = request({ socketPath: socket, path: `/images/${encodeURIComponent(image)}/get`, method: "GET" }, (res) => {
-        if (res.statusCode !== 200) {
-          let body = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => (body += d));
-          res.on("end", () => {
-            let msg = body.trim();
-            try {
-              msg = (JSON.parse(body) as { message?: string }).message ?? msg;
-            } catch {
-              /* not JSON */
-            }
-            reject(new ImageInputError(`the engine at ${socket} cannot export ${image}: ${res.statusCode} ${msg}`));
-          });
-          return;
-        }
-        pipeline(res, createWriteStream(out)).then(resolve, reject);
-      });
-      req.on("error", (e) => reject(new ImageInputError(`cannot reach the engine at ${socket}: ${e.message}`)));
-      req.end();
-    });
-    return `engine API at ${socket}`;
+/**
+ * Saves an image to `out` (a docker-archive tar); returns how: through the engine the
+ * operator named (BERTH_DOCKER_HOST/DOCKER_HOST), else the podman or docker CLI on PATH.
+ */
+export async function saveImage(image: string, out: string, opts: { engine?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+  const env = opts.env ?? process.env;
+  if (opts.engine) {
+    const engine = opts.engine;
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await (await engineClient(engine)).getImage(image).get();
+    } catch (e) {
+      const err = e as { statusCode?: number; json?: { message?: string }; message?: string };
+      if (err.statusCode) throw new ImageInputError(`the engine at ${engine} cannot export ${image}: ${err.statusCode} ${err.json?.message ?? err.message ?? ""}`.trim());
+      throw new ImageInputError(`cannot reach the engine at ${engine}: ${err.message}`);
+    }
+    await pipeline(stream, createWriteStream(out));
+    return `engine API at ${engine}`;
   }
   for (const name of ["podman", "docker"]) {
     const cli = await which(name, env);
@@ -486,7 +469,7 @@ export async function saveImage(image: string, out: string, env = process.env): 
  * an image name. A gzip-compressed tar is decompressed to a temporary file first (archives
  * are read twice: headers, then layers in order).
  */
-export async function openInput(target: string, opts: { env?: NodeJS.ProcessEnv; onProgress?: (m: string) => void } = {}): Promise<ImageInput> {
+export async function openInput(target: string, opts: { env?: NodeJS.ProcessEnv; engine?: string; onProgress?: (m: string) => void } = {}): Promise<ImageInput> {
   if (existsSync(target)) {
     const st = await lstat(target);
     if (st.isDirectory()) return directoryInput(target);
@@ -505,7 +488,7 @@ export async function openInput(target: string, opts: { env?: NodeJS.ProcessEnv;
   const cleanup = () => rmSync(tmp, { recursive: true, force: true });
   try {
     opts.onProgress?.(`exporting ${target} ...`);
-    const how = await saveImage(target, out, opts.env);
+    const how = await saveImage(target, out, { ...(opts.env ? { env: opts.env } : {}), ...(opts.engine ? { engine: opts.engine } : {}) });
     return await tarInput(out, `image ${target} (via ${how})`, "image", cleanup);
   } catch (e) {
     cleanup();

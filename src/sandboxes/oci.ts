@@ -1,10 +1,9 @@
 import { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, lstatSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import http from "node:http";
 import net from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { PassThrough, type Duplex } from "node:stream";
 import type Dockerode from "dockerode";
 import { berthHome } from "../util/home.js";
@@ -20,9 +19,13 @@ import {
   type Tier,
 } from "./types.js";
 import { containerSeccompProfile, readEngineDefaultProfile } from "./oci-seccomp.js";
+import { attachStdio, connectOptions, engineClient, engineHost, type EngineEnv } from "./engine.js";
+import type { EnvSlice } from "../config/env.js";
 
-/** Where scripts/podman-setup.sh starts Podman's Docker-compatible API. */
-export const DEFAULT_ENGINE_SOCKET = "/run/berth/podman.sock";
+/** The variables the container tiers read. */
+export type OciEnv = EngineEnv &
+  EnvSlice<"BERTH_HOME" | "BERTH_IMAGE" | "BERTH_IMAGE_T4" | "BERTH_OCI_CPUS" | "BERTH_OCI_MEMORY" | "BERTH_OCI_PIDS" | "BERTH_OCI_NOFILE" | "BERTH_OCI_NPROC" | "BERTH_OCI_INIT">;
+
 export const DEFAULT_IMAGE = "localhost/berth-workspace:latest";
 export const DEFAULT_IMAGE_T4 = "localhost/berth-workspace:t4";
 const SETUP_HINT = "run scripts/podman-setup.sh (installs podman and starts its API service)";
@@ -67,30 +70,8 @@ export interface OciDriverOptions {
   owner?: string;
   /** Run a tiny init (catatonit/tini) as pid 1 so orphans are reaped. Default on. */
   init?: boolean;
-  env?: NodeJS.ProcessEnv;
-}
-
-/** The engine to talk to: BERTH_DOCKER_HOST, else DOCKER_HOST, else berth's Podman socket. */
-export function engineHost(env: NodeJS.ProcessEnv = process.env): string {
-  return env.BERTH_DOCKER_HOST || env.DOCKER_HOST || DEFAULT_ENGINE_SOCKET;
-}
-
-function connectOptions(host: string): Dockerode.DockerOptions {
-  if (host.startsWith("unix://")) return { socketPath: host.slice("unix://".length) };
-  if (host.startsWith("tcp://") || host.startsWith("http://")) {
-    const u = new URL(host.replace(/^tcp:/, "http:"));
-    return { protocol: "http", host: u.hostname, port: Number(u.port || 2375) };
-  }
-  if (isAbsolute(host)) return { socketPath: host };
-  throw new SandboxUnavailableError(`unsupported engine address ${host}: use a unix socket path, unix://PATH or tcp://HOST:PORT`);
-}
-
-/** "2g", "512m", "1073741824" → bytes. */
-export function parseBytes(s: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(s);
-  if (!m) throw new Error(`not a size: ${s}`);
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
-  return Math.round(Number(m[1]) * mult);
+  /** The operator's settings (parsed at start, config/env.ts); default: none set. */
+  settings?: OciEnv;
 }
 
 /** This process's hard limit for one /proc/self/limits row, or undefined when unlimited/unknown. */
@@ -110,7 +91,7 @@ function hardLimit(row: string): number | undefined {
  * is capped at the host's hard limit and nproc also at kernel.pid_max (Podman lowers its
  * own RLIMIT_NPROC to pid_max, and the runtime inherits that).
  */
-export function defaultLimits(env: NodeJS.ProcessEnv = process.env): OciLimits {
+export function defaultLimits(env: OciEnv = {}): OciLimits {
   let pidMax: number | undefined;
   try {
     pidMax = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim()) || undefined;
@@ -120,13 +101,13 @@ export function defaultLimits(env: NodeJS.ProcessEnv = process.env): OciLimits {
   const nofile = Math.min(hardLimit("Max open files") ?? 1_048_576, 1_048_576);
   const nproc = Math.min(hardLimit("Max processes") ?? 1_048_576, pidMax ?? 1_048_576);
   // Engines refuse more CPUs than the host has.
-  const cpus = Math.min(env.BERTH_OCI_CPUS ? Number(env.BERTH_OCI_CPUS) : 2, availableParallelism());
+  const cpus = Math.min(env.BERTH_OCI_CPUS ?? 2, availableParallelism());
   return {
-    memory: env.BERTH_OCI_MEMORY ? parseBytes(env.BERTH_OCI_MEMORY) : 2 * 1024 ** 3,
+    memory: env.BERTH_OCI_MEMORY ?? 2 * 1024 ** 3,
     nanoCpus: Math.round(cpus * 1e9),
-    pids: env.BERTH_OCI_PIDS ? Number(env.BERTH_OCI_PIDS) : 512,
-    nofile: env.BERTH_OCI_NOFILE ? Number(env.BERTH_OCI_NOFILE) : nofile,
-    nproc: env.BERTH_OCI_NPROC ? Number(env.BERTH_OCI_NPROC) : nproc,
+    pids: env.BERTH_OCI_PIDS ?? 512,
+    nofile: env.BERTH_OCI_NOFILE ?? nofile,
+    nproc: env.BERTH_OCI_NPROC ?? nproc,
   };
 }
 
@@ -182,21 +163,18 @@ export class OciDriver implements SandboxDriver {
   private docker?: Promise<Dockerode>;
 
   constructor(opts: OciDriverOptions = {}) {
-    const env = opts.env ?? process.env;
+    const env = opts.settings ?? {};
     this.host = opts.host ?? engineHost(env);
     this.image = opts.image ?? env.BERTH_IMAGE ?? DEFAULT_IMAGE;
     this.imageT4 = opts.imageT4 ?? env.BERTH_IMAGE_T4 ?? DEFAULT_IMAGE_T4;
     this.limits = { ...defaultLimits(env), ...opts.limits };
     this.owner = opts.owner ?? berthHome(env.BERTH_HOME || undefined);
-    this.init = opts.init ?? !(env.BERTH_OCI_INIT === "0" || env.BERTH_OCI_INIT === "false");
+    this.init = opts.init ?? env.BERTH_OCI_INIT ?? true;
   }
 
   /** dockerode loads ~0.5 s of modules; only pay for it when a container tier is used. */
   client(): Promise<Dockerode> {
-    return (this.docker ??= (async () => {
-      const { default: Docker } = await import("dockerode");
-      return new Docker(connectOptions(this.host));
-    })());
+    return (this.docker ??= engineClient(this.host));
   }
 
   imageFor(tier: Tier): string {
@@ -377,7 +355,7 @@ export class OciDriver implements SandboxDriver {
     let waited: Promise<{ StatusCode?: number }>;
     try {
       // Attach and wait before start, so no output and no exit is missed.
-      stream = await this.attach(id);
+      stream = await attachStdio(this.host, id);
       waited = container.wait({ condition: "next-exit" }) as Promise<{ StatusCode?: number }>;
       waited.catch(() => {});
       await container.start();
@@ -435,34 +413,6 @@ export class OciDriver implements SandboxDriver {
       })());
 
     return { id: randomUUID(), driver: this.name, pid, ref: id, stdin, stdout, stderr, child, exited, kill };
-  }
-
-  /**
-   * Attaches to the container's stdio: an HTTP upgrade to a raw, multiplexed stream, as
-   * the docker CLI does. (Not dockerode's attach, which sends its options, or a chunked
-   * terminator, as a request body that the engine hands to the harness as stdin.)
-   */
-  private attach(id: string): Promise<Duplex> {
-    const o = connectOptions(this.host);
-    return new Promise((res, rej) => {
-      const req = http.request({
-        ...(o.socketPath ? { socketPath: o.socketPath } : { host: o.host as string, port: o.port }),
-        method: "POST",
-        path: `/containers/${encodeURIComponent(id)}/attach?stream=1&stdin=1&stdout=1&stderr=1`,
-        headers: { Connection: "Upgrade", Upgrade: "tcp", "Content-Length": "0" },
-      });
-      req.once("upgrade", (_r, sock, head) => {
-        if (head.length) sock.unshift(head);
-        res(sock);
-      });
-      req.once("response", (r) => {
-        let body = "";
-        r.on("data", (d) => (body += d));
-        r.on("end", () => rej(new Error(`attach answered HTTP ${r.statusCode}: ${body.trim()}`)));
-      });
-      req.once("error", rej);
-      req.end();
-    });
   }
 
   /** Removes a container (force) and resolves once the engine no longer knows it. */

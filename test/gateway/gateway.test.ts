@@ -178,7 +178,7 @@ describe("berth's environment", () => {
     expect(defaultModelFromEnv({ CLAUDE_CODE_OAUTH_TOKEN: "t" })).toEqual({ defaultModel: "claude-sonnet-4-5", useMock: false });
     expect(defaultModelFromEnv({ OPENAI_API_KEY_FILE: "/run/secrets/openai" })).toEqual({ defaultModel: "gpt-5", useMock: false });
     expect(defaultModelFromEnv({ GEMINI_API_KEY: "g" }).defaultModel).toBe("gemini-2.5-pro");
-    expect(defaultModelFromEnv({ ANTHROPIC_API_KEY: "k", BERTH_MODEL: "glm-4.6" }).defaultModel).toBe("glm-4.6");
+    expect(defaultModelFromEnv({ ANTHROPIC_API_KEY: "k" }, "glm-4.6").defaultModel).toBe("glm-4.6");
   });
 
   it("the gateway adds the oauth beta to the harness's own beta flags", async () => {
