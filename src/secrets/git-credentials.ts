@@ -302,14 +302,14 @@ export class GitCredentialService {
   /** Values handed out, each registered with the redactor once. */
   private issued = new Set<string>();
 
-  constructor(private readonly o: GitCredentialServiceOptions) {}
+  constructor(private readonly opts: GitCredentialServiceOptions) {}
 
   /** The entry that serves a request: same protocol and host, the longest matching path prefix (file order breaks ties). */
   match(req: GitCredentialRequest): GitCredentialEntry | undefined {
     const host = normalizeGitHost(req.host);
     const path = trimSlashes(req.path ?? "");
     let best: GitCredentialEntry | undefined;
-    for (const e of this.o.config?.entries ?? []) {
+    for (const e of this.opts.config?.entries ?? []) {
       if (e.protocol !== req.protocol || e.host !== host || !underPrefix(path, e.path)) continue;
       if (!best || e.path.length > best.path.length) best = e;
     }
@@ -321,20 +321,20 @@ export class GitCredentialService {
     const base = { sessionId, protocol: req.protocol, host: req.host, ...(req.path ? { path: req.path } : {}) };
     const decide = (d: Omit<GitCredentialDecision, keyof typeof base>) => {
       try {
-        this.o.onDecision?.({ ...base, ...d });
+        this.opts.onDecision?.({ ...base, ...d });
       } catch {
         /* a faulty listener must not break the answer */
       }
     };
     const host = normalizeGitHost(req.host);
-    const allowed = this.o.allowedHosts(sessionId) ?? [];
+    const allowed = this.opts.allowedHosts(sessionId) ?? [];
     if (!host || !allowed.includes(host)) {
       decide({ outcome: "refused", reason: "host is not in the session's git.hosts" });
       return undefined;
     }
     const entry = this.match(req);
     if (!entry) {
-      decide({ outcome: "refused", reason: this.o.config ? `no entry in ${this.o.config.file} serves ${req.protocol}://${host}` : "no git credentials file is configured" });
+      decide({ outcome: "refused", reason: this.opts.config ? `no entry in ${this.opts.config.file} serves ${req.protocol}://${host}` : "no git credentials file is configured" });
       return undefined;
     }
     const kind = entry.source.kind;
@@ -342,7 +342,7 @@ export class GitCredentialService {
     try {
       cred = await this.fetchFrom(entry, req);
     } catch (e) {
-      decide({ outcome: "failed", source: kind, entry: entry.index, reason: this.o.redactor.redact((e as Error).message) });
+      decide({ outcome: "failed", source: kind, entry: entry.index, reason: this.opts.redactor.redact((e as Error).message) });
       return undefined;
     }
     if (/[\n\r\0]/.test(cred.username + cred.password) || !cred.password) {
@@ -351,17 +351,17 @@ export class GitCredentialService {
     }
     if (!this.issued.has(cred.password)) {
       this.issued.add(cred.password);
-      this.o.redactor.add(cred.password);
+      this.opts.redactor.add(cred.password);
     }
-    decide({ outcome: "issued", source: kind, entry: entry.index, reason: `from ${this.o.config!.file} credentials[${entry.index}]` });
+    decide({ outcome: "issued", source: kind, entry: entry.index, reason: `from ${this.opts.config!.file} credentials[${entry.index}]` });
     return cred;
   }
 
   private async fetchFrom(entry: GitCredentialEntry, req: GitCredentialRequest): Promise<GitCredential> {
-    const username = entry.username ?? this.o.config!.username;
+    const username = entry.username ?? this.opts.config!.username;
     const s = entry.source;
     if (s.kind === "token") {
-      const v = resolveSecret(s.secret, { env: this.o.env ?? process.env })?.value;
+      const v = resolveSecret(s.secret, { env: this.opts.env ?? process.env })?.value;
       if (!v) throw new Error(`secret ${s.secret} is not set any more`);
       return { username, password: v };
     }

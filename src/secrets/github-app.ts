@@ -68,10 +68,10 @@ export class GitHubAppTokens {
   private readonly margin: number;
   readonly apiUrl: string;
 
-  constructor(private readonly o: GitHubAppOptions) {
-    this.now = o.now ?? Date.now;
-    this.margin = o.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
-    this.apiUrl = (o.apiUrl ?? GITHUB_API_URL).replace(/\/+$/, "");
+  constructor(private readonly opts: GitHubAppOptions) {
+    this.now = opts.now ?? Date.now;
+    this.margin = opts.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+    this.apiUrl = (opts.apiUrl ?? GITHUB_API_URL).replace(/\/+$/, "");
   }
 
   /** A token with more than the margin left: the cached one, or a fresh one (one request at a time). */
@@ -83,19 +83,19 @@ export class GitHubAppTokens {
   }
 
   private async mint(): Promise<InstallationToken> {
-    const url = `${this.apiUrl}/app/installations/${encodeURIComponent(this.o.installationId)}/access_tokens`;
-    const what = `GitHub App ${this.o.appId}: POST ${url}`;
+    const url = `${this.apiUrl}/app/installations/${encodeURIComponent(this.opts.installationId)}/access_tokens`;
+    const what = `GitHub App ${this.opts.appId}: POST ${url}`;
     let res: Response;
     try {
-      res = await (this.o.fetch ?? fetch)(url, {
+      res = await (this.opts.fetch ?? fetch)(url, {
         method: "POST",
         headers: {
-          authorization: `Bearer ${appJwt(this.o.appId, this.o.privateKey, this.now())}`,
+          authorization: `Bearer ${appJwt(this.opts.appId, this.opts.privateKey, this.now())}`,
           accept: "application/vnd.github+json",
           "x-github-api-version": "2022-11-28",
           "user-agent": "berth",
         },
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 15_000),
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15_000),
       });
     } catch (e) {
       const err = e as Error & { cause?: { code?: string } };

@@ -1,7 +1,7 @@
 import type { RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
 import { normalizeUpdate } from "../acp/normalize.js";
 import type { NewEvent } from "../events/types.js";
-import type { Live } from "./turn-runner.js";
+import type { LiveSession } from "./turn-runner.js";
 import type { SessionSettings } from "./types.js";
 
 /** What the harness tells berth over ACP, turned into the session's events and answers. */
@@ -9,7 +9,7 @@ export class AgentUpdates {
   constructor(private emit: (sessionId: string, ev: NewEvent) => void) {}
 
   /** A session/update: normalised into an event of the running turn (repeats dropped). */
-  update(live: Live, u: SessionUpdate): void {
+  update(live: LiveSession, u: SessionUpdate): void {
     if (live.replaying) return;
     const ev = normalizeUpdate(u, live.running);
     if (!ev) return;
@@ -24,7 +24,7 @@ export class AgentUpdates {
   }
 
   /** A session/request_permission, answered by the session's policy (or a person, for ask). */
-  permission(live: Live, settings: SessionSettings, req: RequestPermissionRequest, signal: AbortSignal): Promise<RequestPermissionResponse> {
+  permission(live: LiveSession, settings: SessionSettings, req: RequestPermissionRequest, signal: AbortSignal): Promise<RequestPermissionResponse> {
     // Some harnesses (Gemini CLI) announce a tool only inside the permission request; the
     // log still gets its tool.call first, so every harness's events read the same.
     if (!live.toolStatus.has(req.toolCall.toolCallId))

@@ -77,26 +77,26 @@ export interface Launched {
  * throws on failure (whatever was started is on the target, for the owner's teardown).
  */
 export class HarnessLauncher {
-  constructor(private readonly d: LaunchDeps) {}
+  constructor(private readonly deps: LaunchDeps) {}
 
   async launch(live: LaunchTarget, row: SessionRecord, resume: boolean, dir: string, hooks: LaunchHooks): Promise<Launched | undefined> {
     const { spec, driver } = live;
     await driver.check();
-    const harnessDir = await this.d.installer.ensure(spec, hooks.status);
+    const harnessDir = await this.deps.installer.ensure(spec, hooks.status);
     // The cheap integrity check runs alongside the rest of the boot; the harness starts only once it passed.
-    const intact = this.d.installer.verify(spec);
+    const intact = this.deps.installer.verify(spec);
     intact.catch(() => {});
     const home = join(dir, "home");
     mkdirSync(dir, { recursive: true, mode: 0o711 });
     chmodSync(dir, 0o711);
     if (!existsSync(home)) mkdirForAgent(home, 0o700);
     const layout = driver.layout({ workspace: row.workspace, home, harnessDir });
-    const token = this.d.gateway.mint(live.id, hooks.scope);
+    const token = this.deps.gateway.mint(live.id, hooks.scope);
     const plan = spec.launch({
       layout,
       // The name the upstream knows (after the provider's aliases).
       model: live.route.model,
-      gatewayUrl: this.d.gateway.baseUrl(spec.api),
+      gatewayUrl: this.deps.gateway.baseUrl(spec.api),
       tokenEnv: "BERTH_GATEWAY_TOKEN",
       token,
       systemPrompt: row.settings.systemPrompt,
@@ -108,8 +108,8 @@ export class HarnessLauncher {
     // inside on the gateway's own port so the URL above holds there too.
     let net: SandboxNet | undefined;
     // BERTH_GATEWAY_URL: where git-credential-berth asks for git credentials.
-    const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_GATEWAY_URL: this.d.gateway.url, BERTH_SESSION_ID: live.id };
-    if (row.tier !== "host" && this.d.gateway.socketPath) {
+    const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_GATEWAY_URL: this.deps.gateway.url, BERTH_SESSION_ID: live.id };
+    if (row.tier !== "host" && this.deps.gateway.socketPath) {
       // Everything else leaves through the session's egress proxy and its allowlist. T4
       // shares the host's network (and loopback): its proxy is a loopback port of its own,
       // as a fixed relayed port would collide between concurrent T4 sessions.
@@ -119,15 +119,15 @@ export class HarnessLauncher {
         policy: { allow: row.settings.egressAllow ?? [], allowPrivateAddresses: row.settings.egressAllowPrivate ?? false },
         ownEndpoints: hooks.ownEndpoints,
         onDecision: (dec) => {
-          this.d.metrics?.recordEgress(dec.allowed);
-          this.d.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
+          this.deps.metrics?.recordEgress(dec.allowed);
+          this.deps.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
         },
       });
       await egress.start();
       live.egress = egress;
       net = {
         forwards: [
-          { port: this.d.gateway.port, socket: this.d.gateway.socketPath },
+          { port: this.deps.gateway.port, socket: this.deps.gateway.socketPath },
           ...(hostNet ? [] : [{ port: EGRESS_PROXY_PORT, socket: egress.address }]),
         ],
         relayScript: writeRelay(dir),
@@ -158,13 +158,13 @@ export class HarnessLauncher {
         env,
       });
     } catch (e) {
-      this.d.metrics?.recordSandboxStart(row.tier, driver.name, "error");
+      this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "error");
       throw e;
     }
-    this.d.metrics?.recordSandboxStart(row.tier, driver.name, "ok");
+    this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "ok");
     live.proc = proc;
     live.sandboxRowId = proc.id;
-    this.d.store.insertSandbox({
+    this.deps.store.insertSandbox({
       id: proc.id,
       sessionId: live.id,
       driver: driver.name,
@@ -192,7 +192,7 @@ export class HarnessLauncher {
       const s = await withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new");
       recordCapabilities(harnessDir, capabilitiesFrom(init, s));
       live.acpSessionId = s.sessionId;
-      this.d.store.setAcpSessionId(live.id, s.sessionId);
+      this.deps.store.setAcpSessionId(live.id, s.sessionId);
     }
     return { agentInfo: init.agentInfo ?? null };
   }

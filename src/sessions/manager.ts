@@ -25,7 +25,7 @@ import { gatewayScope, modelCallEvents } from "./model-calls.js";
 import { PermissionBroker } from "./permissions.js";
 import { planSession } from "./session-plan.js";
 import type { SessionStore } from "./store.js";
-import { TurnRunner, type Live } from "./turn-runner.js";
+import { TurnRunner, type LiveSession } from "./turn-runner.js";
 import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
 import { WorkspaceGuard } from "./workspace-guard.js";
 import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
@@ -68,7 +68,7 @@ export interface SessionManagerDeps {
  * is an event in the durable log.
  */
 export class SessionManager {
-  private live = new Map<string, Live>();
+  private live = new Map<string, LiveSession>();
 
   private tracing: Tracing;
 
@@ -77,24 +77,24 @@ export class SessionManager {
   private launcher: HarnessLauncher;
   private turnRunner: TurnRunner;
 
-  constructor(private d: SessionManagerDeps) {
-    this.tracing = d.tracing ?? noopTracing();
-    this.launcher = new HarnessLauncher(d);
+  constructor(private deps: SessionManagerDeps) {
+    this.tracing = deps.tracing ?? noopTracing();
+    this.launcher = new HarnessLauncher(deps);
     this.turnRunner = new TurnRunner({
-      store: d.store,
+      store: deps.store,
       emit: (id, ev) => this.emit(id, ev),
       setState: (id, state) => this.setState(id, state),
       fail: (live, code, message) => this.fail(live, code, message),
       tracing: this.tracing,
-      ...(d.metrics ? { metrics: d.metrics } : {}),
-      serverDeadlines: d.config.turnDeadlines,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      serverDeadlines: deps.config.turnDeadlines,
     });
-    const c = d.config;
+    const c = deps.config;
     this.workspaces = new WorkspaceGuard({
-      store: d.store,
-      policy: d.workspaces ?? workspacePolicy({ roots: c.workspaceRoots, exact: c.exactWorkspaces, home: c.home, harnessCache: c.harnessCache }),
+      store: deps.store,
+      policy: deps.workspaces ?? workspacePolicy({ roots: c.workspaceRoots, exact: c.exactWorkspaces, home: c.home, harnessCache: c.harnessCache }),
       home: c.home,
-      logger: d.logger,
+      logger: deps.logger,
       emit: (id, ev) => this.emit(id, ev),
     });
     this.agentUpdates = new AgentUpdates((id, ev) => this.emit(id, ev));
@@ -107,16 +107,16 @@ export class SessionManager {
    * sandboxes are reaped; its events stay.
    */
   async recover(): Promise<number> {
-    for (const sb of this.d.store.listSandboxes()) {
-      await this.d.drivers.byDriverName(sb.driver)?.reap(sb.pid, sb.ref);
-      this.d.store.deleteSandbox(sb.id);
+    for (const sb of this.deps.store.listSandboxes()) {
+      await this.deps.drivers.byDriverName(sb.driver)?.reap(sb.pid, sb.ref);
+      this.deps.store.deleteSandbox(sb.id);
     }
-    const stale = this.d.store.sessionsInStates(LIVE_SESSION_STATES);
+    const stale = this.deps.store.sessionsInStates(LIVE_SESSION_STATES);
     for (const s of stale) {
       // Its sandbox is gone: what it left in the workspace's protected paths is judged now.
       this.workspaces.neutralize(s.id, this.sessionDir(s.id));
-      for (const t of this.d.store.turnsInStates(s.id, ["running", "queued"])) {
-        this.d.store.endTurn(t.id, "interrupted", t.state === "running" ? "interrupted" : null);
+      for (const t of this.deps.store.turnsInStates(s.id, ["running", "queued"])) {
+        this.deps.store.endTurn(t.id, "interrupted", t.state === "running" ? "interrupted" : null);
         if (t.state === "running") this.emit(s.id, { type: "turn.ended", turnId: t.id, data: { stopReason: "interrupted" } });
       }
       this.setState(s.id, "interrupted", "berth stopped while the session was live; its sandbox was reaped");
@@ -130,7 +130,7 @@ export class SessionManager {
       [...this.live.values()].map(async (l) => {
         l.ending = true;
         if (l.running) this.turnRunner.finish(l, l.running, "interrupted", "interrupted");
-        for (const t of l.queue) this.d.store.endTurn(t, "interrupted", null);
+        for (const t of l.queue) this.deps.store.endTurn(t, "interrupted", null);
         this.setState(l.id, "interrupted", "berth shut down");
         await this.teardown(l);
       }),
@@ -138,8 +138,8 @@ export class SessionManager {
   }
 
   create(input: CreateSessionInput): SessionRecord {
-    const { record, spec, driver, route } = planSession(input, { ...this.d, workspaces: this.workspaces });
-    this.d.store.insertSession(record);
+    const { record, spec, driver, route } = planSession(input, { ...this.deps, workspaces: this.workspaces });
+    this.deps.store.insertSession(record);
     this.emit(record.id, {
       type: "session.status",
       data: { state: "starting", harness: spec.id, model: record.model, provider: route.provider, providerSource: route.source, tier: record.tier },
@@ -155,10 +155,10 @@ export class SessionManager {
     if (row.state !== "interrupted" && row.state !== "failed")
       throw conflict("not_resumable", `session ${id} is ${row.state}; only interrupted or failed sessions resume`);
     const spec = getHarness(row.harness)!;
-    const driver = this.d.drivers.forTier(row.tier)!;
+    const driver = this.deps.drivers.forTier(row.tier)!;
     if (!row.ownsWorkspace) this.workspaces.assertFree(row.workspace, id);
     // Per-session secrets were never stored: a resume that needs them brings them again.
-    const route = this.d.providers(row.ownsWorkspace ? undefined : row.workspace).resolve(row.model, {
+    const route = this.deps.providers(row.ownsWorkspace ? undefined : row.workspace).resolve(row.model, {
       api: spec.api,
       provider: row.settings.provider,
       secrets: new Map(Object.entries(input.secrets ?? {})),
@@ -169,26 +169,26 @@ export class SessionManager {
     return this.get(id);
   }
 
-  private newLive(id: string, spec: HarnessSpec, driver: SandboxDriver, route: ResolvedRoute, budget: BudgetLimits = {}): Live {
-    const live: Live = {
+  private newLive(id: string, spec: HarnessSpec, driver: SandboxDriver, route: ResolvedRoute, budget: BudgetLimits = {}): LiveSession {
+    const live: LiveSession = {
       id,
       spec,
       driver,
       route,
-      forgetSecrets: (route.liveSecrets ?? []).map((v) => this.d.redactor.add(v)),
+      forgetSecrets: (route.liveSecrets ?? []).map((v) => this.deps.redactor.add(v)),
       queue: [],
       ending: false,
       toolStatus: new Map(),
       traceContext: new Map(),
       // A resumed session's budget continues from what it already spent (a new one has spent nothing).
-      budget: new SessionBudget(budget, Object.keys(budget).length ? this.d.store.modelSpend(id) : undefined, this.d.config.gatewayMaxConcurrentCalls),
+      budget: new SessionBudget(budget, Object.keys(budget).length ? this.deps.store.modelSpend(id) : undefined, this.deps.config.gatewayMaxConcurrentCalls),
       permissions: new PermissionBroker((ev) => this.emit(id, Object.assign(ev, { turnId: live.running }))),
     };
     this.live.set(id, live);
     return live;
   }
 
-  private async boot(live: Live, row: SessionRecord, resume: boolean): Promise<void> {
+  private async boot(live: LiveSession, row: SessionRecord, resume: boolean): Promise<void> {
     try {
       const launched = await this.launcher.launch(live, row, resume, this.sessionDir(live.id), {
         status: (detail) => this.emit(live.id, { type: "session.status", data: { state: "starting", detail } }),
@@ -222,18 +222,18 @@ export class SessionManager {
     }
   }
 
-  private async fail(live: Live, code: string, message: string): Promise<void> {
+  private async fail(live: LiveSession, code: string, message: string): Promise<void> {
     this.emit(live.id, { type: "error", turnId: live.running, data: { code, message } });
     if (live.running) this.turnRunner.finish(live, live.running, "failed", live.deadlinePassed ? DEADLINE_STOP_REASONS[live.deadlinePassed] : "error", message);
-    for (const t of live.queue) this.d.store.endTurn(t, "failed", null);
+    for (const t of live.queue) this.deps.store.endTurn(t, "failed", null);
     live.queue = [];
     live.ending = true;
     this.setState(live.id, "failed", message);
     await this.teardown(live);
-    this.d.events.forget(live.id);
+    this.deps.events.forget(live.id);
   }
 
-  private async onExit(live: Live, code: number | null, signal: string | null): Promise<void> {
+  private async onExit(live: LiveSession, code: number | null, signal: string | null): Promise<void> {
     if (live.ending) return;
     // The exit can come before the last of stderr has been read.
     const stderrEnd = live.proc?.stderr.readableEnded ? undefined : live.proc && new Promise((r) => live.proc!.stderr.once("end", r));
@@ -255,26 +255,26 @@ export class SessionManager {
     if (live) {
       live.ending = true;
       if (live.running) this.turnRunner.finish(live, live.running, "cancelled", "cancelled");
-      for (const t of live.queue) this.d.store.endTurn(t, "cancelled", null);
+      for (const t of live.queue) this.deps.store.endTurn(t, "cancelled", null);
       await this.teardown(live);
     }
     if (row.state !== "ended") this.setState(id, "ended");
     rmSync(this.sessionDir(id), { recursive: true, force: true });
     if (row.ownsWorkspace) rmSync(row.workspace, { recursive: true, force: true });
-    this.d.events.forget(id);
+    this.deps.events.forget(id);
     return this.get(id);
   }
 
-  private async teardown(live: Live): Promise<void> {
+  private async teardown(live: LiveSession): Promise<void> {
     live.permissions.cancelAll();
     this.turnRunner.stopDeadlines(live);
-    this.d.gateway.revoke(live.id);
+    this.deps.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
     this.workspaces.neutralize(live.id, this.sessionDir(live.id));
     await live.egress?.close();
     for (const f of live.forgetSecrets) f();
-    if (live.sandboxRowId) this.d.store.deleteSandbox(live.sandboxRowId);
+    if (live.sandboxRowId) this.deps.store.deleteSandbox(live.sandboxRowId);
     this.live.delete(live.id);
   }
 
@@ -287,14 +287,14 @@ export class SessionManager {
     if (!live || live.ending) {
       // A retried POST for a turn that already exists is still answered, whatever the state.
       if (input.idempotencyKey) {
-        const found = this.d.store.listTurns(id).find((t) => t.idempotencyKey === input.idempotencyKey);
+        const found = this.deps.store.listTurns(id).find((t) => t.idempotencyKey === input.idempotencyKey);
         if (found) return { turn: found, created: false };
       }
       throw conflict("session_not_live", `session ${id} is ${row.state}; ${row.state === "interrupted" || row.state === "failed" ? "POST .../resume first" : "create a new session"}`);
     }
     const over = live.budget.exceeded();
     if (over) throw conflict("budget_exceeded", over.message);
-    const { turn, created } = this.d.store.insertTurn({
+    const { turn, created } = this.deps.store.insertTurn({
       id: newId("turn"),
       sessionId: id,
       state: "queued",
@@ -332,30 +332,30 @@ export class SessionManager {
 
   /** What a session's model calls have used so far. */
   spent(sessionId: string): { tokens: number; costUsd: number } {
-    return { ...(this.live.get(sessionId)?.budget.spent ?? this.d.store.modelSpend(sessionId)) };
+    return { ...(this.live.get(sessionId)?.budget.spent ?? this.deps.store.modelSpend(sessionId)) };
   }
 
   /** Each model call of the session lands in its log under the running turn. */
   private onModelCall(rec: ModelCallRecord): void {
-    if (!this.d.store.getSession(rec.sessionId)) return;
+    if (!this.deps.store.getSession(rec.sessionId)) return;
     for (const ev of modelCallEvents(rec, this.live.get(rec.sessionId)?.running)) this.emit(rec.sessionId, ev);
   }
 
   // --- queries -----------------------------------------------------------------
 
   get(id: string): SessionRecord {
-    const row = this.d.store.getSession(id);
+    const row = this.deps.store.getSession(id);
     if (!row) throw notFound("session_not_found", `no session ${id}`);
     return row;
   }
 
   list(limit?: number): SessionRecord[] {
-    return this.d.store.listSessions(limit);
+    return this.deps.store.listSessions(limit);
   }
 
   turns(id: string): TurnRecord[] {
     this.get(id);
-    return this.d.store.listTurns(id);
+    return this.deps.store.listTurns(id);
   }
 
   liveCount(): number {
@@ -373,15 +373,15 @@ export class SessionManager {
       const m = /^(.*):(\d+)$/.exec(l.egress?.address ?? "");
       return m ? [{ host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) }] : [];
     });
-    return [...(this.d.ownEndpoints?.() ?? []), ...proxies];
+    return [...(this.deps.ownEndpoints?.() ?? []), ...proxies];
   }
 
   private sessionDir(id: string): string {
-    return join(this.d.config.home, "sessions", id);
+    return join(this.deps.config.home, "sessions", id);
   }
 
   private emit(id: string, ev: NewEvent): void {
-    this.d.events.append(id, ev);
+    this.deps.events.append(id, ev);
     // Any event of the running turn is progress against its deadlines.
     if (ev.turnId) {
       const live = this.live.get(id);
@@ -390,8 +390,8 @@ export class SessionManager {
   }
 
   private setState(id: string, state: SessionState, error: string | null = null, extra: Record<string, unknown> = {}): void {
-    const msg = error ? this.d.redactor.redact(error) : null;
-    this.d.store.setSessionState(id, state, msg);
+    const msg = error ? this.deps.redactor.redact(error) : null;
+    this.deps.store.setSessionState(id, state, msg);
     this.emit(id, { type: "session.status", data: { state, ...(msg ? { reason: msg } : {}), ...extra } });
   }
 }

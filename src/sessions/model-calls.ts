@@ -1,14 +1,14 @@
 import type { NewEvent } from "../events/types.js";
 import { singleRoute, type ModelCallRecord, type SessionScope } from "../gateway/gateway.js";
 import { admitCall } from "./admission.js";
-import type { Live } from "./turn-runner.js";
+import type { LiveSession } from "./turn-runner.js";
 
 /**
  * What the session's gateway token may do, registered when it is minted: its route, its
  * model pinned and priced, its budget reservation (sessions/budget.ts), and its call record.
  * Settling charges the reported usage; the call that reaches a limit emits the error.
  */
-export function gatewayScope(live: Live, emit: (sessionId: string, ev: NewEvent) => void, onCall: (rec: ModelCallRecord) => void): SessionScope {
+export function gatewayScope(live: LiveSession, emit: (sessionId: string, ev: NewEvent) => void, onCall: (rec: ModelCallRecord) => void): SessionScope {
   const { model, requestedModel, price, provider, api, baseUrl, auth, headers } = live.route;
   return {
     upstream: singleRoute({ provider, api, baseUrl, auth, headers }),

@@ -13,7 +13,7 @@ import { DEADLINE_STOP_REASONS, DeadlineWatch, serverDeadlines, type DeadlineKin
 import type { PermissionBroker } from "./permissions.js";
 
 /** The in-memory half of a live session: its sandbox, ACP connection and turn queue. */
-export interface Live {
+export interface LiveSession {
   id: string;
   spec: HarnessSpec;
   driver: SandboxDriver;
@@ -53,7 +53,7 @@ export interface TurnRunnerHost {
   emit(sessionId: string, ev: NewEvent): void;
   setState(sessionId: string, state: SessionState): void;
   /** Fails the whole session (a harness that ignored berth's cancel). */
-  fail(live: Live, code: string, message: string): Promise<void>;
+  fail(live: LiveSession, code: string, message: string): Promise<void>;
   tracing: Tracing;
   metrics?: Metrics;
   /** The server's turn deadlines, for a session stored before sessions had their own. */
@@ -65,29 +65,29 @@ export interface TurnRunnerHost {
  * span and deadlines, and each ends in one place (finish) whatever ends it.
  */
 export class TurnRunner {
-  constructor(private readonly h: TurnRunnerHost) {}
+  constructor(private readonly host: TurnRunnerHost) {}
 
   /** Starts the next queued turn when the session is ready for one; runs it to its end, then the next. */
-  async pump(live: Live): Promise<void> {
+  async pump(live: LiveSession): Promise<void> {
     if (live.running || !live.acpSessionId || !live.agent || live.ending) return;
     const turnId = live.queue.shift();
     if (!turnId) return;
-    const turn = this.h.store.getTurn(turnId)!;
+    const turn = this.host.store.getTurn(turnId)!;
     const over = live.budget.exceeded();
     if (over) {
       // Queued before the budget ran out: it never reaches the harness.
-      this.h.emit(live.id, { type: "error", turnId, data: { code: "budget_exceeded", ...over } });
+      this.host.emit(live.id, { type: "error", turnId, data: { code: "budget_exceeded", ...over } });
       this.finish(live, turnId, "failed", "budget_exceeded");
       return void this.pump(live);
     }
     live.running = turnId;
-    this.h.store.startTurn(turnId);
-    this.h.setState(live.id, "running");
-    this.h.emit(live.id, { type: "turn.started", turnId, data: { idx: turn.idx } });
+    this.host.store.startTurn(turnId);
+    this.host.setState(live.id, "running");
+    this.host.emit(live.id, { type: "turn.started", turnId, data: { idx: turn.idx } });
     const tc = live.traceContext.get(turnId);
     live.traceContext.delete(turnId);
-    const row = this.h.store.getSession(live.id)!;
-    live.turnSpan = this.h.tracing.startTurnSpan({
+    const row = this.host.store.getSession(live.id)!;
+    live.turnSpan = this.host.tracing.startTurnSpan({
       harness: live.spec.id,
       harnessVersion: live.spec.version,
       sessionId: live.id,
@@ -98,11 +98,11 @@ export class TurnRunner {
       traceparent: tc?.traceparent,
       tracestate: tc?.tracestate,
       // Content is recorded only with BERTH_OTEL_CAPTURE_CONTENT=1.
-      prompt: this.h.tracing.captureContent ? turn.prompt : undefined,
-      systemPrompt: this.h.tracing.captureContent ? row.settings.systemPrompt : undefined,
+      prompt: this.host.tracing.captureContent ? turn.prompt : undefined,
+      systemPrompt: this.host.tracing.captureContent ? row.settings.systemPrompt : undefined,
     });
     // A session stored before deadlines existed gets the server's.
-    this.watchDeadlines(live, row.settings.deadlines ?? serverDeadlines(this.h.serverDeadlines));
+    this.watchDeadlines(live, row.settings.deadlines ?? serverDeadlines(this.host.serverDeadlines));
     try {
       const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
       if (live.ending || live.running !== turnId) return;
@@ -112,10 +112,10 @@ export class TurnRunner {
     } catch (e) {
       if (live.ending || live.running !== turnId) return;
       const message = String((e as any)?.message ?? e);
-      this.h.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
+      this.host.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
       this.finish(live, turnId, "failed", "error", message);
     }
-    this.h.setState(live.id, "ready");
+    this.host.setState(live.id, "ready");
     void this.pump(live);
   }
 
@@ -124,16 +124,16 @@ export class TurnRunner {
    * cancelled request is part of the turn), then its span and metric, the store, and last
    * turn.ended.
    */
-  finish(live: Live, turnId: string, state: TurnRecord["state"], stopReason: string, error?: string): void {
+  finish(live: LiveSession, turnId: string, state: TurnRecord["state"], stopReason: string, error?: string): void {
     if (live.running === turnId) {
       live.permissions.cancelAll();
       this.stopDeadlines(live);
       live.turnSpan?.end({ stopReason, error });
       live.turnSpan = undefined;
     }
-    this.h.metrics?.recordTurn(live.spec.id, stopReason);
-    this.h.store.endTurn(turnId, state, stopReason);
-    this.h.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
+    this.host.metrics?.recordTurn(live.spec.id, stopReason);
+    this.host.store.endTurn(turnId, state, stopReason);
+    this.host.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
     if (live.running === turnId) {
       live.running = undefined;
       live.deadlinePassed = undefined;
@@ -143,22 +143,22 @@ export class TurnRunner {
 
   // --- deadlines ------------------------------------------------------------------
 
-  private watchDeadlines(live: Live, limits: DeadlineLimits): void {
+  private watchDeadlines(live: LiveSession, limits: DeadlineLimits): void {
     if (Object.keys(limits).length) live.deadlines = new DeadlineWatch(limits, (kind, limitMs) => void this.onDeadline(live, kind, limitMs));
   }
 
-  stopDeadlines(live: Live): void {
+  stopDeadlines(live: LiveSession): void {
     live.deadlines?.stop();
     live.deadlines = undefined;
   }
 
   /** A deadline passed: say so, cancel the turn, and give the harness a grace period to stop. */
-  private async onDeadline(live: Live, kind: DeadlineKind, limitMs: number): Promise<void> {
+  private async onDeadline(live: LiveSession, kind: DeadlineKind, limitMs: number): Promise<void> {
     const turnId = live.running;
     if (!turnId || !live.agent || !live.acpSessionId) return;
     live.deadlinePassed = kind;
     const what = kind === "turn" ? "the turn ran longer than" : kind === "idle" ? "the turn produced no event for" : "the turn produced no first event within";
-    this.h.emit(live.id, {
+    this.host.emit(live.id, {
       type: "error",
       turnId,
       data: { code: "turn_deadline", deadline: kind, limitMs, message: `${what} ${limitMs} ms (time waiting for a permission answer not counted); berth cancelled it` },
@@ -168,7 +168,7 @@ export class TurnRunner {
     const grace = setTimeout(() => {
       if (live.running !== turnId || live.ending) return;
       // The harness ignored the cancel: it can't be trusted with the next turn.
-      void this.h.fail(live, "harness_unresponsive", `the harness did not stop turn ${turnId} within ${DEADLINE_CANCEL_GRACE_MS / 1000}s of berth's cancel after its ${kind} deadline`);
+      void this.host.fail(live, "harness_unresponsive", `the harness did not stop turn ${turnId} within ${DEADLINE_CANCEL_GRACE_MS / 1000}s of berth's cancel after its ${kind} deadline`);
     }, DEADLINE_CANCEL_GRACE_MS);
     grace.unref();
   }

@@ -26,17 +26,17 @@ export interface WorkspaceGuardDeps {
  * process is left.
  */
 export class WorkspaceGuard {
-  constructor(private d: WorkspaceGuardDeps) {}
+  constructor(private deps: WorkspaceGuardDeps) {}
 
   /** The caller's workspace, canonical and checked, or a fresh one berth owns. */
   choose(asked: string | undefined, tier: Tier, sessionId: string): { workspace: string; ownsWorkspace: boolean } {
     if (asked === undefined) {
-      const workspace = join(this.d.home, "workspaces", sessionId);
+      const workspace = join(this.deps.home, "workspaces", sessionId);
       mkdirForAgent(workspace, 0o755);
       return { workspace, ownsWorkspace: true };
     }
     // Canonical from here on: what is checked is what gets bound.
-    const workspace = resolveWorkspace(asked, this.d.policy);
+    const workspace = resolveWorkspace(asked, this.deps.policy);
     assertAgentWritable(workspace, tier === "host" ? undefined : agentIds());
     this.assertFree(workspace);
     return { workspace, ownsWorkspace: false };
@@ -44,7 +44,7 @@ export class WorkspaceGuard {
 
   /** Two agents sharing a tree would undo each other's protections: one live session per workspace (nor one inside another's). */
   assertFree(workspace: string, self?: string): void {
-    const other = this.d.store
+    const other = this.deps.store
       .sessionsInStates(LIVE_SESSION_STATES)
       .find((s) => s.id !== self && (within(workspace, s.workspace) || within(s.workspace, workspace)));
     if (other) throw conflict("workspace_in_use", `workspace ${workspace} overlaps ${other.workspace} of live session ${other.id}; end that session first, or use another workspace`);
@@ -52,7 +52,7 @@ export class WorkspaceGuard {
 
   /** Right before the bind: the caller-named workspace still resolves to itself and is still allowed. */
   recheck(row: SessionRecord): void {
-    const now = resolveWorkspace(row.workspace, this.d.policy);
+    const now = resolveWorkspace(row.workspace, this.deps.policy);
     if (now !== row.workspace) throw badRequest("workspace_changed", `workspace ${row.workspace} now resolves to ${now}; it was replaced since the session was created`);
     assertAgentWritable(now, row.tier === "host" ? undefined : agentIds());
   }
@@ -71,17 +71,17 @@ export class WorkspaceGuard {
   neutralize(id: string, sessionDir: string): void {
     const file = snapshotPath(sessionDir);
     if (!existsSync(file)) return;
-    const row = this.d.store.getSession(id);
+    const row = this.deps.store.getSession(id);
     try {
       if (row) {
         const before = JSON.parse(readFileSync(file, "utf8")) as ProtectedSnapshot;
-        const quarantine = join(this.d.home, "quarantine", id);
+        const quarantine = join(this.deps.home, "quarantine", id);
         const { items, truncated } = neutralize(row.workspace, before, quarantine, new Set(row.settings.writablePaths ?? []));
-        if (items.length || truncated) this.d.emit(id, { type: "workspace.neutralized", data: { items: items.map((i) => ({ ...i })), truncated } });
+        if (items.length || truncated) this.deps.emit(id, { type: "workspace.neutralized", data: { items: items.map((i) => ({ ...i })), truncated } });
       }
     } catch (e) {
-      this.d.logger.error({ session: id, err: e }, "could not check the workspace's protected paths");
-      this.d.emit(id, { type: "error", data: { code: "workspace_check_failed", message: `berth could not check the workspace's protected paths after the session: ${(e as Error).message}` } });
+      this.deps.logger.error({ session: id, err: e }, "could not check the workspace's protected paths");
+      this.deps.emit(id, { type: "error", data: { code: "workspace_check_failed", message: `berth could not check the workspace's protected paths after the session: ${(e as Error).message}` } });
     }
     rmSync(file, { force: true });
   }

@@ -30,8 +30,8 @@ export class SseTap {
   private nextLf = 0;
   private nextCr = 0;
 
-  constructor(private it: Interpreter) {
-    this.scanner = new JsonScanner(trie(it.ssePaths), (p, v) => this.fields.set(p, v));
+  constructor(private interpreter: Interpreter) {
+    this.scanner = new JsonScanner(trie(interpreter.ssePaths), (p, v) => this.fields.set(p, v));
   }
 
   private eventName(): string | undefined {
@@ -42,7 +42,7 @@ export class SseTap {
     if (this.hasData && this.scanning) {
       this.scanner.finish();
       try {
-        this.it.event(this.eventName(), this.fields);
+        this.interpreter.event(this.eventName(), this.fields);
       } catch {
         /* never let a parse affect the stream */
       }
@@ -71,7 +71,7 @@ export class SseTap {
     } else {
       this.hasData = true;
       const n = this.eventName();
-      this.scanning = !this.it.sseEvents || n === undefined || this.it.sseEvents.has(n);
+      this.scanning = !this.interpreter.sseEvents || n === undefined || this.interpreter.sseEvents.has(n);
     }
   }
 

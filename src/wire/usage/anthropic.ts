@@ -3,7 +3,7 @@ import { num, str, usageResult, type Fields, type Interpreter } from "./interpre
 const ANTHROPIC_USAGE = ["input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"];
 
 export function anthropic(): Interpreter {
-  let input: number | undefined, output: number | undefined, cw: number | undefined, cr: number | undefined;
+  let input: number | undefined, output: number | undefined, cacheWrite: number | undefined, cacheRead: number | undefined;
   let model: string | undefined, id: string | undefined, stop: string | undefined, err: string | undefined;
   let reported = false;
   const usage = (f: Fields, prefix: string) => {
@@ -12,8 +12,8 @@ export function anthropic(): Interpreter {
     const w = num(f, `${prefix}cache_creation_input_tokens`), r = num(f, `${prefix}cache_read_input_tokens`);
     if (i !== undefined) input = i;
     if (o !== undefined) output = o;
-    if (w !== undefined) cw = w;
-    if (r !== undefined) cr = r;
+    if (w !== undefined) cacheWrite = w;
+    if (r !== undefined) cacheRead = r;
     if (i !== undefined || o !== undefined) reported = true;
   };
   return {
@@ -49,7 +49,7 @@ export function anthropic(): Interpreter {
       } else if (type === "error") err = str(f, "error.type") ?? "error";
     },
     result() {
-      const read = cr ?? 0, write = cw ?? 0;
+      const read = cacheRead ?? 0, write = cacheWrite ?? 0;
       return usageResult(
         { inputTokens: (input ?? 0) + read + write, outputTokens: output ?? 0, cacheReadTokens: read, cacheWriteTokens: write },
         { model, id, finish: stop ? [stop] : [], reported, err },

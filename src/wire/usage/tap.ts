@@ -36,9 +36,9 @@ const EMPTY: ModelUsage = Object.freeze({ inputTokens: 0, outputTokens: 0, cache
  * send `accept-encoding: identity` upstream. Unknown APIs give a tap that only returns zeros.
  */
 export function createUsageTap(api: ModelApi | string | undefined, contentType?: string, contentEncoding?: string): UsageTap {
-  const it = api ? interpreter(api) : undefined;
+  const reader = api ? interpreter(api) : undefined;
   const enc = contentEncoding?.trim().toLowerCase();
-  if (!it || (enc && enc !== "identity")) return { write() {}, end: () => ({ ...EMPTY }) };
+  if (!reader || (enc && enc !== "identity")) return { write() {}, end: () => ({ ...EMPTY }) };
   const ct = (contentType ?? "").toLowerCase();
   let mode: "sse" | "json" | undefined = ct.includes("event-stream") ? "sse" : ct.includes("json") ? "json" : undefined;
   let sse: SseTap | undefined;
@@ -46,8 +46,8 @@ export function createUsageTap(api: ModelApi | string | undefined, contentType?:
   const fields: Fields = new Map();
   const start = (m: "sse" | "json") => {
     mode = m;
-    if (m === "sse") sse = new SseTap(it);
-    else json = new JsonScanner(trie(it.jsonPaths), (p, v) => fields.set(p, v));
+    if (m === "sse") sse = new SseTap(reader);
+    else json = new JsonScanner(trie(reader.jsonPaths), (p, v) => fields.set(p, v));
   };
   if (mode) start(mode);
   let done: ModelUsage | undefined;
@@ -70,12 +70,12 @@ export function createUsageTap(api: ModelApi | string | undefined, contentType?:
       if (json) {
         json.finish();
         try {
-          it.json(fields);
+          reader.json(fields);
         } catch {
           /* zeros */
         }
       }
-      done = it.result();
+      done = reader.result();
       return { ...done };
     },
   };
