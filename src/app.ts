@@ -9,7 +9,8 @@ import { loadConfig, resolveApiToken, type BerthConfig } from "./config/config.j
 import { EventLog } from "./events/log.js";
 import { ModelGateway } from "./gateway/gateway.js";
 import { defaultModelFromEnv } from "./gateway/default-model.js";
-import { GitCredentialService, loadGitCredentials } from "./secrets/git-credentials.js";
+import { GitCredentialService } from "./secrets/git-credentials.js";
+import { loadGitCredentials } from "./secrets/git-credentials-file.js";
 import { ProviderRegistry, type LoadOptions as ProviderOptions } from "./providers/registry.js";
 import { HarnessInstaller } from "./harnesses/installer.js";
 import { startMockProvider, loadMockScript, type MockProvider } from "./mock/index.js";

@@ -1,8 +1,8 @@
 import { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { PassThrough, type Duplex } from "node:stream";
 import type Dockerode from "dockerode";
@@ -19,12 +19,10 @@ import {
   type Tier,
 } from "./types.js";
 import { containerSeccompProfile, readEngineDefaultProfile } from "./oci-seccomp.js";
-import { attachStdio, connectOptions, engineClient, engineHost, type EngineEnv } from "./engine.js";
-import type { EnvSlice } from "../config/env.js";
+import { attachStdio, connectOptions, engineClient, engineHost } from "./engine.js";
+import { defaultLimits, type OciEnv, type OciLimits } from "./oci-limits.js";
 
-/** The variables the container tiers read. */
-export type OciEnv = EngineEnv &
-  EnvSlice<"BERTH_HOME" | "BERTH_IMAGE" | "BERTH_IMAGE_T4" | "BERTH_OCI_CPUS" | "BERTH_OCI_MEMORY" | "BERTH_OCI_PIDS" | "BERTH_OCI_NOFILE" | "BERTH_OCI_NPROC" | "BERTH_OCI_INIT">;
+
 
 export const DEFAULT_IMAGE = "localhost/berth-workspace:latest";
 export const DEFAULT_IMAGE_T4 = "localhost/berth-workspace:t4";
@@ -46,15 +44,6 @@ export const LABEL_SESSION = "berth.session";
 export const LABEL_OWNER = "berth.owner";
 export const LABEL_TIER = "berth.tier";
 
-export interface OciLimits {
-  /** Bytes of memory (swap included). */
-  memory: number;
-  /** CPUs, in units of 1e-9 CPU. */
-  nanoCpus: number;
-  pids: number;
-  nofile: number;
-  nproc: number;
-}
 
 export interface OciDriverOptions {
   /** The engine: a unix socket path, `unix://PATH`, or `tcp://HOST:PORT`. */
@@ -72,43 +61,6 @@ export interface OciDriverOptions {
   init?: boolean;
   /** The operator's settings (parsed at start, config/env.ts); default: none set. */
   settings?: OciEnv;
-}
-
-/** This process's hard limit for one /proc/self/limits row, or undefined when unlimited/unknown. */
-function hardLimit(row: string): number | undefined {
-  try {
-    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith(row));
-    const hard = line?.slice(row.length).trim().split(/\s+/)[1];
-    return hard && /^\d+$/.test(hard) ? Number(hard) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Limits for every container: env-overridable defaults, and rlimits no higher than this
- * host allows. Without CAP_SYS_RESOURCE the runtime cannot raise a hard limit, so nofile
- * is capped at the host's hard limit and nproc also at kernel.pid_max (Podman lowers its
- * own RLIMIT_NPROC to pid_max, and the runtime inherits that).
- */
-export function defaultLimits(env: OciEnv = {}): OciLimits {
-  let pidMax: number | undefined;
-  try {
-    pidMax = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim()) || undefined;
-  } catch {
-    /* not linux */
-  }
-  const nofile = Math.min(hardLimit("Max open files") ?? 1_048_576, 1_048_576);
-  const nproc = Math.min(hardLimit("Max processes") ?? 1_048_576, pidMax ?? 1_048_576);
-  // Engines refuse more CPUs than the host has.
-  const cpus = Math.min(env.BERTH_OCI_CPUS ?? 2, availableParallelism());
-  return {
-    memory: env.BERTH_OCI_MEMORY ?? 2 * 1024 ** 3,
-    nanoCpus: Math.round(cpus * 1e9),
-    pids: env.BERTH_OCI_PIDS ?? 512,
-    nofile: env.BERTH_OCI_NOFILE ?? nofile,
-    nproc: env.BERTH_OCI_NPROC ?? nproc,
-  };
 }
 
 /** Whether a directory strictly between `root` and `path` is a symlink. */

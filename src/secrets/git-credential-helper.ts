@@ -1,5 +1,5 @@
 import { SANDBOX_RUN_DIR } from "../sandboxes/types.js";
-import { GIT_CREDENTIAL_PATH } from "./git-credentials.js";
+import { GIT_CREDENTIAL_PATH } from "./git-credentials-file.js";
 
 /** Where the helper sits inside every isolated sandbox (read-only). */
 export const GIT_CREDENTIAL_HELPER_PATH = `${SANDBOX_RUN_DIR}/git-credential-berth`;

@@ -5,7 +5,7 @@ import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
 import { parsePolicy } from "../sandboxes/egress/policy.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
 import { parseTier, type SandboxDriver } from "../sandboxes/types.js";
-import { parseGitHosts } from "../secrets/git-credentials.js";
+import { parseGitHosts } from "../secrets/git-credentials-file.js";
 import { BerthError, badRequest } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 import type { BudgetLimits } from "./budget.js";

@@ -6,15 +6,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelGateway } from "../../src/gateway/gateway.js";
 import { GIT_CREDENTIAL_HELPER_JS, gitCredentialSandboxFiles } from "../../src/secrets/git-credential-helper.js";
-import {
-  GitCredentialService,
-  loadGitCredentials,
-  normalizeGitHost,
-  parseCommandOutput,
-  parseGitCredentials,
-  parseGitHosts,
-  type GitCredentialDecision,
-} from "../../src/secrets/git-credentials.js";
+import { loadGitCredentials, normalizeGitHost, parseGitCredentials, parseGitHosts } from "../../src/secrets/git-credentials-file.js";
+import { GitCredentialService, parseCommandOutput, type GitCredentialDecision } from "../../src/secrets/git-credentials.js";
 import { appJwt, GitHubAppTokens } from "../../src/secrets/github-app.js";
 import { REDACTED, Redactor } from "../../src/secrets/redact.js";
 import { fakeGitHub, type FakeGitHub } from "./fake-github.js";

@@ -1,10 +1,23 @@
 import { promises as dns } from "node:dns";
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { chmodSync } from "node:fs";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import net, { type AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { canonicalAddress, classifyAddress, interfaceAddresses } from "./addresses.js";
 import { matchRules, normalizeHost, parsePolicy, type EgressDecision, type EgressPolicy, type EgressRule } from "./policy.js";
+import {
+  DeadlineError,
+  filterHeaders,
+  hostPort,
+  parseAuthority,
+  rawResponse,
+  REFUSAL_HEADER,
+  removeStaleSocket,
+  seconds,
+  sendText,
+  withDeadline,
+  type Target,
+} from "./proxy-http.js";
 
 /**
  * The session egress proxy (T1/T2 network policy). An isolated sandbox has no network of
@@ -47,77 +60,19 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Bytes a client may send after CONNECT before the tunnel is up; past this it is paused. */
 const EARLY_LIMIT = 64 * 1024;
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) plus anything the proxy itself consumed; Proxy-* go too.
-const HOP_BY_HOP = new Set([
-  "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect",
-]);
 
 
 /** Why the proxy refused a target, machine-readable: the X-Berth-Egress-Refused header of its 403. */
 export type EgressRefusal = "not_allowed" | "private_address" | "metadata_address" | "berth_endpoint";
-export const REFUSAL_HEADER = "x-berth-egress-refused";
-
-class DeadlineError extends Error {}
+export { REFUSAL_HEADER };
 
 type Verdict =
   | { ok: true; addresses: string[] }
   | { ok: false; status: number; body: string; code?: EgressRefusal };
 
-interface Target {
-  host: string;
-  port: number;
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  400: "Bad Request", 403: "Forbidden", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-};
-
-const hostPort = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
-
 async function defaultResolve(host: string): Promise<string[]> {
   const all = await dns.lookup(host, { all: true });
   return all.map((a) => a.address);
-}
-
-/** Parses a CONNECT request target: "host:port" or "[v6]:port"; the port is required. */
-function parseAuthority(authority: string): Target | undefined {
-  const m = /^(\[[^\]]*\]|[^:[\]]+):(\d{1,5})$/.exec(authority);
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  const n = normalizeHost(m[1] ?? "");
-  if (!n || !(port >= 1 && port <= 65535)) return undefined;
-  return { host: n.host, port };
-}
-
-function filterHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
-  const named = new Set<string>();
-  const conn = h.connection;
-  for (const v of Array.isArray(conn) ? conn : conn ? [conn] : []) {
-    for (const t of v.split(",")) named.add(t.trim().toLowerCase());
-  }
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || k.startsWith("proxy-") || named.has(k)) continue;
-    out[k] = v;
-  }
-  return out;
-}
-
-function rawResponse(status: number, body: string, code?: string): string {
-  return (
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}\r\n` +
-    (code ? `X-Berth-Egress-Refused: ${code}\r\n` : "") +
-    `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  );
-}
-
-function sendText(res: ServerResponse, status: number, body: string, code?: string): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body), ...(code ? { [REFUSAL_HEADER]: code } : {}) });
-  res.end(body);
 }
 
 export class EgressProxy {
@@ -441,36 +396,4 @@ export class EgressProxy {
     });
     req.pipe(up);
   }
-}
-
-function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
-function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineError()), Math.max(0, deadline - Date.now()));
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
-}
-
-function removeStaleSocket(path: string): void {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw e;
-  }
-  if (!isSocket) throw new Error(`egress proxy: ${path} exists and is not a socket`);
-  unlinkSync(path);
 }
