@@ -25,9 +25,8 @@ import {
   ResumeRequest,
   SessionView,
   TurnView,
-  toSessionView,
-  toTurnView,
 } from "../sessions/contract.js";
+import { toSessionView, toTurnView } from "../sessions/views.js";
 import { MIN_TOKEN_LENGTH } from "../config/config.js";
 import { BerthError } from "../util/errors.js";
 import { ErrorBody, Event, EventsQuery, Harness, PermissionParams, SessionParams } from "./schemas.js";

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { Command } from "commander";
 import { startServer, type BerthServer } from "../app.js";
-import { PERMISSION_POLICIES, type PermissionPolicy } from "../sessions/permissions.js";
+import { PERMISSION_POLICIES, type PermissionPolicy } from "../sessions/contract.js";
 import { WorkspaceConfigError } from "../sessions/workspace.js";
 import { BerthApiError, BerthClient } from "../client/client.js";
 import { getHarness } from "../harnesses/registry.js";

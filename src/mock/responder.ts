@@ -4,7 +4,7 @@ import { errorFormat } from "./routes.js";
 import { countTokens } from "./anthropic.js";
 import { geminiCountTokens } from "./gemini.js";
 import { DEFAULT_MODEL, FINISHED_TEXT, SIDE_REQUEST_TEXT, resolveToolName, selectStep, stepToolCalls, type MockScript } from "./script.js";
-import type { RecordedRequest } from "./server.js";
+import type { RecordedRequest } from "./request-log.js";
 import { estimateUsage, isRecord, sseFrame, type Reply, type WireFormat } from "./wire.js";
 import type { ModelApi } from "../wire/apis.js";
 

@@ -4,7 +4,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { checkKey, redactHeaders, sendJson } from "./http.js";
 import { ScriptedResponder } from "./responder.js";
-import { ALLOWED, errorFormat, LOG_LABEL, neutralError, route, type LogLabel, type Route } from "./routes.js";
+import type { RecordedRequest } from "./request-log.js";
+import { ALLOWED, errorFormat, LOG_LABEL, neutralError, route, type Route } from "./routes.js";
+
+export type { RecordedRequest };
 import { DEFAULT_MOCK_SCRIPT, DEFAULT_MODEL, validateMockScript, type MockScript } from "./script.js";
 
 export { redactHeaders };
@@ -26,30 +29,6 @@ export interface MockProviderOptions {
   logger?: MockLogger;
 }
 
-export interface RecordedRequest {
-  time: string;
-  method: string;
-  /** Path without the query string. */
-  path: string;
-  /** The wire API (its label: anthropic, openai-chat, openai-responses, gemini), "models", or null. */
-  api: LogLabel | null;
-  model: string | null;
-  stream: boolean;
-  /** Script step answered (steps.length when the script is finished); null when no step applies. */
-  stepIndex: number | null;
-  toolResults: number | null;
-  /** null when no key is required. */
-  authOk: boolean | null;
-  /** Tool names the request offered. */
-  tools: string[];
-  status: number;
-  reply: "text" | "tool_calls" | "error" | "side" | "finished" | null;
-  /** Request headers with credentials replaced by [REDACTED]. */
-  headers: Record<string, string>;
-  durationMs: number | null;
-  /** The client went away before the response was complete. */
-  aborted: boolean;
-}
 
 export interface MockProvider {
   url: string;

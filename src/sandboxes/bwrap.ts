@@ -18,7 +18,6 @@ import { assertWritable, locateCgroups, SandboxCgroups, type SandboxCgroup } fro
 import { killGroup, reapTree, spawnTree } from "./process-tree.js";
 import { encodeProgram, nativeArch, seccompProgram } from "./seccomp.js";
 import { prlimitArgs, t1Limits, type T1Env } from "./t1-limits.js";
-import type { EnvSlice } from "../config/env.js";
 
 const run = promisify(execFile);
 
@@ -79,7 +78,7 @@ export interface BwrapOptions {
   /** Whose sandboxes these are (berth's home): names the cgroup directory its leftovers are found in. */
   owner?: string;
   /** The operator's BERTH_T1_* settings (parsed at start; default: none set). */
-  t1?: T1Env & EnvSlice<"BERTH_T1_CGROUPS">;
+  t1?: T1Env;
   /** The cgroup mount root (default /sys/fs/cgroup). */
   cgroupRoot?: string;
 }
@@ -99,7 +98,7 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = "bwrap";
   readonly tiers = ["process"] as const;
   private bwrap = "bwrap";
-  private t1: T1Env & EnvSlice<"BERTH_T1_CGROUPS">;
+  private t1: T1Env;
 
   private checked = false;
   /** Per-sandbox cgroups; null when the operator turned them off (BERTH_T1_CGROUPS=off). */

@@ -4,7 +4,6 @@ import http from "node:http";
 import { isAbsolute } from "node:path";
 import type { Duplex } from "node:stream";
 import type Dockerode from "dockerode";
-import type { EnvSlice } from "../config/env.js";
 import { SandboxUnavailableError } from "./types.js";
 
 /** Where scripts/podman-setup.sh starts Podman's Docker-compatible API. */
@@ -13,7 +12,11 @@ export const DEFAULT_ENGINE_SOCKET = "/run/berth/podman.sock";
 /** Each engine's usual API socket. */
 export const ENGINE_SOCKETS = { podman: `unix://${DEFAULT_ENGINE_SOCKET}`, docker: "unix:///var/run/docker.sock" } as const;
 
-export type EngineEnv = EnvSlice<"BERTH_DOCKER_HOST" | "DOCKER_HOST">;
+/** Where the operator says the engine is (config/env.ts). */
+export interface EngineEnv {
+  BERTH_DOCKER_HOST?: string;
+  DOCKER_HOST?: string;
+}
 
 /** The engine the operator named (BERTH_DOCKER_HOST, else DOCKER_HOST), if any. */
 export function namedEngine(env: EngineEnv): string | undefined {

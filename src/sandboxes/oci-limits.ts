@@ -2,12 +2,20 @@
 // settings and capped at what this host allows.
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import type { EnvSlice } from "../config/env.js";
 import type { EngineEnv } from "./engine.js";
 
-/** The variables the container tiers read. */
-export type OciEnv = EngineEnv &
-  EnvSlice<"BERTH_HOME" | "BERTH_IMAGE" | "BERTH_IMAGE_T4" | "BERTH_OCI_CPUS" | "BERTH_OCI_MEMORY" | "BERTH_OCI_PIDS" | "BERTH_OCI_NOFILE" | "BERTH_OCI_NPROC" | "BERTH_OCI_INIT">;
+/** The operator's container settings, as config/env.ts parses them. */
+export interface OciEnv extends EngineEnv {
+  BERTH_HOME?: string;
+  BERTH_IMAGE?: string;
+  BERTH_IMAGE_T4?: string;
+  BERTH_OCI_CPUS?: number;
+  BERTH_OCI_MEMORY?: number;
+  BERTH_OCI_PIDS?: number;
+  BERTH_OCI_NOFILE?: number;
+  BERTH_OCI_NPROC?: number;
+  BERTH_OCI_INIT?: boolean;
+}
 
 export interface OciLimits {
   /** Bytes of memory (swap included). */

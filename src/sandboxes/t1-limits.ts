@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import type { EnvSlice } from "../config/env.js";
 import type { CgroupLimits } from "./cgroups.js";
 
 /**
@@ -9,8 +8,16 @@ import type { CgroupLimits } from "./cgroups.js";
  * plus, per sandbox, a cgroup's pids/memory/CPU.
  */
 
-/** The variables T1's limits come from. */
-export type T1Env = EnvSlice<"BERTH_T1_MAX_PROCS" | "BERTH_T1_MAX_FILES" | "BERTH_T1_MAX_FILE_BYTES" | "BERTH_T1_MAX_CPU_SECONDS" | "BERTH_T1_MAX_MEMORY_BYTES" | "BERTH_T1_CPUS">;
+/** The operator's T1 settings, as config/env.ts parses them (the composition root passes that slice). */
+export interface T1Env {
+  BERTH_T1_MAX_PROCS?: number;
+  BERTH_T1_MAX_FILES?: number;
+  BERTH_T1_MAX_FILE_BYTES?: number;
+  BERTH_T1_MAX_CPU_SECONDS?: number;
+  BERTH_T1_MAX_MEMORY_BYTES?: number;
+  BERTH_T1_CPUS?: number;
+  BERTH_T1_CGROUPS?: "on" | "off";
+}
 
 export class SandboxLimitError extends Error {
   readonly code = "sandbox_limit_invalid";
@@ -23,7 +30,7 @@ export interface T1Limits {
 }
 
 interface Spec {
-  env: keyof T1Env;
+  env: Exclude<keyof T1Env, "BERTH_T1_CGROUPS" | "BERTH_T1_CPUS">;
   def: number;
   /** The /proc/self/limits row its rlimit is checked against, if it is one. */
   rlimit?: string;

@@ -4,8 +4,10 @@
 import { z } from "zod";
 import { SESSION_STATES, TURN_STATES } from "../events/types.js";
 import { PROTECTED_WORKSPACE_PATHS, TIERS } from "../sandboxes/types.js";
-import { PERMISSION_POLICIES } from "./permissions.js";
-import type { SessionRecord, TurnRecord } from "./types.js";
+
+/** How a session answers its harness's permission requests; the one list the API, CLI and store use. */
+export const PERMISSION_POLICIES = ["allow", "deny", "ask"] as const;
+export type PermissionPolicy = (typeof PERMISSION_POLICIES)[number];
 
 const McpServer = z
   .object({ name: z.string().min(1) })
@@ -129,32 +131,3 @@ export type ResumeInput = z.infer<typeof ResumeRequest>;
 export type PermissionAnswer = z.infer<typeof PermissionAnswerRequest>;
 export type SessionView = z.infer<typeof SessionView>;
 export type TurnView = z.infer<typeof TurnView>;
-
-/** A session as the API shows it: the record's public fields and its settings' visible ones. */
-export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { tokens: number; costUsd: number }): SessionView {
-  const { settings } = s;
-  return {
-    id: s.id,
-    harness: s.harness,
-    harnessVersion: s.harnessVersion,
-    model: s.model,
-    tier: s.tier,
-    workspace: s.workspace,
-    state: s.state,
-    acpSessionId: s.acpSessionId,
-    error: s.error,
-    permissionPolicy: settings.permissionPolicy,
-    metadata: settings.metadata,
-    createdAt: s.createdAt,
-    updatedAt: s.updatedAt,
-    lastSeq,
-    ...(settings.budget ? { budget: { ...settings.budget, spent: spent() } } : {}),
-    ...(settings.deadlines ? { deadlines: settings.deadlines } : {}),
-  };
-}
-
-/** A turn as the API shows it (its prompt is not echoed). */
-export function toTurnView(t: TurnRecord): TurnView {
-  const { prompt: _prompt, ...view } = t;
-  return view;
-}

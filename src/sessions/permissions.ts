@@ -1,12 +1,9 @@
 import type { PermissionOption, RequestPermissionRequest, RequestPermissionResponse } from "@agentclientprotocol/sdk";
 import type { NewEvent } from "../events/types.js";
-import type { PermissionAnswer } from "./contract.js";
+import type { PermissionAnswer, PermissionPolicy } from "./contract.js";
 import { badRequest, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
 
-/** How a session answers its harness's permission requests; the one list the API, CLI and store use. */
-export const PERMISSION_POLICIES = ["allow", "deny", "ask"] as const;
-export type PermissionPolicy = (typeof PERMISSION_POLICIES)[number];
 
 
 interface Pending {

@@ -4,7 +4,7 @@ import type { SessionState, TurnState } from "../events/types.js";
 import type { Tier } from "../sandboxes/types.js";
 import type { BudgetLimits } from "./budget.js";
 import type { DeadlineLimits } from "./deadlines.js";
-import type { PermissionPolicy } from "./permissions.js";
+import type { PermissionPolicy } from "./contract.js";
 
 export interface SessionRecord {
   id: string;

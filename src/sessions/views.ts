@@ -1,0 +1,32 @@
+// The session's records as the API shows them (sessions/contract.ts): public fields only.
+import type { SessionView, TurnView } from "./contract.js";
+import type { SessionRecord, TurnRecord } from "./types.js";
+
+/** A session as the API shows it: the record's public fields and its settings' visible ones. */
+export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { tokens: number; costUsd: number }): SessionView {
+  const { settings } = s;
+  return {
+    id: s.id,
+    harness: s.harness,
+    harnessVersion: s.harnessVersion,
+    model: s.model,
+    tier: s.tier,
+    workspace: s.workspace,
+    state: s.state,
+    acpSessionId: s.acpSessionId,
+    error: s.error,
+    permissionPolicy: settings.permissionPolicy,
+    metadata: settings.metadata,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+    lastSeq,
+    ...(settings.budget ? { budget: { ...settings.budget, spent: spent() } } : {}),
+    ...(settings.deadlines ? { deadlines: settings.deadlines } : {}),
+  };
+}
+
+/** A turn as the API shows it (its prompt is not echoed). */
+export function toTurnView(t: TurnRecord): TurnView {
+  const { prompt: _prompt, ...view } = t;
+  return view;
+}
