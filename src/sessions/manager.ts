@@ -216,7 +216,7 @@ export class SessionManager {
       // onExit reports it with what the sandbox said on its way out.
       if (live.proc && (await Promise.race([live.proc.exited, new Promise<null>((r) => setTimeout(() => r(null), 1000))]))) return;
       if (live.ending) return;
-      const err = e instanceof BerthError ? e : new BerthError(500, (e as any)?.code ?? "session_start_failed", String((e as Error)?.message ?? e));
+      const err = e instanceof BerthError ? e : new BerthError(500, (e as { code?: string } | undefined)?.code ?? "session_start_failed", String((e as Error)?.message ?? e));
       const stderr = live.agent?.stderr.trim();
       await this.fail(live, err.code, err.message + (stderr ? ` (harness stderr: ${stderr.slice(-800)})` : ""));
     }

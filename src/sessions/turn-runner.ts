@@ -1,3 +1,4 @@
+import type { ContentBlock } from "@agentclientprotocol/sdk";
 import type { AcpAgentConnection } from "../acp/agent-connection.js";
 import type { NewEvent, SessionState } from "../events/types.js";
 import type { HarnessSpec } from "../harnesses/types.js";
@@ -104,14 +105,15 @@ export class TurnRunner {
     // A session stored before deadlines existed gets the server's.
     this.watchDeadlines(live, row.settings.deadlines ?? serverDeadlines(this.host.serverDeadlines));
     try {
-      const res = await live.agent.prompt(live.acpSessionId, turn.prompt as any);
+      // The API checked each block's shape loosely (type + fields); the harness judges the rest.
+      const res = await live.agent.prompt(live.acpSessionId, turn.prompt as ContentBlock[]);
       if (live.ending || live.running !== turnId) return;
       const passed = live.deadlinePassed;
       if (passed) this.finish(live, turnId, "failed", DEADLINE_STOP_REASONS[passed]);
       else this.finish(live, turnId, res.stopReason === "cancelled" ? "cancelled" : "completed", res.stopReason);
     } catch (e) {
       if (live.ending || live.running !== turnId) return;
-      const message = String((e as any)?.message ?? e);
+      const message = String((e as Error | undefined)?.message ?? e);
       this.host.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
       this.finish(live, turnId, "failed", "error", message);
     }
