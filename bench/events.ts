@@ -166,11 +166,8 @@ export async function run(): Promise<void> {
     logger: pino({ level: "info" }, pino.destination("/dev/null")),
   });
   try {
-    // The server's own EventLog (the one its SSE route subscribes to). BerthServer does not
-    // expose it (yet), so it is taken from the session manager's dependencies.
-    const log =
-      (server as unknown as { events?: EventLog }).events ?? (server.manager as unknown as { d?: { events?: EventLog } }).d?.events;
-    if (!log) throw new Error("cannot reach the server's EventLog (BerthServer.events, or SessionManager's deps)");
+    // The server's own EventLog (the one its SSE route subscribes to).
+    const log = server.events;
     for (const id of ["ses_bench_warm", "ses_bench_alone", "ses_bench_sse"]) server.store.insertSession(sessionRow(id, home));
 
     progress(`events: warm-up (${fmtInt(N / 10)} appends)`);

@@ -44,6 +44,8 @@ export interface BerthServer {
   defaultModel: string;
   manager: SessionManager;
   store: SqliteStore;
+  /** The durable event log (what the SSE route follows). */
+  events: EventLog;
   gateway: ModelGateway;
   logger: Logger;
   close(): Promise<void>;
@@ -181,7 +183,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       store.close();
     })());
 
-  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, gateway, logger, close };
+  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, events, gateway, logger, close };
 }
 
 /**

@@ -172,10 +172,10 @@ export class SqliteStore implements SessionStore, EventStore {
   }
 
   eventsAfter(sessionId: string, after: number, limit: number): StoredEvent[] {
-    return (this.stmts.eventsAfter.all(sessionId, after, limit) as Row[]).map((r) => {
-      const { seq, ts, turnId, type, data } = camelCase(r) as { seq: number; ts: string; turnId: string | null; type: EventType; data: string };
-      return { seq, ts, sessionId, turnId: turnId ?? undefined, type, dataJson: data };
-    });
+    // The hot read path (SSE catch-up, JSON pages): the columns are selected by name, so
+    // the row is mapped field by field rather than through camelCase().
+    const rows = this.stmts.eventsAfter.all(sessionId, after, limit) as { seq: number; ts: string; turn_id: string | null; type: EventType; data: string }[];
+    return rows.map((r) => ({ seq: r.seq, ts: r.ts, sessionId, turnId: r.turn_id ?? undefined, type: r.type, dataJson: r.data }));
   }
 
   // --- sessions -----------------------------------------------------------
