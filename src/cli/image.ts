@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { checkImage, type ImageCheckReport } from "../images/check.js";
 import { parseEnv } from "../config/env.js";
 import { namedEngine } from "../sandboxes/engine.js";
-import { ImageInputError } from "../images/source.js";
+import { ImageInputError } from "../images/types.js";
 import { Allowlist } from "../secrets/allowlist.js";
 import { UsageError } from "./common.js";
 import { printTable } from "./table.js";

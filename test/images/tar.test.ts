@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { createGunzip } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { FileSource, readTar, StreamSource, TarFormatError, type ByteSource } from "../../src/images/tar.js";
-import { Whiteouts, normPath } from "../../src/images/source.js";
+import { Whiteouts } from "../../src/images/layers.js";
+import { normPath } from "../../src/images/types.js";
 import { tar } from "./fixtures.js";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-tar-"));
