@@ -1,13 +1,10 @@
-// What an image must not ship: proprietary harnesses, baked logins, secrets in its config.
-// `berth image check`: the posture of an image or root filesystem (docs/design.md, decision 7).
-// Fails on a non-redistributable harness (by package, binary name or license text), a
-// credential-shaped string in a file or in the image config, a baked login, root as the
-// runtime user, and a sudoers file sudo would refuse or anyone could change.
+// What an image must not ship (docs/design.md, decision 7): a non-redistributable harness
+// (by package, binary name or license text), a baked login, secrets or root in its config.
+// `berth image check` (check.ts) runs these over every file of the input.
 
 import { HARNESSES } from "../harnesses/registry.js";
 import { findSecrets, fingerprint, plausible, redactSecret } from "../secrets/matcher.js";
-import type { ImageConfig } from "./types.js";
-import type { ImageFinding } from "./types.js";
+import type { ImageConfig, ImageFinding } from "./types.js";
 
 // --- what is not redistributable ---------------------------------------------------------
 
