@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMockProvider, type MockProvider } from "../../../src/mock/index.js";
-import type { ModelApi as UsageApi } from "../../../src/wire/apis.js";
+import { MODEL_APIS, type ModelApi } from "../../../src/wire/apis.js";
 import { computeCost } from "../../../src/wire/usage/cost.js";
 import { createRequestTap } from "../../../src/wire/request-tap.js";
 import { createUsageTap } from "../../../src/wire/usage/tap.js";
@@ -9,14 +9,14 @@ import type { ModelUsage } from "../../../src/wire/usage/types.js";
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 
-function tapAll(api: UsageApi, contentType: string | undefined, pieces: Buffer[]): ModelUsage {
+function tapAll(api: ModelApi, contentType: string | undefined, pieces: Buffer[]): ModelUsage {
   const tap = createUsageTap(api, contentType);
   for (const p of pieces) tap.write(p);
   return tap.end();
 }
 
 /** Feeds `buf` split in two at every byte position, and byte by byte, expecting the same result each time. */
-function expectAtEverySplit(api: UsageApi, contentType: string | undefined, buf: Buffer, expected: ModelUsage): void {
+function expectAtEverySplit(api: ModelApi, contentType: string | undefined, buf: Buffer, expected: ModelUsage): void {
   expect(tapAll(api, contentType, [buf])).toEqual(expected);
   for (let i = 0; i <= buf.length; i++) {
     const got = tapAll(api, contentType, [buf.subarray(0, i), buf.subarray(i)]);
@@ -72,14 +72,14 @@ const GEMINI_STREAM: ModelUsage = {
   reported: true,
 };
 
-const SSE_CASES: [UsageApi, string, ModelUsage][] = [
+const SSE_CASES: [ModelApi, string, ModelUsage][] = [
   ["anthropic-messages", "anthropic-messages.sse", ANTHROPIC_SSE],
   ["openai-chat", "openai-chat.sse", CHAT_SSE],
   ["openai-responses", "openai-responses.sse", RESPONSES_SSE],
   ["google-generative-ai", "gemini-stream.sse", GEMINI_STREAM],
 ];
 
-const JSON_CASES: [UsageApi, string, ModelUsage][] = [
+const JSON_CASES: [ModelApi, string, ModelUsage][] = [
   [
     "anthropic-messages",
     "anthropic-messages.json",
@@ -243,7 +243,7 @@ describe("usage taps: JSON bodies", () => {
   it("garbage and truncated bodies give zeros, never an exception", () => {
     let seed = 42;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256);
-    for (const api of ["anthropic-messages", "openai-chat", "openai-responses", "google-generative-ai"] as UsageApi[]) {
+    for (const api of MODEL_APIS) {
       for (const ct of ["application/json", "text/event-stream", undefined]) {
         const junk = Buffer.from(Array.from({ length: 4096 }, rnd));
         const u = tapAll(api, ct, [junk, Buffer.from("{{{{[[[\"\\u12"), Buffer.from("]]]}}}}\n\n")]);
@@ -309,7 +309,7 @@ describe("usage taps against berth's own mock provider", () => {
   });
   afterAll(() => mock.close());
 
-  const requests: [UsageApi, string, Record<string, unknown>][] = [
+  const requests: [ModelApi, string, Record<string, unknown>][] = [
     ["anthropic-messages", "/v1/messages", { model: "claude-sonnet-4-5", max_tokens: 1024, tools: [{ name: "Bash", input_schema: { type: "object" } }], messages: [{ role: "user", content: "hi" }] }],
     ["openai-chat", "/v1/chat/completions", { model: "gpt-4.1", stream_options: { include_usage: true }, tools: [{ type: "function", function: { name: "Bash", parameters: { type: "object" } } }], messages: [{ role: "user", content: "hi" }] }],
     ["openai-responses", "/v1/responses", { model: "gpt-5-codex", tools: [{ type: "function", name: "Bash", parameters: { type: "object" } }], input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] }] }],
@@ -317,7 +317,7 @@ describe("usage taps against berth's own mock provider", () => {
   ];
 
   /** The usage block as a full parse of the whole body finds it. */
-  function fullParse(api: UsageApi, body: string, sse: boolean): { input: number; output: number; model: string } {
+  function fullParse(api: ModelApi, body: string, sse: boolean): { input: number; output: number; model: string } {
     const docs = sse
       ? body
           .split(/\n\n/)
