@@ -13,12 +13,13 @@ export type Listener = (evs: WireEvent[]) => void;
 /**
  * The append-only, per-session event log with live fan-out.
  *
- * Group commit: append() redacts, numbers and queues the event; all events appended in
- * the same tick are committed in one SQLite transaction at the end of it (a microtask,
- * which runs before any I/O: before an HTTP response goes out), and only then handed to
- * subscribers. So nothing is ever sent that is not committed, and a burst costs one
- * commit instead of one per event. read() and subscribe() flush first, so they never miss
- * a queued event and a subscriber sees each event exactly once.
+ * Group commit: append() redacts, numbers and queues the event; the queue is committed in
+ * one SQLite transaction once the event loop has handled the I/O at hand (setImmediate),
+ * and only then handed to subscribers. So nothing is ever sent that is not committed, and
+ * a burst costs one commit instead of one per event. (A microtask was too soon: the ACP SDK
+ * delivers each update from a harness's stdout in its own task, so every update became its
+ * own transaction, ~45 µs each; bench/ingest.ts.) read() and subscribe() flush first, so
+ * they never miss a queued event and a subscriber sees each event exactly once.
  */
 export class EventLog {
   private seqs = new Map<string, number>();
@@ -29,6 +30,8 @@ export class EventLog {
   constructor(
     private store: EventStore,
     private redactor: Redactor,
+    /** When the queued events are committed; benchmarks compare schedules. */
+    private schedule: (flush: () => void) => void = setImmediate,
   ) {}
 
   append(sessionId: string, ev: NewEvent): WireEvent {
@@ -39,7 +42,7 @@ export class EventLog {
     this.pending.push(wire);
     if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(() => this.flush());
+      this.schedule(() => this.flush());
     }
     return wire;
   }

@@ -13,6 +13,8 @@ function setup() {
   return { path, store, redactor, log: new EventLog(store, redactor) };
 }
 
+const afterIo = () => new Promise<void>((r) => setImmediate(r));
+
 describe("EventLog", () => {
   it("numbers events per session from 1 without gaps and commits a tick's events before delivering them", async () => {
     const { store, log } = setup();
@@ -27,12 +29,30 @@ describe("EventLog", () => {
     // Nothing is delivered (or stored) before the commit at the end of the tick.
     expect(batches).toEqual([]);
     expect(store.maxSeq("a")).toBe(0);
-    await Promise.resolve();
+    await afterIo();
     expect(batches).toEqual([[1, 2, 3, 4, 5]]);
     log.append("a", { type: "turn.ended", data: { stopReason: null } });
-    await Promise.resolve();
+    await afterIo();
     expect(batches).toEqual([[1, 2, 3, 4, 5], [6]]);
     expect(log.lastSeq("b")).toBe(1);
+  });
+
+  it("events appended in separate tasks of one I/O turn (as the ACP SDK delivers a harness's updates) share one commit", async () => {
+    const { store, log } = setup();
+    let commits = 0;
+    const insert = store.insertEvents.bind(store);
+    store.insertEvents = (evs) => {
+      commits++;
+      insert(evs);
+    };
+    for (let i = 0; i < 100; i++) {
+      log.append("a", { type: "message.delta", data: { text: String(i) } });
+      await Promise.resolve(); // each update in its own microtask
+    }
+    expect(commits).toBe(0);
+    await afterIo();
+    expect(commits).toBe(1);
+    expect(store.maxSeq("a")).toBe(100);
   });
 
   it("replays then goes live with no gap and no duplicate, even with events still queued", () => {

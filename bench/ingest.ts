@@ -1,0 +1,100 @@
+// ACP ingest: a harness floods one turn with session/update notifications; how fast do they
+// become committed events in the hands of a subscriber? The agent is a real child process
+// (bench/agents/flood-agent.mjs) speaking ACP over its stdio, read through berth's own
+// AcpAgentConnection, normalised, appended to the EventLog on a SQLite file and delivered to
+// a subscriber (the SSE route's listener; the HTTP write itself is measured in `events`).
+// Two commit schedules, interleaved run by run: a microtask after each append (berth
+// before this change) and setImmediate (now).
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AcpAgentConnection } from "../src/acp/agent-connection.js";
+import { normalizeUpdate } from "../src/acp/normalize.js";
+import { EventLog } from "../src/events/log.js";
+import type { SandboxProcess } from "../src/sandboxes/types.js";
+import { Redactor } from "../src/secrets/redact.js";
+import { SqliteStore } from "../src/store/sqlite.js";
+import { fmtInt, heading, median, percentile, progress, REPO, say, table, now } from "./util.js";
+
+const UPDATES = Number(process.env.BENCH_INGEST_UPDATES ?? 20_000);
+const RUNS = Number(process.env.BENCH_INGEST_RUNS ?? 5);
+
+type Schedule = "microtask" | "setImmediate";
+const SCHEDULES: Record<Schedule, (f: () => void) => void> = { microtask: queueMicrotask, setImmediate };
+
+interface Result {
+  ms: number;
+  commits: number;
+  delivered: number;
+}
+
+async function once(schedule: Schedule): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), "berth-bench-ingest-"));
+  const store = new SqliteStore(join(dir, "berth.db"));
+  let commits = 0;
+  const insert = store.insertEvents.bind(store);
+  store.insertEvents = (evs) => {
+    commits++;
+    insert(evs);
+  };
+  const log = new EventLog(store, new Redactor(), SCHEDULES[schedule]);
+  const child = spawn(process.execPath, [join(REPO, "bench/agents/flood-agent.mjs")], {
+    env: { ...process.env, FLOOD_UPDATES: String(UPDATES) },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const sessionId = "ses_ingest";
+  let delivered = 0;
+  let allDelivered!: () => void;
+  const done = new Promise<void>((r) => (allDelivered = r));
+  log.subscribe(sessionId, 0, (evs) => {
+    delivered += evs.length;
+    if (delivered >= UPDATES) allDelivered();
+  });
+  const conn = new AcpAgentConnection(child as unknown as SandboxProcess, {
+    onUpdate: (_sid, u) => {
+      const ev = normalizeUpdate(u, "turn_1");
+      if (ev) log.append(sessionId, ev);
+    },
+    onPermission: async () => ({ outcome: { outcome: "cancelled" } }),
+  });
+  try {
+    await conn.initialize();
+    const { sessionId: acpSession } = await conn.newSession(dir, []);
+    const t0 = now();
+    await conn.prompt(acpSession, [{ type: "text", text: "flood" }]);
+    await done;
+    return { ms: now() - t0, commits, delivered };
+  } finally {
+    conn.close();
+    child.kill();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<void> {
+  heading(`ACP ingest: ${fmtInt(UPDATES)} session/update notifications in one turn, harness process → committed → subscriber (${RUNS} runs each, interleaved)`);
+  const results: Record<Schedule, Result[]> = { microtask: [], setImmediate: [] };
+  for (let i = 0; i < RUNS; i++)
+    for (const s of Object.keys(SCHEDULES) as Schedule[]) {
+      progress(`ingest: ${s} run ${i + 1}/${RUNS}`);
+      const r = await once(s);
+      if (r.delivered !== UPDATES) throw new Error(`${s}: delivered ${r.delivered} of ${UPDATES} events`);
+      results[s].push(r);
+    }
+  const rate = (r: Result) => (UPDATES / r.ms) * 1000;
+  const base = median(results.microtask.map(rate));
+  say(
+    table([
+      ["commit schedule", "updates/s median", "updates/s p10 (slow runs)", "commits per run (median)", "events per commit", "vs microtask"],
+      ...(Object.keys(results) as Schedule[]).map((s) => {
+        const rates = results[s].map(rate);
+        const commits = median(results[s].map((r) => r.commits));
+        return [s, fmtInt(median(rates)), fmtInt(percentile(rates, 10)), fmtInt(commits), (UPDATES / commits).toFixed(1), `${(median(rates) / base).toFixed(2)}×`];
+      }),
+    ]),
+  );
+  say();
+  say(`Every run delivered all ${fmtInt(UPDATES)} events, each committed before delivery.`);
+}
