@@ -26,6 +26,7 @@ export class EventLog {
   private listeners = new Map<string, Set<Listener>>();
   private pending: WireEvent[] = [];
   private scheduled = false;
+  private closed = false;
 
   constructor(
     private store: EventStore,
@@ -39,12 +40,20 @@ export class EventLog {
     this.seqs.set(sessionId, seq);
     const dataJson = this.redactor.redact(JSON.stringify(ev.data ?? {}));
     const wire = toWire({ seq, ts: isoNow(), sessionId, turnId: ev.turnId, type: ev.type, dataJson });
+    // After close() the store is gone: what a late teardown reports cannot be kept.
+    if (this.closed) return wire;
     this.pending.push(wire);
     if (!this.scheduled) {
       this.scheduled = true;
       this.schedule(() => this.flush());
     }
     return wire;
+  }
+
+  /** Commits what is queued and stops committing: call it before the store closes. */
+  close(): void {
+    this.flush();
+    this.closed = true;
   }
 
   /** Commits queued events, then delivers them. Safe to call at any time. */

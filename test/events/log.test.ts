@@ -79,6 +79,17 @@ describe("EventLog", () => {
     expect(log.read("s", 0).map((e) => e.seq)).toEqual([1, 2, 3]);
   });
 
+  it("close() commits what is queued; an event reported after it (a late teardown) is not queued for a closed store", async () => {
+    const { path, store, log } = setup();
+    log.append("s", { type: "turn.started", turnId: "t1", data: { idx: 0 } });
+    log.close();
+    expect(store.maxSeq("s")).toBe(1);
+    store.close();
+    log.append("s", { type: "turn.ended", turnId: "t1", data: { stopReason: "cancelled" } });
+    await afterIo(); // nothing scheduled: a commit now would throw on the closed database
+    expect(new SqliteStore(path).maxSeq("s")).toBe(1);
+  });
+
   it("continues numbering after a reopen of the same file", () => {
     const { path, store, redactor, log } = setup();
     log.append("s", { type: "turn.started", turnId: "t1", data: { idx: 0 } });

@@ -268,6 +268,8 @@ describe("SessionManager", () => {
     expect(acpId).toMatch(/^acp_/);
     await first.manager.shutdown();
     expect(first.manager.get(s.id).state).toBe("interrupted");
+    // As the server's close() does: commit what is queued, then close the store.
+    first.events.close();
     first.store.close();
 
     const second = setup(async () => "end_turn", home);
