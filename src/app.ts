@@ -46,8 +46,6 @@ export interface BerthServer {
   store: SqliteStore;
   /** The durable event log (what the SSE route follows). */
   events: EventLog;
-  /** Settles when the previous run's sandboxes are reaped and its sessions marked interrupted (after listening). */
-  recovered: Promise<void>;
   gateway: ModelGateway;
   logger: Logger;
   close(): Promise<void>;
@@ -132,20 +130,13 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     { host: mockUrl.hostname.replace(/^\[|\]$/g, ""), port: Number(mockUrl.port) },
   ];
   const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints });
-  // The previous run's leftovers, after listening (the engine client alone takes ~0.3 s to
-  // load): /health answers at once, /ready and every /v1 request wait for this.
-  const recovered = (async () => {
-    // A container created just before a crash, never recorded: the label finds it. First, so
-    // that recovery judges the workspaces of interrupted sessions with no agent left.
-    await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
-    // Likewise a T1 sandbox's cgroup: found under this owner's cgroup directory.
-    await bwrap.reapLeftovers();
-    const interrupted = await manager.recover();
-    if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
-  })();
-  recovered.catch((e: unknown) => logger.error({ err: e }, "recovery from the previous run failed; /v1 answers 503 recovery_failed"));
-  let recovering = true;
-  void recovered.finally(() => (recovering = false)).catch(() => {});
+  // A container created just before a crash, never recorded: the label finds it. First, so
+  // that recovery judges the workspaces of interrupted sessions with no agent left.
+  await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
+  // Likewise a T1 sandbox's cgroup: found under this owner's cgroup directory.
+  await bwrap.reapLeftovers();
+  const interrupted = await manager.recover();
+  if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
 
   const api = await buildApi({
     manager,
@@ -156,16 +147,9 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     apiToken,
     limits: apiLimits,
     hostAllowed,
-    recovered,
     version: VERSION,
     metrics,
     notReady: async () => {
-      if (recovering) return "recovering from the previous run (reaping its sandboxes)";
-      try {
-        await recovered;
-      } catch (e) {
-        return `recovery from the previous run failed: ${(e as Error).message}`;
-      }
       try {
         store.ping();
       } catch (e) {
@@ -190,7 +174,6 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await recovered.catch(() => {});
       await manager.shutdown();
       await api.close();
       await gateway.close();
@@ -200,7 +183,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       store.close();
     })());
 
-  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, events, recovered, gateway, logger, close };
+  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, events, gateway, logger, close };
 }
 
 /**

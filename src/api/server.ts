@@ -51,11 +51,6 @@ export interface ApiDeps {
   hostAllowed?: (host: string | undefined) => boolean;
   /** Timeouts and the connection cap (default HTTP_LIMIT_DEFAULTS). */
   limits?: HttpLimits;
-  /**
-   * Settles once the previous run's leftovers are reaped and its sessions marked interrupted:
-   * the server listens (and answers /health) meanwhile, and /v1 requests wait for it.
-   */
-  recovered?: Promise<void>;
 }
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
@@ -141,13 +136,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         const got = Buffer.from(m?.[1]?.trim() ?? "");
         if (got.length === 0 || got.length !== expected.length || !timingSafeEqual(got, expected))
           return sendError(reply, 401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <BERTH_TOKEN>)");
-        if (d.recovered) {
-          try {
-            await d.recovered;
-          } catch (e) {
-            return sendError(reply, 503, "recovery_failed", d.redactor.redact(`berth could not recover from its previous run: ${(e as Error).message}; see the server log`));
-          }
-        }
       });
       const r = v1.withTypeProvider<ZodTypeProvider>();
 

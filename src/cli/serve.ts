@@ -15,9 +15,6 @@ export function serveCommand(): Command {
         config: { ...(port !== undefined ? { port: Number(port) } : {}), ...(opts.host ? { host: opts.host } : {}) },
       });
       const say = (s: string) => process.stderr.write(s + "\n");
-      // /health answers already; this line tells scripts the API is usable, so it waits for
-      // the previous run's leftovers to be reaped (a failure is logged, and /v1 says so).
-      await server.recovered.catch(() => {});
       say(`berth listening on ${server.url} (home ${server.config.home})`);
       if (server.exposure) say(`berth: WARNING: ${server.exposure}`);
       if (server.tokenCreated) say(`API token (saved 0600 in ${server.config.home}/token, shown once): ${server.apiToken}`);
