@@ -12,9 +12,8 @@ import type { Allowlist } from "../secrets/allowlist.js";
 import { ChunkScanner, type SecretFinding } from "../secrets/chunk-scanner.js";
 import { which } from "./export.js";
 import { openInput } from "./input.js";
-import type { ImageFile, ImageInput, InputKind } from "./types.js";
+import type { ImageFile, ImageFinding, ImageInput, InputKind, Severity } from "./types.js";
 import { configFindings, forbiddenPackages, LICENSE_FILE, LOGIN_RULES, NON_REDISTRIBUTABLE_IDS, NPM_FIXTURE, PROPRIETARY_BINARIES, PROPRIETARY_LICENSE } from "./rules.js";
-import type { ImageFinding, Severity } from "./types.js";
 
 const run = promisify(execFile);
 
