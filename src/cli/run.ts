@@ -65,13 +65,14 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
 
   let server: BerthServer | undefined;
   let client: BerthClient;
-  const remote = opts.server ?? parseEnv(process.env).BERTH_URL;
+  const settings = parseEnv(process.env);
+  const remote = opts.server ?? settings.BERTH_URL;
   if (remote) client = remoteClient(remote);
   else {
     // The person typing this is the operator: the workspace they name is allowed for this run.
     server = await startServer({
       config: { port: 0, ...(opts.workspace ? { exactWorkspaces: [opts.workspace] } : {}) },
-      logger: createLogger(redactor, { level: parseEnv(process.env).BERTH_LOG_LEVEL ?? "warn" }),
+      logger: createLogger(redactor, { level: settings.BERTH_LOG_LEVEL ?? "warn" }),
     }).catch((e) => {
       throw e instanceof WorkspaceConfigError ? new UsageError(e.message) : e;
     });

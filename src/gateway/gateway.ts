@@ -2,7 +2,7 @@ import { chmodSync, rmSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import { classifyPath, familyOf, FAMILY_PREFIX, type ApiFamily, type ModelApi } from "../wire/apis.js";
+import { familyOf, FAMILY_PREFIX, type ApiFamily, type ModelApi } from "../wire/apis.js";
 import type { ModelPrice } from "../wire/usage/cost.js";
 import { newSecret } from "../util/ids.js";
 import type { Redactor } from "../secrets/redact.js";
@@ -265,8 +265,7 @@ export class ModelGateway {
     if (upstream.auth) headers[upstream.auth.header] = upstream.auth.value;
     // Model calls (not token counting) are traced and their usage read from the response
     // as it streams; a compressed response could not be read that way.
-    const classified = call.kind === "generate" ? classifyPath(target.pathname) : undefined;
-    const api = classified?.kind === "generate" ? classified.api : undefined;
+    const api = call.kind === "generate" ? call.api : undefined;
     if (api) headers["accept-encoding"] = "identity";
     const meter = new CallMeter(
       { sessionId, provider: upstream.provider, method: req.method ?? "POST", target, api, model, stream: body.stream, price: admission.price },

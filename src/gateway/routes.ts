@@ -1,4 +1,4 @@
-import { ENDPOINTS, FAMILY_OF, FAMILY_PREFIX, GEMINI_PATH, type ApiFamily, type CallKind } from "../wire/apis.js";
+import { ENDPOINTS, FAMILY_OF, FAMILY_PREFIX, GEMINI_PATH, type ApiFamily, type CallKind, type ModelApi } from "../wire/apis.js";
 
 // What a sandbox may ask the gateway to forward: exactly the model endpoints the five
 // harnesses call, per wire family, and nothing else (no batches, files, admin or model
@@ -20,6 +20,8 @@ import { ENDPOINTS, FAMILY_OF, FAMILY_PREFIX, GEMINI_PATH, type ApiFamily, type 
 /** What an allowed request is. `generate` calls are metered and spend budget. */
 export interface AllowedCall {
   kind: CallKind;
+  /** The wire API the endpoint belongs to (what reads its usage). */
+  api: ModelApi;
   /** The canonical path to append to the provider's base URL. */
   path: string;
   /** The query string to forward, with its `?`, or "". */
@@ -36,8 +38,8 @@ export interface RouteRefusal {
 }
 
 /** Exact paths per family: each API's fixed endpoints under `/v1`, as its SDKs call them. */
-const FIXED: Record<ApiFamily, Record<string, CallKind>> = { anthropic: {}, openai: {}, google: {} };
-for (const e of ENDPOINTS) FIXED[FAMILY_OF[e.api]][`/v1${e.path}`] = e.kind;
+const FIXED: Record<ApiFamily, Record<string, { kind: CallKind; api: ModelApi }>> = { anthropic: {}, openai: {}, google: {} };
+for (const e of ENDPOINTS) FIXED[FAMILY_OF[e.api]][`/v1${e.path}`] = { kind: e.kind, api: e.api };
 
 /** Query parameters a family's SDK sends; the values are plain words. */
 const QUERY: Record<ApiFamily, Set<string>> = {
@@ -74,13 +76,13 @@ export function allowedCall(family: ApiFamily, method: string, rest: string): Al
   const path = q < 0 ? rest : rest.slice(0, q);
   const query = q < 0 ? "" : rest.slice(q);
   const gemini = family === "google" ? GEMINI_PATH.exec(path) : null;
-  const kind = gemini ? (gemini[3] === "countTokens" ? "count" : "generate") : FIXED[family][path];
-  if (!kind)
+  const endpoint = gemini ? { kind: gemini[3] === "countTokens" ? ("count" as const) : ("generate" as const), api: "google-generative-ai" as const } : FIXED[family][path];
+  if (!endpoint)
     return { status: 404, code: "route_not_allowed", message: `the gateway does not forward ${method} ${FAMILY_PREFIX[family]}${path}: only the ${family} model endpoints the harnesses use are allowed` };
   if (method !== "POST") return { status: 405, code: "method_not_allowed", message: `${path} takes POST only`, allow: "POST" };
   const badQuery = queryProblem(family, query);
   if (badQuery) return { status: 400, code: "query_not_allowed", message: badQuery };
-  return { kind, path, query, ...(gemini ? { pathModel: gemini[2]! } : {}) };
+  return { ...endpoint, path, query, ...(gemini ? { pathModel: gemini[2]! } : {}) };
 }
 
 function queryProblem(family: ApiFamily, query: string): string | undefined {

@@ -1,6 +1,6 @@
 import { classifyPath, type ModelApi } from "../wire/apis.js";
 import { anthropicFormat } from "./anthropic.js";
-import { geminiErrorBody, geminiFormat, geminiStreamFormat } from "./gemini.js";
+import { geminiFormat, geminiStreamFormat } from "./gemini.js";
 import { openaiChatFormat } from "./openai-chat.js";
 import { openaiResponsesFormat } from "./openai-responses.js";
 import type { WireFormat } from "./wire.js";
@@ -62,7 +62,7 @@ export function route(pathname: string): Route {
 
 /** The format that words a route's errors (a count_tokens call answers in its API's shape). */
 export function errorFormat(api: ModelApi): Pick<WireFormat, "errorBody"> {
-  return api === "google-generative-ai" ? { errorBody: geminiErrorBody } : FORMATS[api];
+  return FORMATS[api];
 }
 
 /** Readable by both SDK families: Anthropic looks at error.type, OpenAI at error.message/code. */

@@ -5,13 +5,17 @@ const code = (x: ReturnType<typeof allowedCall>) => (isRefusal(x) ? `${x.status}
 
 describe("the gateway's allowlist", () => {
   it("lets through exactly what the five harnesses call", () => {
-    expect(allowedCall("anthropic", "POST", "/v1/messages")).toEqual({ kind: "generate", path: "/v1/messages", query: "" });
-    expect(allowedCall("anthropic", "POST", "/v1/messages?beta=true")).toEqual({ kind: "generate", path: "/v1/messages", query: "?beta=true" });
+    expect(allowedCall("anthropic", "POST", "/v1/messages")).toEqual({ kind: "generate", api: "anthropic-messages", path: "/v1/messages", query: "" });
+    expect(allowedCall("anthropic", "POST", "/v1/messages?beta=true")).toEqual({ kind: "generate", api: "anthropic-messages", path: "/v1/messages", query: "?beta=true" });
     expect(code(allowedCall("anthropic", "POST", "/v1/messages/count_tokens?beta=true"))).toBe("count");
     expect(code(allowedCall("openai", "POST", "/v1/responses"))).toBe("generate");
     expect(code(allowedCall("openai", "POST", "/v1/chat/completions"))).toBe("generate");
+    // The endpoint's API is what reads the response's usage.
+    expect(allowedCall("openai", "POST", "/v1/responses")).toMatchObject({ api: "openai-responses" });
+    expect(allowedCall("openai", "POST", "/v1/chat/completions")).toMatchObject({ api: "openai-chat" });
     expect(allowedCall("google", "POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse")).toEqual({
       kind: "generate",
+      api: "google-generative-ai",
       path: "/v1beta/models/gemini-2.5-pro:streamGenerateContent",
       query: "?alt=sse",
       pathModel: "gemini-2.5-pro",
