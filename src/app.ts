@@ -20,6 +20,8 @@ import { SandboxDrivers } from "./sandboxes/index.js";
 import { OciDriver } from "./sandboxes/oci.js";
 import { redactor } from "./secrets/redact.js";
 import { SessionManager } from "./sessions/manager.js";
+import { removePoolLeftovers } from "./sessions/pool.js";
+import { loadPoolSettings } from "./sessions/pool-config.js";
 import { workspacePolicy } from "./sessions/workspace.js";
 import { SqliteStore } from "./store/sqlite.js";
 import { createLogger } from "./telemetry/logger.js";
@@ -66,6 +68,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const env = opts.env ?? process.env;
   const config = loadConfig(opts.config, env);
   // A broken git credentials file stops the server before anything is started.
+  // Warm pool declarations: a bad one stops the server here (the pools are checked against harnesses, tiers and providers below).
+  const pools = loadPoolSettings(config.env, config.defaultTier);
   const gitConfig = loadGitCredentials({ env, file: config.env.BERTH_GIT_CREDENTIALS, ...(opts.gitCredentialsSystemFile ? { systemFile: opts.gitCredentialsSystemFile } : {}) });
   const logger = opts.logger ?? createLogger(redactor, { level: config.env.BERTH_LOG_LEVEL });
   const { token: apiToken, created: tokenCreated } = resolveApiToken(config.home, env);
@@ -80,7 +84,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const events = new EventLog(store, redactor);
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
   const tracing = createTracing({ env, redactor, serviceVersion: VERSION, logger });
-  const metrics = createMetrics({ sessionsByState: () => store.sessionCountsByState() });
+  const poolStatus: { read?: () => { name: string; ready: number; starting: number }[] } = {};
+  const metrics = createMetrics({ sessionsByState: () => store.sessionCountsByState(), poolStatus: () => poolStatus.read?.() ?? [] });
   const installer = new HarnessInstaller(config.harnessCache);
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
   const bwrap = new BwrapDriver({ owner: config.home, t1: config.env });
@@ -129,7 +134,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     { host: config.gatewayHost, port: gateway.port },
     { host: mockUrl.hostname.replace(/^\[|\]$/g, ""), port: Number(mockUrl.port) },
   ];
-  const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints });
+  const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints, pools });
+  poolStatus.read = () => manager.pool.status();
   // A container created just before a crash, never recorded: the label finds it. First, so
   // that recovery judges the workspaces of interrupted sessions with no agent left.
   await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
@@ -137,6 +143,10 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   await bwrap.reapLeftovers();
   const interrupted = await manager.recover();
   if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
+  // Pool entries a crash left: their sandboxes were reaped with the store's rows above; their directories go now.
+  const leftovers = removePoolLeftovers(config.home);
+  if (leftovers) logger.info({ leftovers }, "removed the previous run's pool entry directories");
+  manager.startPools();
 
   const api = await buildApi({
     manager,

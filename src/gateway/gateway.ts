@@ -95,6 +95,13 @@ const DROP_REQ = new Set([
 ]);
 const DROP_RES = new Set(["connection", "keep-alive", "transfer-encoding"]);
 
+/** The scope of a pooled sandbox's token before its claim: nothing at all. */
+const UNBOUND: SessionScope = {
+  upstream: () => {
+    throw new Error("unbound token");
+  },
+};
+
 /** An authenticated request's session and what it may do. */
 interface ScopedToken {
   sessionId: string;
@@ -181,6 +188,22 @@ export class ModelGateway {
     return token;
   }
 
+  /**
+   * A token for a pooled sandbox (sessions/pool.ts): it names no session and has no scope,
+   * so the gateway refuses it (401) until `bind` gives it a session's.
+   */
+  mintUnbound(holder: string): string {
+    this.scopes.delete(holder);
+    return this.mint(holder, UNBOUND);
+  }
+
+  /** Binds the holder's tokens to a session and what it may do: from here on they are the session's. */
+  bind(holder: string, sessionId: string, scope: SessionScope): void {
+    this.scopes.delete(holder);
+    this.scopes.set(sessionId, scope);
+    for (const e of this.tokens.values()) if (e.sessionId === holder) e.sessionId = sessionId;
+  }
+
   revoke(sessionId: string): void {
     this.scopes.delete(sessionId);
     for (const [t, e] of this.tokens) {
@@ -201,7 +224,7 @@ export class ModelGateway {
     // A hash-map lookup: its timing depends on the hash, not on how much of a guess matched.
     const entry = this.tokens.get(raw);
     const scope = entry && this.scopes.get(entry.sessionId);
-    if (!entry || !scope || entry.expiresAt < Date.now()) return undefined;
+    if (!entry || !scope || scope === UNBOUND || entry.expiresAt < Date.now()) return undefined;
     return { sessionId: entry.sessionId, scope };
   }
 

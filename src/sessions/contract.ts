@@ -92,6 +92,10 @@ export const SessionView = z.object({
   lastSeq: z.number().int(),
   budget: Budget.extend({ spent: z.object({ tokens: z.number(), costUsd: z.number() }) }).optional(),
   deadlines: z.object({ turnMs: z.number().optional(), idleMs: z.number().optional(), firstEventMs: z.number().optional() }).optional().describe("The session's effective turn deadlines (ms)"),
+  pool: z
+    .object({ outcome: z.enum(["hit", "miss"]), pool: z.string().optional(), reason: z.string().optional() })
+    .optional()
+    .describe("Whether a warm pool served the session's start (hit), or why it started cold (miss and reason); absent when the server has no pool for its harness and tier"),
 });
 
 export const ContentBlock = z.object({ type: z.string() }).catchall(z.unknown());

@@ -53,8 +53,11 @@ export interface LaunchTarget {
 export interface LaunchHooks {
   /** Progress while the harness is installed (first use). */
   status(detail: string): void;
-  /** What the session's gateway token may do. */
-  scope: SessionScope;
+  /**
+   * What the session's gateway token may do. Absent for a pooled entry (sessions/pool.ts):
+   * its token is minted unbound and its sandbox carries no session identity until a claim.
+   */
+  scope?: SessionScope;
   /** berth's own endpoints, which the session's egress proxy must never reach. */
   ownEndpoints(): { host: string; port: number }[];
   /** Right before the sandbox starts (the workspace re-checked, its protected paths recorded); throws to stop. */
@@ -64,9 +67,18 @@ export interface LaunchHooks {
   onExit(code: number | null, signal: string | null): void;
 }
 
-/** What a completed launch reports: the agent's own description, for the ready event. */
+/** A step of a session's start, timed (epoch ms): traced as a span and observed in a histogram. */
+export interface StartPhase {
+  /** claim: a pool hit's whole start; the others are a cold start's steps. */
+  name: "claim" | "install" | "sandbox_start" | "initialize" | "session_new" | "session_load";
+  start: number;
+  end: number;
+}
+
+/** What a completed launch reports: the agent's own description, for the ready event, and its phases. */
 export interface Launched {
   agentInfo: unknown;
+  phases: StartPhase[];
 }
 
 /**
@@ -81,8 +93,15 @@ export class HarnessLauncher {
 
   async launch(live: LaunchTarget, row: SessionRecord, resume: boolean, dir: string, hooks: LaunchHooks): Promise<Launched | undefined> {
     const { spec, driver } = live;
+    const phases: StartPhase[] = [];
+    const timed = async <T>(name: StartPhase["name"], p: () => Promise<T>): Promise<T> => {
+      const start = Date.now();
+      const out = await p();
+      phases.push({ name, start, end: Date.now() });
+      return out;
+    };
     await driver.check();
-    const harnessDir = await this.deps.installer.ensure(spec, hooks.status);
+    const harnessDir = await timed("install", () => this.deps.installer.ensure(spec, hooks.status));
     // The cheap integrity check runs alongside the rest of the boot; the harness starts only once it passed.
     const intact = this.deps.installer.verify(spec);
     intact.catch(() => {});
@@ -91,7 +110,7 @@ export class HarnessLauncher {
     chmodSync(dir, 0o711);
     if (!existsSync(home)) mkdirForAgent(home, 0o700);
     const layout = driver.layout({ workspace: row.workspace, home, harnessDir });
-    const token = this.deps.gateway.mint(live.id, hooks.scope);
+    const token = hooks.scope ? this.deps.gateway.mint(live.id, hooks.scope) : this.deps.gateway.mintUnbound(live.id);
     const plan = spec.launch({
       layout,
       // The name the upstream knows (after the provider's aliases).
@@ -108,7 +127,12 @@ export class HarnessLauncher {
     // inside on the gateway's own port so the URL above holds there too.
     let net: SandboxNet | undefined;
     // BERTH_GATEWAY_URL: where git-credential-berth asks for git credentials.
-    const env: Record<string, string> = { ...plan.env, BERTH_GATEWAY_TOKEN: token, BERTH_GATEWAY_URL: this.deps.gateway.url, BERTH_SESSION_ID: live.id };
+    const env: Record<string, string> = {
+      ...plan.env,
+      BERTH_GATEWAY_TOKEN: token,
+      BERTH_GATEWAY_URL: this.deps.gateway.url,
+      ...(hooks.scope ? { BERTH_SESSION_ID: live.id } : { BERTH_POOL_ENTRY: live.id }),
+    };
     if (row.tier !== "host" && this.deps.gateway.socketPath) {
       // Everything else leaves through the session's egress proxy and its allowlist. T4
       // shares the host's network (and loopback): its proxy is a loopback port of its own,
@@ -144,6 +168,7 @@ export class HarnessLauncher {
     await intact;
     hooks.beforeSandbox();
     let proc: SandboxProcess;
+    const started = Date.now();
     try {
       proc = await driver.start({
         net,
@@ -162,6 +187,7 @@ export class HarnessLauncher {
       throw e;
     }
     this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "ok");
+    phases.push({ name: "sandbox_start", start: started, end: Date.now() });
     live.proc = proc;
     live.sandboxRowId = proc.id;
     this.deps.store.insertSandbox({
@@ -178,23 +204,24 @@ export class HarnessLauncher {
     });
     live.agent = agent;
     void proc.exited.then((x) => hooks.onExit(x.code, x.signal));
-    const init = await withTimeout(agent.initialize(), 60_000, "ACP initialize");
+    const init = await timed("initialize", () => withTimeout(agent.initialize(), 60_000, "ACP initialize"));
     const mcp = row.settings.mcpServers as McpServer[];
     if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
       live.acpSessionId = row.acpSessionId;
       live.replaying = true;
       try {
-        await withTimeout(agent.loadSession(row.acpSessionId, layout.workspace, mcp), 60_000, "ACP session/load");
+        await timed("session_load", () => withTimeout(agent.loadSession(row.acpSessionId!, layout.workspace, mcp), 60_000, "ACP session/load"));
       } finally {
         live.replaying = false;
       }
     } else {
-      const s = await withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new");
+      const s = await timed("session_new", () => withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new"));
       recordCapabilities(harnessDir, capabilitiesFrom(init, s));
       live.acpSessionId = s.sessionId;
-      this.deps.store.setAcpSessionId(live.id, s.sessionId);
+      // A pooled entry has no session row yet: its claim records the ACP session.
+      if (hooks.scope) this.deps.store.setAcpSessionId(live.id, s.sessionId);
     }
-    return { agentInfo: init.agentInfo ?? null };
+    return { agentInfo: init.agentInfo ?? null, phases };
   }
 }
 

@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { renameSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { BerthConfig } from "../config/config.js";
@@ -20,9 +20,11 @@ import { AgentUpdates } from "./agent-updates.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import type { CreateSessionInput, PermissionAnswer, ResumeInput } from "./contract.js";
 import { DEADLINE_STOP_REASONS } from "./deadlines.js";
-import { HarnessLauncher } from "./launch.js";
+import { HarnessLauncher, type StartPhase } from "./launch.js";
 import { gatewayScope, modelCallEvents } from "./model-calls.js";
 import { PermissionBroker } from "./permissions.js";
+import { WarmPool, type PoolEntry } from "./pool.js";
+import type { PoolSettings } from "./pool-config.js";
 import { planSession } from "./session-plan.js";
 import type { SessionStore } from "./store.js";
 import { TurnRunner, type LiveSession } from "./turn-runner.js";
@@ -60,6 +62,8 @@ export interface SessionManagerDeps {
   metrics?: Metrics;
   /** berth's own listening endpoints (API, gateway, mock): no session's egress proxy reaches them. */
   ownEndpoints?: () => { host: string; port: number }[];
+  /** Warm pools (sessions/pool.ts); checked here, filled by startPools(). */
+  pools?: PoolSettings;
 }
 
 /**
@@ -76,6 +80,7 @@ export class SessionManager {
   private agentUpdates: AgentUpdates;
   private launcher: HarnessLauncher;
   private turnRunner: TurnRunner;
+  readonly pool: WarmPool;
 
   constructor(private deps: SessionManagerDeps) {
     this.tracing = deps.tracing ?? noopTracing();
@@ -98,6 +103,24 @@ export class SessionManager {
       emit: (id, ev) => this.emit(id, ev),
     });
     this.agentUpdates = new AgentUpdates((id, ev) => this.emit(id, ev));
+    this.pool = new WarmPool({
+      settings: deps.pools ?? { pools: [], refillConcurrency: 1 },
+      home: c.home,
+      launcher: this.launcher,
+      gateway: deps.gateway,
+      store: deps.store,
+      drivers: deps.drivers,
+      providers: deps.providers(),
+      snapshot: (row, dir) => this.workspaces.snapshot(row, dir),
+      ownEndpoints: () => this.ownEndpoints(),
+      logger: deps.logger,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    });
+  }
+
+  /** Starts filling the warm pools (after recovery, so a refill never races the reaping). */
+  startPools(): void {
+    this.pool.start();
   }
 
   // --- lifecycle -------------------------------------------------------------
@@ -126,6 +149,7 @@ export class SessionManager {
 
   /** Graceful stop: live sessions become interrupted (resumable), sandboxes are killed. */
   async shutdown(): Promise<void> {
+    await this.pool.shutdown();
     await Promise.all(
       [...this.live.values()].map(async (l) => {
         l.ending = true;
@@ -138,15 +162,72 @@ export class SessionManager {
   }
 
   create(input: CreateSessionInput): SessionRecord {
+    const asked = Date.now();
     const { record, spec, driver, route } = planSession(input, { ...this.deps, workspaces: this.workspaces });
+    const { settings } = record;
+    const claim = this.pool.declared
+      ? this.pool.claim({
+          harness: spec.id,
+          tier: record.tier,
+          upstreamModel: route.model,
+          callerWorkspace: !record.ownsWorkspace,
+          ...(settings.systemPrompt ? { systemPrompt: settings.systemPrompt } : {}),
+          mcpServers: settings.mcpServers,
+          writablePaths: settings.writablePaths ?? [],
+        })
+      : { miss: "no_pool" as const };
+    const entry = "entry" in claim ? claim.entry : undefined;
+    if (entry) settings.pool = { outcome: "hit", pool: entry.pool };
+    else if ("miss" in claim && claim.miss !== "no_pool") settings.pool = { outcome: "miss", reason: claim.miss, ...(claim.pool ? { pool: claim.pool } : {}) };
     this.deps.store.insertSession(record);
     this.emit(record.id, {
       type: "session.status",
-      data: { state: "starting", harness: spec.id, model: record.model, provider: route.provider, providerSource: route.source, tier: record.tier },
+      data: { state: "starting", harness: spec.id, model: record.model, provider: route.provider, providerSource: route.source, tier: record.tier, ...(settings.pool ? { pool: settings.pool } : {}) },
     });
-    const live = this.newLive(record.id, spec, driver, route, record.settings.budget);
-    void this.boot(live, record, false);
+    const live = this.newLive(record.id, spec, driver, route, settings.budget);
+    if (entry) {
+      this.adopt(live, record, entry, asked);
+      return this.get(record.id);
+    }
+    void this.boot(live, record, false, asked);
     return record;
+  }
+
+  /**
+   * A pool hit: the entry's sandbox, harness and ACP session become the session's. Its
+   * directories take the session's names, its gateway token is bound to the session's route
+   * and budget, its egress proxy gets the session's policy, and its events flow to the log.
+   */
+  private adopt(live: LiveSession, record: SessionRecord, entry: PoolEntry, asked: number): void {
+    // The sandbox binds these by inode: renaming them on the host changes nothing inside it.
+    rmdirSync(record.workspace);
+    renameSync(entry.workspace, record.workspace);
+    renameSync(entry.dir, this.sessionDir(live.id));
+    Object.assign(live, { proc: entry.proc, agent: entry.agent, egress: entry.egress, sandboxRowId: entry.sandboxRowId, acpSessionId: entry.acpSessionId });
+    this.deps.store.assignSandbox(entry.sandboxRowId!, live.id);
+    this.deps.store.setAcpSessionId(live.id, entry.acpSessionId!);
+    const { settings } = record;
+    entry.egress?.setPolicy({ allow: settings.egressAllow ?? [], allowPrivateAddresses: settings.egressAllowPrivate ?? false });
+    this.deps.gateway.bind(entry.id, live.id, gatewayScope(live, (id, ev) => this.emit(id, ev), (rec) => this.onModelCall(rec)));
+    entry.handlers = {
+      onUpdate: (_acpSessionId, u) => this.agentUpdates.update(live, u),
+      onPermission: (req, signal) => this.agentUpdates.permission(live, this.get(live.id).settings, req, signal),
+      onExit: (code, signal) => void this.onExit(live, code, signal),
+    };
+    for (const u of entry.early.splice(0)) this.agentUpdates.update(live, u);
+    const claimed = Date.now();
+    this.started(live, record, [{ name: "claim", start: asked, end: claimed }], asked, "hit", entry.agentInfo);
+  }
+
+  /** The session is ready: its start's phases are observed and traced, and its turns may run. */
+  private started(live: LiveSession, record: SessionRecord, phases: StartPhase[], asked: number, pool: "hit" | "miss", agentInfo: unknown, resumed = false): void {
+    const ready = Date.now();
+    for (const p of phases) this.deps.metrics?.recordStartPhase(p.name, pool, (p.end - p.start) / 1000);
+    this.deps.metrics?.recordStartPhase("ready", pool, (ready - asked) / 1000);
+    this.tracing.sessionStart({ sessionId: live.id, harness: live.spec.id, model: record.model, tier: record.tier, pool, start: asked, end: ready, phases });
+    live.firstModelByte = pool;
+    this.setState(live.id, "ready", null, { agent: agentInfo, ...(resumed ? { resumed: true } : {}), ...(record.settings.pool ? { pool: record.settings.pool.outcome } : {}) });
+    void this.turnRunner.pump(live);
   }
 
   /** Restarts the harness of an interrupted or failed session and reattaches (ACP session/load) where it can. */
@@ -165,7 +246,7 @@ export class SessionManager {
     });
     this.setState(id, "starting");
     const live = this.newLive(id, spec, driver, route, row.settings.budget);
-    void this.boot(live, row, true);
+    void this.boot(live, row, true, Date.now());
     return this.get(id);
   }
 
@@ -188,7 +269,7 @@ export class SessionManager {
     return live;
   }
 
-  private async boot(live: LiveSession, row: SessionRecord, resume: boolean): Promise<void> {
+  private async boot(live: LiveSession, row: SessionRecord, resume: boolean, asked: number): Promise<void> {
     try {
       const launched = await this.launcher.launch(live, row, resume, this.sessionDir(live.id), {
         status: (detail) => this.emit(live.id, { type: "session.status", data: { state: "starting", detail } }),
@@ -205,11 +286,7 @@ export class SessionManager {
       });
       if (!launched) return;
       if (live.ending) return;
-      this.setState(live.id, "ready", null, {
-        agent: launched.agentInfo,
-        ...(resume ? { resumed: true } : {}),
-      });
-      void this.turnRunner.pump(live);
+      this.started(live, row, launched.phases, asked, "miss", launched.agentInfo, resume);
     } catch (e) {
       if (live.ending) return;
       // A sandbox that died during start-up shows up here as a write to a dead pipe (EPIPE);
@@ -338,7 +415,21 @@ export class SessionManager {
   /** Each model call of the session lands in its log under the running turn. */
   private onModelCall(rec: ModelCallRecord): void {
     if (!this.deps.store.getSession(rec.sessionId)) return;
-    for (const ev of modelCallEvents(rec, this.live.get(rec.sessionId)?.running)) this.emit(rec.sessionId, ev);
+    const live = this.live.get(rec.sessionId);
+    if (live?.firstModelByte && live.running && rec.ttfbMs !== undefined) this.firstModelByte(live, live.running, rec);
+    for (const ev of modelCallEvents(rec, live?.running)) this.emit(rec.sessionId, ev);
+  }
+
+  /** The first turn's start to its first model byte: the start's last phase, as the caller waits for it. */
+  private firstModelByte(live: LiveSession, turnId: string, rec: ModelCallRecord): void {
+    const pool = live.firstModelByte!;
+    live.firstModelByte = undefined;
+    const startedAt = this.deps.store.getTurn(turnId)?.startedAt;
+    if (!startedAt) return;
+    const firstByte = Date.now() - rec.durationMs + rec.ttfbMs!;
+    const start = Date.parse(startedAt);
+    this.deps.metrics?.recordStartPhase("first_model_byte", pool, Math.max(0, firstByte - start) / 1000);
+    this.tracing.firstModelByte(live.id, start, firstByte);
   }
 
   // --- queries -----------------------------------------------------------------

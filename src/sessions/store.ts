@@ -28,6 +28,8 @@ export interface SessionStore {
   modelSpend(sessionId: string): { tokens: number; costUsd: number };
 
   insertSandbox(s: SandboxRecord): void;
+  /** A pooled entry's sandbox becomes the claiming session's. */
+  assignSandbox(id: string, sessionId: string): void;
   deleteSandbox(id: string): void;
   listSandboxes(): SandboxRecord[];
 

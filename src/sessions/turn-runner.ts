@@ -39,6 +39,8 @@ export interface LiveSession {
   /** Trace context posted with each queued turn, until it starts. */
   traceContext: Map<string, { traceparent: string; tracestate?: string }>;
   budget: SessionBudget;
+  /** Set at ready until the first turn's first model byte is observed (its pool outcome labels it). */
+  firstModelByte?: "hit" | "miss";
   /** The running turn's deadlines. */
   deadlines?: DeadlineWatch;
   /** The deadline that passed for the running turn: its cancel is berth's, not the caller's. */

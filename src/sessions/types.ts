@@ -45,6 +45,8 @@ export interface SessionSettings {
   budget?: BudgetLimits;
   /** Turn deadlines in ms (sessions/deadlines.ts); absent on sessions created before they existed. */
   deadlines?: DeadlineLimits;
+  /** How the session started: from a warm pool (hit) or cold (miss, and why); absent without a pool for its harness and tier. */
+  pool?: { outcome: "hit" | "miss"; pool?: string; reason?: string };
 }
 
 export interface TurnRecord {

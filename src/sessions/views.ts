@@ -22,6 +22,7 @@ export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { 
     lastSeq,
     ...(settings.budget ? { budget: { ...settings.budget, spent: spent() } } : {}),
     ...(settings.deadlines ? { deadlines: settings.deadlines } : {}),
+    ...(settings.pool ? { pool: settings.pool } : {}),
   };
 }
 

@@ -129,6 +129,7 @@ export class SqliteStore implements SessionStore, EventStore {
         "INSERT INTO sandboxes (id, session_id, driver, pid, ref, started_at) VALUES (@id, @sessionId, @driver, @pid, @ref, @startedAt)",
       ),
       deleteSandbox: db.prepare("DELETE FROM sandboxes WHERE id = ?"),
+      assignSandbox: db.prepare("UPDATE sandboxes SET session_id = ? WHERE id = ?"),
       listSandboxes: db.prepare("SELECT * FROM sandboxes"),
       countByState: db.prepare("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state"),
       ping: db.prepare("SELECT 1"),
@@ -256,6 +257,10 @@ export class SqliteStore implements SessionStore, EventStore {
 
   insertSandbox(s: SandboxRecord): void {
     this.stmts.insertSandbox.run(s);
+  }
+
+  assignSandbox(id: string, sessionId: string): void {
+    this.stmts.assignSandbox.run(sessionId, id);
   }
 
   deleteSandbox(id: string): void {

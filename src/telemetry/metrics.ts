@@ -8,6 +8,8 @@ import { SESSION_STATES } from "../events/types.js";
 export interface MetricsOptions {
   /** Sessions per state, read at scrape time (e.g. a GROUP BY on the store). States left out read 0. */
   sessionsByState?: () => Record<string, number>;
+  /** Warm pool sizes, read at scrape time. */
+  poolStatus?: () => { name: string; ready: number; starting: number }[];
   /** Node process metrics (CPU, memory, event-loop lag, GC) under `berth_`; default true. */
   processMetrics?: boolean;
 }
@@ -43,11 +45,18 @@ export interface Metrics {
   readonly gatewayLatency: Histogram<"provider" | "phase">;
   readonly sandboxStartsTotal: Counter<"tier" | "driver" | "outcome">;
   readonly egressDecisionsTotal: Counter<"allowed">;
+  readonly poolEntries: Gauge<"pool" | "state">;
+  readonly poolClaimsTotal: Counter<"pool" | "outcome" | "reason">;
+  readonly sessionStartSeconds: Histogram<"phase" | "pool">;
 
   recordTurn(harness: string, stopReason: string | null | undefined): void;
   recordModelCall(m: ModelCallMetrics): void;
   recordSandboxStart(tier: string, driver: string, outcome: "ok" | "error" | string): void;
   recordEgress(allowed: boolean): void;
+  /** A create request a warm pool could serve (hit) or not (miss, with why). */
+  recordPoolClaim(pool: string, outcome: "hit" | "miss", reason?: string): void;
+  /** One phase of a session's start (sessions/launch.ts StartPhase, `claim`, `ready`, `first_model_byte`). */
+  recordStartPhase(phase: string, pool: "hit" | "miss", seconds: number): void;
   /** The exposition for GET /metrics. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -127,6 +136,33 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ["allowed"] as const,
     registers,
   });
+  const poolEntries = new Gauge({
+    name: "berth_pool_entries",
+    help: "Warm pool entries by pool and state (ready: claimable; starting: being refilled).",
+    labelNames: ["pool", "state"] as const,
+    registers,
+    collect: opts.poolStatus
+      ? function (this: Gauge<"pool" | "state">) {
+          for (const p of opts.poolStatus!()) {
+            this.set({ pool: p.name, state: "ready" }, p.ready);
+            this.set({ pool: p.name, state: "starting" }, p.starting);
+          }
+        }
+      : undefined,
+  });
+  const poolClaimsTotal = new Counter({
+    name: "berth_pool_claims_total",
+    help: "Create requests for a harness and tier that has a warm pool: outcome=hit, or miss with its reason.",
+    labelNames: ["pool", "outcome", "reason"] as const,
+    registers,
+  });
+  const sessionStartSeconds = new Histogram({
+    name: "berth_session_start_seconds",
+    help: "Session start by phase: claim (pool hit), install, sandbox_start, initialize, session_new, session_load, ready (POST to ready), first_model_byte (first turn's start to its first model byte); pool=hit|miss.",
+    labelNames: ["phase", "pool"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers,
+  });
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "berth_" });
 
   return {
@@ -139,6 +175,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     gatewayLatency,
     sandboxStartsTotal,
     egressDecisionsTotal,
+    poolEntries,
+    poolClaimsTotal,
+    sessionStartSeconds,
 
     recordTurn(harness, stopReason) {
       turnsTotal.inc({ harness, stop_reason: stopReason ?? "none" });
@@ -160,6 +199,14 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
     recordEgress(allowed) {
       egressDecisionsTotal.inc({ allowed: allowed ? "true" : "false" });
+    },
+
+    recordPoolClaim(pool, outcome, reason) {
+      poolClaimsTotal.inc({ pool, outcome, reason: reason ?? "" });
+    },
+
+    recordStartPhase(phase, pool, seconds) {
+      sessionStartSeconds.observe({ phase, pool }, seconds);
     },
 
     async render() {

@@ -15,9 +15,10 @@ import { traceparentOf } from "./tracing/context.js";
 import { ModelSpans } from "./tracing/model-spans.js";
 import { noopTracing } from "./tracing/noop.js";
 import { SHUTDOWN_WAIT_MS, captureContentFromEnv, createTracerProvider, otlpConfigFromEnv, settle } from "./tracing/setup.js";
+import { recordFirstModelByte, recordSessionStart } from "./tracing/start-spans.js";
 import { ToolSpans } from "./tracing/tool-spans.js";
 import { RunningTurns } from "./tracing/turn-spans.js";
-import type { ChatSpanInput, ChatSpanResult, ToolSpanInput, ToolSpanResult, Tracing, TracingOptions, TurnSpan, TurnSpanInput } from "./tracing/types.js";
+import type { SessionStartInput, ChatSpanInput, ChatSpanResult, ToolSpanInput, ToolSpanResult, Tracing, TracingOptions, TurnSpan, TurnSpanInput } from "./tracing/types.js";
 
 export { BERTH, EVENT_INFERENCE_DETAILS, GEN_AI, providerName } from "./tracing/attributes.js";
 export { noopTracing } from "./tracing/noop.js";
@@ -51,6 +52,14 @@ class OtlpTracing implements Tracing {
 
   turnContext(sessionId: string): Context | undefined {
     return this.turns.ofSession(sessionId)?.ctx;
+  }
+
+  sessionStart(input: SessionStartInput): void {
+    recordSessionStart(this.tracer, input);
+  }
+
+  firstModelByte(sessionId: string, start: number, end: number): void {
+    recordFirstModelByte(this.tracer, this.turnContext(sessionId), start, end);
   }
 
   startChatSpan(parent: Context | undefined, input: ChatSpanInput): Span {

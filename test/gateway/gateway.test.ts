@@ -160,6 +160,33 @@ describe("ModelGateway", () => {
     await gw.close();
   });
 
+  it("refuses a pooled (unbound) token with 401, also on /_berth/, until a claim binds it to a session's scope", async () => {
+    const internal: string[] = [];
+    const { gw, calls } = await gateway({ internal: async (_req, res, sessionId) => void (internal.push(sessionId), res.end("ok")) });
+    seen = [];
+    const token = gw.mintUnbound("pool_1");
+    const call = () => fetch(`${gw.baseUrl("anthropic-messages")}/v1/messages`, { method: "POST", headers: { "x-api-key": token }, body: '{"fail":true}' });
+    expect((await call()).status).toBe(401);
+    expect((await fetch(`${gw.url}/_berth/git/credential`, { method: "POST", headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    expect(seen).toEqual([]);
+    gw.bind("pool_1", "ses_claimed", {
+      upstream: singleRoute({ provider: "test", api: "anthropic-messages", baseUrl: upstreamUrl + "/base", auth: { header: "x-api-key", value: REAL_KEY } }),
+      onCall: (c) => calls.push(c),
+    });
+    expect((await call()).status).toBe(529);
+    expect(seen[0]!.headers["x-api-key"]).toBe(REAL_KEY);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls.map((c) => c.sessionId)).toEqual(["ses_claimed"]);
+    await fetch(`${gw.url}/_berth/git/credential`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(internal).toEqual(["ses_claimed"]);
+    // The pool's name is no longer anything: revoking it leaves the session's token working; revoking the session ends it.
+    gw.revoke("pool_1");
+    expect((await call()).status).toBe(529);
+    gw.revoke("ses_claimed");
+    expect((await call()).status).toBe(401);
+    await gw.close();
+  });
+
   it("minted tokens never pass the redactor, live or revoked", async () => {
     const { gw, redactor, mint } = await gateway();
     const token = mint("ses_5");

@@ -14,6 +14,7 @@ import { ProviderRegistry } from "../../src/providers/registry.js";
 import { SandboxDrivers, type SandboxDriver, type SandboxProcess, type SandboxSpec } from "../../src/sandboxes/index.js";
 import { Redactor } from "../../src/secrets/redact.js";
 import { SessionManager } from "../../src/sessions/manager.js";
+import type { PoolSettings } from "../../src/sessions/pool-config.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 
 // The session manager's state machine without a harness install or a sandbox: a fake
@@ -110,8 +111,16 @@ afterEach(async () => {
   managers = [];
 });
 
-function setup(script: PromptScript, home = mkdtempSync(join(tmpdir(), "berth-mgr-"))) {
+function setup(script: PromptScript, home = mkdtempSync(join(tmpdir(), "berth-mgr-")), pools?: PoolSettings) {
   const agent: Agent = { prompts: [], loads: [], script };
+  // Every sandbox the driver is asked for, with what it was given.
+  const starts: SandboxSpec[] = [];
+  const driver = fakeDriver(agent);
+  const start = driver.start.bind(driver);
+  driver.start = (spec) => {
+    starts.push(spec);
+    return start(spec);
+  };
   const config = loadConfig({ home, harnessCache: join(home, "harnesses") }, {});
   mkdirSync(join(home, "workspaces"), { recursive: true });
   mkdirSync(join(home, "harnesses"), { recursive: true });
@@ -124,15 +133,16 @@ function setup(script: PromptScript, home = mkdtempSync(join(tmpdir(), "berth-mg
     store,
     events,
     installer,
-    drivers: new SandboxDrivers([fakeDriver(agent)]),
+    drivers: new SandboxDrivers([driver]),
     gateway: new ModelGateway({ redactor }),
     redactor,
     logger: pino({ level: "silent" }),
     defaultModel: "mock-1",
     providers: () => ProviderRegistry.load({ env: {}, mockUrl: "http://127.0.0.1:9" }),
+    ...(pools ? { pools } : {}),
   });
   managers.push(manager);
-  return { manager, events, agent, home, store };
+  return { manager, events, agent, home, store, starts };
 }
 
 /** Resolves with the session's events once `until` matches one. */
@@ -281,5 +291,67 @@ describe("SessionManager", () => {
     const seqs = second.events.read(s.id, 0).map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
     expect(evs.at(-1)!.data).toMatchObject({ state: "ready", resumed: true });
+  });
+});
+
+describe("SessionManager with a warm pool", () => {
+  const pools: PoolSettings = { pools: [{ name: "pi:process:mock-1", harness: "pi", tier: "process", model: "mock-1", size: 2, maxIdleMs: 0 }], refillConcurrency: 1 };
+  const full = async (manager: SessionManager, ready = 2) => {
+    for (let i = 0; i < 200 && manager.pool.status()[0]!.ready < ready; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(manager.pool.status()[0]!.ready).toBe(ready);
+  };
+
+  it("a hit is ready in the create call without the driver starting anything, and runs its turns", async () => {
+    const { manager, events, starts, agent } = setup(async ({ prompt, send }) => {
+      await send(text(`re: ${prompt}`));
+      return "end_turn";
+    }, undefined, pools);
+    manager.startPools();
+    await full(manager);
+    expect(starts).toHaveLength(2);
+    // Pooled sandboxes carry no session identity and no credential.
+    for (const spec of starts) {
+      expect(spec.env.BERTH_SESSION_ID).toBeUndefined();
+      expect(spec.env.BERTH_POOL_ENTRY).toMatch(/^pool_/);
+      expect(spec.sessionId).toMatch(/^pool_/);
+    }
+    const s = manager.create({ harness: "pi", network: { allow: ["example.com"] } });
+    expect(starts).toHaveLength(2);
+    expect(s.state).toBe("ready");
+    expect(s.settings.pool).toEqual({ outcome: "hit", pool: "pi:process:mock-1" });
+    const t = manager.postTurn(s.id, { prompt: "hello" }).turn;
+    const evs = await waitFor(events, s.id, ended(t.id));
+    expect(agent.prompts).toEqual(["hello"]);
+    expect(evs.filter((e) => e.type === "message.delta").map((e) => (e.data as any).text)).toEqual(["re: hello"]);
+    // The pool refills to its size in the background.
+    await full(manager);
+    expect(starts).toHaveLength(3);
+  });
+
+  it("starts cold, saying why, what the pool cannot serve, and an empty pool is a miss", async () => {
+    const { manager, starts } = setup(async () => "end_turn", undefined, { ...pools, pools: [{ ...pools.pools[0]!, size: 1 }] });
+    manager.startPools();
+    await full(manager, 1);
+    const asked = [
+      [{ systemPrompt: "be brief" }, "system_prompt"],
+      [{ mcpServers: [{ name: "x", command: "/bin/true", args: [], env: [] }] }, "mcp_servers"],
+      [{ writablePaths: [".git/hooks"] }, "writable_paths"],
+      [{ model: "mock-2" }, "model"],
+    ] as const;
+    for (const [extra, reason] of asked) {
+      const s = manager.create({ harness: "pi", ...extra } as never);
+      expect(s.settings.pool, reason).toEqual({ outcome: "miss", reason });
+      expect(s.state).toBe("starting");
+    }
+    expect(manager.create({ harness: "pi" }).settings.pool).toEqual({ outcome: "hit", pool: "pi:process:mock-1" });
+    expect(manager.create({ harness: "pi" }).settings.pool).toEqual({ outcome: "miss", reason: "empty", pool: "pi:process:mock-1" });
+    expect(starts).toHaveLength(1); // the cold ones start in the background, after the create call
+  });
+
+  it("a declaration the server cannot serve stops it: unknown harness, tier host, a model no provider has", () => {
+    const bad = (p: Partial<PoolSettings["pools"][number]>) => () => setup(async () => "end_turn", undefined, { pools: [{ ...pools.pools[0]!, ...p }], refillConcurrency: 1 });
+    expect(bad({ harness: "nope" })).toThrow(/no harness 'nope'/);
+    expect(bad({ tier: "host" })).toThrow(/tier host cannot be pooled/);
+    expect(bad({ model: "gpt-4o" })).toThrow(/pool pi:process:mock-1:/);
   });
 });

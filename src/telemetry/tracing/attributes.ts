@@ -49,6 +49,8 @@ export const BERTH = {
   COST_USD: "berth.usage.cost_usd",
   TOOL_KIND: "berth.tool.kind",
   TOOL_STATUS: "berth.tool.status",
+  SESSION_PHASE: "berth.session.phase",
+  POOL: "berth.pool",
 } as const;
 
 /**

@@ -18,6 +18,8 @@ export function noopTracing(): Tracing {
     endChatSpan() {},
     startToolSpan: () => NOOP_SPAN,
     endToolSpan() {},
+    sessionStart() {},
+    firstModelByte() {},
     traceparentOf: () => undefined,
     forceFlush: () => Promise.resolve(),
     shutdown: () => Promise.resolve(),

@@ -113,6 +113,18 @@ export interface ToolSpanResult {
   result?: unknown;
 }
 
+/** A session's start, for its trace (telemetry/tracing/start-spans.ts); times in epoch ms. */
+export interface SessionStartInput {
+  sessionId: string;
+  harness: string;
+  model: string;
+  tier: string;
+  pool: "hit" | "miss";
+  start: number;
+  end: number;
+  phases: { name: string; start: number; end: number }[];
+}
+
 export interface Tracing {
   readonly enabled: boolean;
   readonly captureContent: boolean;
@@ -124,6 +136,10 @@ export interface Tracing {
   endChatSpan(span: Span, result: ChatSpanResult): void;
   startToolSpan(parent: Context | undefined, input: ToolSpanInput): Span;
   endToolSpan(span: Span, result?: ToolSpanResult): void;
+  /** Records a session's start and its phases (after the fact, with their own times). */
+  sessionStart(input: SessionStartInput): void;
+  /** Records the first turn's wait for its first model byte under that turn's span. */
+  firstModelByte(sessionId: string, start: number, end: number): void;
   /** W3C traceparent of a span, e.g. to hand to an upstream or return to a client. */
   traceparentOf(span: Span): string | undefined;
   forceFlush(): Promise<void>;
