@@ -74,7 +74,7 @@ describe("tracing", () => {
       await berth.stop(); // flushes the exporter
     }
     const all = spans();
-    const turn = all.find((x) => x.name === "invoke_agent pi")!;
+    const turn = all.find((x) => x.name === "invoke_agent pi" && attr(x, "berth.turn.id"))!;
     expect(turn, all.map((x) => x.name).join(", ")).toBeDefined();
     expect(turn.traceId).toBe(traceId);
     expect(turn.parentSpanId).toBe(parent);
@@ -96,6 +96,13 @@ describe("tracing", () => {
     expect(tool).toBeDefined();
     expect(tool.parentSpanId).toBe(turn.spanId);
     expect(attr(tool, "gen_ai.tool.call.id")).toBeDefined();
+
+    // The session's start: its own invoke_agent span with each phase a child, and the first
+    // turn's wait for its first model byte under the turn.
+    const start = all.find((x) => x.name === "invoke_agent pi" && attr(x, "berth.session.phase") === "start")!;
+    expect(start, all.map((x) => x.name).join(", ")).toBeDefined();
+    for (const phase of ["install", "sandbox_start", "initialize", "session_new"]) expect(all.find((x) => x.name === `berth.${phase}`)?.parentSpanId, phase).toBe(start.spanId);
+    expect(all.find((x) => x.name === "berth.first_model_byte")?.parentSpanId).toBe(turn.spanId);
 
     expect(payloads.join("")).not.toContain(CANARY);
     expect(payloads.join("")).not.toMatch(/bgt_[A-Za-z0-9_-]{20,}/);

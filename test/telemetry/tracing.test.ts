@@ -313,6 +313,34 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
     expect(payload).not.toContain("gen_ai.tool.call.arguments");
   });
 
+  it("records a session's start as invoke_agent with its phases as children, at their own times, and the first model byte under the first turn", async () => {
+    receiver = await startReceiver();
+    tracing = createTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, redactor: new Redactor(), serviceVersion: "1" });
+    const t0 = Date.now() - 3000;
+    const phases = [
+      { name: "sandbox_start", start: t0 + 10, end: t0 + 200 },
+      { name: "initialize", start: t0 + 200, end: t0 + 500 },
+      { name: "session_new", start: t0 + 500, end: t0 + 2000 },
+    ];
+    tracing.sessionStart({ sessionId: "ses_9", harness: "pi", model: "mock-1", tier: "process", pool: "miss", start: t0, end: t0 + 2001, phases });
+    const turn = tracing.startTurnSpan({ harness: "pi", sessionId: "ses_9", turnId: "turn_9" });
+    tracing.firstModelByte("ses_9", t0 + 2500, t0 + 2700);
+    turn.end({ stopReason: "end_turn" });
+    await tracing.forceFlush();
+    const all = spansOf(receiver).map((s) => s.span as OtlpSpan & { startTimeUnixNano: string; endTimeUnixNano: string });
+    const start = all.find((s) => s.name === "invoke_agent pi" && attrs(s.attributes)["berth.session.phase"] === "start")!;
+    expect(attrs(start.attributes)).toMatchObject({ "gen_ai.operation.name": "invoke_agent", "gen_ai.conversation.id": "ses_9", "berth.pool": "miss" });
+    const ms = (ns: string) => Math.round(Number(BigInt(ns) / 1_000_000n));
+    expect(ms(start.startTimeUnixNano)).toBe(t0);
+    for (const p of phases) {
+      const child = all.find((s) => s.name === `berth.${p.name}`)!;
+      expect(child.parentSpanId).toBe(start.spanId);
+      expect([ms(child.startTimeUnixNano), ms(child.endTimeUnixNano)]).toEqual([p.start, p.end]);
+    }
+    const byte = all.find((s) => s.name === "berth.first_model_byte")!;
+    expect(byte.parentSpanId).toBe(all.find((s) => s.name === "invoke_agent pi" && attrs(s.attributes)["berth.turn.id"] === "turn_9")!.spanId);
+  });
+
   it("respects the caller's sampling decision (traceparent flags 00: nothing recorded)", async () => {
     receiver = await startReceiver();
     tracing = createTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, redactor: new Redactor(), serviceVersion: "1" });
