@@ -101,6 +101,7 @@ export const ENV = {
   BERTH_POOLS: variable(text, "unset", "warm pools, `harness:tier:model=size` comma-separated (README \"Warm pools\")"),
   BERTH_POOLS_FILE: variable(text, "unset", "warm pools as a YAML file (README \"Warm pools\")"),
   BERTH_POOL_MAX_IDLE_MS: variable(wholeNumber(0), "`1800000`", "a pooled entry idle this long is replaced (0: never)"),
+  BERTH_POOL_REFILL_DELAY_MS: variable(wholeNumber(0, 600_000), "`500`", "how long after a claim its pool starts the replacement"),
   BERTH_POOL_REFILL_CONCURRENCY: variable(wholeNumber(1, 64), "1", "pooled entries started at once, across all pools"),
   BERTH_GATEWAY_HOST: variable(text, "127.0.0.1", "the model gateway's TCP address"),
   BERTH_GATEWAY_PORT: variable(port, "a free port", "the model gateway's TCP port"),

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import {
@@ -60,8 +60,8 @@ export interface InstalledHarness {
  */
 export class HarnessInstaller {
   private inflight = new Map<string, Promise<string>>();
-  /** Parsed markers by install dir (a manifest can be megabytes). */
-  private markers = new Map<string, { raw: string; marker: Marker }>();
+  /** Parsed markers by install dir (a manifest can be megabytes), with the file identity they were read at. */
+  private markers = new Map<string, { id: string; marker: Marker }>();
 
   constructor(
     readonly cacheDir: string,
@@ -73,17 +73,17 @@ export class HarnessInstaller {
   }
 
   private marker(dir: string): Marker | undefined {
-    let raw: string;
-    try {
-      raw = readFileSync(join(dir, MARKER), "utf8");
-    } catch {
-      return undefined;
-    }
+    const file = join(dir, MARKER);
+    // Re-read only when the file is another one or was written since: a session's start
+    // checks the marker, and reading and parsing megabytes each time held the event loop.
+    const st = statSync(file, { throwIfNoEntry: false, bigint: true });
+    if (!st) return undefined;
+    const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     const hit = this.markers.get(dir);
-    if (hit?.raw === raw) return hit.marker;
+    if (hit?.id === id) return hit.marker;
     try {
-      const marker = JSON.parse(raw) as Marker;
-      this.markers.set(dir, { raw, marker });
+      const marker = JSON.parse(readFileSync(file, "utf8")) as Marker;
+      this.markers.set(dir, { id, marker });
       return marker;
     } catch {
       return undefined;

@@ -82,7 +82,7 @@ function differs(e: StatEntry, st: Pick<Stats, "ino" | "size" | "mtimeMs" | "cti
  * synchronously in slices (the thread pool's async lstat costs about three times as much
  * here), yielding between slices so the server keeps answering.
  */
-export async function firstChanged(root: string, stats: StatEntry[], slice = 1000): Promise<string | undefined> {
+export async function firstChanged(root: string, stats: StatEntry[], slice = 250): Promise<string | undefined> {
   for (let i = 0; i < stats.length; i += slice) {
     const changed = firstChangedSync(root, stats.slice(i, i + slice));
     if (changed) return changed;

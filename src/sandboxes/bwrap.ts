@@ -239,6 +239,7 @@ export class BwrapDriver implements SandboxDriver {
     let cg: SandboxCgroup | undefined;
     try {
       cg = this.cgroups?.create(cgName, limits.cgroup);
+      if (spec.background) cg?.setCpuPriority("background");
     } catch (e) {
       await this.cgroups?.open(cgName).destroy();
       throw new SandboxUnavailableError(`could not create the sandbox's cgroup: ${(e as Error).message}`);
@@ -291,6 +292,10 @@ export class BwrapDriver implements SandboxDriver {
       if (m) initPid = Number(m[1]);
     });
     info?.on("error", () => {});
+    if (cg && spec.background) {
+      const sandboxCg = cg;
+      proc.foreground = () => sandboxCg.setCpuPriority("normal");
+    }
     const killTree = proc.kill;
     // The sandbox runs in its own session and pid namespace, out of reach of a process-group
     // signal; killing its init makes the kernel kill everything in the namespace. Resolve

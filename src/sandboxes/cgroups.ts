@@ -146,6 +146,22 @@ export class SandboxCgroup {
     }
   }
 
+  /**
+   * CPU share under contention: `background` (a warm pool entry not yet claimed) yields to
+   * every normal sandbox and to berth; `normal` is the kernel's default. No cap either way.
+   */
+  setCpuPriority(priority: "background" | "normal"): void {
+    const [file, value] = this.version === 2 ? ["cpu.weight", priority === "background" ? "1" : "100"] : ["cpu.shares", priority === "background" ? "2" : "1024"];
+    for (const d of this.dirs) {
+      if (!existsSync(join(d, file))) continue;
+      try {
+        writeFileSync(join(d, file), value);
+      } catch {
+        /* the sandbox is gone */
+      }
+    }
+  }
+
   /** Kills what is left and removes the cgroup's directories. */
   async destroy(): Promise<void> {
     await this.kill();

@@ -51,6 +51,11 @@ export interface SandboxSpec {
   protect?: string[];
   /** Host files mounted read-only at absolute paths inside (e.g. a harness's managed policy). */
   files?: { path: string; hostPath: string }[];
+  /**
+   * A warm pool entry: its start and idle time must not slow running sessions, so a driver
+   * that can gives it the lowest CPU share until `foreground()` (T1: the cgroup's weight).
+   */
+  background?: boolean;
 }
 
 /**
@@ -84,6 +89,8 @@ export interface SandboxProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Ends the whole process tree; resolves when it is gone. */
   kill(): Promise<void>;
+  /** A sandbox started with `background`: from now on it competes for CPU like any other (drivers that can lower a share). */
+  foreground?(): void;
 }
 
 export interface SandboxDriver {

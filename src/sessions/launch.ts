@@ -181,6 +181,7 @@ export class HarnessLauncher {
         harnessDir,
         command: plan.command,
         env,
+        ...(hooks.scope ? {} : { background: true }),
       });
     } catch (e) {
       this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "error");

@@ -104,7 +104,7 @@ export class SessionManager {
     });
     this.agentUpdates = new AgentUpdates((id, ev) => this.emit(id, ev));
     this.pool = new WarmPool({
-      settings: deps.pools ?? { pools: [], refillConcurrency: 1 },
+      settings: deps.pools ?? { pools: [], refillConcurrency: 1, refillDelayMs: 0 },
       home: c.home,
       launcher: this.launcher,
       gateway: deps.gateway,
@@ -189,7 +189,8 @@ export class SessionManager {
       this.adopt(live, record, entry, asked);
       return this.get(record.id);
     }
-    void this.boot(live, record, false, asked);
+    // After the response: the launch's first steps are synchronous file work that would hold it.
+    setImmediate(() => void this.boot(live, record, false, asked));
     return record;
   }
 
@@ -203,6 +204,7 @@ export class SessionManager {
     rmdirSync(record.workspace);
     renameSync(entry.workspace, record.workspace);
     renameSync(entry.dir, this.sessionDir(live.id));
+    entry.proc?.foreground?.();
     Object.assign(live, { proc: entry.proc, agent: entry.agent, egress: entry.egress, sandboxRowId: entry.sandboxRowId, acpSessionId: entry.acpSessionId });
     this.deps.store.assignSandbox(entry.sandboxRowId!, live.id);
     this.deps.store.setAcpSessionId(live.id, entry.acpSessionId!);
@@ -270,6 +272,7 @@ export class SessionManager {
   }
 
   private async boot(live: LiveSession, row: SessionRecord, resume: boolean, asked: number): Promise<void> {
+    if (live.ending) return;
     try {
       const launched = await this.launcher.launch(live, row, resume, this.sessionDir(live.id), {
         status: (detail) => this.emit(live.id, { type: "session.status", data: { state: "starting", detail } }),

@@ -24,9 +24,12 @@ export interface PoolSettings {
   pools: PoolDeclaration[];
   /** Entries started at once across all pools: refilling never takes more of the machine. */
   refillConcurrency: number;
+  /** How long after a claim its pool starts the replacement (the claimed session's first turn goes first). */
+  refillDelayMs: number;
 }
 
 export const DEFAULT_POOL_MAX_IDLE_MS = 30 * 60_000;
+export const DEFAULT_POOL_REFILL_DELAY_MS = 500;
 export const MAX_POOL_SIZE = 256;
 
 const tierField = z.string().transform((v, ctx): Tier => {
@@ -45,6 +48,7 @@ const entrySchema = z.strictObject({
 
 const fileSchema = z.strictObject({
   refillConcurrency: z.number().int().min(1).max(64).optional(),
+  refillDelayMs: z.number().int().min(0).max(600_000).optional(),
   pools: z.array(entrySchema).max(64),
 });
 
@@ -69,12 +73,14 @@ export interface PoolEnv {
   BERTH_POOLS_FILE?: string;
   BERTH_POOL_MAX_IDLE_MS?: number;
   BERTH_POOL_REFILL_CONCURRENCY?: number;
+  BERTH_POOL_REFILL_DELAY_MS?: number;
 }
 
 /** Every declared pool, checked; the file's entries first, then BERTH_POOLS's. A pool named twice is an error. */
 export function loadPoolSettings(env: PoolEnv, defaultTier: Tier): PoolSettings {
   const entries: { where: string; entry: z.input<typeof entrySchema> }[] = [];
   let refill = env.BERTH_POOL_REFILL_CONCURRENCY;
+  let delay = env.BERTH_POOL_REFILL_DELAY_MS;
   if (env.BERTH_POOLS_FILE) {
     const file = env.BERTH_POOLS_FILE;
     if (!existsSync(file)) throw new ConfigError(`BERTH_POOLS_FILE ${file} does not exist`);
@@ -86,6 +92,7 @@ export function loadPoolSettings(env: PoolEnv, defaultTier: Tier): PoolSettings 
       throw new ConfigError(`${file}: ${issue.path.join(".") || "(top level)"} ${issue.message}`);
     }
     refill ??= r.data.refillConcurrency;
+    delay ??= r.data.refillDelayMs;
     r.data.pools.forEach((entry, i) => entries.push({ where: `${file}: pools.${i}`, entry }));
   }
   if (env.BERTH_POOLS) for (const entry of parseInlinePools(env.BERTH_POOLS)) entries.push({ where: "BERTH_POOLS", entry });
@@ -102,5 +109,5 @@ export function loadPoolSettings(env: PoolEnv, defaultTier: Tier): PoolSettings 
     if (pools.some((p) => p.name === name)) throw new ConfigError(`${where}: pool ${name} is declared twice`);
     pools.push({ name, harness: r.data.harness, tier, model: r.data.model, size: r.data.size, maxIdleMs: r.data.maxIdleMs ?? env.BERTH_POOL_MAX_IDLE_MS ?? DEFAULT_POOL_MAX_IDLE_MS });
   }
-  return { pools, refillConcurrency: refill ?? 1 };
+  return { pools, refillConcurrency: refill ?? 1, refillDelayMs: delay ?? DEFAULT_POOL_REFILL_DELAY_MS };
 }

@@ -77,6 +77,8 @@ interface Pool {
   route: ResolvedRoute;
   ready: PoolEntry[];
   starting: Set<PoolEntry>;
+  /** Starts decided but not yet begun (they begin a macrotask later). */
+  queued: number;
   /** Consecutive failed starts: the next refill waits 2^n s (at most a minute). */
   failures: number;
   retryAt: number;
@@ -114,7 +116,7 @@ export class WarmPool {
       } catch (e) {
         throw new ConfigError(`pool ${decl.name}: ${(e as Error).message}`);
       }
-      this.pools.set(decl.name, { decl, spec, driver, route, ready: [], starting: new Set(), failures: 0, retryAt: 0 });
+      this.pools.set(decl.name, { decl, spec, driver, route, ready: [], starting: new Set(), queued: 0, failures: 0, retryAt: 0 });
     }
   }
 
@@ -152,7 +154,9 @@ export class WarmPool {
     const entry = pool.ready.shift();
     if (!entry) return miss("empty", pool.decl.name);
     this.deps.metrics?.recordPoolClaim(pool.decl.name, "hit");
-    this.refill();
+    // A moment later: the claimed session's first turn usually follows at once, and a
+    // sandbox starting beside it (a second or two of CPU) would slow it.
+    setTimeout(() => this.refill(), this.deps.settings.refillDelayMs).unref();
     return { entry };
   }
 
@@ -170,22 +174,35 @@ export class WarmPool {
     if (this.stopped) return;
     const now = Date.now();
     for (const pool of this.pools.values()) {
-      while (this.active < this.deps.settings.refillConcurrency && pool.ready.length + pool.starting.size < pool.decl.size && now >= pool.retryAt) {
+      while (this.active < this.deps.settings.refillConcurrency && this.count(pool) < pool.decl.size && now >= pool.retryAt) {
         this.active++;
-        const p: Promise<void> = this.startEntry(pool).finally(() => {
-          this.active--;
-          this.inFlight.delete(p);
-          this.refill();
-        });
+        pool.queued++;
+        // A macrotask later: a claim's refill must not run its launch's synchronous steps before the claim's response is sent.
+        const p: Promise<void> = new Promise<void>((r) => setImmediate(r))
+          .then(() => {
+            pool.queued--;
+            return this.startEntry(pool);
+          })
+          .finally(() => {
+            this.active--;
+            this.inFlight.delete(p);
+            this.refill();
+          });
         this.inFlight.add(p);
       }
     }
     // A pool waiting out a failure is looked at again when its wait is over.
-    const next = Math.min(...[...this.pools.values()].filter((p) => p.retryAt > now && p.ready.length + p.starting.size < p.decl.size).map((p) => p.retryAt));
+    const next = Math.min(...[...this.pools.values()].filter((p) => p.retryAt > now && this.count(p) < p.decl.size).map((p) => p.retryAt));
     if (Number.isFinite(next)) setTimeout(() => this.refill(), next - now).unref();
   }
 
+  /** Entries a pool has or is getting. */
+  private count(pool: Pool): number {
+    return pool.ready.length + pool.starting.size + pool.queued;
+  }
+
   private async startEntry(pool: Pool): Promise<void> {
+    if (this.stopped) return;
     const id = newId("pool");
     const dir = join(this.deps.home, "sessions", id);
     const workspace = join(this.deps.home, "workspaces", id);

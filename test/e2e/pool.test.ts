@@ -30,19 +30,28 @@ function entryPids(): Map<string, number[]> {
   return out;
 }
 
+/** The CPU share of a process's cgroup: cpu.weight (v2) or cpu.shares (v1). */
+function cpuShare(pid: number): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n");
+  const v1 = lines.map((l) => l.split(":")).find(([, ctl]) => ctl!.split(",").includes("cpu"));
+  if (v1) return readFileSync(join("/sys/fs/cgroup", v1[1]!, v1[2]!, "cpu.shares"), "utf8").trim();
+  const v2 = lines.find((l) => l.startsWith("0::"))!.slice(3);
+  return readFileSync(join("/sys/fs/cgroup", v2, "cpu.weight"), "utf8").trim();
+}
+
 async function poolGauge(berth: BerthProc, state: "ready" | "starting"): Promise<number> {
   const text = await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).text();
   const m = new RegExp(`berth_pool_entries\\{pool="${POOL}",state="${state}"\\} (\\d+)`).exec(text);
   return m ? Number(m[1]) : -1;
 }
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
+async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 120_000, info?: () => Promise<string>): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await ok()) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${info ? `: ${await info()}` : ""}`);
 }
 
 describe("warm pool (Pi, T1)", () => {
@@ -86,6 +95,8 @@ describe("warm pool (Pi, T1)", () => {
           expect(text, f).not.toMatch(/ses_[0-9a-z]{9}/);
         }
     }
+    // Unclaimed entries run at the lowest CPU share, so they never slow running sessions.
+    for (const pids of before.values()) expect(["1", "2"]).toContain(cpuShare(pids.at(-1)!));
     // An unbound pooled token is refused at the gateway.
     const models = readFileSync(join(berth.home, "sessions", [...before.keys()][0]!, "home", ".pi/agent/models.json"), "utf8");
     const gw = /baseUrl": "([^"]+)"/.exec(models)![1]!;
@@ -109,6 +120,8 @@ describe("warm pool (Pi, T1)", () => {
     expect(existsSync(join(berth.home, "sessions", s.id, "home"))).toBe(true);
     const claimedPids = before.get(claimedEntry)!;
     for (const pid of claimedPids) expect(existsSync(`/proc/${pid}`)).toBe(true);
+    // Claimed, it competes for CPU like any session.
+    expect(["100", "1024"]).toContain(cpuShare(claimedPids.at(-1)!));
     // Nothing was started for it: no process carries its session id; its sandbox is the entry's.
     expect(sessionPids(s.id)).toEqual([]);
 
@@ -148,7 +161,7 @@ describe("warm pool (Pi, T1)", () => {
   });
 
   it("leaves no process and no entry directory behind when berth is killed with a full pool and restarted", async () => {
-    await until("a full pool", async () => (await poolGauge(berth, "ready")) === 2);
+    await until("a full pool", async () => (await poolGauge(berth, "ready")) === 2, 60_000, async () => `ready ${await poolGauge(berth, "ready")}, starting ${await poolGauge(berth, "starting")}; log:\n${berth.log().split("\n").filter((l) => /pool/.test(l)).slice(-10).join("\n")}`);
     const pids = [...entryPids().values()].flat();
     expect(pids.length).toBeGreaterThanOrEqual(2);
     await berth.stop("SIGKILL");

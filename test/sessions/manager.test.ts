@@ -295,7 +295,7 @@ describe("SessionManager", () => {
 });
 
 describe("SessionManager with a warm pool", () => {
-  const pools: PoolSettings = { pools: [{ name: "pi:process:mock-1", harness: "pi", tier: "process", model: "mock-1", size: 2, maxIdleMs: 0 }], refillConcurrency: 1 };
+  const pools: PoolSettings = { pools: [{ name: "pi:process:mock-1", harness: "pi", tier: "process", model: "mock-1", size: 2, maxIdleMs: 0 }], refillConcurrency: 2, refillDelayMs: 0 };
   const full = async (manager: SessionManager, ready = 2) => {
     for (let i = 0; i < 200 && manager.pool.status()[0]!.ready < ready; i++) await new Promise((r) => setTimeout(r, 10));
     expect(manager.pool.status()[0]!.ready).toBe(ready);
@@ -323,9 +323,11 @@ describe("SessionManager with a warm pool", () => {
     const evs = await waitFor(events, s.id, ended(t.id));
     expect(agent.prompts).toEqual(["hello"]);
     expect(evs.filter((e) => e.type === "message.delta").map((e) => (e.data as any).text)).toEqual(["re: hello"]);
-    // The pool refills to its size in the background.
+    // The pool refills to its size in the background, and no further.
     await full(manager);
+    await new Promise((r) => setTimeout(r, 50));
     expect(starts).toHaveLength(3);
+    expect(manager.pool.status()[0]).toMatchObject({ ready: 2, starting: 0 });
   });
 
   it("starts cold, saying why, what the pool cannot serve, and an empty pool is a miss", async () => {
@@ -349,7 +351,7 @@ describe("SessionManager with a warm pool", () => {
   });
 
   it("a declaration the server cannot serve stops it: unknown harness, tier host, a model no provider has", () => {
-    const bad = (p: Partial<PoolSettings["pools"][number]>) => () => setup(async () => "end_turn", undefined, { pools: [{ ...pools.pools[0]!, ...p }], refillConcurrency: 1 });
+    const bad = (p: Partial<PoolSettings["pools"][number]>) => () => setup(async () => "end_turn", undefined, { ...pools, pools: [{ ...pools.pools[0]!, ...p }] });
     expect(bad({ harness: "nope" })).toThrow(/no harness 'nope'/);
     expect(bad({ tier: "host" })).toThrow(/tier host cannot be pooled/);
     expect(bad({ model: "gpt-4o" })).toThrow(/pool pi:process:mock-1:/);

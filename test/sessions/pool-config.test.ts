@@ -27,7 +27,7 @@ describe("pool declarations", () => {
       { name: "pi:process:mock-1", harness: "pi", tier: "process", model: "mock-1", size: 2, maxIdleMs: 60_000 },
       { name: "codex:container:openrouter/qwen/qwen3:free", harness: "codex", tier: "container", model: "openrouter/qwen/qwen3:free", size: 1, maxIdleMs: 60_000 },
     ]);
-    expect(loadPoolSettings({}, "process")).toEqual({ pools: [], refillConcurrency: 1 });
+    expect(loadPoolSettings({}, "process")).toEqual({ pools: [], refillConcurrency: 1, refillDelayMs: 500 });
   });
 
   it.each([
