@@ -1,16 +1,23 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fmtMiB, fmtMs, heading, median, now, percentile, progress, REPO, say, table, withTimeout } from "./util.js";
 
-// `berth serve --port 0` cold start: process spawn → first 200 from /health, with a fresh
-// BERTH_HOME each time (new SQLite file, new token), and idle RSS after ~2 s.
+// Server cold start, side by side in one run: spawn → first 200 on the health route, with a
+// fresh home each time, and idle RSS ~2 s later. Variants, interleaved run by run: berth
+// from tsc's per-file output (dist/cli/main.js), berth's bundle (dist/bundle/berth.mjs,
+// what `npm run build` ships as the `berth` bin), and the peer sandbox-agent (its release
+// binary from the npm registry, installed into .cache/peers on first use).
 
 const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 10);
 const IDLE_MS = 2000;
 const CLI = join(REPO, "dist", "cli", "main.js");
+const BUNDLE = join(REPO, "dist", "bundle", "berth.mjs");
+const PEER_VERSION = "0.4.2";
+const PEER_DIR = join(REPO, ".cache", "peers", `sandbox-agent-${PEER_VERSION}`);
 
 function vmRssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -28,49 +35,64 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 interface ColdSample {
-  listening: number;
   health: number;
   rss: number;
 }
 
-async function once(): Promise<ColdSample> {
-  const home = mkdtempSync(join(tmpdir(), "berth-bench-cold-"));
-  const t0 = now();
-  const child = spawn(process.execPath, [CLI, "serve", "--port", "0"], {
-    cwd: home,
-    env: { PATH: process.env.PATH, BERTH_HOME: join(home, "home") },
-    stdio: ["ignore", "ignore", "pipe"],
+interface Variant {
+  name: string;
+  argv: (port: number) => string[];
+  env: (home: string) => NodeJS.ProcessEnv;
+  health: string;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
   });
+}
+
+/** The peer's release binary (a static Rust executable shipped as an npm optional dependency). */
+function installPeer(): string | undefined {
+  const bin = join(PEER_DIR, "node_modules", "@sandbox-agent", "cli-linux-x64", "bin", "sandbox-agent");
+  if (!existsSync(bin)) {
+    progress(`cold-start: installing @sandbox-agent/cli@${PEER_VERSION} into ${PEER_DIR}`);
+    const r = spawnSync("npm", ["install", "--prefix", PEER_DIR, "--no-save", "--ignore-scripts", "--no-audit", "--no-fund", `@sandbox-agent/cli@${PEER_VERSION}`], { stdio: "ignore" });
+    if (r.status !== 0 || !existsSync(bin)) return undefined;
+  }
+  chmodSync(bin, 0o755);
+  return bin;
+}
+
+async function once(v: Variant): Promise<ColdSample> {
+  const home = mkdtempSync(join(tmpdir(), "berth-bench-cold-"));
+  const port = await freePort();
+  const t0 = now();
+  const child = spawn(v.argv(port)[0]!, v.argv(port).slice(1), { cwd: home, env: v.env(home), stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
+  child.stderr!.on("data", (d) => (log += d));
   try {
-    const url = await withTimeout(
-      new Promise<string>((resolve, reject) => {
-        child.stderr!.on("data", (d) => {
-          log += d;
-          const m = /berth listening on (http:\/\/\S+)/.exec(log);
-          if (m) resolve(m[1]!);
-        });
-        child.once("exit", (code) => reject(new Error(`berth serve exited ${code}: ${log}`)));
-      }),
-      30_000,
-      "berth serve start",
-    );
-    const listening = now() - t0;
-    // The port is only known from the log line; from there, poll until the first 200.
+    // The port is chosen here, so the health route is polled from the spawn on.
     for (;;) {
+      if (child.exitCode !== null) throw new Error(`${v.name} exited ${child.exitCode}: ${log.slice(-500)}`);
       try {
-        const r = await fetch(`${url}/health`);
+        const r = await fetch(`http://127.0.0.1:${port}${v.health}`);
         await r.arrayBuffer();
         if (r.status === 200) break;
       } catch {
         /* not accepting yet */
       }
-      if (now() - t0 > 30_000) throw new Error("no 200 from /health within 30 s");
-      await sleep(2);
+      if (now() - t0 > 30_000) throw new Error(`${v.name}: no 200 from ${v.health} within 30 s: ${log.slice(-500)}`);
+      await sleep(1);
     }
     const health = now() - t0;
     await sleep(IDLE_MS);
-    return { listening, health, rss: vmRssBytes(child.pid!) };
+    return { health, rss: vmRssBytes(child.pid!) };
   } finally {
     await stop(child);
     rmSync(home, { recursive: true, force: true });
@@ -165,38 +187,55 @@ async function breakdown(runs: number): Promise<string[][]> {
 }
 
 export async function run(): Promise<void> {
-  heading("Cold start: `berth serve --port 0` → first 200 on /health");
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
-  const built = statSync(CLI).mtimeMs;
+  heading("Cold start: server spawn → first 200 on its health route, idle RSS; berth vs sandbox-agent");
+  for (const f of [CLI, BUNDLE]) if (!existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` first`);
+  const built = statSync(BUNDLE).mtimeMs;
   const stale = ["src/app.ts", "src/cli/main.ts", "src/api/server.ts"].filter((f) => statSync(join(REPO, f)).mtimeMs > built);
   if (stale.length) say(`> note: dist/ is older than ${stale.join(", ")}; run \`npm run build\` to measure the current source.\n`);
 
-  progress("cold-start: warm-up spawn (discarded)");
-  await once();
-  const samples: ColdSample[] = [];
+  const berthEnv = (home: string) => ({ PATH: process.env.PATH, BERTH_HOME: join(home, "home") });
+  const variants: Variant[] = [
+    { name: "berth, tsc output (`node dist/cli/main.js serve`)", argv: (p) => [process.execPath, CLI, "serve", "--port", String(p)], env: berthEnv, health: "/health" },
+    { name: "berth, bundle (`node dist/bundle/berth.mjs serve`)", argv: (p) => [process.execPath, BUNDLE, "serve", "--port", String(p)], env: berthEnv, health: "/health" },
+  ];
+  const peer = installPeer();
+  if (peer)
+    variants.push({
+      name: `sandbox-agent ${PEER_VERSION} (\`sandbox-agent server --no-token\`)`,
+      argv: (p) => [peer, "server", "--no-token", "--no-telemetry", "--port", String(p)],
+      env: (home) => ({ PATH: process.env.PATH, HOME: home }),
+      health: "/v1/health",
+    });
+  else say(`> sandbox-agent could not be installed from the npm registry: the peer row is missing.\n`);
+
+  progress("cold-start: warm-up spawn of each (discarded)");
+  for (const v of variants) await once(v);
+  const samples = new Map<Variant, ColdSample[]>(variants.map((v) => [v, []]));
   const nodeOnly: number[] = [];
   const httpOnly: { health: number; rss: number }[] = [];
   for (let i = 0; i < RUNS; i++) {
-    progress(`cold-start: spawn ${i + 1}/${RUNS}`);
-    samples.push(await once());
+    progress(`cold-start: round ${i + 1}/${RUNS}`);
+    for (const v of variants) samples.get(v)!.push(await once(v));
     nodeOnly.push(await bareNode());
     if (i < 2) httpOnly.push(await bareHttp());
   }
   const ms = (xs: number[]) => [fmtMs(median(xs)), fmtMs(percentile(xs, 90)), fmtMs(Math.min(...xs)), fmtMs(Math.max(...xs))];
-  say(`${RUNS} spawns of \`node dist/cli/main.js serve --port 0\` (after one warm-up), each with a fresh BERTH_HOME (new SQLite file and token),`);
-  say(`no provider key (so berth also starts its own mock model), default log level; RSS = VmRSS ${IDLE_MS / 1000} s after the first 200.`);
+  const mib = (xs: number[]) => [fmtMiB(median(xs)), fmtMiB(percentile(xs, 90)), fmtMiB(Math.min(...xs)), fmtMiB(Math.max(...xs))];
+  const peerHealth = peer ? median(samples.get(variants.at(-1)!)!.map((s) => s.health)) : undefined;
+  say(`${RUNS} rounds (after one warm-up each), variants interleaved within a round; each spawn gets a fresh home (berth: a new SQLite file and token;`);
+  say(`no provider key, so berth also starts its own mock model). The port is chosen by the bench and the route polled every ~1 ms from the spawn. RSS = VmRSS ${IDLE_MS / 1000} s after the first 200.`);
   say();
-  say(
-    table([
-      ["metric", "median", "p90", "min", "max"],
-      ["spawn → 'berth listening' log line", ...ms(samples.map((s) => s.listening))],
-      ["spawn → first 200 on /health", ...ms(samples.map((s) => s.health))],
-      ["idle RSS after start", fmtMiB(median(samples.map((s) => s.rss))), fmtMiB(percentile(samples.map((s) => s.rss), 90)), fmtMiB(Math.min(...samples.map((s) => s.rss))), fmtMiB(Math.max(...samples.map((s) => s.rss)))],
-      ["for scale: `node -e \"\"` spawn → exit", ...ms(nodeOnly)],
-      [`for scale: bare node:http server spawn → first 200 (${httpOnly.length} runs)`, ...ms(httpOnly.map((s) => s.health))],
-      [`for scale: bare node:http server idle RSS`, fmtMiB(median(httpOnly.map((s) => s.rss))), "", "", ""],
-    ]),
-  );
+  const rows: string[][] = [["server", "metric", "median", "p90", "min", "max", "÷ peer (median)"]];
+  for (const v of variants) {
+    const xs = samples.get(v)!;
+    const h = median(xs.map((s) => s.health));
+    rows.push([v.name, "spawn → first 200", ...ms(xs.map((s) => s.health)), peerHealth ? `${(h / peerHealth).toFixed(1)}×` : ""]);
+    rows.push([v.name, "idle RSS", ...mib(xs.map((s) => s.rss)), ""]);
+  }
+  rows.push(["for scale: `node -e \"\"`", "spawn → exit", ...ms(nodeOnly), ""]);
+  rows.push([`for scale: bare node:http server (${httpOnly.length} runs)`, "spawn → first 200", ...ms(httpOnly.map((s) => s.health)), ""]);
+  rows.push(["for scale: bare node:http server", "idle RSS", fmtMiB(median(httpOnly.map((s) => s.rss))), "", "", "", ""]);
+  say(table(rows));
   progress("cold-start: start-up breakdown");
   say();
   say(table(await breakdown(3)));

@@ -8,5 +8,5 @@ bash scripts/setup.sh
 ws="$(mktemp -d)"
 # As root the agent runs as uid 1000 and berth never chowns a directory it did not create: hand it over.
 if [ "$(id -u)" = 0 ]; then chown 1000:1000 "$ws"; fi
-node dist/cli/main.js run --harness pi --workspace "$ws" "Create hello.txt containing a greeting."
+node dist/bundle/berth.mjs run --harness pi --workspace "$ws" "Create hello.txt containing a greeting."
 echo "--- $ws:"; ls -la "$ws"; cat "$ws"/hello.txt

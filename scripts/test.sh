@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 npm run --silent lint || exit 1
 # No credential-shaped string in the repository (test canaries are built at run time).
-node dist/cli/main.js secrets scan || exit 1
+node dist/bundle/berth.mjs secrets scan || exit 1
 mkdir -p .cache/test-results
 rm -f .cache/test-results/*.json
 status=0

@@ -1,6 +1,8 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
+import type { FrontDoor } from "./api/front-door.js";
 import type { Logger } from "pino";
 import { httpLimits } from "./api/http-limits.js";
 import { exposureWarning, hostAllowlist, parseAllowedHosts } from "./api/host-check.js";
@@ -27,8 +29,9 @@ import { SqliteStore } from "./store/sqlite.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
 import { createTracing } from "./telemetry/tracing.js";
+import { VERSION } from "./version.js";
 
-export const VERSION: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
+export { VERSION };
 
 export interface BerthServer {
   config: BerthConfig;
@@ -48,6 +51,8 @@ export interface BerthServer {
   store: SqliteStore;
   /** The durable event log (what the SSE route follows). */
   events: EventLog;
+  /** Settles when the previous run's sandboxes are reaped and its sessions marked interrupted (after listening). */
+  recovered: Promise<void>;
   gateway: ModelGateway;
   logger: Logger;
   close(): Promise<void>;
@@ -55,6 +60,10 @@ export interface BerthServer {
 
 export interface StartOptions {
   config?: Partial<BerthConfig>;
+  /** The configuration already loaded (the CLI loads it to open the front door); else loaded from `config` and `env`. */
+  loaded?: BerthConfig;
+  /** A socket that already listens (api/front-door.ts): the API takes it over instead of listening itself. */
+  frontDoor?: FrontDoor;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
   /** Instead of /etc/berth/providers.yaml (tests). */
@@ -66,7 +75,7 @@ export interface StartOptions {
 /** Composition root: store → event log → gateway → sessions → HTTP API. */
 export async function startServer(opts: StartOptions = {}): Promise<BerthServer> {
   const env = opts.env ?? process.env;
-  const config = loadConfig(opts.config, env);
+  const config = opts.loaded ?? loadConfig(opts.config, env);
   // A broken git credentials file stops the server before anything is started.
   // Warm pool declarations: a bad one stops the server here (the pools are checked against harnesses, tiers and providers below).
   const pools = loadPoolSettings(config.env, config.defaultTier);
@@ -83,14 +92,14 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const store = new SqliteStore(config.dbPath);
   const events = new EventLog(store, redactor);
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
-  const tracing = createTracing({ env, redactor, serviceVersion: VERSION, logger });
+  const tracing = await createTracing({ env, redactor, serviceVersion: VERSION, logger });
   const poolStatus: { read?: () => { name: string; ready: number; starting: number }[] } = {};
   const metrics = createMetrics({ sessionsByState: () => store.sessionCountsByState(), poolStatus: () => poolStatus.read?.() ?? [] });
   const installer = new HarnessInstaller(config.harnessCache);
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
   const bwrap = new BwrapDriver({ owner: config.home, t1: config.env });
   if (bwrap.cgroupsOff) logger.warn("BERTH_T1_CGROUPS=off: T1 sandboxes run without per-sandbox pids/memory/CPU limits, so one sandbox can starve the others");
-  const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner: config.home, settings: config.env })]);
+  const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner: config.home, settings: config.env, usedMarker: join(config.home, "run", "oci-used") })]);
 
   // berth's scripted mock model always runs (loopback, cheap) and serves mock-* models;
   // with no provider key configured it is also the default model, and berth says so.
@@ -136,19 +145,37 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   ];
   const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints, pools });
   poolStatus.read = () => manager.pool.status();
-  // A container created just before a crash, never recorded: the label finds it. First, so
-  // that recovery judges the workspaces of interrupted sessions with no agent left.
-  await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
-  // Likewise a T1 sandbox's cgroup: found under this owner's cgroup directory.
-  await bwrap.reapLeftovers();
-  const interrupted = await manager.recover();
-  if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
-  // Pool entries a crash left: their sandboxes were reaped with the store's rows above; their directories go now.
-  const leftovers = removePoolLeftovers(config.home);
-  if (leftovers) logger.info({ leftovers }, "removed the previous run's pool entry directories");
-  manager.startPools();
+  // The previous run's leftovers, after listening (the engine client alone takes ~0.3 s to
+  // load): /health answers at once, /ready and every /v1 request wait for this.
+  const recovered = (async () => {
+    // A container created just before a crash, never recorded: the label finds it. First, so
+    // that recovery judges the workspaces of interrupted sessions with no agent left.
+    await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
+    // Likewise a T1 sandbox's cgroup: found under this owner's cgroup directory.
+    await bwrap.reapLeftovers();
+    const interrupted = await manager.recover();
+    if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
+    // Pool entries a crash left: their sandboxes were reaped with the store's rows above; their directories go now.
+    const leftovers = removePoolLeftovers(config.home);
+    if (leftovers) logger.info({ leftovers }, "removed the previous run's pool entry directories");
+    // Pools fill only now, so a refill never races the reaping.
+    manager.startPools();
+  })();
+  recovered.catch((e: unknown) => logger.error({ err: e }, "recovery from the previous run failed; /v1 answers 503 recovery_failed"));
+  let recovering = true;
+  void recovered.finally(() => (recovering = false)).catch(() => {});
 
+  let takeOver: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const door = opts.frontDoor;
   const api = await buildApi({
+    ...(door
+      ? {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+            takeOver = handler;
+            return door.server;
+          },
+        }
+      : {}),
     manager,
     events,
     installer,
@@ -159,7 +186,14 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     hostAllowed,
     version: VERSION,
     metrics,
+    recovered,
     notReady: async () => {
+      if (recovering) return "recovering from the previous run (reaping its sandboxes)";
+      try {
+        await recovered;
+      } catch (e) {
+        return `recovery from the previous run failed: ${(e as Error).message}`;
+      }
       try {
         store.ping();
       } catch (e) {
@@ -173,7 +207,10 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       return null;
     },
   });
-  await api.listen({ host: config.host, port: config.port });
+  if (door) {
+    await api.ready();
+    door.open(takeOver!);
+  } else await api.listen({ host: config.host, port: config.port });
   const exposure = exposureWarning(config.host, config.env.BERTH_PUBLIC_URL);
   if (exposure) logger.warn(exposure);
   const addr = api.server.address();
@@ -184,8 +221,10 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await recovered.catch(() => {});
       await manager.shutdown();
       await api.close();
+      await door?.close();
       await gateway.close();
       await tracing.shutdown();
       await mock.close();
@@ -193,7 +232,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       store.close();
     })());
 
-  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, events, gateway, logger, close };
+  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, events, recovered, gateway, logger, close };
 }
 
 /**

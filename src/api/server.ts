@@ -1,3 +1,4 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import fastifySwagger from "@fastify/swagger";
@@ -51,6 +52,13 @@ export interface ApiDeps {
   hostAllowed?: (host: string | undefined) => boolean;
   /** Timeouts and the connection cap (default HTTP_LIMIT_DEFAULTS). */
   limits?: HttpLimits;
+  /**
+   * Settles once the previous run's leftovers are reaped and its sessions marked interrupted:
+   * the server listens (and answers /health) meanwhile, and /v1 requests wait for it.
+   */
+  recovered?: Promise<void>;
+  /** The HTTP server to use instead of Fastify's own (Fastify's serverFactory): it gets Fastify's request handler. */
+  serverFactory?: (handler: (req: IncomingMessage, res: ServerResponse) => void) => Server;
 }
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
@@ -63,6 +71,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
     bodyLimit: 4 * 1024 * 1024,
     // Bounds receiving a request only; an SSE response streams on once its request is in.
     ...serverOptions(limits),
+    // `berth serve` hands over a socket that already listens (api/front-door.ts), with these limits.
+    ...(d.serverFactory ? { serverFactory: d.serverFactory } : {}),
     clientErrorHandler: onClientError,
     frameworkErrors: onFrameworkError,
   }).withTypeProvider<ZodTypeProvider>();
@@ -136,6 +146,13 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         const got = Buffer.from(m?.[1]?.trim() ?? "");
         if (got.length === 0 || got.length !== expected.length || !timingSafeEqual(got, expected))
           return sendError(reply, 401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <BERTH_TOKEN>)");
+        if (d.recovered) {
+          try {
+            await d.recovered;
+          } catch (e) {
+            return sendError(reply, 503, "recovery_failed", d.redactor.redact(`berth could not recover from its previous run: ${(e as Error).message}; see the server log`));
+          }
+        }
       });
       const r = v1.withTypeProvider<ZodTypeProvider>();
 

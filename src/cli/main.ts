@@ -1,23 +1,30 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { VERSION } from "../app.js";
 import { BerthApiError } from "../client/client.js";
-import { ConfigError } from "../config/config.js";
+import { ConfigError } from "../config/errors.js";
+import { VERSION } from "../version.js";
 import { fail, UsageError } from "./common.js";
-import { conformanceCommand } from "./conformance.js";
-import { harnessCommand } from "./harness.js";
-import { providersCommand } from "./providers.js";
-import { imageCommand } from "./image.js";
-import { secretsCommand } from "./secrets.js";
-import { mockModelCommand } from "./mock-model.js";
-import { runCommand } from "./run.js";
-import { serveCommand } from "./serve.js";
-import { sessionsCommand } from "./sessions.js";
+
+// Each command's module is loaded only when it runs (or for the top-level help): `berth
+// serve` does not pay for the image scanner, the conformance prober or the CLI transcript.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import("./serve.js")).serveCommand(),
+  run: async () => (await import("./run.js")).runCommand(),
+  sessions: async () => (await import("./sessions.js")).sessionsCommand(),
+  harness: async () => (await import("./harness.js")).harnessCommand(),
+  conformance: async () => (await import("./conformance.js")).conformanceCommand(),
+  providers: async () => (await import("./providers.js")).providersCommand(),
+  image: async () => (await import("./image.js")).imageCommand(),
+  secrets: async () => (await import("./secrets.js")).secretsCommand(),
+  "mock-model": async () => (await import("./mock-model.js")).mockModelCommand(),
+};
 
 const program = new Command("berth")
   .description("run coding agents as durable sessions inside sandboxes, behind one HTTP API")
   .version(VERSION);
-for (const c of [serveCommand(), runCommand(), sessionsCommand(), harnessCommand(), conformanceCommand(), providersCommand(), imageCommand(), secretsCommand(), mockModelCommand()]) program.addCommand(c);
+const asked = process.argv[2];
+const load = asked !== undefined && Object.hasOwn(COMMANDS, asked) ? [asked] : Object.keys(COMMANDS);
+for (const c of await Promise.all(load.map((n) => COMMANDS[n]!()))) program.addCommand(c);
 
 // Commander's own usage errors become one line ("berth: ...") and exit code 2, at every level.
 const oneLine = (c: Command): void => {

@@ -1,5 +1,8 @@
 import { Command } from "commander";
-import { startServer } from "../app.js";
+import { FrontDoor } from "../api/front-door.js";
+import { hostAllowlist, parseAllowedHosts } from "../api/host-check.js";
+import { httpLimits } from "../api/http-limits.js";
+import { loadConfig } from "../config/config.js";
 import { UsageError } from "./common.js";
 
 export function serveCommand(): Command {
@@ -11,8 +14,15 @@ export function serveCommand(): Command {
       // PORT itself is parsed with the rest of the configuration (config/env.ts).
       const port = opts.port;
       if (port !== undefined && !/^\d+$/.test(port)) throw new UsageError(`--port must be a number, not '${port}'`);
-      const server = await startServer({
-        config: { ...(port !== undefined ? { port: Number(port) } : {}), ...(opts.host ? { host: opts.host } : {}) },
+      const config = loadConfig({ ...(port !== undefined ? { port: Number(port) } : {}), ...(opts.host ? { host: opts.host } : {}) });
+      // Listen first, load the server behind it: /health answers while the rest loads, and
+      // every other request waits for the API (api/front-door.ts).
+      const door = new FrontDoor(httpLimits(config.env), hostAllowlist(config.host, parseAllowedHosts(config.env.BERTH_ALLOWED_HOSTS)));
+      await door.listen(config.host, config.port);
+      const { startServer } = await import("../app.js");
+      const server = await startServer({ loaded: config, frontDoor: door }).catch((e: unknown) => {
+        door.fail();
+        throw e;
       });
       const say = (s: string) => process.stderr.write(s + "\n");
       say(`berth listening on ${server.url} (home ${server.config.home})`);

@@ -1,6 +1,6 @@
 import { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, lstatSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -61,6 +61,12 @@ export interface OciDriverOptions {
   init?: boolean;
   /** The operator's settings (parsed at start, config/env.ts); default: none set. */
   settings?: OciEnv;
+  /**
+   * A file written before this driver creates its first container: reapLabelled() asks the
+   * engine only when it exists (and removes it after), so a server that never used a
+   * container tier never loads the engine client at start.
+   */
+  usedMarker?: string;
 }
 
 /** Whether a directory strictly between `root` and `path` is a symlink. */
@@ -112,6 +118,7 @@ export class OciDriver implements SandboxDriver {
   readonly limits: OciLimits;
   readonly owner: string;
   private readonly init: boolean;
+  private readonly usedMarker?: string;
   private docker?: Promise<Dockerode>;
 
   constructor(opts: OciDriverOptions = {}) {
@@ -122,6 +129,7 @@ export class OciDriver implements SandboxDriver {
     this.limits = { ...defaultLimits(env), ...opts.limits };
     this.owner = opts.owner ?? berthHome(env.BERTH_HOME || undefined);
     this.init = opts.init ?? env.BERTH_OCI_INIT ?? true;
+    this.usedMarker = opts.usedMarker;
   }
 
   /** dockerode loads ~0.5 s of modules; only pay for it when a container tier is used. */
@@ -291,6 +299,7 @@ export class OciDriver implements SandboxDriver {
   async start(spec: SandboxSpec): Promise<SandboxProcess> {
     const docker = await this.ping();
     const opts = await this.createOptions(spec);
+    if (this.usedMarker && !existsSync(this.usedMarker)) writeFileSync(this.usedMarker, "", { mode: 0o600 });
     let container: Dockerode.Container;
     try {
       container = await docker.createContainer(opts);
@@ -405,6 +414,8 @@ export class OciDriver implements SandboxDriver {
    * the ids removed; an engine that does not answer has nothing to reap.
    */
   async reapLabelled(keep: Iterable<string> = []): Promise<string[]> {
+    const marker = this.usedMarker;
+    if (marker && !existsSync(marker)) return [];
     let docker: Dockerode;
     try {
       docker = await this.ping();
@@ -415,6 +426,7 @@ export class OciDriver implements SandboxDriver {
     const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL}=1`, `${LABEL_OWNER}=${this.owner}`] } });
     const gone = list.filter((c) => !kept.has(c.Id) && !kept.has(c.Id.slice(0, 12)) && c.Labels?.[LABEL_OWNER] === this.owner).map((c) => c.Id);
     await Promise.all(gone.map((id) => this.removeAndWait(docker, id)));
+    if (marker && !kept.size) rmSync(marker, { force: true });
     return gone;
   }
 }

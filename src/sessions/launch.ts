@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
-import { AcpAgentConnection } from "../acp/agent-connection.js";
+import type { AcpAgentConnection } from "../acp/agent-connection.js";
 import type { ModelGateway, SessionScope } from "../gateway/gateway.js";
 import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
@@ -199,6 +199,8 @@ export class HarnessLauncher {
       ref: proc.ref,
       startedAt: new Date().toISOString(),
     });
+    // Loaded at the first session, not at server start (the ACP SDK takes ~0.1 s to load).
+    const { AcpAgentConnection } = await import("../acp/agent-connection.js");
     const agent = new AcpAgentConnection(proc, {
       onUpdate: hooks.onUpdate,
       onPermission: hooks.onPermission,

@@ -2,7 +2,11 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApi } from "../../src/api/server.js";
 import { startServer, type BerthServer } from "../../src/app.js";
+import type { EventLog } from "../../src/events/log.js";
+import type { HarnessInstaller } from "../../src/harnesses/installer.js";
+import type { SessionManager } from "../../src/sessions/manager.js";
 import { redactor } from "../../src/secrets/redact.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 
@@ -184,5 +188,41 @@ describe("error shape for the framework's own errors", () => {
       expectError(await call("GET", `/v1/sessions/ses_none/events?after=${encodeURIComponent(bad)}`, { headers: { accept: "application/json" } }), 400, "invalid_last_event_id");
     }
     expectError(await call("GET", "/v1/sessions/ses_none/events?after=9007199254740991", { headers: { accept: "application/json" } }), 404, "session_not_found");
+  });
+});
+
+describe("recovery from the previous run", () => {
+  const deps = (recovered: Promise<void>) =>
+    buildApi({
+      manager: { list: () => [] } as unknown as SessionManager,
+      events: {} as EventLog,
+      installer: {} as HarnessInstaller,
+      redactor,
+      logger: createLogger(redactor, { level: "silent" }),
+      apiToken: TOKEN,
+      notReady: async () => null,
+      version: "test",
+      recovered,
+    });
+  const list = (api: Awaited<ReturnType<typeof buildApi>>) => api.inject({ method: "GET", url: "/v1/sessions", headers: { authorization: `Bearer ${TOKEN}` } });
+
+  it("/health answers at once; /v1 waits until the previous run's leftovers are reaped", async () => {
+    let finish!: () => void;
+    const api = await deps(new Promise<void>((r) => (finish = r)));
+    expect((await api.inject({ method: "GET", url: "/health" })).statusCode).toBe(200);
+    let answered = false;
+    const pending = list(api).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(answered).toBe(false);
+    finish();
+    expect((await pending).statusCode).toBe(200);
+  });
+
+  it("a failed recovery answers 503 recovery_failed, with the reason", async () => {
+    const failed = Promise.reject(new Error("the engine went away"));
+    failed.catch(() => {});
+    const res = await list(await deps(failed));
+    expectError(res, 503, "recovery_failed");
+    expect(res.body).toContain("the engine went away");
   });
 });

@@ -11,7 +11,7 @@ import { API_TOKEN, HARNESS_CACHE, REPO, startBerth } from "./helpers.js";
 async function berth(args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
   try {
-    const r = await promisify(execFile)(process.execPath, [join(REPO, "dist/cli/main.js"), ...args], {
+    const r = await promisify(execFile)(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), ...args], {
       env: { PATH: process.env.PATH!, BERTH_HOME: home, BERTH_HARNESS_CACHE: HARNESS_CACHE, ...env },
       encoding: "utf8",
       timeout: 120_000,

@@ -10,7 +10,7 @@ import { REPO } from "./helpers.js";
 // and its RPC with the runner times out.
 async function conformance(args: string[]): Promise<{ stdout: string; status: number }> {
   try {
-    const { stdout } = await promisify(execFile)(process.execPath, [join(REPO, "dist/cli/main.js"), "conformance", "--json", ...args], {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), "conformance", "--json", ...args], {
       timeout: 600_000,
       maxBuffer: 16 * 1024 * 1024,
       env: { ...process.env },

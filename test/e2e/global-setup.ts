@@ -11,7 +11,7 @@ export default async function setup(): Promise<void> {
   } catch {
     throw new Error("e2e tests need bubblewrap: run `apt-get install bubblewrap` (scripts/setup.sh does it)");
   }
-  if (!existsSync(`${REPO}/dist/cli/main.js`)) throw new Error("e2e tests run the built CLI: run `npm run build` first");
+  if (!existsSync(`${REPO}/dist/bundle/berth.mjs`)) throw new Error("e2e tests run the built CLI: run `npm run build` first");
   // Install harnesses once into a cache shared by every test's BERTH_HOME.
   const installer = new HarnessInstaller(HARNESS_CACHE);
   for (const id of ["pi", "claude", "codex", "gemini", "opencode"])

@@ -47,7 +47,7 @@ export interface BerthProc {
 export async function startBerth(opts: { home?: string; env?: Record<string, string | undefined> } = {}): Promise<BerthProc> {
   const home = opts.home ?? mkdtempSync(join(tmpdir(), "berth-e2e-"));
   let log = "";
-  const child = spawn(process.execPath, [join(REPO, "dist/cli/main.js"), "serve", "--port", "0"], {
+  const child = spawn(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), "serve", "--port", "0"], {
     env: {
       PATH: process.env.PATH!,
       BERTH_HOME: home,

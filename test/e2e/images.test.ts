@@ -47,7 +47,7 @@ const podman = (...args: string[]) => run("podman", args);
 const tail = (r: Ran) => `exit ${r.status}\n${(r.stderr || r.stdout).trim().split("\n").slice(-30).join("\n")}`;
 
 async function imageCheck(image: string): Promise<{ status: number; report: ImageCheckReport; stdout: string }> {
-  const r = await run(process.execPath, [join(REPO, "dist/cli/main.js"), "image", "check", "--json", image], 600_000);
+  const r = await run(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), "image", "check", "--json", image], 600_000);
   expect(r.stdout, tail(r)).toMatch(/^\{/);
   return { status: r.status, report: JSON.parse(r.stdout) as ImageCheckReport, stdout: r.stdout };
 }

@@ -167,7 +167,9 @@ describe("warm pool (Pi, T1)", () => {
     await berth.stop("SIGKILL");
     const again = await startBerth({ home: berth.home, env: { ...env(mock.url), BERTH_POOLS: undefined } });
     try {
-      await until("the reaping", () => entryPids().size === 0, 20_000);
+      // Readiness waits for the previous run's leftovers to be reaped.
+      await until("readiness", async () => (await fetch(`${again.url}/ready`)).status === 200, 20_000);
+      expect(entryPids().size).toBe(0);
       for (const sub of ["sessions", "workspaces"]) expect(readdirSync(join(berth.home, sub)).filter((n) => n.startsWith("pool_"))).toEqual([]);
     } finally {
       await again.stop();

@@ -112,7 +112,7 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
     const redactor = new Redactor();
     const canary = `canary-${randomBytes(12).toString("hex")}`;
     redactor.add(canary);
-    tracing = createTracing({
+    tracing = await createTracing({
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url + "/",
         OTEL_EXPORTER_OTLP_HEADERS: "x-tenant=berth-test,authorization=Bearer%20otlp-secret-token-123",
@@ -287,7 +287,7 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
 
   it("records no content by default, starts a new root without a valid traceparent, and prefers the traces endpoint", async () => {
     receiver = await startReceiver();
-    tracing = createTracing({
+    tracing = await createTracing({
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/custom/traces` },
       redactor: new Redactor(),
       serviceVersion: "1",
@@ -315,7 +315,7 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
 
   it("records a session's start as invoke_agent with its phases as children, at their own times, and the first model byte under the first turn", async () => {
     receiver = await startReceiver();
-    tracing = createTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, redactor: new Redactor(), serviceVersion: "1" });
+    tracing = await createTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, redactor: new Redactor(), serviceVersion: "1" });
     const t0 = Date.now() - 3000;
     const phases = [
       { name: "sandbox_start", start: t0 + 10, end: t0 + 200 },
@@ -343,7 +343,7 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
 
   it("respects the caller's sampling decision (traceparent flags 00: nothing recorded)", async () => {
     receiver = await startReceiver();
-    tracing = createTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, redactor: new Redactor(), serviceVersion: "1" });
+    tracing = await createTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, redactor: new Redactor(), serviceVersion: "1" });
     const turn = tracing.startTurnSpan({ harness: "pi", sessionId: "s", turnId: "t", traceparent: `00-${TRACE_ID}-${PARENT_ID}-00` });
     expect(turn.span.isRecording()).toBe(false);
     const chat = tracing.startChatSpan(undefined, { provider: "openai", sessionId: "s" });
@@ -361,7 +361,7 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
   it("is off, and a shared no-op, without an endpoint or with OTEL_SDK_DISABLED", async () => {
     const r = new Redactor();
     for (const env of [{}, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_SDK_DISABLED: "true" }, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:4318", OTEL_TRACES_EXPORTER: "none" }]) {
-      const t = createTracing({ env, redactor: r, serviceVersion: "1" });
+      const t = await createTracing({ env, redactor: r, serviceVersion: "1" });
       expect(t.enabled).toBe(false);
       const a = t.startTurnSpan({ harness: "claude", sessionId: "s", turnId: "t", traceparent: TRACEPARENT });
       const b = t.startTurnSpan({ harness: "pi", sessionId: "s2", turnId: "t2" });
@@ -379,7 +379,7 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
 
   it("an unreachable collector neither throws nor holds shutdown", async () => {
     const warnings: unknown[] = [];
-    const t = createTracing({
+    const t = await createTracing({
       env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://127.0.0.1:9/v1/traces" },
       redactor: new Redactor(),
       serviceVersion: "1",
@@ -396,7 +396,7 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
 describe("tracing: overhead (printed, not asserted)", () => {
   it("measures startTurnSpan/startChatSpan with tracing off and on", async () => {
     const redactor = new Redactor();
-    const off = createTracing({ env: {}, redactor, serviceVersion: "1" });
+    const off = await createTracing({ env: {}, redactor, serviceVersion: "1" });
     const bench = (t: Tracing, n: number) => {
       // warm up, then time
       for (let i = 0; i < 1000; i++) {
@@ -415,7 +415,7 @@ describe("tracing: overhead (printed, not asserted)", () => {
     const o = bench(off, 1_000_000);
     // On: real spans, redacted and queued; the batch is not sent during the loop (and the
     // queue's overflow is dropped), so this is the cost on the caller's path.
-    tracing = createTracing({
+    tracing = await createTracing({
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" },
       redactor,
       serviceVersion: "1",

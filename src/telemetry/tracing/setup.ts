@@ -7,6 +7,7 @@ import { defaultResource, resourceFromAttributes } from "@opentelemetry/resource
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 import type { Redactor } from "../../secrets/redact.js";
+import { captureContentFromEnv, otlpEndpoint } from "./config.js";
 import { RedactingSpanProcessor } from "./redaction.js";
 import type { TracingOptions } from "./types.js";
 
@@ -17,20 +18,10 @@ export interface OtlpConfig {
   resourceAttributes: Record<string, string>;
 }
 
-/** The OTLP/HTTP traces endpoint the standard variables name, or undefined when tracing is off. */
+/** The OTLP/HTTP traces endpoint and its settings from the standard variables, or undefined when tracing is off. */
 export function otlpConfigFromEnv(env: NodeJS.ProcessEnv): OtlpConfig | undefined {
-  if ((env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true") return undefined;
-  if ((env.OTEL_TRACES_EXPORTER ?? "").trim().toLowerCase() === "none") return undefined;
-  const specific = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
-  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
-  // The signal-specific URL is used as is; the base URL gets the signal path appended.
-  const url = specific || (base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined);
+  const url = otlpEndpoint(env);
   if (!url) return undefined;
-  try {
-    new URL(url);
-  } catch {
-    return undefined;
-  }
   return {
     url,
     headers: { ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) },
@@ -39,12 +30,7 @@ export function otlpConfigFromEnv(env: NodeJS.ProcessEnv): OtlpConfig | undefine
   };
 }
 
-/** Whether prompts, outputs and tool arguments may be recorded (off unless asked for). */
-export function captureContentFromEnv(env: NodeJS.ProcessEnv): boolean {
-  const isOn = (v: string | undefined) => ["1", "true", "yes"].includes((v ?? "").trim().toLowerCase());
-  // The GenAI instrumentations' conventional switch is honoured too.
-  return isOn(env.BERTH_OTEL_CAPTURE_CONTENT) || isOn(env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT);
-}
+export { captureContentFromEnv };
 
 /** Reports failed exports to the logger, at most once a minute, with the error redacted. */
 class ReportingExporter implements SpanExporter {

@@ -10,7 +10,7 @@ import { HARNESS_CACHE, REPO, startBerth } from "../helpers.js";
 
 /** `berth serve` that is expected to refuse to start: its exit code and stderr. */
 function serveRefused(home: string, env: Record<string, string>) {
-  const r = spawnSync(process.execPath, [join(REPO, "dist/cli/main.js"), "serve", "--port", "0"], {
+  const r = spawnSync(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), "serve", "--port", "0"], {
     env: { PATH: process.env.PATH!, BERTH_HOME: home, BERTH_HARNESS_CACHE: HARNESS_CACHE, ...env },
     encoding: "utf8",
     timeout: 30_000,

@@ -135,6 +135,8 @@ describe("after a crash", () => {
     expect(dirs.filter((d) => existsSync(d))).toEqual(dirs);
     const second = await startScriptedBerth({}, first.berth.home);
     try {
+      // The reaping runs after listening; readiness waits for it.
+      for (let i = 0; i < 200 && (await fetch(`${second.berth.url}/ready`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 25));
       expect(dirs.filter((d) => existsSync(d))).toEqual([]);
     } finally {
       await second.stop();

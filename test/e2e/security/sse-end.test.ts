@@ -66,7 +66,7 @@ describe("SSE end of stream", () => {
     const s = await berth.client.createSession({ harness: "pi" });
     await collect(berth.client, s.id, isReady);
     const follow = (id: string) => {
-      const child = spawn(process.execPath, [join(REPO, "dist/cli/main.js"), "sessions", "events", "--follow", "--json", id], {
+      const child = spawn(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), "sessions", "events", "--follow", "--json", id], {
         env: { PATH: process.env.PATH!, BERTH_URL: berth.url, BERTH_TOKEN: API_TOKEN },
         stdio: ["ignore", "pipe", "pipe"],
       });
