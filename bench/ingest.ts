@@ -6,15 +6,19 @@
 // Two commit schedules, interleaved run by run: a microtask after each append (berth
 // before this change) and setImmediate (now).
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pino from "pino";
 import { AcpAgentConnection } from "../src/acp/agent-connection.js";
+import { startServer } from "../src/app.js";
+import { BerthClient } from "../src/client/client.js";
 import { normalizeUpdate } from "../src/acp/normalize.js";
 import { EventLog } from "../src/events/log.js";
 import type { SandboxProcess } from "../src/sandboxes/types.js";
 import { Redactor } from "../src/secrets/redact.js";
 import { SqliteStore } from "../src/store/sqlite.js";
+import { useMinimalHarness } from "../test/e2e/minimal-harness.js";
 import { fmtInt, heading, median, percentile, progress, REPO, say, table, now } from "./util.js";
 
 const UPDATES = Number(process.env.BENCH_INGEST_UPDATES ?? 20_000);
@@ -97,4 +101,71 @@ export async function run(): Promise<void> {
   );
   say();
   say(`Every run delivered all ${fmtInt(UPDATES)} events, each committed before delivery.`);
+  await runOverSse();
+}
+
+/**
+ * The whole path through a running berth: the minimal harness (test/e2e/minimal-harness.ts)
+ * in a real sandbox answers one turn with UPDATES chunks; one SSE client counts them until
+ * `turn.ended`. Measured from POST turn to the last event on the wire.
+ */
+async function overSse(tier: string): Promise<number[]> {
+  const root = mkdtempSync(join(tmpdir(), "berth-bench-ingest-sse-"));
+  chmodSync(root, 0o711);
+  process.env.MINIMAL_UPDATES = String(UPDATES);
+  useMinimalHarness();
+  const token = "brt_bench_" + "i".repeat(32);
+  const server = await startServer({
+    config: { port: 0, home: join(root, "home"), harnessCache: process.env.BERTH_HARNESS_CACHE ?? join(REPO, ".cache", "harnesses") },
+    env: { PATH: process.env.PATH, BERTH_TOKEN: token, BERTH_ALLOW_HOST_TIER: "1" },
+    logger: pino({ level: "warn" }, pino.destination(2)),
+  });
+  const rates: number[] = [];
+  try {
+    await server.recovered;
+    const client = new BerthClient(server.url, token);
+    const s = await client.createSession({ harness: "minimal", tier });
+    const abort = new AbortController();
+    const it = client.events(s.id, { signal: abort.signal })[Symbol.asyncIterator]();
+    const next = async () => {
+      const n = await it.next();
+      if (n.done) throw new Error("the event stream ended");
+      return n.value;
+    };
+    for (let e = await next(); !(e.type === "session.status" && (e.data as { state?: string }).state === "ready"); e = await next());
+    for (let i = 0; i < RUNS; i++) {
+      progress(`ingest over SSE (${tier}): run ${i + 1}/${RUNS}`);
+      const t0 = now();
+      const turn = await client.postTurn(s.id, "flood");
+      let chunks = 0;
+      let lastSeq = 0;
+      for (;;) {
+        const e = await next();
+        if (lastSeq && e.seq !== lastSeq + 1) throw new Error(`event ${lastSeq + 1} missing on the wire`);
+        lastSeq = e.seq;
+        if (e.type === "message.delta" && e.turnId === turn.id) chunks += ((e.data as { text?: string }).text ?? "").split(";").length - 1;
+        if (e.type === "turn.ended" && e.turnId === turn.id) break;
+      }
+      if (chunks !== UPDATES) throw new Error(`${chunks} of ${UPDATES} chunks arrived`);
+      rates.push((UPDATES / (now() - t0)) * 1000);
+    }
+    abort.abort();
+    await client.endSession(s.id);
+  } finally {
+    await server.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+  return rates;
+}
+
+export async function runOverSse(): Promise<void> {
+  say();
+  say(`### The same flood through the API: harness in a sandbox → gateway-less ACP → normalised → committed → SSE → one client`);
+  const rows: string[][] = [["tier", "updates/s median", "updates/s p10 (slow runs)"]];
+  for (const tier of (process.env.BENCH_INGEST_TIERS ?? "host,process").split(",")) {
+    const rates = await overSse(tier.trim());
+    rows.push([tier, fmtInt(median(rates)), fmtInt(percentile(rates, 10))]);
+  }
+  say(table(rows));
+  say(`Each run: POST turn → ${fmtInt(UPDATES)} chunks and turn.ended read by one SSE client, every seq checked contiguous (${RUNS} runs per tier, one session each).`);
 }

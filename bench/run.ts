@@ -5,6 +5,7 @@ import { machineInfo, now, progress, say } from "./util.js";
 const BENCHES: Record<string, { aliases: string[]; load: () => Promise<{ run(): Promise<void> }> }> = {
   "session-overhead": { aliases: ["session", "overhead"], load: () => import("./session-overhead.js") },
   events: { aliases: ["event", "sse"], load: () => import("./events.js") },
+  density: { aliases: ["concurrency", "load"], load: () => import("./density.js") },
   pool: { aliases: ["warm-pool", "pools"], load: () => import("./pool.js") },
   ingest: { aliases: ["acp-ingest", "flood"], load: () => import("./ingest.js") },
   "cold-start": { aliases: ["cold", "start"], load: () => import("./cold-start.js") },

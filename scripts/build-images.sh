@@ -31,7 +31,7 @@ bash images/node-base/build.sh "$NODE_IMAGE"
 node_id=$(podman image inspect --format '{{.Id}}' "$NODE_IMAGE")
 want=$(
   {
-    sha256sum images/server/Containerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json
+    sha256sum images/server/Containerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json scripts/bundle.mjs
     find src conformance -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
     echo "$node_id"
   } | sha256sum | cut -c1-16

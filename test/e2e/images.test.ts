@@ -108,7 +108,7 @@ describe("images built from the recipes", () => {
     expect(Object.keys(config.Volumes ?? {})).toContain("/var/lib/berth");
     expect(config.Env).toEqual(expect.arrayContaining(["BERTH_HOME=/var/lib/berth", "PORT=8765"]));
     expect(config.User).toBe("1000:1000");
-    expect(config.Entrypoint).toEqual(["node", "/opt/berth/dist/cli/main.js"]);
+    expect(config.Entrypoint).toEqual(["node", "/opt/berth/dist/bundle/berth.mjs"]);
   });
 });
 
@@ -227,7 +227,7 @@ describe("the server image runs", () => {
 
     const id = await podman("exec", name, "id", "-u");
     expect(id.stdout.trim(), tail(id)).toBe("1000");
-    // Every process of the container as the host sees it (init, then `node dist/cli/main.js serve`): uid 1000.
+    // Every process of the container as the host sees it (init, then `node dist/bundle/berth.mjs serve`): uid 1000.
     const pid = Number((await podman("inspect", "--format", "{{.State.Pid}}", name)).stdout.trim());
     expect(pid).toBeGreaterThan(0);
     const procs = tree(pid).map((p) => ({
@@ -235,7 +235,7 @@ describe("the server image runs", () => {
       cmd: readFileSync(`/proc/${p}/cmdline`, "utf8").replaceAll("\0", " ").trim(),
       uids: /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${p}/status`, "utf8"))![1]!.split(/\s+/),
     }));
-    expect(procs.some((x) => x.cmd.includes("/opt/berth/dist/cli/main.js serve")), JSON.stringify(procs)).toBe(true);
+    expect(procs.some((x) => x.cmd.includes("/opt/berth/dist/bundle/berth.mjs serve")), JSON.stringify(procs)).toBe(true);
     for (const x of procs) expect(x.uids, x.cmd).toEqual(["1000", "1000", "1000", "1000"]);
 
     const hc = await podman("healthcheck", "run", name);
