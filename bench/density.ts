@@ -18,6 +18,8 @@ const TIERS = (process.env.BENCH_DENSITY_TIERS ?? "host,process,container").spli
 const UPDATES = Number(process.env.MINIMAL_UPDATES ?? 20);
 const HARNESS_CACHE = process.env.BERTH_HARNESS_CACHE ?? join(REPO, ".cache", "harnesses");
 const API_TOKEN = "brt_bench_" + "d".repeat(32);
+/** How long after the last session the server's RSS is read again (V8 returns memory some seconds after a burst). */
+const AFTER_MS = Number(process.env.BENCH_DENSITY_AFTER_MS ?? 15_000);
 
 /** berth (with the minimal harness) in its own process, so its RSS is its own. */
 async function server(root: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
@@ -60,7 +62,7 @@ async function heapUsed(url: string): Promise<number> {
 
 export async function run(): Promise<void> {
   heading("Concurrency: N sessions at once of a minimal ACP agent, per tier");
-  const rows: string[][] = [["tier", "sessions", "errors", "lost events", "gaps", "ready p50 / p99", "turn p50 / p99", "wall", "server RSS before → peak → after 5 s", "server heap used before → after"]];
+  const rows: string[][] = [["tier", "sessions", "errors", "lost events", "gaps", "ready p50 / p99", "turn p50 / p99", "wall", "server RSS before → peak → after", "server heap used before → after"]];
   for (const tier of TIERS) {
     const root = mkdtempSync(join(tmpdir(), "berth-bench-density-"));
     chmodSync(root, 0o711);
@@ -84,7 +86,7 @@ export async function run(): Promise<void> {
         } finally {
           clearInterval(sampler);
         }
-        await sleep(5000);
+        await sleep(AFTER_MS);
         const after = rssOf(s.pid);
         const heapAfter = await heapUsed(s.url);
         const p = (xs: number[]) => (xs.length ? `${fmtMs(median(xs))} / ${fmtMs(percentile(xs, 99))}` : "-");
@@ -110,7 +112,7 @@ export async function run(): Promise<void> {
     }
   }
   say(`Each session: POST /v1/sessions, \`ready\` on its SSE stream, one turn of ${UPDATES} message chunks, DELETE. All N at once; one berth process`);
-  say("(its own process: bench/agents/serve-minimal.ts), a real SQLite file, T1 bubblewrap and T2 Podman sandboxes. Lost = chunks a turn's events lacked; 'after' is 5 s after the last session ended.");
+  say("(its own process: bench/agents/serve-minimal.ts), a real SQLite file, T1 bubblewrap and T2 Podman sandboxes. Lost = chunks a turn's events lacked; 'after' is BENCH_DENSITY_AFTER_MS (15 s) after the last session ended.");
   say();
   say(table(rows));
 }

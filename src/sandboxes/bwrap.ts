@@ -1,3 +1,4 @@
+import { relayedCommand } from "./relay.js";
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
@@ -192,20 +193,18 @@ export class BwrapDriver implements SandboxDriver {
    * gateway token is in here.
    */
   env(spec: SandboxSpec): Record<string, string> {
-    return { PATH: "/usr/local/bin:/usr/bin:/bin", HOME, USER: "agent", LANG: "C.UTF-8", TMPDIR: "/tmp", ...spec.env };
+    return { PATH: "/usr/local/bin:/usr/bin:/bin", HOME, USER: "agent", LANG: "C.UTF-8", TMPDIR: "/tmp", ...spec.env, ...this.relayed(spec)?.env };
   }
 
-  /** With spec.net, the command runs under the relay, which exposes berth's sockets on loopback. */
+  /** With spec.net, berth's sockets appear on loopback through the relay (sandboxes/relay.ts). */
+  private relayed(spec: SandboxSpec): ReturnType<typeof relayedCommand> | undefined {
+    if (!spec.net) return undefined;
+    const forwards = spec.net.forwards.map((f, i) => ({ port: f.port, inside: `${SANDBOX_RUN_DIR}/s${i}.sock` }));
+    return relayedCommand(this.layout().node, `${SANDBOX_RUN_DIR}/relay.js`, forwards, spec.command);
+  }
+
   private command(spec: SandboxSpec): string[] {
-    if (!spec.net) return spec.command;
-    const inside = (i: number) => `${SANDBOX_RUN_DIR}/s${i}.sock`;
-    return [
-      this.layout().node,
-      `${SANDBOX_RUN_DIR}/relay.js`,
-      ...spec.net.forwards.map((f, i) => `${f.port}=${inside(i)}`),
-      "--",
-      ...spec.command,
-    ];
+    return this.relayed(spec)?.command ?? spec.command;
   }
 
   private netMounts(spec: SandboxSpec): string[] {

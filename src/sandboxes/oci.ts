@@ -1,3 +1,4 @@
+import { relayedCommand } from "./relay.js";
 import { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, lstatSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -193,18 +194,18 @@ export class OciDriver implements SandboxDriver {
     return { workspace: WORKSPACE, home: HOME, harnessRoot: HARNESS, node: NODE };
   }
 
-  /** The container's command: under the relay when berth's sockets must appear on loopback. */
-  private async command(spec: SandboxSpec): Promise<string[]> {
-    if (!spec.net) return spec.command;
+  /** The container's command (and the relay's variables) when berth's sockets must appear on loopback. */
+  private async command(spec: SandboxSpec): Promise<{ command: string[]; env: Record<string, string> }> {
+    if (!spec.net) return { command: spec.command, env: {} };
     let forwards = spec.net.forwards.map((f, i) => ({ port: f.port, inside: `${SANDBOX_RUN_DIR}/s${i}.sock` }));
     if (spec.tier === "host-access") {
       // T4 shares the host's loopback: a port berth already serves there (the gateway) is
       // reachable as is, and relaying it would collide with it.
       const served = await Promise.all(forwards.map((f) => loopbackServed(f.port)));
       forwards = forwards.filter((_f, i) => !served[i]);
-      if (forwards.length === 0) return spec.command;
+      if (forwards.length === 0) return { command: spec.command, env: {} };
     }
-    return [NODE, `${SANDBOX_RUN_DIR}/relay.js`, ...forwards.map((f) => `${f.port}=${f.inside}`), "--", ...spec.command];
+    return relayedCommand(NODE, `${SANDBOX_RUN_DIR}/relay.js`, forwards, spec.command);
   }
 
   /**
@@ -273,11 +274,12 @@ export class OciDriver implements SandboxDriver {
       const st = statSync(sock);
       if (st.gid !== 0 && st.mode & 0o060) host.GroupAdd = [String(st.gid)];
     }
-    const env: Record<string, string> = { HOME, USER: "agent", LANG: "C.UTF-8", TMPDIR: "/tmp", ...spec.env };
+    const relayed = await this.command(spec);
+    const env: Record<string, string> = { HOME, USER: "agent", LANG: "C.UTF-8", TMPDIR: "/tmp", ...spec.env, ...relayed.env };
     return {
       name: `berth-${spec.sessionId.replace(/[^a-zA-Z0-9_.-]/g, "-")}-${randomUUID().slice(0, 8)}`,
       Image: this.imageFor(tier),
-      Cmd: await this.command(spec),
+      Cmd: relayed.command,
       User: `${AGENT_UID}:${AGENT_GID}`,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       WorkingDir: WORKSPACE,

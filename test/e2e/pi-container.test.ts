@@ -83,8 +83,9 @@ describe("Pi in T2 (container) through the API", () => {
     expect(info.HostConfig).toMatchObject({ NetworkMode: "none", ReadonlyRootfs: true, Privileged: false });
     expect(info.HostConfig.CapDrop).toEqual(expect.arrayContaining([expect.stringMatching(/^(CAP_)?(ALL|CHOWN)$/)]));
     expect(info.Config.Labels).toMatchObject({ berth: "1", "berth.session": s.id, "berth.tier": "container" });
-    // The harness's only way out is the relay (the container's first process).
-    expect(info.Config.Cmd!.slice(0, 2)).toEqual(["/usr/local/bin/node", "/run/berth/relay.js"]);
+    // The harness's only way out is the relay, loaded into the harness's own Node process.
+    expect(info.Config.Cmd!.slice(0, 3)).toEqual(["/usr/local/bin/node", "--require", "/run/berth/relay.js"]);
+    expect(info.Config.Env).toContainEqual(expect.stringMatching(/^BERTH_RELAY_FORWARDS=\d+=\/run\/berth\/s0\.sock,3128=\/run\/berth\/s1\.sock$/));
 
     // The harness (seen from the host: the container shares no pid namespace with berth,
     // but the host sees its processes) has the gateway token and never the real key.
