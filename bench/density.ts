@@ -15,7 +15,9 @@ import { fmtMiB, fmtMs, heading, median, percentile, progress, REPO, say, table,
 
 const COUNTS = (process.env.BENCH_DENSITY_SESSIONS ?? "10,50,100,200").split(",").map(Number);
 const TIERS = (process.env.BENCH_DENSITY_TIERS ?? "host,process,container").split(",").map((t) => t.trim());
-const UPDATES = Number(process.env.MINIMAL_UPDATES ?? 20);
+/** minimal (no model), or a real harness on berth's mock model (e.g. pi): its turn's chunks are not counted then. */
+const HARNESS = process.env.BENCH_DENSITY_HARNESS ?? "minimal";
+const UPDATES = HARNESS === "minimal" ? Number(process.env.MINIMAL_UPDATES ?? 20) : 0;
 const HARNESS_CACHE = process.env.BERTH_HARNESS_CACHE ?? join(REPO, ".cache", "harnesses");
 const API_TOKEN = "brt_bench_" + "d".repeat(32);
 /** How long after the last session the server's RSS is read again (V8 returns memory some seconds after a burst). */
@@ -61,7 +63,7 @@ async function heapUsed(url: string): Promise<number> {
 }
 
 export async function run(): Promise<void> {
-  heading("Concurrency: N sessions at once of a minimal ACP agent, per tier");
+  heading(`Concurrency: N sessions at once of ${HARNESS === "minimal" ? "a minimal ACP agent" : HARNESS}, per tier`);
   const rows: string[][] = [["tier", "sessions", "errors", "lost events", "gaps", "ready p50 / p99", "turn p50 / p99", "wall", "server RSS before → peak → after", "server heap used before → after"]];
   for (const tier of TIERS) {
     const root = mkdtempSync(join(tmpdir(), "berth-bench-density-"));
@@ -71,7 +73,7 @@ export async function run(): Promise<void> {
       s = await server(root);
       const client = new BerthClient(s.url, API_TOKEN);
       // One unmeasured session: the (empty) harness install and first-use caches.
-      await runConcurrently(client, { sessions: 1, harness: "minimal", tier, updates: UPDATES, timeoutMs: 60_000 });
+      await runConcurrently(client, { sessions: 1, harness: HARNESS, tier, updates: UPDATES, timeoutMs: 60_000 });
       for (const n of COUNTS) {
         progress(`density: ${tier} × ${n}`);
         await sleep(1000);
@@ -82,7 +84,7 @@ export async function run(): Promise<void> {
         const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 50);
         let r: ConcurrencyResult;
         try {
-          r = await runConcurrently(client, { sessions: n, harness: "minimal", tier, updates: UPDATES, timeoutMs: 300_000 });
+          r = await runConcurrently(client, { sessions: n, harness: HARNESS, tier, updates: UPDATES, timeoutMs: 300_000 });
         } finally {
           clearInterval(sampler);
         }

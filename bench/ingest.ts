@@ -78,6 +78,7 @@ async function once(schedule: Schedule): Promise<Result> {
 }
 
 export async function run(): Promise<void> {
+  if (process.env.BENCH_INGEST_SSE_ONLY === "1") return runOverSse();
   heading(`ACP ingest: ${fmtInt(UPDATES)} session/update notifications in one turn, harness process → committed → subscriber (${RUNS} runs each, interleaved)`);
   const results: Record<Schedule, Result[]> = { microtask: [], setImmediate: [] };
   for (let i = 0; i < RUNS; i++)

@@ -5,8 +5,9 @@
 //
 // Not here, on purpose: the standard OTEL_* variables (read by the tracing setup per the
 // OpenTelemetry spec), provider secrets such as ANTHROPIC_API_KEY (looked up by name from a
-// providers file), and the variables berth sets for a sandbox (BERTH_SESSION_ID,
-// BERTH_GATEWAY_URL, BERTH_GATEWAY_TOKEN), which the in-sandbox git helper reads.
+// providers file), and the variables berth sets for a sandbox (BERTH_SESSION_ID or
+// BERTH_POOL_ENTRY, BERTH_GATEWAY_URL, BERTH_GATEWAY_TOKEN, which the in-sandbox git helper
+// reads, and BERTH_RELAY_FORWARDS, which the relay reads).
 import { z } from "zod";
 import { TIERS, parseTier, type Tier } from "../sandboxes/types.js";
 import { ConfigError } from "./errors.js";
@@ -98,6 +99,7 @@ export const ENV = {
   BERTH_TURN_TIMEOUT_MS: variable(millis, "`7200000`", "longest a turn may run"),
   BERTH_TURN_IDLE_TIMEOUT_MS: variable(millis, "`900000`", "longest a turn may go without an event"),
   BERTH_TURN_FIRST_EVENT_TIMEOUT_MS: variable(millis, "`300000`", "longest a turn may wait for its first event"),
+  BERTH_MAX_CONCURRENT_STARTS: variable(wholeNumber(0), "twice the CPUs", "sandboxes starting at once (0: no limit); more wait their turn"),
   BERTH_POOLS: variable(text, "unset", "warm pools, `harness:tier:model=size` comma-separated (README \"Warm pools\")"),
   BERTH_POOLS_FILE: variable(text, "unset", "warm pools as a YAML file (README \"Warm pools\")"),
   BERTH_POOL_MAX_IDLE_MS: variable(wholeNumber(0), "`1800000`", "a pooled entry idle this long is replaced (0: never)"),

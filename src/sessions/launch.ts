@@ -1,17 +1,18 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { LimitFunction } from "p-limit";
 import type { Logger } from "pino";
 import type { McpServer, RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
 import type { AcpAgentConnection } from "../acp/agent-connection.js";
 import type { ModelGateway, SessionScope } from "../gateway/gateway.js";
 import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
-import type { HarnessSpec } from "../harnesses/types.js";
+import type { HarnessSpec, LaunchPlan } from "../harnesses/types.js";
 import type { ResolvedRoute } from "../providers/registry.js";
 import { mkdirForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
 import { EgressProxy } from "../sandboxes/egress/proxy.js";
 import { writeRelay } from "../sandboxes/relay.js";
-import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
+import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxLayout, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
 import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
 import type { SessionStore } from "./store.js";
 import type { SessionRecord } from "./types.js";
@@ -27,6 +28,8 @@ export interface LaunchDeps {
   store: Pick<SessionStore, "insertSandbox" | "setAcpSessionId">;
   logger: Logger;
   metrics?: Metrics;
+  /** Bounds how many sandboxes start at once (BERTH_MAX_CONCURRENT_STARTS); unbounded without. */
+  startSlots?: LimitFunction;
 }
 
 /**
@@ -94,14 +97,8 @@ export class HarnessLauncher {
   async launch(live: LaunchTarget, row: SessionRecord, resume: boolean, dir: string, hooks: LaunchHooks): Promise<Launched | undefined> {
     const { spec, driver } = live;
     const phases: StartPhase[] = [];
-    const timed = async <T>(name: StartPhase["name"], p: () => Promise<T>): Promise<T> => {
-      const start = Date.now();
-      const out = await p();
-      phases.push({ name, start, end: Date.now() });
-      return out;
-    };
     await driver.check();
-    const harnessDir = await timed("install", () => this.deps.installer.ensure(spec, hooks.status));
+    const harnessDir = await timed(phases, "install", () => this.deps.installer.ensure(spec, hooks.status));
     // The cheap integrity check runs alongside the rest of the boot; the harness starts only once it passed.
     const intact = this.deps.installer.verify(spec);
     intact.catch(() => {});
@@ -159,13 +156,31 @@ export class HarnessLauncher {
       const proxy = hostNet ? `http://${egress.address}` : `http://127.0.0.1:${EGRESS_PROXY_PORT}`;
       Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: "127.0.0.1,localhost", no_proxy: "127.0.0.1,localhost" });
     }
-    const writable = new Set(row.settings.writablePaths ?? []);
     const files = [...(plan.systemFiles ?? []), ...gitCredentialSandboxFiles(layout.node)].map((f, i) => {
       const hostPath = join(dir, `system-${i}`);
       writeFileSync(hostPath, f.content, { mode: 0o644 });
       return { path: f.path, hostPath };
     });
     await intact;
+    // The CPU-heavy part (sandbox, harness start, handshake) runs in a bounded number of
+    // start slots: a burst of sessions queues here instead of every start slowing every
+    // other one past its handshake timeouts.
+    const slots = this.deps.startSlots;
+    if (!slots) return this.startInSandbox(live, row, resume, hooks, { layout, home, harnessDir, plan, env, net, files, phases });
+    if (slots.activeCount >= slots.concurrency) hooks.status(`waiting for a start slot (${slots.pendingCount + 1} waiting, ${slots.concurrency} starting)`);
+    return slots(() => (live.ending ? undefined : this.startInSandbox(live, row, resume, hooks, { layout, home, harnessDir, plan, env, net, files, phases })));
+  }
+
+  private async startInSandbox(
+    live: LaunchTarget,
+    row: SessionRecord,
+    resume: boolean,
+    hooks: LaunchHooks,
+    p: { layout: SandboxLayout; home: string; harnessDir: string; plan: LaunchPlan; env: Record<string, string>; net: SandboxNet | undefined; files: { path: string; hostPath: string }[]; phases: StartPhase[] },
+  ): Promise<Launched> {
+    const { driver } = live;
+    const { layout, harnessDir, plan, env, net, files, phases } = p;
+    const writable = new Set(row.settings.writablePaths ?? []);
     hooks.beforeSandbox();
     let proc: SandboxProcess;
     const started = Date.now();
@@ -177,7 +192,7 @@ export class HarnessLauncher {
         sessionId: live.id,
         tier: row.tier as Tier,
         workspace: row.workspace,
-        home,
+        home: p.home,
         harnessDir,
         command: plan.command,
         env,
@@ -207,18 +222,18 @@ export class HarnessLauncher {
     });
     live.agent = agent;
     void proc.exited.then((x) => hooks.onExit(x.code, x.signal));
-    const init = await timed("initialize", () => withTimeout(agent.initialize(), 60_000, "ACP initialize"));
+    const init = await timed(phases, "initialize", () => withTimeout(agent.initialize(), 60_000, "ACP initialize"));
     const mcp = row.settings.mcpServers as McpServer[];
     if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
       live.acpSessionId = row.acpSessionId;
       live.replaying = true;
       try {
-        await timed("session_load", () => withTimeout(agent.loadSession(row.acpSessionId!, layout.workspace, mcp), 60_000, "ACP session/load"));
+        await timed(phases, "session_load", () => withTimeout(agent.loadSession(row.acpSessionId!, layout.workspace, mcp), 60_000, "ACP session/load"));
       } finally {
         live.replaying = false;
       }
     } else {
-      const s = await timed("session_new", () => withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new"));
+      const s = await timed(phases, "session_new", () => withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new"));
       recordCapabilities(harnessDir, capabilitiesFrom(init, s));
       live.acpSessionId = s.sessionId;
       // A pooled entry has no session row yet: its claim records the ACP session.
@@ -226,6 +241,14 @@ export class HarnessLauncher {
     }
     return { agentInfo: init.agentInfo ?? null, phases };
   }
+}
+
+/** Runs a step of the start and records it as a phase. */
+async function timed<T>(phases: StartPhase[], name: StartPhase["name"], f: () => Promise<T>): Promise<T> {
+  const start = Date.now();
+  const out = await f();
+  phases.push({ name, start, end: Date.now() });
+  return out;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

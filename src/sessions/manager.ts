@@ -1,5 +1,7 @@
 import { renameSync, rmdirSync, rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import pLimit from "p-limit";
 import type { Logger } from "pino";
 import type { BerthConfig } from "../config/config.js";
 import type { EventLog } from "../events/log.js";
@@ -84,7 +86,10 @@ export class SessionManager {
 
   constructor(private deps: SessionManagerDeps) {
     this.tracing = deps.tracing ?? noopTracing();
-    this.launcher = new HarnessLauncher(deps);
+    // Sandbox starts at once: enough to keep every CPU busy, few enough that a burst queues
+    // (and each start finishes within its handshake timeouts) instead of all slowing together.
+    const starts = deps.config.env.BERTH_MAX_CONCURRENT_STARTS ?? 2 * availableParallelism();
+    this.launcher = new HarnessLauncher({ ...deps, ...(starts > 0 ? { startSlots: pLimit(starts) } : {}) });
     this.turnRunner = new TurnRunner({
       store: deps.store,
       emit: (id, ev) => this.emit(id, ev),

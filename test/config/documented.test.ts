@@ -12,7 +12,7 @@ function sources(dir: string): string[] {
 }
 
 // Names berth sets for the sandbox, not settings an operator gives it.
-const FOR_THE_SANDBOX = new Set(["BERTH_SESSION_ID", "BERTH_GATEWAY_TOKEN", "BERTH_GATEWAY_URL"]);
+const FOR_THE_SANDBOX = new Set(["BERTH_SESSION_ID", "BERTH_POOL_ENTRY", "BERTH_GATEWAY_TOKEN", "BERTH_GATEWAY_URL", "BERTH_RELAY_FORWARDS"]);
 // A CLI option's environment alias, read by commander for that command only (docs/mock-provider.md).
 const CLI_OPTION_ALIASES = new Set(["BERTH_MOCK_REQUIRE_KEY"]);
 

@@ -32,6 +32,8 @@ type PromptScript = (ctx: {
 }) => Promise<acp.StopReason>;
 
 interface Agent {
+  /** "start" per sandbox started, "new" per ACP session/new answered, in order. */
+  log: string[];
   prompts: string[];
   loads: string[];
   script: PromptScript;
@@ -40,6 +42,7 @@ interface Agent {
 /** A sandbox driver whose process is an in-memory ACP agent. */
 function fakeDriver(agent: Agent): SandboxDriver {
   let n = 0;
+  let sandboxes = 0;
   return {
     name: "fake",
     tiers: ["process"],
@@ -47,6 +50,7 @@ function fakeDriver(agent: Agent): SandboxDriver {
     layout: () => ({ workspace: "/workspace", home: "/home/agent", harnessRoot: "/opt/harness", node: "node" }),
     reap: async () => {},
     async start(_spec: SandboxSpec): Promise<SandboxProcess> {
+      agent.log.push("start");
       const toAgent = new PassThrough();
       const fromAgent = new PassThrough();
       const stderr = new PassThrough();
@@ -60,7 +64,12 @@ function fakeDriver(agent: Agent): SandboxDriver {
           agentCapabilities: { loadSession: true },
           agentInfo: { name: "fake-agent", version: "1" },
         }))
-        .onRequest(acp.methods.agent.session.new, () => ({ sessionId: `acp_${++n}` }))
+        .onRequest(acp.methods.agent.session.new, async () => {
+          // A harness's session/new takes a while (Pi: ~1.5 s); here a few ticks.
+          await new Promise((r) => setTimeout(r, 5));
+          agent.log.push("new");
+          return { sessionId: `acp_${++n}` };
+        })
         .onRequest(acp.methods.agent.session.load, ({ params }) => {
           agent.loads.push(params.sessionId);
           return {};
@@ -85,7 +94,7 @@ function fakeDriver(agent: Agent): SandboxDriver {
         });
       const conn = app.connect(acp.ndJsonStream(Writable.toWeb(fromAgent) as WritableStream<Uint8Array>, Readable.toWeb(toAgent) as unknown as ReadableStream<Uint8Array>));
       return {
-        id: `sbx_${n}`,
+        id: `sbx_${++sandboxes}`,
         driver: "fake",
         pid: 0,
         ref: null,
@@ -111,8 +120,8 @@ afterEach(async () => {
   managers = [];
 });
 
-function setup(script: PromptScript, home = mkdtempSync(join(tmpdir(), "berth-mgr-")), pools?: PoolSettings) {
-  const agent: Agent = { prompts: [], loads: [], script };
+function setup(script: PromptScript, home = mkdtempSync(join(tmpdir(), "berth-mgr-")), pools?: PoolSettings, env: NodeJS.ProcessEnv = {}) {
+  const agent: Agent = { log: [], prompts: [], loads: [], script };
   // Every sandbox the driver is asked for, with what it was given.
   const starts: SandboxSpec[] = [];
   const driver = fakeDriver(agent);
@@ -121,7 +130,7 @@ function setup(script: PromptScript, home = mkdtempSync(join(tmpdir(), "berth-mg
     starts.push(spec);
     return start(spec);
   };
-  const config = loadConfig({ home, harnessCache: join(home, "harnesses") }, {});
+  const config = loadConfig({ home, harnessCache: join(home, "harnesses") }, env);
   mkdirSync(join(home, "workspaces"), { recursive: true });
   mkdirSync(join(home, "harnesses"), { recursive: true });
   const redactor = new Redactor();
@@ -291,6 +300,24 @@ describe("SessionManager", () => {
     const seqs = second.events.read(s.id, 0).map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
     expect(evs.at(-1)!.data).toMatchObject({ state: "ready", resumed: true });
+  });
+});
+
+describe("SessionManager start slots", () => {
+  it("with BERTH_MAX_CONCURRENT_STARTS=1 a burst starts one sandbox at a time, each after the previous handshake, and all get ready", async () => {
+    const { manager, events, agent } = setup(async () => "end_turn", undefined, undefined, { BERTH_MAX_CONCURRENT_STARTS: "1" });
+    const ids = [0, 1, 2].map(() => manager.create({ harness: "pi" }).id);
+    const waits = await Promise.all(ids.map((id) => waitFor(events, id, state("ready"))));
+    expect(agent.log).toEqual(["start", "new", "start", "new", "start", "new"]);
+    // The ones that waited said so.
+    expect(waits.flat().some((e) => e.type === "session.status" && String((e.data as any).detail ?? "").startsWith("waiting for a start slot"))).toBe(true);
+  });
+
+  it("without a limit the same burst starts every sandbox at once", async () => {
+    const { manager, events, agent } = setup(async () => "end_turn", undefined, undefined, { BERTH_MAX_CONCURRENT_STARTS: "0" });
+    const ids = [0, 1, 2].map(() => manager.create({ harness: "pi" }).id);
+    await Promise.all(ids.map((id) => waitFor(events, id, state("ready"))));
+    expect(agent.log.slice(0, 3)).toEqual(["start", "start", "start"]);
   });
 });
 
