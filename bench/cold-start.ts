@@ -36,6 +36,8 @@ async function stop(child: ChildProcess): Promise<void> {
 
 interface ColdSample {
   health: number;
+  /** Spawn → first 200 on the readiness route (the API usable), where the server has one. */
+  ready?: number;
   rss: number;
 }
 
@@ -44,6 +46,7 @@ interface Variant {
   argv: (port: number) => string[];
   env: (home: string) => NodeJS.ProcessEnv;
   health: string;
+  ready?: string;
 }
 
 function freePort(): Promise<number> {
@@ -91,8 +94,16 @@ async function once(v: Variant): Promise<ColdSample> {
       await sleep(1);
     }
     const health = now() - t0;
+    let ready: number | undefined;
+    while (v.ready && ready === undefined) {
+      const r = await fetch(`http://127.0.0.1:${port}${v.ready}`);
+      await r.arrayBuffer();
+      if (r.status === 200) ready = now() - t0;
+      else if (now() - t0 > 30_000) throw new Error(`${v.name}: ${v.ready} not 200 within 30 s`);
+      else await sleep(1);
+    }
     await sleep(IDLE_MS);
-    return { health, rss: vmRssBytes(child.pid!) };
+    return { health, ...(ready !== undefined ? { ready } : {}), rss: vmRssBytes(child.pid!) };
   } finally {
     await stop(child);
     rmSync(home, { recursive: true, force: true });
@@ -195,9 +206,16 @@ export async function run(): Promise<void> {
 
   const berthEnv = (home: string) => ({ PATH: process.env.PATH, BERTH_HOME: join(home, "home") });
   const variants: Variant[] = [
-    { name: "berth, tsc output (`node dist/cli/main.js serve`)", argv: (p) => [process.execPath, CLI, "serve", "--port", String(p)], env: berthEnv, health: "/health" },
-    { name: "berth, bundle (`node dist/bundle/berth.mjs serve`)", argv: (p) => [process.execPath, BUNDLE, "serve", "--port", String(p)], env: berthEnv, health: "/health" },
+    { name: "berth, tsc output (`node dist/cli/main.js serve`)", argv: (p) => [process.execPath, CLI, "serve", "--port", String(p)], env: berthEnv, health: "/health", ready: "/ready" },
+    { name: "berth, bundle (`node dist/bundle/berth.mjs serve`)", argv: (p) => [process.execPath, BUNDLE, "serve", "--port", String(p)], env: berthEnv, health: "/health", ready: "/ready" },
   ];
+  // BENCH_COLD_BEFORE=<checkout of an older berth, built>: its tsc output as one more variant, same run.
+  const before = process.env.BENCH_COLD_BEFORE;
+  if (before) {
+    const cli = join(before, "dist", "cli", "main.js");
+    if (!existsSync(cli)) throw new Error(`BENCH_COLD_BEFORE: ${cli} is missing; build that checkout first`);
+    variants.unshift({ name: `berth before (${before}, \`node dist/cli/main.js serve\`)`, argv: (p) => [process.execPath, cli, "serve", "--port", String(p)], env: berthEnv, health: "/health", ready: "/ready" });
+  }
   const peer = installPeer();
   if (peer)
     variants.push({
@@ -230,6 +248,7 @@ export async function run(): Promise<void> {
     const xs = samples.get(v)!;
     const h = median(xs.map((s) => s.health));
     rows.push([v.name, "spawn → first 200", ...ms(xs.map((s) => s.health)), peerHealth ? `${(h / peerHealth).toFixed(1)}×` : ""]);
+    if (v.ready) rows.push([v.name, "spawn → first 200 on /ready", ...ms(xs.map((s) => s.ready!)), ""]);
     rows.push([v.name, "idle RSS", ...mib(xs.map((s) => s.rss)), ""]);
   }
   rows.push(["for scale: `node -e \"\"`", "spawn → exit", ...ms(nodeOnly), ""]);
