@@ -1,4 +1,4 @@
-import { renameSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
@@ -11,6 +11,7 @@ import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
 import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
+import { mkdirForAgent } from "../sandboxes/agent-owner.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
 import type { SandboxDriver } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
@@ -181,8 +182,11 @@ export class SessionManager {
           writablePaths: settings.writablePaths ?? [],
         })
       : { miss: "no_pool" as const };
-    const entry = "entry" in claim ? claim.entry : undefined;
-    if (entry) settings.pool = { outcome: "hit", pool: entry.pool };
+    let entry = "entry" in claim ? claim.entry : undefined;
+    if (entry && !this.takeDirectories(entry, record)) {
+      settings.pool = { outcome: "miss", reason: "entry_failed", pool: entry.pool };
+      entry = undefined;
+    } else if (entry) settings.pool = { outcome: "hit", pool: entry.pool };
     else if ("miss" in claim && claim.miss !== "no_pool") settings.pool = { outcome: "miss", reason: claim.miss, ...(claim.pool ? { pool: claim.pool } : {}) };
     this.deps.store.insertSession(record);
     this.emit(record.id, {
@@ -205,10 +209,6 @@ export class SessionManager {
    * and budget, its egress proxy gets the session's policy, and its events flow to the log.
    */
   private adopt(live: LiveSession, record: SessionRecord, entry: PoolEntry, asked: number): void {
-    // The sandbox binds these by inode: renaming them on the host changes nothing inside it.
-    rmdirSync(record.workspace);
-    renameSync(entry.workspace, record.workspace);
-    renameSync(entry.dir, this.sessionDir(live.id));
     entry.proc?.foreground?.();
     Object.assign(live, { proc: entry.proc, agent: entry.agent, egress: entry.egress, sandboxRowId: entry.sandboxRowId, acpSessionId: entry.acpSessionId });
     this.deps.store.assignSandbox(entry.sandboxRowId!, live.id);
@@ -224,6 +224,25 @@ export class SessionManager {
     for (const u of entry.early.splice(0)) this.agentUpdates.update(live, u);
     const claimed = Date.now();
     this.started(live, record, [{ name: "claim", start: asked, end: claimed }], asked, "hit", entry.agentInfo);
+  }
+
+  /**
+   * The entry's workspace and session directory take the session's names (the sandbox binds
+   * them by inode: nothing changes inside it). On failure the entry is ended, the session's
+   * own empty workspace is back, and the session starts cold.
+   */
+  private takeDirectories(entry: PoolEntry, record: SessionRecord): boolean {
+    try {
+      rmdirSync(record.workspace);
+      renameSync(entry.workspace, record.workspace);
+      renameSync(entry.dir, this.sessionDir(record.id));
+      return true;
+    } catch (e) {
+      this.deps.logger.error({ session: record.id, pool: entry.pool, err: (e as Error).message }, "could not take over a pool entry's directories; the session starts cold");
+      if (!existsSync(record.workspace)) mkdirForAgent(record.workspace, 0o755);
+      this.pool.discard(entry);
+      return false;
+    }
   }
 
   /** The session is ready: its start's phases are observed and traced, and its turns may run. */

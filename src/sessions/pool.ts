@@ -18,7 +18,7 @@ import type { SessionStore } from "./store.js";
 import type { SessionRecord } from "./types.js";
 
 /** Why a session started cold: the `reason` of `pool: miss`. */
-export type PoolMissReason = "no_pool" | "workspace" | "model" | "system_prompt" | "mcp_servers" | "writable_paths" | "empty";
+export type PoolMissReason = "no_pool" | "workspace" | "model" | "system_prompt" | "mcp_servers" | "writable_paths" | "empty" | "entry_failed";
 
 /** What of a create request decides whether a pool can serve it. */
 export interface PoolRequest {
@@ -50,7 +50,7 @@ export interface PoolEntry extends LaunchTarget {
   readyAt?: number;
   /** Updates the agent sent before the claim (e.g. its commands), replayed to the session. */
   early: SessionUpdate[];
-  handlers?: EntryHandlers;
+  handlers?: EntryHandlers | undefined;
 }
 
 export interface WarmPoolDeps {
@@ -158,6 +158,14 @@ export class WarmPool {
     // sandbox starting beside it (a second or two of CPU) would slow it.
     setTimeout(() => this.refill(), this.deps.settings.refillDelayMs).unref();
     return { entry };
+  }
+
+  /** An entry a claim could not use (e.g. its directories could not be renamed): ended like an expired one. */
+  discard(entry: PoolEntry): void {
+    entry.handlers = undefined;
+    const pool = this.pools.get(entry.pool);
+    if (pool) this.drop(pool, entry);
+    else void this.end(entry);
   }
 
   /** Stops refilling and ends every entry, started or starting. */

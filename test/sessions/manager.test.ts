@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
@@ -375,6 +375,20 @@ describe("SessionManager with a warm pool", () => {
     expect(manager.create({ harness: "pi" }).settings.pool).toEqual({ outcome: "hit", pool: "pi:process:mock-1" });
     expect(manager.create({ harness: "pi" }).settings.pool).toEqual({ outcome: "miss", reason: "empty", pool: "pi:process:mock-1" });
     expect(starts).toHaveLength(1); // the cold ones start in the background, after the create call
+  });
+
+  it("an entry whose directories cannot be taken over is ended, and the session starts cold saying so", async () => {
+    const { manager, events, home, starts } = setup(async () => "end_turn", undefined, { ...pools, pools: [{ ...pools.pools[0]!, size: 1 }] });
+    manager.startPools();
+    await full(manager, 1);
+    const [entry] = readdirSync(join(home, "workspaces")).filter((n) => n.startsWith("pool_"));
+    rmSync(join(home, "workspaces", entry!), { recursive: true });
+    const s = manager.create({ harness: "pi" });
+    expect(s.settings.pool).toEqual({ outcome: "miss", reason: "entry_failed", pool: "pi:process:mock-1" });
+    await waitFor(events, s.id, state("ready"));
+    expect(starts.length).toBeGreaterThanOrEqual(2);
+    for (let i = 0; i < 100 && existsSync(join(home, "sessions", entry!)); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(existsSync(join(home, "sessions", entry!))).toBe(false);
   });
 
   it("a declaration the server cannot serve stops it: unknown harness, tier host, a model no provider has", () => {
