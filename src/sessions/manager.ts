@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
@@ -11,7 +11,6 @@ import type { ProviderRegistry, ResolvedRoute } from "../providers/registry.js";
 import type { HarnessInstaller } from "../harnesses/installer.js";
 import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
-import { mkdirForAgent } from "../sandboxes/agent-owner.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
 import type { SandboxDriver } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
@@ -29,6 +28,7 @@ import { PermissionBroker } from "./permissions.js";
 import { WarmPool, type PoolEntry } from "./pool.js";
 import type { PoolSettings } from "./pool-config.js";
 import { planSession } from "./session-plan.js";
+import { StartPhases } from "./start-phases.js";
 import type { SessionStore } from "./store.js";
 import { TurnRunner, type LiveSession } from "./turn-runner.js";
 import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
@@ -84,6 +84,7 @@ export class SessionManager {
   private launcher: HarnessLauncher;
   private turnRunner: TurnRunner;
   readonly pool: WarmPool;
+  private startPhases: StartPhases;
 
   constructor(private deps: SessionManagerDeps) {
     this.tracing = deps.tracing ?? noopTracing();
@@ -109,6 +110,7 @@ export class SessionManager {
       emit: (id, ev) => this.emit(id, ev),
     });
     this.agentUpdates = new AgentUpdates((id, ev) => this.emit(id, ev));
+    this.startPhases = new StartPhases({ store: deps.store, tracing: this.tracing, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
     this.pool = new WarmPool({
       settings: deps.pools ?? { pools: [], refillConcurrency: 1, refillDelayMs: 0 },
       home: c.home,
@@ -183,7 +185,7 @@ export class SessionManager {
         })
       : { miss: "no_pool" as const };
     let entry = "entry" in claim ? claim.entry : undefined;
-    if (entry && !this.takeDirectories(entry, record)) {
+    if (entry && !this.pool.handOver(entry, record.workspace, this.sessionDir(record.id))) {
       settings.pool = { outcome: "miss", reason: "entry_failed", pool: entry.pool };
       entry = undefined;
     } else if (entry) settings.pool = { outcome: "hit", pool: entry.pool };
@@ -226,32 +228,9 @@ export class SessionManager {
     this.started(live, record, [{ name: "claim", start: asked, end: claimed }], asked, "hit", entry.agentInfo);
   }
 
-  /**
-   * The entry's workspace and session directory take the session's names (the sandbox binds
-   * them by inode: nothing changes inside it). On failure the entry is ended, the session's
-   * own empty workspace is back, and the session starts cold.
-   */
-  private takeDirectories(entry: PoolEntry, record: SessionRecord): boolean {
-    try {
-      rmdirSync(record.workspace);
-      renameSync(entry.workspace, record.workspace);
-      renameSync(entry.dir, this.sessionDir(record.id));
-      return true;
-    } catch (e) {
-      this.deps.logger.error({ session: record.id, pool: entry.pool, err: (e as Error).message }, "could not take over a pool entry's directories; the session starts cold");
-      if (!existsSync(record.workspace)) mkdirForAgent(record.workspace, 0o755);
-      this.pool.discard(entry);
-      return false;
-    }
-  }
-
   /** The session is ready: its start's phases are observed and traced, and its turns may run. */
   private started(live: LiveSession, record: SessionRecord, phases: StartPhase[], asked: number, pool: "hit" | "miss", agentInfo: unknown, resumed = false): void {
-    const ready = Date.now();
-    for (const p of phases) this.deps.metrics?.recordStartPhase(p.name, pool, (p.end - p.start) / 1000);
-    this.deps.metrics?.recordStartPhase("ready", pool, (ready - asked) / 1000);
-    this.tracing.sessionStart({ sessionId: live.id, harness: live.spec.id, model: record.model, tier: record.tier, pool, start: asked, end: ready, phases });
-    live.firstModelByte = pool;
+    this.startPhases.ready(live, record, phases, asked, pool);
     this.setState(live.id, "ready", null, { agent: agentInfo, ...(resumed ? { resumed: true } : {}), ...(record.settings.pool ? { pool: record.settings.pool.outcome } : {}) });
     void this.turnRunner.pump(live);
   }
@@ -443,20 +422,8 @@ export class SessionManager {
   private onModelCall(rec: ModelCallRecord): void {
     if (!this.deps.store.getSession(rec.sessionId)) return;
     const live = this.live.get(rec.sessionId);
-    if (live?.firstModelByte && live.running && rec.ttfbMs !== undefined) this.firstModelByte(live, live.running, rec);
+    this.startPhases.modelCall(live, rec);
     for (const ev of modelCallEvents(rec, live?.running)) this.emit(rec.sessionId, ev);
-  }
-
-  /** The first turn's start to its first model byte: the start's last phase, as the caller waits for it. */
-  private firstModelByte(live: LiveSession, turnId: string, rec: ModelCallRecord): void {
-    const pool = live.firstModelByte!;
-    live.firstModelByte = undefined;
-    const startedAt = this.deps.store.getTurn(turnId)?.startedAt;
-    if (!startedAt) return;
-    const firstByte = Date.now() - rec.durationMs + rec.ttfbMs!;
-    const start = Date.parse(startedAt);
-    this.deps.metrics?.recordStartPhase("first_model_byte", pool, Math.max(0, firstByte - start) / 1000);
-    this.tracing.firstModelByte(live.id, start, firstByte);
   }
 
   // --- queries -----------------------------------------------------------------

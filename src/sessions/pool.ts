@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { RequestPermissionRequest, RequestPermissionResponse, SessionUpdate } from "@agentclientprotocol/sdk";
@@ -158,6 +158,25 @@ export class WarmPool {
     // sandbox starting beside it (a second or two of CPU) would slow it.
     setTimeout(() => this.refill(), this.deps.settings.refillDelayMs).unref();
     return { entry };
+  }
+
+  /**
+   * A claimed entry's workspace and session directory take the session's names (the sandbox
+   * binds them by inode: nothing changes inside it). On failure the entry is ended, the
+   * session's own empty workspace is back, and false says the session must start cold.
+   */
+  handOver(entry: PoolEntry, workspace: string, sessionDir: string): boolean {
+    try {
+      rmdirSync(workspace); // the session's own, empty: the entry's takes its place
+      renameSync(entry.workspace, workspace);
+      renameSync(entry.dir, sessionDir);
+      return true;
+    } catch (e) {
+      this.deps.logger.error({ pool: entry.pool, entry: entry.id, err: (e as Error).message }, "could not hand a pool entry's directories over to its session; the session starts cold");
+      if (!existsSync(workspace)) mkdirForAgent(workspace, 0o755);
+      this.discard(entry);
+      return false;
+    }
   }
 
   /** An entry a claim could not use (e.g. its directories could not be renamed): ended like an expired one. */
