@@ -1,4 +1,3 @@
-import { relayedCommand } from "./relay.js";
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
@@ -7,7 +6,6 @@ import { promisify } from "node:util";
 import {
   AGENT_GID,
   AGENT_UID,
-  SANDBOX_RUN_DIR,
   SandboxUnavailableError,
   type SandboxDriver,
   type SandboxLayout,
@@ -18,6 +16,7 @@ import { unreachableAncestor } from "./agent-owner.js";
 import { assertWritable, locateCgroups, SandboxCgroups, type SandboxCgroup } from "./cgroups.js";
 import { killGroup, reapTree, spawnTree } from "./process-tree.js";
 import { encodeProgram, nativeArch, seccompProgram } from "./seccomp.js";
+import { relayedCommand, relayForwards, RELAY_INSIDE, socketInside } from "./relay.js";
 import { prlimitArgs, t1Limits, type T1Env } from "./t1-limits.js";
 
 const run = promisify(execFile);
@@ -199,8 +198,7 @@ export class BwrapDriver implements SandboxDriver {
   /** With spec.net, berth's sockets appear on loopback through the relay (sandboxes/relay.ts). */
   private relayed(spec: SandboxSpec): ReturnType<typeof relayedCommand> | undefined {
     if (!spec.net) return undefined;
-    const forwards = spec.net.forwards.map((f, i) => ({ port: f.port, inside: `${SANDBOX_RUN_DIR}/s${i}.sock` }));
-    return relayedCommand(this.layout().node, `${SANDBOX_RUN_DIR}/relay.js`, forwards, spec.command);
+    return relayedCommand(this.layout().node, RELAY_INSIDE, relayForwards(spec.net), spec.command);
   }
 
   private command(spec: SandboxSpec): string[] {
@@ -210,8 +208,8 @@ export class BwrapDriver implements SandboxDriver {
   private netMounts(spec: SandboxSpec): string[] {
     if (!spec.net) return ["--share-net"];
     return [
-      "--ro-bind", spec.net.relayScript, `${SANDBOX_RUN_DIR}/relay.js`,
-      ...spec.net.forwards.flatMap((f, i) => ["--bind", f.socket, `${SANDBOX_RUN_DIR}/s${i}.sock`]),
+      "--ro-bind", spec.net.relayScript, RELAY_INSIDE,
+      ...spec.net.forwards.flatMap((f, i) => ["--bind", f.socket, socketInside(i)]),
     ];
   }
 

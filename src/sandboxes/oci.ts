@@ -1,4 +1,3 @@
-import { relayedCommand } from "./relay.js";
 import { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, lstatSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -11,7 +10,6 @@ import { berthHome } from "../util/home.js";
 import {
   AGENT_GID,
   AGENT_UID,
-  SANDBOX_RUN_DIR,
   SandboxUnavailableError,
   type SandboxDriver,
   type SandboxLayout,
@@ -21,6 +19,7 @@ import {
 } from "./types.js";
 import { containerSeccompProfile, readEngineDefaultProfile } from "./oci-seccomp.js";
 import { attachStdio, connectOptions, engineClient, engineHost } from "./engine.js";
+import { relayedCommand, relayForwards, RELAY_INSIDE, socketInside } from "./relay.js";
 import { defaultLimits, type OciEnv, type OciLimits } from "./oci-limits.js";
 
 
@@ -197,7 +196,7 @@ export class OciDriver implements SandboxDriver {
   /** The container's command (and the relay's variables) when berth's sockets must appear on loopback. */
   private async command(spec: SandboxSpec): Promise<{ command: string[]; env: Record<string, string> }> {
     if (!spec.net) return { command: spec.command, env: {} };
-    let forwards = spec.net.forwards.map((f, i) => ({ port: f.port, inside: `${SANDBOX_RUN_DIR}/s${i}.sock` }));
+    let forwards = relayForwards(spec.net);
     if (spec.tier === "host-access") {
       // T4 shares the host's loopback: a port berth already serves there (the gateway) is
       // reachable as is, and relaying it would collide with it.
@@ -205,7 +204,7 @@ export class OciDriver implements SandboxDriver {
       forwards = forwards.filter((_f, i) => !served[i]);
       if (forwards.length === 0) return { command: spec.command, env: {} };
     }
-    return relayedCommand(NODE, `${SANDBOX_RUN_DIR}/relay.js`, forwards, spec.command);
+    return relayedCommand(NODE, RELAY_INSIDE, forwards, spec.command);
   }
 
   /**
@@ -225,8 +224,8 @@ export class OciDriver implements SandboxDriver {
     }
     for (const f of spec.files ?? []) m.push(bind(f.hostPath, f.path, true));
     if (spec.net) {
-      m.push(bind(spec.net.relayScript, `${SANDBOX_RUN_DIR}/relay.js`, true));
-      spec.net.forwards.forEach((f, i) => m.push(bind(f.socket, `${SANDBOX_RUN_DIR}/s${i}.sock`, false)));
+      m.push(bind(spec.net.relayScript, RELAY_INSIDE, true));
+      spec.net.forwards.forEach((f, i) => m.push(bind(f.socket, socketInside(i), false)));
     }
     if (spec.tier === "host-access") {
       m.push(bind("/", "/host", true));

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { SANDBOX_RUN_DIR, type SandboxNet } from "./types.js";
 
 /**
  * The in-sandbox relay. An isolated sandbox has no network of its own; berth hands it
@@ -59,6 +60,15 @@ function start() {
   child.on("error", (e) => { process.stderr.write("relay: " + cmd[0] + ": " + e.message + "\n"); process.exit(127); });
 }
 `;
+
+/** Where a driver mounts the relay, and berth's i-th socket, inside a sandbox. */
+export const RELAY_INSIDE = `${SANDBOX_RUN_DIR}/relay.js`;
+export const socketInside = (i: number): string => `${SANDBOX_RUN_DIR}/s${i}.sock`;
+
+/** The net's forwards as the relay inside sees them: each port to where its socket is mounted. */
+export function relayForwards(net: SandboxNet): { port: number; inside: string }[] {
+  return net.forwards.map((f, i) => ({ port: f.port, inside: socketInside(i) }));
+}
 
 /**
  * The sandbox's command with berth's sockets on loopback. A harness that is itself a Node

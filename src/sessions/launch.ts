@@ -165,10 +165,11 @@ export class HarnessLauncher {
     // The CPU-heavy part (sandbox, harness start, handshake) runs in a bounded number of
     // start slots: a burst of sessions queues here instead of every start slowing every
     // other one past its handshake timeouts.
+    const start = () => this.startInSandbox(live, row, resume, hooks, { layout, home, harnessDir, plan, env, net, files, phases });
     const slots = this.deps.startSlots;
-    if (!slots) return this.startInSandbox(live, row, resume, hooks, { layout, home, harnessDir, plan, env, net, files, phases });
+    if (!slots) return start();
     if (slots.activeCount >= slots.concurrency) hooks.status(`waiting for a start slot (${slots.pendingCount + 1} waiting, ${slots.concurrency} starting)`);
-    return slots(() => (live.ending ? undefined : this.startInSandbox(live, row, resume, hooks, { layout, home, harnessDir, plan, env, net, files, phases })));
+    return slots(() => (live.ending ? undefined : start()));
   }
 
   private async startInSandbox(

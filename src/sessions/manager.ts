@@ -173,17 +173,15 @@ export class SessionManager {
     const asked = Date.now();
     const { record, spec, driver, route } = planSession(input, { ...this.deps, workspaces: this.workspaces });
     const { settings } = record;
-    const claim = this.pool.declared
-      ? this.pool.claim({
-          harness: spec.id,
-          tier: record.tier,
-          upstreamModel: route.model,
-          callerWorkspace: !record.ownsWorkspace,
-          ...(settings.systemPrompt ? { systemPrompt: settings.systemPrompt } : {}),
-          mcpServers: settings.mcpServers,
-          writablePaths: settings.writablePaths ?? [],
-        })
-      : { miss: "no_pool" as const };
+    const claim = this.pool.claim({
+      harness: spec.id,
+      tier: record.tier,
+      upstreamModel: route.model,
+      callerWorkspace: !record.ownsWorkspace,
+      ...(settings.systemPrompt ? { systemPrompt: settings.systemPrompt } : {}),
+      mcpServers: settings.mcpServers,
+      writablePaths: settings.writablePaths ?? [],
+    });
     let entry = "entry" in claim ? claim.entry : undefined;
     if (entry && !this.pool.handOver(entry, record.workspace, this.sessionDir(record.id))) {
       settings.pool = { outcome: "miss", reason: "entry_failed", pool: entry.pool };

@@ -12,7 +12,7 @@ import type { SandboxDrivers } from "../sandboxes/index.js";
 import type { SandboxDriver } from "../sandboxes/types.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { newId } from "../util/ids.js";
-import type { HarnessLauncher, LaunchTarget, StartPhase } from "./launch.js";
+import type { HarnessLauncher, LaunchTarget } from "./launch.js";
 import type { PoolDeclaration, PoolSettings } from "./pool-config.js";
 import type { SessionStore } from "./store.js";
 import type { SessionRecord } from "./types.js";
@@ -46,7 +46,6 @@ export interface PoolEntry extends LaunchTarget {
   readonly dir: string;
   readonly workspace: string;
   agentInfo?: unknown;
-  phases: StartPhase[];
   readyAt?: number;
   /** Updates the agent sent before the claim (e.g. its commands), replayed to the session. */
   early: SessionUpdate[];
@@ -120,10 +119,6 @@ export class WarmPool {
     }
   }
 
-  get declared(): boolean {
-    return this.pools.size > 0;
-  }
-
   /** Starts filling every pool, and the idle-expiry check. */
   start(): void {
     if (!this.pools.size) return;
@@ -132,7 +127,7 @@ export class WarmPool {
     this.refill();
   }
 
-  /** Sizes for /metrics and GET /v1/pools. */
+  /** Each pool's declaration and sizes (berth_pool_entries on /metrics). */
   status(): { name: string; harness: string; tier: string; model: string; size: number; ready: number; starting: number }[] {
     return [...this.pools.values()].map((p) => ({ name: p.decl.name, harness: p.decl.harness, tier: p.decl.tier, model: p.decl.model, size: p.decl.size, ready: p.ready.length, starting: p.starting.size }));
   }
@@ -234,7 +229,7 @@ export class WarmPool {
     const dir = join(this.deps.home, "sessions", id);
     const workspace = join(this.deps.home, "workspaces", id);
     mkdirForAgent(workspace, 0o755);
-    const entry: PoolEntry = { id, pool: pool.decl.name, dir, workspace, spec: pool.spec, driver: pool.driver, route: pool.route, ending: false, phases: [], early: [] };
+    const entry: PoolEntry = { id, pool: pool.decl.name, dir, workspace, spec: pool.spec, driver: pool.driver, route: pool.route, ending: false, early: [] };
     pool.starting.add(entry);
     // The launch's view of the entry: a session that has asked for nothing.
     const now = new Date().toISOString();
@@ -273,7 +268,6 @@ export class WarmPool {
       });
       if (!launched || entry.ending || this.stopped) throw new Error("pool stopped");
       entry.agentInfo = launched.agentInfo;
-      entry.phases = launched.phases;
       entry.readyAt = Date.now();
       pool.starting.delete(entry);
       pool.ready.push(entry);

@@ -1,6 +1,8 @@
 // Span attribute names: the OpenTelemetry GenAI semantic conventions where they have a
 // name, berth.* where they do not.
 
+import type { Attributes } from "@opentelemetry/api";
+
 /**
  * GenAI attribute names. The JS package ships them only from its unstable `incubating`
  * entry point, which it advises copying rather than importing; test/telemetry checks these
@@ -52,6 +54,18 @@ export const BERTH = {
   SESSION_PHASE: "berth.session.phase",
   POOL: "berth.pool",
 } as const;
+
+/** What every `invoke_agent {harness}` span carries: a turn's (turn-spans.ts) and a session start's (start-spans.ts). */
+export function invokeAgentAttributes(a: { harness: string; sessionId: string; model?: string | undefined; tier?: string | undefined }): Attributes {
+  return {
+    [GEN_AI.OPERATION_NAME]: "invoke_agent",
+    [GEN_AI.AGENT_NAME]: a.harness,
+    [GEN_AI.CONVERSATION_ID]: a.sessionId,
+    [BERTH.HARNESS]: a.harness,
+    ...(a.model ? { [GEN_AI.REQUEST_MODEL]: a.model } : {}),
+    ...(a.tier ? { [BERTH.TIER]: a.tier } : {}),
+  };
+}
 
 /**
  * gen_ai.provider.name for a berth provider id: the semconv well-known value where one

@@ -5,23 +5,14 @@
 // recorded here afterwards, with their own start and end times.
 
 import { ROOT_CONTEXT, SpanKind, trace, type Context, type Tracer } from "@opentelemetry/api";
-import { BERTH, GEN_AI } from "./attributes.js";
+import { BERTH, invokeAgentAttributes } from "./attributes.js";
 import type { SessionStartInput } from "./types.js";
 
 export function recordSessionStart(tracer: Tracer, input: SessionStartInput): void {
   const span = tracer.startSpan(`invoke_agent ${input.harness}`, {
     kind: SpanKind.INTERNAL,
     startTime: input.start,
-    attributes: {
-      [GEN_AI.OPERATION_NAME]: "invoke_agent",
-      [GEN_AI.AGENT_NAME]: input.harness,
-      [GEN_AI.CONVERSATION_ID]: input.sessionId,
-      [GEN_AI.REQUEST_MODEL]: input.model,
-      [BERTH.HARNESS]: input.harness,
-      [BERTH.TIER]: input.tier,
-      [BERTH.SESSION_PHASE]: "start",
-      [BERTH.POOL]: input.pool,
-    },
+    attributes: { ...invokeAgentAttributes(input), [BERTH.SESSION_PHASE]: "start", [BERTH.POOL]: input.pool },
   });
   const ctx = trace.setSpan(ROOT_CONTEXT, span);
   for (const p of input.phases) tracer.startSpan(`berth.${p.name}`, { startTime: p.start, attributes: { [BERTH.SESSION_PHASE]: p.name } }, ctx).end(p.end);

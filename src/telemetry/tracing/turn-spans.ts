@@ -4,7 +4,7 @@
 
 import { SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from "@opentelemetry/api";
 import { ATTR_ERROR_TYPE } from "@opentelemetry/semantic-conventions";
-import { BERTH, EVENT_INFERENCE_DETAILS, GEN_AI, providerName } from "./attributes.js";
+import { BERTH, EVENT_INFERENCE_DETAILS, GEN_AI, invokeAgentAttributes, providerName } from "./attributes.js";
 import { MAX_CONTENT_CHARS, contentString, promptParts, truncateContent } from "./content.js";
 import { contextFromTraceparent, traceparentOf } from "./context.js";
 import type { ToolSpans } from "./tool-spans.js";
@@ -81,15 +81,10 @@ export class RecordingTurnSpan implements TurnSpan {
       {
         kind: SpanKind.INTERNAL,
         attributes: {
-          [GEN_AI.OPERATION_NAME]: "invoke_agent",
-          [GEN_AI.AGENT_NAME]: input.harness,
-          [GEN_AI.CONVERSATION_ID]: input.sessionId,
+          ...invokeAgentAttributes(input),
           [BERTH.TURN_ID]: input.turnId,
-          [BERTH.HARNESS]: input.harness,
           ...(input.provider ? { [GEN_AI.PROVIDER_NAME]: providerName(input.provider), [BERTH.PROVIDER]: input.provider } : {}),
-          ...(input.model ? { [GEN_AI.REQUEST_MODEL]: input.model } : {}),
           ...(input.harnessVersion ? { [GEN_AI.AGENT_VERSION]: input.harnessVersion } : {}),
-          ...(input.tier ? { [BERTH.TIER]: input.tier } : {}),
         },
       },
       parent,
