@@ -37,6 +37,8 @@ interface Agent {
   prompts: string[];
   loads: string[];
   script: PromptScript;
+  /** What the agent does right after answering session/new (before any claim, for a pool entry). */
+  afterNew?: (client: acp.AgentContext, sessionId: string) => Promise<void>;
 }
 
 /** A sandbox driver whose process is an in-memory ACP agent. */
@@ -64,11 +66,13 @@ function fakeDriver(agent: Agent): SandboxDriver {
           agentCapabilities: { loadSession: true },
           agentInfo: { name: "fake-agent", version: "1" },
         }))
-        .onRequest(acp.methods.agent.session.new, async () => {
+        .onRequest(acp.methods.agent.session.new, async ({ client }) => {
           // A harness's session/new takes a while (Pi: ~1.5 s); here a few ticks.
           await new Promise((r) => setTimeout(r, 5));
           agent.log.push("new");
-          return { sessionId: `acp_${++n}` };
+          const sessionId = `acp_${++n}`;
+          if (agent.afterNew) setTimeout(() => void agent.afterNew!(client, sessionId), 0);
+          return { sessionId };
         })
         .onRequest(acp.methods.agent.session.load, ({ params }) => {
           agent.loads.push(params.sessionId);
@@ -389,6 +393,31 @@ describe("SessionManager with a warm pool", () => {
     expect(starts.length).toBeGreaterThanOrEqual(2);
     for (let i = 0; i < 100 && existsSync(join(home, "sessions", entry!)); i++) await new Promise((r) => setTimeout(r, 10));
     expect(existsSync(join(home, "sessions", entry!))).toBe(false);
+  });
+
+  it("before a claim, an agent's permission requests are refused and at most 200 of its updates are kept, then replayed into the session", async () => {
+    const answers: string[] = [];
+    const { manager, events, agent } = setup(async () => "end_turn", undefined, { ...pools, pools: [{ ...pools.pools[0]!, size: 1 }] });
+    agent.afterNew = async (client, sessionId) => {
+      for (let i = 0; i < 250; i++) await client.notify(acp.methods.client.session.update, { sessionId, update: text(`early ${i};`) });
+      const res = await client.request(acp.methods.client.session.requestPermission, {
+        sessionId,
+        toolCall: { toolCallId: "t1", title: "rm -rf /workspace" },
+        options: [{ optionId: "yes", name: "Allow", kind: "allow_once" }],
+      });
+      answers.push(res.outcome.outcome);
+    };
+    manager.startPools();
+    await full(manager, 1);
+    for (let i = 0; i < 100 && !answers.length; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(answers).toEqual(["cancelled"]);
+    const s = manager.create({ harness: "pi" });
+    expect(s.settings.pool).toMatchObject({ outcome: "hit" });
+    const evs = await waitFor(events, s.id, state("ready"));
+    const early = evs.filter((e) => e.type === "message.delta").map((e) => (e.data as any).text as string);
+    expect(early.join("")).toContain("early 0;");
+    expect(early.join("")).toContain("early 199;");
+    expect(early.join("")).not.toContain("early 200;");
   });
 
   it("a declaration the server cannot serve stops it: unknown harness, tier host, a model no provider has", () => {
