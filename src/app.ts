@@ -29,6 +29,7 @@ import { SqliteStore } from "./store/sqlite.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
 import { createTracing } from "./telemetry/tracing.js";
+import { IdleCollector } from "./util/idle-gc.js";
 import { VERSION } from "./version.js";
 
 export { VERSION };
@@ -143,7 +144,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     { host: config.gatewayHost, port: gateway.port },
     { host: mockUrl.hostname.replace(/^\[|\]$/g, ""), port: Number(mockUrl.port) },
   ];
-  const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints, pools });
+  const idleGc = new IdleCollector(config.env.BERTH_IDLE_GC_MS ?? 10_000);
+  const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints, pools, liveCount: (n) => idleGc.live(n) });
   poolStatus.read = () => manager.pool.status();
   // The previous run's leftovers, after listening (the engine client alone takes ~0.3 s to
   // load): /health answers at once, /ready and every /v1 request wait for this.
@@ -185,6 +187,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     limits: apiLimits,
     hostAllowed,
     version: VERSION,
+    ...(config.env.BERTH_PUBLIC_URL ? { publicUrl: config.env.BERTH_PUBLIC_URL } : {}),
     metrics,
     recovered,
     notReady: async () => {
@@ -223,6 +226,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     (closing ??= (async () => {
       await recovered.catch(() => {});
       await manager.shutdown();
+      idleGc.cancel();
       await api.close();
       await door?.close();
       await gateway.close();

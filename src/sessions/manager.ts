@@ -67,6 +67,8 @@ export interface SessionManagerDeps {
   ownEndpoints?: () => { host: string; port: number }[];
   /** Warm pools (sessions/pool.ts); checked here, filled by startPools(). */
   pools?: PoolSettings;
+  /** Told the number of live sessions whenever it changes (util/idle-gc.ts). */
+  liveCount?: (n: number) => void;
 }
 
 /**
@@ -269,6 +271,7 @@ export class SessionManager {
       permissions: new PermissionBroker((ev) => this.emit(id, Object.assign(ev, { turnId: live.running }))),
     };
     this.live.set(id, live);
+    this.deps.liveCount?.(this.live.size);
     return live;
   }
 
@@ -304,7 +307,7 @@ export class SessionManager {
   }
 
   private async fail(live: LiveSession, code: string, message: string): Promise<void> {
-    this.emit(live.id, { type: "error", turnId: live.running, data: { code, message } });
+    this.emit(live.id, { type: "session.error", turnId: live.running, data: { code, message } });
     if (live.running) this.turnRunner.finish(live, live.running, "failed", live.deadlinePassed ? DEADLINE_STOP_REASONS[live.deadlinePassed] : "error", message);
     for (const t of live.queue) this.deps.store.endTurn(t, "failed", null);
     live.queue = [];
@@ -357,6 +360,7 @@ export class SessionManager {
     for (const f of live.forgetSecrets) f();
     if (live.sandboxRowId) this.deps.store.deleteSandbox(live.sandboxRowId);
     this.live.delete(live.id);
+    this.deps.liveCount?.(this.live.size);
   }
 
   // --- turns -----------------------------------------------------------------

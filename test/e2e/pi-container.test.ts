@@ -4,8 +4,8 @@ import { join } from "node:path";
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
-import { LABEL_SESSION, OciDriver } from "../../src/sandboxes/oci.js";
-import { assertContiguous, collect, isReady, newWorkspace, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
+import { LABEL_OWNER, LABEL_SESSION, OciDriver } from "../../src/sandboxes/oci.js";
+import { API_TOKEN, assertContiguous, collect, isReady, newWorkspace, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";
 
 // A real Pi (from npm) in a real Podman container (T2 `container`), through berth's HTTP
 // API and gateway, against berth's scripted mock model, which only accepts berth's real
@@ -185,3 +185,47 @@ describe("Pi in T4 (host-access)", () => {
     berth = undefined;
   }, 300_000);
 });
+
+describe("a warm pool of Pi containers (T2)", () => {
+  /** This berth's containers (by its owner label), pool entries and sessions alike. */
+  const owned = (home: string) => docker.listContainers({ all: true, filters: { label: [`${LABEL_OWNER}=${home}`] } });
+
+  it("a claim is ready in an entry's own container; a berth killed with a full pool leaves no container once restarted", async () => {
+    await engineReady();
+    const poolEnv = { ...env, ANTHROPIC_BASE_URL: mock.url, BERTH_POOLS: "pi:container:claude-mock=1", BERTH_POOL_REFILL_DELAY_MS: "5000" };
+    berth = await startBerth({ env: poolEnv });
+    const b = berth;
+    const entries = async () => (await owned(b.home)).filter((c) => c.Labels[LABEL_SESSION]!.startsWith("pool_") && c.State === "running");
+    expect(await waitFor(async () => (await entries()).length === 1 && (await poolReady(b)) === 1, 180_000)).toBe(true);
+    const [entry] = await entries();
+
+    // The claim takes the running entry: the session's container is the entry's, started before the request.
+    const s = await b.client.createSession({ harness: "pi", tier: "container" });
+    expect(s.pool).toMatchObject({ outcome: "hit" });
+    expect(s.state).toBe("ready");
+    // Nothing was started for it (the refill waits BERTH_POOL_REFILL_DELAY_MS): the entry's container is the only one.
+    expect((await owned(b.home)).map((c) => c.Id)).toEqual([entry!.Id]);
+    const t = await b.client.postTurn(s.id, "write out.txt");
+    const evs = await collect(b.client, s.id, turnEnded(t.id), { timeoutMs: 120_000 });
+    expect(evs.at(-1)!.data).toMatchObject({ stopReason: "end_turn" });
+
+    // The pool refills; then berth dies with it full.
+    expect(await waitFor(async () => (await entries()).some((c) => c.Id !== entry!.Id) && (await poolReady(b)) === 1, 180_000)).toBe(true);
+    expect((await owned(b.home)).length).toBeGreaterThanOrEqual(2);
+    await b.stop("SIGKILL");
+    berth = await startBerth({ home: b.home, env: { ...poolEnv, BERTH_POOLS: undefined } });
+    const again = berth;
+    expect(await waitFor(async () => (await fetch(`${again.url}/ready`)).status === 200, 60_000)).toBe(true);
+    // Readiness waited for the reaping: not one of the dead berth's containers is left, running or stopped.
+    expect(await owned(b.home)).toEqual([]);
+    expect((await again.client.getSession(s.id)).state).toBe("interrupted");
+    await again.stop();
+    berth = undefined;
+  }, 600_000);
+});
+
+async function poolReady(b: BerthProc): Promise<number> {
+  const text = await (await fetch(`${b.url}/metrics`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).text();
+  const m = /berth_pool_entries\{pool="pi:container:claude-mock",state="ready"\} (\d+)/.exec(text);
+  return m ? Number(m[1]) : -1;
+}
