@@ -279,7 +279,7 @@ export async function nextMatching(it: AsyncIterator<BerthEvent>, match: (ev: Be
     const ev = r.value;
     if (ev.type === "session.status" && (ev.data as { state?: string }).state === "failed")
       throw new Error(`session failed: ${String((ev.data as { reason?: string }).reason)}`);
-    if (ev.type === "error") throw new Error(`error event: ${JSON.stringify(ev.data)}`);
+    if (ev.type === "session.error") throw new Error(`error event: ${JSON.stringify(ev.data)}`);
     if (match(ev)) return ev;
   }
 }

@@ -1,21 +1,55 @@
 import { z } from "zod";
-import { EVENT_TYPES } from "../events/types.js";
+import { EVENT_DATA, EVENT_TYPES, type EventType } from "../events/types.js";
+import { ERROR_CODES } from "./error-codes.js";
 
 // The API's own schemas (errors, events, paths, harnesses); the session contract is
-// sessions/contract.ts. Together they validate requests and generate /openapi.json.
+// sessions/contract.ts. Together they validate requests and generate /openapi.json; the
+// ones with an id are the document's named components (and the SDK's types).
 
-export const ErrorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string() }),
-});
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      // Published as an enum; a string at run time, so a code added without the list still reaches the client.
+      code: z.string().meta({ enum: [...ERROR_CODES] }).describe("Machine-readable; stable across versions"),
+      message: z.string().describe("One sentence saying what went wrong and what to do"),
+    }),
+  })
+  .meta({ id: "Error" });
 
-export const Event = z.object({
-  seq: z.number().int(),
-  ts: z.string(),
-  sessionId: z.string(),
-  turnId: z.string().optional(),
-  type: z.enum(EVENT_TYPES),
-  data: z.record(z.string(), z.unknown()),
-});
+/** `message.delta` → `MessageDeltaEvent`. */
+const componentName = (t: EventType) =>
+  t
+    .split(/[._]/)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join("") + "Event";
+
+const eventVariant = <T extends EventType>(type: T) =>
+  z
+    .object({
+      seq: z.number().int().describe("Position in the session's log, from 1, no gaps: the SSE id and Last-Event-ID"),
+      ts: z.string().describe("ISO 8601, when berth recorded it"),
+      sessionId: z.string(),
+      turnId: z.string().optional().describe("The turn it belongs to, if any"),
+      type: z.literal(type),
+      data: EVENT_DATA[type],
+    })
+    .meta({ id: componentName(type) });
+
+/** One event of a session's log: a union on `type`, each with its own `data`. */
+export const Event = z
+  .discriminatedUnion(
+    "type",
+    EVENT_TYPES.map((t) => eventVariant(t)) as unknown as [ReturnType<typeof eventVariant>, ...ReturnType<typeof eventVariant>[]],
+  )
+  .meta({ id: "Event" });
+
+export const EventPage = z
+  .object({
+    events: z.array(Event),
+    lastSeq: z.number().int().describe("The session's last event so far"),
+    nextAfter: z.number().int().describe("Pass as ?after= for the next page"),
+  })
+  .meta({ id: "EventPage" });
 
 export const EventsQuery = z.object({
   // Checked by eventCursor(), with Last-Event-ID, so both refuse alike (invalid_last_event_id).
@@ -26,7 +60,8 @@ export const EventsQuery = z.object({
 export const SessionParams = z.object({ id: z.string().min(1).max(100) });
 export const PermissionParams = z.object({ id: z.string().min(1).max(100), permissionId: z.string().min(1).max(100) });
 
-export const Harness = z.object({
+export const Harness = z
+  .object({
   id: z.string(),
   name: z.string(),
   version: z.string(),
@@ -50,4 +85,5 @@ export const Harness = z.object({
     })
     .nullable()
     .describe("What the harness reported over ACP (initialize + session/new) the first time it ran; null until then"),
-});
+  })
+  .meta({ id: "Harness" });

@@ -2,13 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
 import fastifySwagger from "@fastify/swagger";
-import {
-  hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from "fastify-type-provider-zod";
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { EventLog } from "../events/log.js";
@@ -30,7 +24,8 @@ import {
 import { toSessionView, toTurnView } from "../sessions/views.js";
 import { MIN_TOKEN_LENGTH } from "../config/config.js";
 import { BerthError } from "../util/errors.js";
-import { ErrorBody, Event, EventsQuery, Harness, PermissionParams, SessionParams } from "./schemas.js";
+import { ErrorBody, EventPage, EventsQuery, Harness, PermissionParams, SessionParams } from "./schemas.js";
+import { swaggerOptions } from "./openapi.js";
 import { frameworkError, onClientError, onFrameworkError, sendError } from "./error-shape.js";
 import { hostAllowlist } from "./host-check.js";
 import { HTTP_LIMIT_DEFAULTS, serverOptions, type HttpLimits } from "./http-limits.js";
@@ -57,11 +52,15 @@ export interface ApiDeps {
    * the server listens (and answers /health) meanwhile, and /v1 requests wait for it.
    */
   recovered?: Promise<void>;
+  /** BERTH_PUBLIC_URL: the document's server URL. */
+  publicUrl?: string;
   /** The HTTP server to use instead of Fastify's own (Fastify's serverFactory): it gets Fastify's request handler. */
   serverFactory?: (handler: (req: IncomingMessage, res: ServerResponse) => void) => Server;
 }
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+// Per route, the errors it can give besides those every /v1 route shares (api/openapi.ts).
+const notFound = { 404: ErrorBody.describe("No such session (or permission request)") };
+const conflict = { 409: ErrorBody.describe("Not possible in the session's current state (code says why)") };
 
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, any, any, any>> {
   const limits = d.limits ?? HTTP_LIMIT_DEFAULTS;
@@ -87,14 +86,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: { title: "berth", description: "Agent runner sidecar: durable coding-agent sessions in sandboxes", version: d.version },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(fastifySwagger, swaggerOptions(d.version, d.publicUrl));
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof BerthError) return sendError(reply, err.status, err.code, d.redactor.redact(err.message));
@@ -156,7 +148,17 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
       });
       const r = v1.withTypeProvider<ZodTypeProvider>();
 
-      r.get("/harnesses", { schema: { response: { 200: z.object({ harnesses: z.array(Harness) }) } } }, async () => ({
+      r.get(
+        "/harnesses",
+        {
+          schema: {
+            operationId: "listHarnesses",
+            summary: "List the harnesses berth can run",
+            tags: ["harnesses"],
+            response: { 200: z.object({ harnesses: z.array(Harness) }).describe("Every harness, installed or installable") },
+          },
+        },
+        async () => ({
         harnesses: HARNESSES.map((h) => ({
           id: h.id,
           name: h.name,
@@ -170,12 +172,27 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           installed: d.installer.installed(h) !== undefined,
           // From the harness's own ACP initialize (and first session/new), once one has run.
           capabilities: readCapabilities(d.installer.installed(h)),
-        })),
-      }));
+          })),
+        }),
+      );
 
       r.post(
         "/sessions",
-        { schema: { body: CreateSessionRequest, response: { 201: SessionView, ...errors } } },
+        {
+          schema: {
+            operationId: "createSession",
+            summary: "Create a session",
+            description: "Starts the harness in a sandbox (or claims a warm pool entry); the session is `starting` until its `session.status` event says `ready`.",
+            tags: ["sessions"],
+            body: CreateSessionRequest,
+            response: {
+              201: SessionView.describe("The session, starting (or ready, from a warm pool)"),
+              403: ErrorBody.describe("The tier is not allowed on this server"),
+              ...conflict,
+              501: ErrorBody.describe("The tier has no sandbox driver here"),
+            },
+          },
+        },
         async (req, reply) => {
           const row = d.manager.create(req.body);
           return reply.code(201).send(sessionDto(row, d));
@@ -184,27 +201,75 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
 
       r.get(
         "/sessions",
-        { schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }), response: { 200: z.object({ sessions: z.array(SessionView) }) } } },
+        {
+          schema: {
+            operationId: "listSessions",
+            summary: "List sessions, newest first",
+            tags: ["sessions"],
+            querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }),
+            response: { 200: z.object({ sessions: z.array(SessionView) }).describe("Sessions") },
+          },
+        },
         async (req) => ({ sessions: d.manager.list(req.query.limit).map((s) => sessionDto(s, d)) }),
       );
 
-      r.get("/sessions/:id", { schema: { params: SessionParams, response: { 200: SessionView, ...errors } } }, async (req) =>
+      r.get(
+        "/sessions/:id",
+        { schema: { operationId: "getSession", summary: "Get a session", tags: ["sessions"], params: SessionParams, response: { 200: SessionView.describe("The session"), ...notFound } } },
+        async (req) =>
         sessionDto(d.manager.get(req.params.id), d),
       );
 
-      r.delete("/sessions/:id", { schema: { params: SessionParams, response: { 200: SessionView, ...errors } } }, async (req) =>
+      r.delete(
+        "/sessions/:id",
+        {
+          schema: {
+            operationId: "endSession",
+            summary: "End a session",
+            description: "Cancels its running turn, stops its sandbox and ends it for good (idempotent).",
+            tags: ["sessions"],
+            params: SessionParams,
+            response: { 200: SessionView.describe("The ended session"), ...notFound },
+          },
+        },
+        async (req) =>
         sessionDto(await d.manager.end(req.params.id), d),
       );
 
       r.post(
         "/sessions/:id/resume",
-        { schema: { params: SessionParams, body: ResumeRequest.nullish(), response: { 202: SessionView, ...errors } } },
+        {
+          schema: {
+            operationId: "resumeSession",
+            summary: "Resume an interrupted or failed session",
+            description: "Restarts its harness with ACP session/load; the session is `starting` until `ready`.",
+            tags: ["sessions"],
+            params: SessionParams,
+            body: ResumeRequest.nullish(),
+            response: { 202: SessionView.describe("The session, starting again"), ...notFound, ...conflict },
+          },
+        },
         async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d)),
       );
 
       r.post(
         "/sessions/:id/turns",
-        { schema: { params: SessionParams, body: PostTurnRequest, response: { 200: TurnView, 202: TurnView, ...errors } } },
+        {
+          schema: {
+            operationId: "postTurn",
+            summary: "Send a prompt (queue a turn)",
+            description: "Turns run one at a time in the order posted; follow the session's events for its progress and `turn.ended`.",
+            tags: ["turns"],
+            params: SessionParams,
+            body: PostTurnRequest,
+            response: {
+              200: TurnView.describe("The turn a retried request (same idempotency key) created"),
+              202: TurnView.describe("The new turn, queued"),
+              ...notFound,
+              ...conflict,
+            },
+          },
+        },
         async (req, reply) => {
           const header = req.headers["idempotency-key"];
           const key = req.body.idempotencyKey ?? (typeof header === "string" && header ? header : undefined);
@@ -221,21 +286,46 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         },
       );
 
-      r.get("/sessions/:id/turns", { schema: { params: SessionParams, response: { 200: z.object({ turns: z.array(TurnView) }), ...errors } } }, async (req) => ({
-        turns: d.manager.turns(req.params.id).map(toTurnView),
-      }));
+      r.get(
+        "/sessions/:id/turns",
+        {
+          schema: {
+            operationId: "listTurns",
+            summary: "List a session's turns, in order",
+            tags: ["turns"],
+            params: SessionParams,
+            response: { 200: z.object({ turns: z.array(TurnView) }).describe("Turns"), ...notFound },
+          },
+        },
+        async (req) => ({ turns: d.manager.turns(req.params.id).map(toTurnView) }),
+      );
 
-      r.post("/sessions/:id/cancel", { schema: { params: SessionParams, response: { 202: z.object({ turnId: z.string() }), ...errors } } }, async (req, reply) =>
-        reply.code(202).send(await d.manager.cancel(req.params.id)),
+      r.post(
+        "/sessions/:id/cancel",
+        {
+          schema: {
+            operationId: "cancelTurn",
+            summary: "Cancel the running turn",
+            description: "Sends ACP session/cancel; the turn ends with stop reason `cancelled`.",
+            tags: ["turns"],
+            params: SessionParams,
+            response: { 202: z.object({ turnId: z.string() }).describe("The turn being cancelled"), ...notFound, ...conflict },
+          },
+        },
+        async (req, reply) => reply.code(202).send(await d.manager.cancel(req.params.id)),
       );
 
       r.post(
         "/sessions/:id/permissions/:permissionId",
         {
           schema: {
+            operationId: "answerPermission",
+            summary: "Answer a permission request",
+            description: "Answers a pending `permission.requested` event with one of its options or allow/deny.",
+            tags: ["turns"],
             params: PermissionParams,
             body: PermissionAnswerRequest,
-            response: { 200: z.object({ permissionId: z.string(), optionId: z.string().nullable() }), ...errors },
+            response: { 200: z.object({ permissionId: z.string(), optionId: z.string().nullable() }).describe("The answer given"), ...notFound, ...conflict },
           },
         },
         async (req) => d.manager.answerPermission(req.params.id, req.params.permissionId, req.body),
@@ -245,18 +335,23 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         "/sessions/:id/events",
         {
           schema: {
+            operationId: "getEvents",
+            summary: "Read or follow a session's events",
+            description:
+              "With Accept: text/event-stream, server-sent events (id: seq), resumable with Last-Event-ID or ?after=; the stream closes after an ended session's last event, and a reconnect with nothing left gets 204. Otherwise one JSON page of stored events.",
+            tags: ["events"],
             params: SessionParams,
             querystring: EventsQuery,
-            description:
-              "Server-sent events (id: seq), resumable with Last-Event-ID or ?after=; the stream closes after an ended session's last event, and a reconnect with nothing left gets 204. With Accept: application/json, one page of stored events.",
-            response: { 200: z.object({ events: z.array(Event), lastSeq: z.number().int(), nextAfter: z.number().int() }).describe("JSON page"), ...errors },
+            response: { 200: EventPage.describe("A page of events"), ...notFound },
           },
+          // Stored events are sent as they were written (an older berth's included): documented, not re-validated.
+          serializerCompiler: () => (data) => JSON.stringify(data),
         },
         async (req, reply) => {
           const id = req.params.id;
           const after = eventCursor(req.headers["last-event-id"], req.query.after);
           const session = d.manager.get(id);
-          if (wantsJson(req)) {
+          if (!wantsEventStream(req)) {
             const page = d.events.read(id, after, req.query.limit ?? 1000);
             const events = page.map((e) => JSON.parse(e.json));
             return { events, lastSeq: d.events.lastSeq(id), nextAfter: page.length ? page[page.length - 1]!.seq : after };
@@ -272,9 +367,9 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
   return app;
 }
 
-function wantsJson(req: FastifyRequest): boolean {
-  const a = req.headers.accept ?? "";
-  return a.includes("application/json") && !a.includes("text/event-stream");
+/** Content negotiation: the stream only for a client that asks for it; JSON for everyone else (curl, generated clients). */
+function wantsEventStream(req: FastifyRequest): boolean {
+  return /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(req.headers.accept ?? "");
 }
 
 function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "events" | "manager">): SessionView {

@@ -130,7 +130,7 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
         await client
           .answerPermission(session.id, ev.data.permissionId, { decision: /^y(es)?$/i.test(answer.trim()) ? "allow" : "deny" })
           .catch(() => {});
-      } else if (ev.type === "error" && ev.data.code === "budget_exceeded") {
+      } else if (ev.type === "session.error" && ev.data.code === "budget_exceeded") {
         budgetSpent = true;
       } else if (ev.type === "model.call") {
         lastModelCallFailed = ev.data.status >= 400;

@@ -70,7 +70,7 @@ export class Transcript {
       case "permission.resolved":
         if (ev.data.by !== "policy") this.line(dim(`  permission ${ev.data.kind ?? ev.data.outcome} (${ev.data.by})`));
         break;
-      case "error":
+      case "session.error":
         this.line(red(`error ${ev.data.code}: ${ev.data.message}`));
         break;
       case "turn.ended":

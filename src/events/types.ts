@@ -16,7 +16,8 @@ export const EVENT_TYPES = [
   "usage",
   "model.call",
   "turn.ended",
-  "error",
+  /** Named so it cannot be taken for EventSource's own `error` event (it was `error` before 0.2). */
+  "session.error",
   /** After a sandbox: code-running files the agent planted in the workspace, moved to quarantine. */
   "workspace.neutralized",
 ] as const;
@@ -77,7 +78,7 @@ export const EVENT_DATA = {
     error: z.string().optional(),
   }),
   "turn.ended": z.looseObject({ stopReason: z.string().nullable() }),
-  error: z.looseObject({ code: z.string(), message: z.string().optional() }),
+  "session.error": z.looseObject({ code: z.string(), message: z.string().optional() }),
   "workspace.neutralized": z.looseObject({ items: z.array(z.looseObject({})), truncated: z.boolean() }),
 } as const satisfies Record<EventType, z.ZodType>;
 

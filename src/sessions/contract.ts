@@ -71,9 +71,10 @@ export const CreateSessionRequest = z
     budget: Budget.optional().describe("Spending limits; once one is reached berth refuses the session's further model calls and turns"),
     deadlines: Deadlines.optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: "CreateSessionRequest" });
 
-export const ResumeRequest = z.object({ secrets: Secrets.optional() }).strict();
+export const ResumeRequest = z.object({ secrets: Secrets.optional() }).strict().meta({ id: "ResumeRequest" });
 
 export const SessionView = z.object({
   id: z.string(),
@@ -96,7 +97,7 @@ export const SessionView = z.object({
     .object({ outcome: z.enum(["hit", "miss"]), pool: z.string().optional(), reason: z.string().optional() })
     .optional()
     .describe("Whether a warm pool served the session's start (hit), or why it started cold (miss and reason); absent when the server has no pool for its harness and tier"),
-});
+}).meta({ id: "Session" });
 
 export const ContentBlock = z.object({ type: z.string() }).catchall(z.unknown());
 
@@ -105,7 +106,8 @@ export const PostTurnRequest = z
     prompt: z.union([z.string().min(1), z.array(ContentBlock).min(1)]).describe("Text, or ACP content blocks"),
     idempotencyKey: z.string().min(1).max(200).optional().describe("Also accepted as the Idempotency-Key header"),
   })
-  .strict();
+  .strict()
+  .meta({ id: "PostTurnRequest" });
 
 export const TurnView = z.object({
   id: z.string(),
@@ -117,7 +119,7 @@ export const TurnView = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   endedAt: z.string().nullable(),
-});
+}).meta({ id: "Turn" });
 
 export const PermissionAnswerRequest = z
   .object({
@@ -127,8 +129,8 @@ export const PermissionAnswerRequest = z
   .strict()
   .refine((b) => (b.optionId === undefined) !== (b.decision === undefined), {
     message: "give exactly one of optionId or decision",
-  });
-
+  })
+  .meta({ id: "PermissionAnswer" });
 
 export type CreateSessionInput = z.infer<typeof CreateSessionRequest>;
 export type ResumeInput = z.infer<typeof ResumeRequest>;

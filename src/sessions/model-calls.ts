@@ -14,7 +14,7 @@ export function gatewayScope(live: LiveSession, emit: (sessionId: string, ev: Ne
     upstream: singleRoute({ provider, api, baseUrl, auth, headers }),
     admit: (call) =>
       admitCall({ models: [model, requestedModel], ...(price ? { price } : {}), budget: live.budget }, call, (breach) =>
-        emit(live.id, { type: "error", turnId: live.running, data: { code: "budget_exceeded", ...breach } }),
+        emit(live.id, { type: "session.error", turnId: live.running, data: { code: "budget_exceeded", ...breach } }),
       ),
     onCall,
   };
@@ -27,7 +27,7 @@ export function modelCallEvents(rec: ModelCallRecord, turnId: string | undefined
   // Harnesses differ in how (or whether) they surface a failed model call; berth always does.
   if (rec.status >= 400)
     events.push({
-      type: "error",
+      type: "session.error",
       turnId,
       data: { code: "model_call_failed", status: rec.status, provider: rec.provider, message: rec.error ?? `HTTP ${rec.status}` },
     });

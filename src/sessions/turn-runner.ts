@@ -79,7 +79,7 @@ export class TurnRunner {
     const over = live.budget.exceeded();
     if (over) {
       // Queued before the budget ran out: it never reaches the harness.
-      this.host.emit(live.id, { type: "error", turnId, data: { code: "budget_exceeded", ...over } });
+      this.host.emit(live.id, { type: "session.error", turnId, data: { code: "budget_exceeded", ...over } });
       this.finish(live, turnId, "failed", "budget_exceeded");
       return void this.pump(live);
     }
@@ -116,7 +116,7 @@ export class TurnRunner {
     } catch (e) {
       if (live.ending || live.running !== turnId) return;
       const message = String((e as Error | undefined)?.message ?? e);
-      this.host.emit(live.id, { type: "error", turnId, data: { code: "turn_failed", message } });
+      this.host.emit(live.id, { type: "session.error", turnId, data: { code: "turn_failed", message } });
       this.finish(live, turnId, "failed", "error", message);
     }
     this.host.setState(live.id, "ready");
@@ -163,7 +163,7 @@ export class TurnRunner {
     live.deadlinePassed = kind;
     const what = kind === "turn" ? "the turn ran longer than" : kind === "idle" ? "the turn produced no event for" : "the turn produced no first event within";
     this.host.emit(live.id, {
-      type: "error",
+      type: "session.error",
       turnId,
       data: { code: "turn_deadline", deadline: kind, limitMs, message: `${what} ${limitMs} ms (time waiting for a permission answer not counted); berth cancelled it` },
     });

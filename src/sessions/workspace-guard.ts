@@ -81,7 +81,7 @@ export class WorkspaceGuard {
       }
     } catch (e) {
       this.deps.logger.error({ session: id, err: e }, "could not check the workspace's protected paths");
-      this.deps.emit(id, { type: "error", data: { code: "workspace_check_failed", message: `berth could not check the workspace's protected paths after the session: ${(e as Error).message}` } });
+      this.deps.emit(id, { type: "session.error", data: { code: "workspace_check_failed", message: `berth could not check the workspace's protected paths after the session: ${(e as Error).message}` } });
     }
     rmSync(file, { force: true });
   }

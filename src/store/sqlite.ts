@@ -87,6 +87,7 @@ export class SqliteStore implements SessionStore, EventStore {
     this.db.pragma("foreign_keys = ON");
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(SCHEMA);
+    migrate(this.db);
     const db = this.db;
     this.stmts = {
       insertEvent: db.prepare(
@@ -289,4 +290,22 @@ function toSession(r: unknown): SessionRecord {
 function toTurn(r: unknown): TurnRecord {
   const t = camelCase(r);
   return { ...t, prompt: JSON.parse(t.prompt as string) } as TurnRecord;
+}
+
+/**
+ * Versioned data migrations (PRAGMA user_version), applied in order at open, each in one
+ * transaction: a store from an older berth reads as the current one wrote it.
+ */
+const MIGRATIONS: ((db: Database.Database) => void)[] = [
+  // 0.2: the `error` event became `session.error` (EventSource reserves `error` for itself).
+  (db) => db.prepare("UPDATE events SET type = 'session.error' WHERE type = 'error'").run(),
+];
+
+function migrate(db: Database.Database): void {
+  const at = db.pragma("user_version", { simple: true }) as number;
+  for (let v = at; v < MIGRATIONS.length; v++)
+    db.transaction(() => {
+      MIGRATIONS[v]!(db);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
 }

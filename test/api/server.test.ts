@@ -121,9 +121,21 @@ describe("openapi", () => {
     expect(doc.openapi).toMatch(/^3\./);
     for (const p of ["/v1/sessions", "/v1/sessions/{id}", "/v1/sessions/{id}/turns", "/v1/sessions/{id}/events", "/v1/sessions/{id}/cancel", "/v1/sessions/{id}/permissions/{permissionId}", "/v1/harnesses"])
       expect(doc.paths[p], p).toBeDefined();
-    const create = doc.paths["/v1/sessions"].post.requestBody.content["application/json"].schema;
+    expect(doc.paths["/v1/sessions"].post.requestBody.content["application/json"].schema).toEqual({ $ref: "#/components/schemas/CreateSessionRequest" });
+    const create = doc.components.schemas.CreateSessionRequest;
     expect(create.required).toContain("harness");
     expect(create.properties.permissionPolicy.enum).toEqual(["allow", "deny", "ask"]);
+    // Named components, operation ids, the events route's two media types and the headers routes read.
+    for (const name of ["Session", "Turn", "Event", "EventPage", "Error", "Harness", "MessageDeltaEvent", "SessionErrorEvent"]) expect(doc.components.schemas[name], name).toBeDefined();
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum).toContain("session_not_found");
+    expect(doc.components.schemas.Event.discriminator.propertyName).toBe("type");
+    const events = doc.paths["/v1/sessions/{id}/events"].get;
+    expect(events.operationId).toBe("getEvents");
+    expect(Object.keys(events.responses["200"].content).sort()).toEqual(["application/json", "text/event-stream"]);
+    expect(events.parameters.map((p: { name: string }) => p.name)).toContain("Last-Event-ID");
+    const turns = doc.paths["/v1/sessions/{id}/turns"].post;
+    expect(turns.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(["Idempotency-Key", "traceparent"]));
+    expect(Object.keys(turns.responses)).toEqual(expect.arrayContaining(["202", "401", "404", "409"]));
   });
 
   it("lists harnesses with license posture", async () => {

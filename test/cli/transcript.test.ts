@@ -34,7 +34,7 @@ describe("Transcript", () => {
   });
 
   it("prints errors and maps stop reasons to exit codes", () => {
-    expect(render([ev("error", { code: "budget_exceeded", message: "the session's token budget is spent" })])).toBe(
+    expect(render([ev("session.error", { code: "budget_exceeded", message: "the session's token budget is spent" })])).toBe(
       "error budget_exceeded: the session's token budget is spent\n",
     );
     expect([exitCodeFor("end_turn"), exitCodeFor("refusal"), exitCodeFor("budget_exceeded"), exitCodeFor("idle_timeout"), exitCodeFor("cancelled"), exitCodeFor("error")]).toEqual([0, 3, 4, 4, 130, 1]);

@@ -54,7 +54,7 @@ describe("session budgets", () => {
       const events = await collect(berth.client, s.id, turnEnded(t.id), { timeoutMs: 120_000 });
 
       const calls = events.filter((e) => e.type === "model.call");
-      const refusals = events.filter((e) => e.type === "error" && (e.data as any).code === "budget_exceeded");
+      const refusals = events.filter((e) => e.type === "session.error" && (e.data as any).code === "budget_exceeded");
       // The first call went through and was charged; it is the one that reached the limit.
       expect((calls[0]!.data as any).status).toBe(200);
       expect(refusals).toHaveLength(1);
@@ -85,7 +85,7 @@ describe("session budgets", () => {
       await collect(capped.client, s.id, isReady);
       const t = await capped.client.postTurn(s.id, "spend it");
       const events = await collect(capped.client, s.id, turnEnded(t.id), { timeoutMs: 120_000 });
-      expect(events.filter((e) => e.type === "error" && (e.data as any).code === "budget_exceeded")).toHaveLength(1);
+      expect(events.filter((e) => e.type === "session.error" && (e.data as any).code === "budget_exceeded")).toHaveLength(1);
       const err = await capped.client.createSession({ harness: "pi", budget: { maxTokens: 2 } }).catch((e) => e);
       expect(err).toMatchObject({ status: 400, code: "budget_over_limit" });
       await capped.client.endSession(s.id);

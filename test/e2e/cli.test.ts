@@ -45,7 +45,7 @@ describe("berth run", () => {
     expect(lines.map((e) => e.seq)).toEqual(lines.map((_, i) => i + 1));
     expect(lines.at(-1).type).toBe("turn.ended");
     // However the harness reports it, berth puts the upstream's own error on the record and fails the run.
-    expect(lines.find((e) => e.type === "error").data).toMatchObject({ code: "model_call_failed", status: 400, message: "scripted refusal to continue" });
+    expect(lines.find((e) => e.type === "session.error").data).toMatchObject({ code: "model_call_failed", status: 400, message: "scripted refusal to continue" });
     expect(r.status).toBe(1);
   });
 

@@ -50,7 +50,7 @@ describe("git credentials at the API", () => {
 
   it("documents git.hosts in /openapi.json", async () => {
     const doc = JSON.parse((await server.api.inject({ method: "GET", url: "/openapi.json" })).body);
-    const create = doc.paths["/v1/sessions"].post.requestBody.content["application/json"].schema;
+    const create = doc.components.schemas.CreateSessionRequest;
     expect(create.properties.git.properties.hosts.type).toBe("array");
     expect(create.properties.git.description).toMatch(/git-credential-berth/);
   });

@@ -273,7 +273,7 @@ describe("SessionManager", () => {
     const queued = manager.postTurn(s.id, { prompt: "never" }).turn;
     const evs = await waitFor(events, s.id, state("failed"));
     expect(evs.find(ended(t.id))!.data).toEqual({ stopReason: "error" });
-    expect(evs.some((e) => e.type === "error")).toBe(true);
+    expect(evs.some((e) => e.type === "session.error")).toBe(true);
     expect(manager.turns(s.id).map((x) => [x.id, x.state])).toEqual([
       [t.id, "failed"],
       [queued.id, "failed"],

@@ -76,3 +76,31 @@ describe("Store file modes", () => {
     }
   });
 });
+
+describe("Store migrations", () => {
+  it("a store written by an older berth reads as the current one writes: `error` events become `session.error`, once", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "berth-migrate-")), "berth.db");
+    const old = new SqliteStore(path);
+    old.insertSession(session("a"));
+    old.insertEvents([
+      { sessionId: "a", seq: 1, ts: "t", type: "session.status", dataJson: "{}" },
+      { sessionId: "a", seq: 2, ts: "t", type: "error" as never, dataJson: '{"code":"turn_failed"}' },
+    ]);
+    old.close();
+    // As an older berth left it: no migration applied.
+    const Database = (await import("better-sqlite3")).default;
+    const raw = new Database(path);
+    raw.pragma("user_version = 0");
+    raw.close();
+
+    const s = new SqliteStore(path);
+    expect(s.eventsAfter("a", 0, 10).map((e) => [e.seq, e.type, e.dataJson])).toEqual([
+      [1, "session.status", "{}"],
+      [2, "session.error", '{"code":"turn_failed"}'],
+    ]);
+    s.close();
+    const again = new Database(path);
+    expect(again.pragma("user_version", { simple: true })).toBe(1);
+    again.close();
+  });
+});

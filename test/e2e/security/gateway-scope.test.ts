@@ -142,7 +142,7 @@ describe("the gateway scopes every call to its session (attacks from inside a T1
     console.log(`[gateway-scope] race of 40: ${count(out.race)}; drain: ${count(out.drain)}; spent ${spent} of ${LIMIT} tokens (one call's maximum ${ONE_CALL_MAX})`);
     expect(spent).toBeGreaterThanOrEqual(LIMIT);
     expect(spent).toBeLessThanOrEqual(LIMIT + ONE_CALL_MAX);
-    expect(events.filter((e) => e.type === "error" && data(e).code === "budget_exceeded")).toHaveLength(1);
+    expect(events.filter((e) => e.type === "session.error" && data(e).code === "budget_exceeded")).toHaveLength(1);
 
     // (b) What reached the provider: only POST /v1/messages naming the session's model, one
     // per model.call berth recorded (and charged); nothing else, no other model.

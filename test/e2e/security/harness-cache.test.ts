@@ -86,7 +86,7 @@ describe("harness cache integrity", () => {
     const tampered = readFileSync(acp(), "utf8");
     const s = await berth.client.createSession({ harness: "pi" });
     const evs = await collect(berth.client, s.id, isFailed);
-    const err = evs.find((e) => e.type === "error");
+    const err = evs.find((e) => e.type === "session.error");
     expect(err?.data).toMatchObject({ code: "harness_tampered", message: expect.stringContaining("node_modules/pi-acp/dist/index.js") });
     expect(readFileSync(acp(), "utf8")).toBe(tampered);
     // No harness process of that session ever started.

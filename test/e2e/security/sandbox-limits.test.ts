@@ -80,7 +80,7 @@ describe("limits berth cannot apply", () => {
     try {
       const s = await bad.berth.client.createSession({ harness: "pi" });
       const evs = await collect(bad.berth.client, s.id, isFailed, { timeoutMs: 180_000 });
-      const err = evs.find((e) => e.type === "error")!;
+      const err = evs.find((e) => e.type === "session.error")!;
       expect(err.data).toMatchObject({ code: "sandbox_limit_invalid", message: expect.stringMatching(message) });
       expect(JSON.stringify(err.data)).not.toContain("EPIPE");
       expect(sessionPids(s.id)).toEqual([]);
@@ -113,7 +113,7 @@ describe("a sandbox that dies while starting", () => {
     try {
       const s = await tiny.berth.client.createSession({ harness: "pi" });
       const evs = await collect(tiny.berth.client, s.id, isFailed, { timeoutMs: 180_000 });
-      const err = evs.find((e) => e.type === "error")!;
+      const err = evs.find((e) => e.type === "session.error")!;
       expect(err.data).toMatchObject({ code: "sandbox_start_failed", message: expect.stringMatching(/^the sandbox exited during start-up \(code \d+, signal \S+\): \S/) });
       expect(JSON.stringify(evs)).not.toContain("EPIPE");
     } finally {

@@ -1,0 +1,63 @@
+// berth-client: a typed client for berth's HTTP API (Node ≥ 20 and browsers; no dependencies
+// beyond an SSE parser). `startLocalServer` (Node only) is in "berth-client/local".
+import { BerthError } from "./errors.js";
+import { followEvents, type FollowOptions } from "./events.js";
+import { Session } from "./session.js";
+import { Transport, type ConnectOptions } from "./transport.js";
+import type { BerthEvent, CreateSessionRequest, Harness, SessionInfo } from "./types.js";
+
+export class Berth {
+  private constructor(private readonly t: Transport) {}
+
+  static connect(opts: ConnectOptions): Berth {
+    return new Berth(new Transport(opts));
+  }
+
+  get baseUrl(): string {
+    return this.t.baseUrl;
+  }
+
+  /** Creates a session; `await session.ready()` before its first prompt, or just prompt (it queues). */
+  async createSession(request: CreateSessionRequest): Promise<Session> {
+    return new Session(this.t, await this.t.json<SessionInfo>("POST", "/v1/sessions", { body: request }));
+  }
+
+  /** An existing session, read from the server. */
+  async session(id: string): Promise<Session> {
+    return new Session(this.t, await this.t.json<SessionInfo>("GET", `/v1/sessions/${encodeURIComponent(id)}`));
+  }
+
+  /** Sessions, newest first. */
+  async sessions(o: { limit?: number } = {}): Promise<Session[]> {
+    const q = o.limit ? `?limit=${o.limit}` : "";
+    return (await this.t.json<{ sessions: SessionInfo[] }>("GET", `/v1/sessions${q}`)).sessions.map((s) => new Session(this.t, s));
+  }
+
+  /** A session's events by id, without reading the session first (see Session.events). */
+  events(sessionId: string, o: FollowOptions = {}): AsyncGenerator<BerthEvent, void, undefined> {
+    return followEvents(this.t, sessionId, o);
+  }
+
+  async harnesses(): Promise<Harness[]> {
+    return (await this.t.json<{ harnesses: Harness[] }>("GET", "/v1/harnesses")).harnesses;
+  }
+
+  /** Liveness: the process answers. */
+  async health(): Promise<{ status: string }> {
+    return this.t.json("GET", "/health");
+  }
+
+  /** Readiness: recovered from its previous run, store and default tier usable; `reason` says why not. */
+  async ready(): Promise<{ status: "ready" | "not_ready"; reason?: string }> {
+    const res = await this.t.send("GET", "/ready", { headers: { accept: "application/json" } });
+    if (res.status !== 200 && res.status !== 503) throw await BerthError.from(res);
+    return (await res.json()) as { status: "ready" | "not_ready"; reason?: string };
+  }
+}
+
+export { Session } from "./session.js";
+export type { Decision, PermissionRequest, PromptOptions, TurnResult, Usage } from "./session.js";
+export { BerthError } from "./errors.js";
+export type { FollowOptions } from "./events.js";
+export type { ConnectOptions } from "./transport.js";
+export type * from "./types.js";
