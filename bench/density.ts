@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BerthClient } from "../src/client/client.js";
+import { BerthClient } from "../test/e2e/client.js";
 import { runConcurrently, type ConcurrencyResult } from "../test/e2e/concurrency.js";
 import { fmtMiB, fmtMs, heading, median, percentile, progress, REPO, say, table, withTimeout } from "./util.js";
 

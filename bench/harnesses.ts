@@ -6,7 +6,7 @@ import { Worker } from "node:worker_threads";
 import pino from "pino";
 import { AcpAgentConnection } from "../src/acp/agent-connection.js";
 import { startServer, type BerthServer } from "../src/app.js";
-import { BerthClient } from "../src/client/client.js";
+import { BerthClient } from "../test/e2e/client.js";
 import type { BerthEvent } from "../src/events/types.js";
 import { claude } from "../src/harnesses/claude.js";
 import { codex } from "../src/harnesses/codex.js";

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { AcpAgentConnection } from "../src/acp/agent-connection.js";
 import { startServer } from "../src/app.js";
-import { BerthClient } from "../src/client/client.js";
+import { BerthClient } from "../test/e2e/client.js";
 import { normalizeUpdate } from "../src/acp/normalize.js";
 import { EventLog } from "../src/events/log.js";
 import type { SandboxProcess } from "../src/sandboxes/types.js";

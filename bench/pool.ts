@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BerthServer } from "../src/app.js";
-import { BerthClient } from "../src/client/client.js";
+import { BerthClient } from "../test/e2e/client.js";
 import type { BerthEvent } from "../src/events/types.js";
 import { API_TOKEN, MODEL, PROMPT, startBenchServer } from "./harnesses.js";
 import { fmtMs, heading, median, now, percentile, progress, say, table, withTimeout } from "./util.js";

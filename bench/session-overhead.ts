@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AcpAgentConnection } from "../src/acp/agent-connection.js";
 import type { BerthServer } from "../src/app.js";
-import { BerthClient } from "../src/client/client.js";
+import { BerthClient } from "../test/e2e/client.js";
 import { HarnessInstaller } from "../src/harnesses/installer.js";
 import { pi } from "../src/harnesses/pi.js";
 import type { MockProvider } from "../src/mock/index.js";

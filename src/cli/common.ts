@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../config/config.js";
-import { BerthClient } from "../client/client.js";
+import { Berth } from "berth-client";
 
 /** A usage error: one line on stderr, exit code 2. */
 export class UsageError extends Error {}
@@ -11,12 +11,32 @@ export function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-/** A client for a running server: BERTH_URL (default http://127.0.0.1:8765) and BERTH_TOKEN or the stored token. */
-export function remoteClient(url?: string): BerthClient {
+/**
+ * The SDK connected to a running server: --url, else BERTH_URL, else this machine's
+ * `berth serve` (http://127.0.0.1:$PORT); --token, else BERTH_TOKEN, else the token file
+ * `berth serve` created in BERTH_HOME.
+ */
+export function remote(o: { url?: string; token?: string } = {}): Berth {
   const cfg = loadConfig();
-  const base = (url ?? cfg.env.BERTH_URL ?? `http://127.0.0.1:${cfg.port}`).replace(/\/$/, "");
+  const baseUrl = o.url ?? cfg.env.BERTH_URL ?? `http://127.0.0.1:${cfg.port}`;
+  if (!/^https?:\/\/[^\s]+$/.test(baseUrl)) throw new UsageError(`--url must be an http(s) URL, not '${baseUrl}'`);
   const tokenFile = join(cfg.home, "token");
-  const token = cfg.env.BERTH_TOKEN ?? (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : undefined);
-  if (!token) throw new UsageError(`no API token: set BERTH_TOKEN or run 'berth serve' once to create ${tokenFile}`);
-  return new BerthClient(base, token);
+  const token = o.token ?? cfg.env.BERTH_TOKEN ?? (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : undefined);
+  if (!token) throw new UsageError(`no API token: pass --token, set BERTH_TOKEN, or run 'berth serve' once to create ${tokenFile}`);
+  return Berth.connect({ baseUrl, token });
+}
+
+/** One JSON document on stdout: what the API answered (the shapes in /openapi.json). */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+}
+
+/** `-` reads the whole of stdin (a prompt piped in); anything else is itself. */
+export async function argOrStdin(value: string): Promise<string> {
+  if (value !== "-") return value;
+  if (process.stdin.isTTY) throw new UsageError("'-' reads the prompt from stdin, but stdin is a terminal; pipe the prompt in");
+  let text = "";
+  for await (const chunk of process.stdin) text += chunk;
+  if (!text.trim()) throw new UsageError("the prompt read from stdin is empty");
+  return text;
 }

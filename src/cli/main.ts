@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { BerthApiError } from "../client/client.js";
+import { BerthError } from "berth-client";
 import { ConfigError } from "../config/errors.js";
 import { VERSION } from "../version.js";
 import { fail, UsageError } from "./common.js";
@@ -40,8 +40,7 @@ try {
     process.exit(e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 2);
   }
   if (e instanceof UsageError || e instanceof ConfigError) fail(e.message, 2);
-  if (e instanceof BerthApiError) fail(`${e.message} (${e.code})`, e.status < 500 ? 2 : 1);
-  if ((e as NodeJS.ErrnoException)?.code === "ECONNREFUSED" || (e as any)?.cause?.code === "ECONNREFUSED")
-    fail("cannot reach the berth server (is `berth serve` running? set BERTH_URL)", 1);
+  if (e instanceof BerthError && e.code === "network_error") fail(`${e.message} (is \`berth serve\` running? --url or BERTH_URL names another)`, 1);
+  if (e instanceof BerthError) fail(`${e.message} (${e.code})`, e.status >= 400 && e.status < 500 ? 2 : 1);
   fail(String((e as Error)?.message ?? e), 1);
 }

@@ -6,12 +6,14 @@ import { Command } from "commander";
 import { startServer, type BerthServer } from "../app.js";
 import { PERMISSION_POLICIES, type PermissionPolicy } from "../sessions/contract.js";
 import { WorkspaceConfigError } from "../sessions/workspace.js";
-import { BerthApiError, BerthClient } from "../client/client.js";
+import { Berth, BerthError, type Session } from "berth-client";
 import { getHarness } from "../harnesses/registry.js";
 import { redactor } from "../secrets/redact.js";
 import { createLogger } from "../telemetry/logger.js";
-import { remoteClient, UsageError } from "./common.js";
-import { dim, exitCodeFor, Transcript } from "./transcript.js";
+import { err } from "./color.js";
+import { remote, UsageError } from "./common.js";
+import { followTurn } from "./follow-turn.js";
+import { exitCodeFor, Transcript } from "./transcript.js";
 
 interface RunOptions {
   harness: string;
@@ -64,10 +66,10 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
   const policy = opts.permissionPolicy ?? (interactive && getHarness(opts.harness)?.asksPermission ? "ask" : "allow");
 
   let server: BerthServer | undefined;
-  let client: BerthClient;
+  let berth: Berth;
   const settings = parseEnv(process.env);
-  const remote = opts.server ?? settings.BERTH_URL;
-  if (remote) client = remoteClient(remote);
+  const url = opts.server ?? settings.BERTH_URL;
+  if (url) berth = remote({ url });
   else {
     // The person typing this is the operator: the workspace they name is allowed for this run.
     server = await startServer({
@@ -76,15 +78,14 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
     }).catch((e) => {
       throw e instanceof WorkspaceConfigError ? new UsageError(e.message) : e;
     });
-    client = new BerthClient(server.url, server.apiToken);
+    berth = Berth.connect({ baseUrl: server.url, token: server.apiToken });
     if (server.usingMock && !opts.model)
-      process.stderr.write(dim(`berth: no provider key configured; using berth's scripted mock model (set ANTHROPIC_API_KEY for a real one)\n`));
+      process.stderr.write(err.dim(`berth: no provider key configured; using berth's scripted mock model (set ANTHROPIC_API_KEY for a real one)\n`));
   }
 
-  const out = new Transcript();
-  let session;
+  let session: Session;
   try {
-    session = await client.createSession({
+    session = await berth.createSession({
       harness: opts.harness,
       ...(opts.model ? { model: opts.model } : {}),
       ...(opts.workspace ? { workspace: opts.workspace } : {}),
@@ -95,57 +96,43 @@ async function run(prompt: string, opts: RunOptions): Promise<number> {
     });
   } catch (e) {
     await server?.close();
-    if (e instanceof BerthApiError && e.status < 500) throw new UsageError(e.message);
+    if (e instanceof BerthError && e.status >= 400 && e.status < 500) throw new UsageError(e.message);
     throw e;
   }
-  if (!opts.json) process.stderr.write(dim(`berth: session ${session.id} (${session.harness} ${session.harnessVersion}, model ${session.model}, tier ${session.tier}, workspace ${session.workspace})\n`));
+  const s = session.info;
+  if (!opts.json) process.stderr.write(err.dim(`berth: session ${s.id} (${s.harness} ${s.harnessVersion}, model ${s.model}, tier ${s.tier}, workspace ${s.workspace})\n`));
 
   const abort = new AbortController();
   let turnId: string | undefined;
-  let stopReason: string | undefined;
-  // A turn whose last model call failed did not succeed, whatever stop reason the harness gives.
-  let lastModelCallFailed = false;
-  let budgetSpent = false;
   let sigints = 0;
   const onSigint = () => {
     sigints++;
     if (sigints === 1 && turnId) {
-      process.stderr.write(dim("\nberth: cancelling the turn (Ctrl-C again to quit)\n"));
-      void client.cancel(session.id).catch(() => {});
+      process.stderr.write(err.dim("\nberth: cancelling the turn (Ctrl-C again to quit)\n"));
+      void session.cancel().catch(() => {});
     } else abort.abort();
   };
   process.on("SIGINT", onSigint);
-  const rl = interactive && policy === "ask" ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
+  const ask = interactive && policy === "ask" ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
   try {
-    for await (const ev of client.events(session.id, { signal: abort.signal })) {
-      if (opts.json) process.stdout.write(JSON.stringify(ev) + "\n");
-      else out.render(ev);
-      if (ev.type === "session.status" && ev.data.state === "ready" && !turnId) {
-        turnId = (await client.postTurn(session.id, prompt)).id;
-      } else if (ev.type === "session.status" && (ev.data.state === "failed" || ev.data.state === "interrupted")) {
-        stopReason = "error";
-        break;
-      } else if (ev.type === "permission.requested" && ev.data.policy === "ask" && rl) {
-        const answer = await rl.question(`  allow ${ev.data.toolCall?.title ?? "this tool call"}? [y/N] `);
-        await client
-          .answerPermission(session.id, ev.data.permissionId, { decision: /^y(es)?$/i.test(answer.trim()) ? "allow" : "deny" })
-          .catch(() => {});
-      } else if (ev.type === "session.error" && ev.data.code === "budget_exceeded") {
-        budgetSpent = true;
-      } else if (ev.type === "model.call") {
-        lastModelCallFailed = ev.data.status >= 400;
-      } else if (ev.type === "turn.ended" && ev.turnId === turnId) {
-        stopReason = budgetSpent ? "budget_exceeded" : ev.data.stopReason === "end_turn" && lastModelCallFailed ? "error" : (ev.data.stopReason ?? undefined);
-        break;
-      }
-    }
+    // The turn is posted once the session is ready, so the transcript shows the start first.
+    const done = await followTurn(session, {
+      after: 0,
+      turnId: () => turnId,
+      out: opts.json ? "ndjson" : new Transcript(),
+      ...(ask ? { ask } : {}),
+      signal: abort.signal,
+      onReady: async () => {
+        turnId ??= (await session.send(prompt)).id;
+      },
+    });
+    return exitCodeFor(done.stopReason);
   } finally {
     process.off("SIGINT", onSigint);
-    rl?.close();
-    if (!opts.keep) await client.endSession(session.id).catch(() => {});
+    ask?.close();
+    if (!opts.keep) await session.end().catch(() => {});
     await server?.close();
   }
-  return exitCodeFor(stopReason ?? "cancelled");
 }
 
 function positive(flag: string, raw: string, integer: boolean): number {

@@ -1,49 +1,190 @@
-import { Command } from "commander";
-import { remoteClient } from "./common.js";
+import { createInterface } from "node:readline/promises";
+import { Command, Option } from "commander";
+import type { CreateSessionRequest, Session, SessionInfo } from "berth-client";
+import { PERMISSION_POLICIES } from "../sessions/contract.js";
+import { err } from "./color.js";
+import { argOrStdin, printJson, remote, UsageError } from "./common.js";
+import { followTurn } from "./follow-turn.js";
 import { printTable } from "./table.js";
-import { Transcript } from "./transcript.js";
+import { exitCodeFor, Transcript } from "./transcript.js";
+
+// `berth sessions <verb>`: everything the API does, against a running server. Data goes to
+// stdout (a table or transcript for people, one JSON document with --json: what the API
+// answered); status lines go to stderr.
+
+interface Global {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+const connect = (cmd: Command) => remote(cmd.optsWithGlobals<Global>());
+const json = (cmd: Command) => Boolean(cmd.optsWithGlobals<Global>().json);
+
+function describe(s: SessionInfo): string {
+  return `${s.id} ${s.state} (${s.harness} ${s.harnessVersion}, model ${s.model}, tier ${s.tier}, workspace ${s.workspace})`;
+}
 
 export function sessionsCommand(): Command {
-  const cmd = new Command("sessions").description("inspect sessions on a running server (BERTH_URL, BERTH_TOKEN)");
+  const cmd = new Command("sessions")
+    .description("create, drive and inspect sessions on a running server")
+    .option("--url <url>", "the server (also BERTH_URL; default this machine's berth serve)")
+    .option("--token <token>", "the API token (also BERTH_TOKEN; default $BERTH_HOME/token)")
+    .option("--json", "print what the API answered, as JSON");
+
   cmd
     .command("ls")
-    .description("list sessions")
-    .option("--json", "print JSON")
-    .action(async (opts: { json?: boolean }) => {
-      const sessions = await remoteClient().listSessions();
-      if (opts.json) return void process.stdout.write(JSON.stringify(sessions, null, 2) + "\n");
-      const rows = sessions.map((s) => [s.id, s.state, s.harness, s.model, s.tier, s.createdAt]);
-      printTable(["ID", "STATE", "HARNESS", "MODEL", "TIER", "CREATED"], rows);
+    .description("list sessions, newest first")
+    .option("--limit <n>", "at most this many", "100")
+    .action(async (opts: { limit: string }, c: Command) => {
+      const sessions = await connect(c).sessions({ limit: whole("--limit", opts.limit) });
+      if (json(c)) return printJson({ sessions: sessions.map((s) => s.info) });
+      printTable(
+        ["ID", "STATE", "HARNESS", "MODEL", "TIER", "CREATED"],
+        sessions.map(({ info: s }) => [s.id, s.state, s.harness, s.model, s.tier, s.createdAt]),
+      );
     });
+
   cmd
     .command("show")
     .description("show one session")
     .argument("<id>")
-    .action(async (id: string) => {
-      process.stdout.write(JSON.stringify(await remoteClient().getSession(id), null, 2) + "\n");
+    .action(async (id: string, _o: unknown, c: Command) => {
+      const s = (await connect(c).session(id)).info;
+      if (json(c)) return printJson(s);
+      process.stdout.write(describe(s) + "\n" + (s.error ? `error: ${s.error}\n` : ""));
     });
+
+  cmd
+    .command("create")
+    .description("create a session; prints its id (the session JSON with --json)")
+    .requiredOption("--harness <id>", "harness id (berth harness ls)")
+    .option("--model <model>", "model id (default: the server's default model)")
+    .option("--tier <tier>", "isolation tier (default: the server's)")
+    .option("--workspace <dir>", "a directory the server allows (default: a fresh one)")
+    .addOption(new Option("--permission-policy <policy>", "how permission requests are answered").choices(PERMISSION_POLICIES))
+    .option("--system-prompt <text>", "extra instructions for the agent")
+    .option("--wait", "return once the session is ready")
+    .action(async (o: { harness: string; model?: string; tier?: string; workspace?: string; permissionPolicy?: CreateSessionRequest["permissionPolicy"]; systemPrompt?: string; wait?: boolean }, c: Command) => {
+      const body: CreateSessionRequest = {
+        harness: o.harness,
+        ...(o.model ? { model: o.model } : {}),
+        ...(o.tier ? { tier: o.tier } : {}),
+        ...(o.workspace ? { workspace: o.workspace } : {}),
+        ...(o.permissionPolicy ? { permissionPolicy: o.permissionPolicy } : {}),
+        ...(o.systemPrompt ? { systemPrompt: o.systemPrompt } : {}),
+      };
+      const session = await connect(c).createSession(body);
+      if (o.wait) await session.ready();
+      if (json(c)) return printJson(session.info);
+      process.stderr.write(err.dim(`berth: session ${describe(session.info)}\n`));
+      process.stdout.write(session.id + "\n");
+    });
+
+  cmd
+    .command("turn")
+    .description("send a prompt ('-' reads it from stdin) and print the turn as it runs; exit code from its stop reason")
+    .argument("<id>")
+    .argument("<prompt>", "the prompt, or - for stdin")
+    .option("--idempotency-key <key>", "a retry with the same key is the same turn")
+    .option("--no-wait", "return once the turn is queued")
+    .action(async (id: string, prompt: string, o: { idempotencyKey?: string; wait: boolean }, c: Command) => {
+      const text = await argOrStdin(prompt);
+      const session = await connect(c).session(id);
+      const after = session.info.lastSeq;
+      const turn = await session.send(text, o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {});
+      if (!o.wait) return json(c) ? printJson(turn) : void process.stdout.write(turn.id + "\n");
+      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+      const ask = interactive && session.info.permissionPolicy === "ask" ? createInterface({ input: process.stdin, output: process.stderr }) : undefined;
+      const abort = new AbortController();
+      const onSigint = () => (abort.signal.aborted ? process.exit(130) : (void session.cancel().catch(() => {}), process.stderr.write(err.dim("\nberth: cancelling the turn\n"))));
+      process.on("SIGINT", onSigint);
+      try {
+        const done = await followTurn(session, { after, turnId: () => turn.id, out: json(c) ? "ndjson" : new Transcript(), ...(ask ? { ask } : {}), signal: abort.signal });
+        process.exitCode = exitCodeFor(done.stopReason);
+      } finally {
+        process.off("SIGINT", onSigint);
+        ask?.close();
+      }
+    });
+
+  cmd
+    .command("cancel")
+    .description("cancel the session's running turn")
+    .argument("<id>")
+    .action(async (id: string, _o: unknown, c: Command) => {
+      const r = await (await connect(c).session(id)).cancel();
+      if (json(c)) return printJson(r);
+      process.stdout.write(`cancelling ${r.turnId}\n`);
+    });
+
+  cmd
+    .command("permit")
+    .description("answer a permission request: --allow, --deny, or --option <optionId>")
+    .argument("<id>")
+    .argument("<permissionId>")
+    .option("--allow", "allow it")
+    .option("--deny", "deny it")
+    .option("--option <optionId>", "pick one of the request's own options")
+    .action(async (id: string, permissionId: string, o: { allow?: boolean; deny?: boolean; option?: string }, c: Command) => {
+      const given = [o.allow && "allow", o.deny && "deny", o.option !== undefined && "option"].filter(Boolean);
+      if (given.length !== 1) throw new UsageError("give exactly one of --allow, --deny or --option <optionId>");
+      const session = await connect(c).session(id);
+      const r = await session.respond(permissionId, o.option !== undefined ? { optionId: o.option } : o.allow ? "allow" : "deny");
+      if (json(c)) return printJson(r);
+      process.stdout.write(`answered ${r.permissionId}${r.optionId ? ` with ${r.optionId}` : ""}\n`);
+    });
+
+  cmd
+    .command("resume")
+    .description("restart an interrupted or failed session's harness (ACP session/load)")
+    .argument("<id>")
+    .option("--wait", "return once the session is ready")
+    .action(async (id: string, o: { wait?: boolean }, c: Command) => {
+      const session = await connect(c).session(id);
+      await session.resume();
+      if (o.wait) await session.ready();
+      if (json(c)) return printJson(session.info);
+      process.stdout.write(describe(session.info) + "\n");
+    });
+
+  cmd
+    .command("end")
+    .description("end a session for good (idempotent)")
+    .argument("<id>")
+    .action(async (id: string, _o: unknown, c: Command) => {
+      const s = await (await connect(c).session(id)).end();
+      if (json(c)) return printJson(s);
+      process.stdout.write(describe(s) + "\n");
+    });
+
   cmd
     .command("events")
-    .description("print a session's events (a transcript, or NDJSON with --json)")
+    .description("print a session's events (a transcript; NDJSON with --json)")
     .argument("<id>")
     .option("--after <seq>", "start after this sequence number", "0")
-    .option("--follow", "keep streaming live events")
-    .option("--json", "print NDJSON")
-    .action(async (id: string, opts: { after: string; follow?: boolean; json?: boolean }) => {
-      const client = remoteClient();
+    .option("--follow", "keep streaming live events until the session ends")
+    .action(async (id: string, o: { after: string; follow?: boolean }, c: Command) => {
+      const berth = connect(c);
       const t = new Transcript();
-      const print = (ev: any) => (opts.json ? process.stdout.write(JSON.stringify(ev) + "\n") : t.render(ev));
-      let after = Number(opts.after) || 0;
-      if (opts.follow) {
-        for await (const ev of client.events(id, { after })) print(ev);
+      const print = (ev: Parameters<Transcript["render"]>[0]) => (json(c) ? process.stdout.write(JSON.stringify(ev) + "\n") : t.render(ev));
+      const after = whole("--after", o.after);
+      if (o.follow) {
+        for await (const ev of berth.events(id, { after })) print(ev);
         return;
       }
-      for (;;) {
-        const page = await client.eventsPage(id, after);
-        page.events.forEach(print);
-        if (page.nextAfter === after || page.nextAfter >= page.lastSeq) break;
-        after = page.nextAfter;
+      const session: Session = await berth.session(id);
+      const until = session.info.lastSeq;
+      if (until <= after) return;
+      for await (const ev of session.events({ after })) {
+        print(ev);
+        if (ev.seq >= until) break;
       }
     });
   return cmd;
+}
+
+function whole(flag: string, raw: string): number {
+  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be a whole number, not '${raw}'`);
+  return Number(raw);
 }

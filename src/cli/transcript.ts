@@ -1,12 +1,5 @@
-import type { BerthEvent } from "../events/types.js";
-
-const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
-const c = (code: string, s: string) => (useColor ? `\x1b[${code}m${s}\x1b[0m` : s);
-export const dim = (s: string) => c("2", s);
-const bold = (s: string) => c("1", s);
-const red = (s: string) => c("31", s);
-const green = (s: string) => c("32", s);
-const yellow = (s: string) => c("33", s);
+import type { BerthEvent } from "berth-client";
+import { colorFor, painter } from "./color.js";
 
 /** Renders berth events as a readable live transcript. Keeps track of whether a line is open. */
 export class Transcript {
@@ -15,7 +8,14 @@ export class Transcript {
   /** Per running tool call: the input printed with it, and the latest one an update carried. */
   private inputs = new Map<string, { shown: string; last: string }>();
 
-  constructor(private out: (s: string) => void = (s) => process.stdout.write(s)) {}
+  private readonly paint: ReturnType<typeof painter>;
+
+  constructor(
+    private out: (s: string) => void = (s) => process.stdout.write(s),
+    color = colorFor(process.stdout),
+  ) {
+    this.paint = painter(color);
+  }
 
   private line(s: string) {
     if (this.midLine) this.out("\n");
@@ -26,9 +26,9 @@ export class Transcript {
   render(ev: BerthEvent): void {
     switch (ev.type) {
       case "session.status":
-        if (ev.data.detail) this.line(dim(`· ${ev.data.detail}`));
+        if (ev.data.detail) this.line(this.paint.dim(`· ${ev.data.detail}`));
         else if (ev.data.state === "ready" || ev.data.state === "failed" || ev.data.state === "interrupted" || ev.data.state === "ended")
-          this.line(dim(`· session ${ev.data.state}${ev.data.reason ? `: ${ev.data.reason}` : ""}`));
+          this.line(this.paint.dim(`· session ${ev.data.state}${ev.data.reason ? `: ${ev.data.reason}` : ""}`));
         break;
       case "message.delta":
         if (typeof ev.data.text === "string") {
@@ -38,7 +38,7 @@ export class Transcript {
         break;
       case "thought.delta":
         if (typeof ev.data.text === "string") {
-          this.out(dim(ev.data.text));
+          this.out(this.paint.dim(ev.data.text));
           this.midLine = !ev.data.text.endsWith("\n");
         }
         break;
@@ -47,7 +47,7 @@ export class Transcript {
         this.titles.set(ev.data.toolCallId, title);
         const input = inputText(ev.data.input);
         this.inputs.set(ev.data.toolCallId, { shown: input, last: input });
-        this.line(`${yellow("▸")} ${bold(title)}${input ? ` ${dim(input)}` : ""}`);
+        this.line(`${this.paint.yellow("▸")} ${this.paint.bold(title)}${input ? ` ${this.paint.dim(input)}` : ""}`);
         break;
       }
       case "tool.update": {
@@ -55,9 +55,9 @@ export class Transcript {
         const seen = this.inputs.get(ev.data.toolCallId);
         if (seen && ev.data.input !== undefined) seen.last = inputText(ev.data.input);
         if (ev.data.status === "completed" || ev.data.status === "failed") {
-          const mark = ev.data.status === "completed" ? green("✓") : red("✗");
-          const input = seen?.last && seen.last !== seen.shown ? ` ${dim(seen.last)}` : "";
-          const text = typeof ev.data.text === "string" && ev.data.text.trim() ? ` ${dim(truncate(ev.data.text.trim().replace(/\s+/g, " "), 160))}` : "";
+          const mark = ev.data.status === "completed" ? this.paint.green("✓") : this.paint.red("✗");
+          const input = seen?.last && seen.last !== seen.shown ? ` ${this.paint.dim(seen.last)}` : "";
+          const text = typeof ev.data.text === "string" && ev.data.text.trim() ? ` ${this.paint.dim(truncate(ev.data.text.trim().replace(/\s+/g, " "), 160))}` : "";
           this.line(`  ${mark} ${this.titles.get(ev.data.toolCallId) ?? ev.data.toolCallId} ${ev.data.status}${input}${text}`);
           this.inputs.delete(ev.data.toolCallId);
         }
@@ -65,16 +65,16 @@ export class Transcript {
       }
       case "permission.requested":
         if (ev.data.policy !== "ask") break;
-        this.line(`${yellow("?")} permission requested: ${ev.data.toolCall?.title ?? "tool"}`);
+        this.line(`${this.paint.yellow("?")} permission requested: ${ev.data.toolCall?.title ?? "tool"}`);
         break;
       case "permission.resolved":
-        if (ev.data.by !== "policy") this.line(dim(`  permission ${ev.data.kind ?? ev.data.outcome} (${ev.data.by})`));
+        if (ev.data.by !== "policy") this.line(this.paint.dim(`  permission ${ev.data.kind ?? ev.data.outcome} (${ev.data.by})`));
         break;
       case "session.error":
-        this.line(red(`error ${ev.data.code}: ${ev.data.message}`));
+        this.line(this.paint.red(`error ${ev.data.code}: ${ev.data.message}`));
         break;
       case "turn.ended":
-        this.line(dim(`· turn ended: ${ev.data.stopReason}`));
+        this.line(this.paint.dim(`· turn ended: ${ev.data.stopReason}`));
         break;
       // Bookkeeping a reader of the transcript doesn't need (the JSON output has it all).
       case "turn.queued":

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BerthApiError } from "../../src/client/client.js";
+import { BerthApiError } from "./client.js";
 import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
 import { collect, isReady, startBerth, turnEnded, type BerthProc } from "./helpers.js";
 

@@ -1,5 +1,4 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
+import { spawn } from "node:child_process";
 import { chownSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,18 +7,23 @@ import { API_TOKEN, HARNESS_CACHE, REPO, startBerth } from "./helpers.js";
 
 // The CLI as a user runs it: the built `berth` binary, no provider key, the embedded mock model.
 // Asynchronous: a blocking spawnSync would stall the vitest worker's RPC on a slow machine.
-async function berth(args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+const ESC = "\x1b[";
+
+async function berth(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<{ status: number; stdout: string; stderr: string }> {
   const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
-  try {
-    const r = await promisify(execFile)(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), ...args], {
-      env: { PATH: process.env.PATH!, BERTH_HOME: home, BERTH_HARNESS_CACHE: HARNESS_CACHE, ...env },
-      encoding: "utf8",
-      timeout: 120_000,
-    });
-    return { status: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e: any) {
-    return { status: typeof e.code === "number" ? e.code : 1, stdout: String(e.stdout ?? ""), stderr: String(e.stderr ?? "") };
-  }
+  const child = spawn(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), ...args], {
+    env: { PATH: process.env.PATH!, BERTH_HOME: home, BERTH_HARNESS_CACHE: HARNESS_CACHE, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdin.end(stdin);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const status = await new Promise<number>((r) => child.once("close", (code) => r(code ?? 1)));
+  clearTimeout(timer);
+  return { status, stdout, stderr };
 }
 
 describe("berth run", () => {
@@ -81,7 +85,7 @@ describe("berth sessions", () => {
       const ls = await berth(["sessions", "ls"], env);
       expect(ls.status, ls.stderr).toBe(0);
       expect(ls.stdout).toMatch(new RegExp(`${s.id}\\s+(starting|ready)\\s+pi`));
-      const show = await berth(["sessions", "show", s.id], env);
+      const show = await berth(["sessions", "show", "--json", s.id], env);
       expect(JSON.parse(show.stdout).id).toBe(s.id);
       const events = await berth(["sessions", "events", "--json", s.id], env);
       expect(JSON.parse(events.stdout.split("\n")[0]!)).toMatchObject({ seq: 1, type: "session.status" });
@@ -89,6 +93,77 @@ describe("berth sessions", () => {
       expect(missing.status).toBe(2);
       expect(missing.stderr).toContain("session_not_found");
       await srv.client.endSession(s.id);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it("drives a session through the verbs: create, turn (prompt from stdin), events, cancel, permit, resume, end; --json is what the API answered", async () => {
+    const srv = await startBerth();
+    try {
+      // --url/--token flags; the environment names nothing.
+      const flags = ["--url", srv.url, "--token", API_TOKEN];
+      const created = await berth(["sessions", ...flags, "create", "--harness", "pi", "--wait", "--json"]);
+      expect(created.status, created.stderr).toBe(0);
+      const s = JSON.parse(created.stdout);
+      expect(s).toMatchObject({ harness: "pi", state: "ready" });
+      const env = { BERTH_URL: srv.url, BERTH_TOKEN: API_TOKEN };
+
+      const turn = await berth(["sessions", "turn", s.id, "-"], env, "Create hello.txt\n");
+      expect(turn.status, turn.stderr).toBe(0);
+      expect(turn.stdout).toContain("Wrote hello.txt.");
+      expect(turn.stdout).toContain("turn ended: end_turn");
+      expect(turn.stdout).not.toContain(ESC); // not a terminal: no colour
+      const turns = (await srv.client.request<{ turns: { state: string }[] }>("GET", `/v1/sessions/${s.id}/turns`)).body.turns;
+      expect(turns.map((t) => t.state)).toEqual(["completed"]);
+
+      const ndjson = await berth(["sessions", "turn", "--json", s.id, "once more"], env);
+      const lines = ndjson.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      expect(lines.at(-1)).toMatchObject({ type: "turn.ended", data: { stopReason: "end_turn" } });
+      expect(new Set(lines.map((e) => e.turnId).filter(Boolean)).size).toBe(1);
+
+      const queued = await berth(["sessions", "turn", "--json", "--no-wait", "--idempotency-key", "k1", s.id, "third"], env);
+      expect(JSON.parse(queued.stdout)).toMatchObject({ sessionId: s.id, idempotencyKey: "k1", idx: 2 }); // idx counts from 0
+
+      const coloured = await berth(["sessions", "events", s.id], { ...env, FORCE_COLOR: "1" });
+      expect(coloured.stdout).toContain(ESC);
+      const plain = await berth(["sessions", "events", s.id], { ...env, FORCE_COLOR: "1", NO_COLOR: "1" });
+      expect(plain.stdout).toContain(ESC); // FORCE_COLOR wins
+      expect((await berth(["sessions", "events", s.id], { ...env, NO_COLOR: "1" })).stdout).not.toContain(ESC);
+
+      // Each verb reaches the API: the answers are the API's own errors, exit 2 and one line.
+      for (const [args, code] of [
+        [["sessions", "permit", s.id, "perm_nope", "--allow"], "permission_not_found"],
+        [["sessions", "resume", s.id], "not_resumable"],
+        [["sessions", "show", "ses_nope"], "session_not_found"],
+      ] as const) {
+        const r = await berth([...args], env);
+        expect(r.status, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+        expect(r.stderr).toContain(code);
+      }
+      for (const args of [
+        ["sessions", "permit", s.id, "perm_x", "--allow", "--deny"],
+        ["sessions", "turn", s.id, "-"], // empty stdin
+        ["sessions", "--url", "ftp://x", "ls"],
+        ["sessions", "create"], // no --harness
+        ["sessions", "create", "--harness", "pi", "--permission-policy", "maybe"],
+      ]) {
+        const r = await berth(args, env);
+        expect(r.status, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      }
+
+      // Cancel: the queued third turn if it still runs, else there is nothing to cancel (409).
+      const cancel = await berth(["sessions", "cancel", "--json", s.id], env);
+      if (cancel.status === 0) expect(JSON.parse(cancel.stdout).turnId).toMatch(/^turn_/);
+      else expect(cancel.stderr).toContain("no_running_turn");
+
+      const ended = await berth(["sessions", "end", "--json", s.id], env);
+      expect(JSON.parse(ended.stdout)).toMatchObject({ id: s.id, state: "ended" });
+      const unreachable = await berth(["sessions", "ls"], { BERTH_URL: "http://127.0.0.1:9", BERTH_TOKEN: API_TOKEN });
+      expect(unreachable.status).toBe(1);
+      expect(unreachable.stderr).toMatch(/^berth: could not reach berth at http:\/\/127\.0\.0\.1:9/);
     } finally {
       await srv.stop();
     }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type BerthServer } from "../../src/app.js";
-import { BerthClient } from "../../src/client/client.js";
+import { BerthClient } from "./client.js";
 import { runConcurrently } from "./concurrency.js";
 import { API_TOKEN, HARNESS_CACHE } from "./helpers.js";
 import { useMinimalHarness } from "./minimal-harness.js";

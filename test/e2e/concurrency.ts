@@ -1,4 +1,4 @@
-import type { BerthClient } from "../../src/client/client.js";
+import type { BerthClient } from "./client.js";
 import type { BerthEvent } from "../../src/events/types.js";
 
 // Many sessions at once through one berth: each is created, waits for `ready` on its SSE

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
-import type { SessionInfo } from "../../src/client/client.js";
+import type { SessionInfo } from "./client.js";
 import type { BerthEvent } from "../../src/events/types.js";
 import { startMockProvider, validateMockScript, type MockProvider, type MockScript, type MockToolCall } from "../../src/mock/index.js";
 import { assertContiguous, collect, isReady, newWorkspace, processEnv, sessionPids, startBerth, turnEnded, walk, type BerthProc } from "./helpers.js";

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { BerthClient } from "../../src/client/client.js";
+import { BerthClient } from "./client.js";
 import type { BerthEvent } from "../../src/events/types.js";
 
 export const REPO = resolve(import.meta.dirname, "../..");

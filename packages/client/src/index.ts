@@ -56,7 +56,7 @@ export class Berth {
 }
 
 export { Session } from "./session.js";
-export type { Decision, PermissionRequest, PromptOptions, TurnResult, Usage } from "./session.js";
+export type { Decision, PermissionRequest, Prompt, PromptOptions, TurnResult, Usage } from "./session.js";
 export { BerthError } from "./errors.js";
 export type { FollowOptions } from "./events.js";
 export type { ConnectOptions } from "./transport.js";

@@ -1,9 +1,11 @@
 import { BerthError } from "./errors.js";
 import { followEvents, type FollowOptions } from "./events.js";
 import type { Transport } from "./transport.js";
-import type { BerthEvent, EventOf, PermissionAnswer, SessionInfo, Turn } from "./types.js";
+import type { BerthEvent, EventOf, PermissionAnswer, PostTurnRequest, SessionInfo, Turn } from "./types.js";
 
 export type PermissionRequest = EventOf<"permission.requested">;
+/** Text, or ACP content blocks. */
+export type Prompt = PostTurnRequest["prompt"];
 /** allow / deny (berth picks the harness's matching option), or one of the request's own options. */
 export type Decision = "allow" | "deny" | { optionId: string };
 
@@ -75,13 +77,10 @@ export class Session {
    * Sends a prompt and resolves when its turn ends, with the stop reason, the usage and the
    * turn's events. Queued behind a running turn, like any turn.
    */
-  async prompt(prompt: string | { type: string; [k: string]: unknown }[], o: PromptOptions = {}): Promise<TurnResult> {
+  async prompt(prompt: Prompt, o: PromptOptions = {}): Promise<TurnResult> {
     // Follow from the log's current end, so nothing of this turn can be missed.
     const from = (await this.refresh()).lastSeq;
-    const turn = await this.t.json<Turn>("POST", `${this.path}/turns`, {
-      body: { prompt, ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}) },
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
+    const turn = await this.send(prompt, o);
     const events: BerthEvent[] = [];
     for await (const ev of this.events({ after: from, ...(o.signal ? { signal: o.signal } : {}) })) {
       if (ev.turnId !== turn.id) {
@@ -95,6 +94,14 @@ export class Session {
     }
     if (o.signal?.aborted) throw new BerthError(0, "aborted", "stopped waiting for the turn");
     throw failed(await this.refresh());
+  }
+
+  /** Queues a turn and returns at once (`prompt` also waits for it); follow `events()` for its progress. */
+  async send(prompt: Prompt, o: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<Turn> {
+    return this.t.json<Turn>("POST", `${this.path}/turns`, {
+      body: { prompt, ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}) },
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   }
 
   /** The session's events (see followEvents): `for await (const ev of session.events())`. */

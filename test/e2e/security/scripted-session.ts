@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseMockScript, startMockProvider, type MockProvider } from "../../../src/mock/index.js";
-import type { SessionInfo } from "../../../src/client/client.js";
+import type { SessionInfo } from "../client.js";
 import { collect, isFailed, isReady, newWorkspace, startBerth, turnEnded, type BerthProc } from "../helpers.js";
 
 // A real Pi in a real sandbox whose every turn runs the workspace's run.sh with its bash tool

@@ -1,6 +1,8 @@
+// The e2e tests' and benchmarks' own HTTP client: plain and close to the wire, so a test sees
+// exactly what the server answered. Users get the SDK (packages/client, berth-client).
 import { createParser } from "eventsource-parser";
-import type { BerthEvent } from "../events/types.js";
-import type { CreateSessionInput, PermissionAnswer, SessionView as SessionInfo, TurnView as TurnInfo } from "../sessions/contract.js";
+import type { BerthEvent } from "../../src/events/types.js";
+import type { CreateSessionInput, PermissionAnswer, SessionView as SessionInfo, TurnView as TurnInfo } from "../../src/sessions/contract.js";
 
 export interface ApiErrorBody {
   error: { code: string; message: string };
@@ -18,7 +20,7 @@ export class BerthApiError extends Error {
 
 // The client's types are the server's contract, inferred from the same schemas (type-only:
 // nothing of the server is loaded).
-export type { SessionView as SessionInfo, TurnView as TurnInfo } from "../sessions/contract.js";
+export type { SessionView as SessionInfo, TurnView as TurnInfo } from "../../src/sessions/contract.js";
 
 /** A small typed client for berth's HTTP API (used by the CLI, tests and embedders). */
 export class BerthClient {
