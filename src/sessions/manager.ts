@@ -375,7 +375,8 @@ export class SessionManager {
         const found = this.deps.store.listTurns(id).find((t) => t.idempotencyKey === input.idempotencyKey);
         if (found) return { turn: found, created: false };
       }
-      throw conflict("session_not_live", `session ${id} is ${row.state}; ${row.state === "interrupted" || row.state === "failed" ? "POST .../resume first" : "create a new session"}`);
+      const state = live?.ending ? "ending" : row.state;
+      throw conflict("session_not_live", `session ${id} is ${state}; ${state === "interrupted" || state === "failed" ? "POST .../resume first" : "create a new session"}`);
     }
     const over = live.budget.exceeded();
     if (over) throw conflict("budget_exceeded", over.message);
