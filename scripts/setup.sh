@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v git >/dev/null || need+=(git)
+# promtool checks /metrics in the tests (Debian's prometheus package; its server is not used).
+command -v promtool >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     echo "setup: please install: ${need[*]} (e.g. sudo apt-get install ${need[*]})" >&2
     exit 1

@@ -95,7 +95,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
   const tracing = await createTracing({ env, redactor, serviceVersion: VERSION, logger });
   const poolStatus: { read?: () => { name: string; ready: number; starting: number }[] } = {};
-  const metrics = createMetrics({ sessionsByState: () => store.sessionCountsByState(), poolStatus: () => poolStatus.read?.() ?? [] });
+  const metrics = createMetrics({ version: VERSION, sessionsByState: () => store.sessionCountsByState(), poolStatus: () => poolStatus.read?.() ?? [] });
   const installer = new HarnessInstaller(config.harnessCache);
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
   const bwrap = new BwrapDriver({ owner: config.home, t1: config.env });

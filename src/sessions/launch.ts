@@ -200,10 +200,10 @@ export class HarnessLauncher {
         ...(hooks.scope ? {} : { background: true }),
       });
     } catch (e) {
-      this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "error");
+      this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "error", (Date.now() - started) / 1000);
       throw e;
     }
-    this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "ok");
+    this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "ok", (Date.now() - started) / 1000);
     phases.push({ name: "sandbox_start", start: started, end: Date.now() });
     live.proc = proc;
     live.sandboxRowId = proc.id;

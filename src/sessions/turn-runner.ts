@@ -135,7 +135,8 @@ export class TurnRunner {
       live.turnSpan?.end({ stopReason, error });
       live.turnSpan = undefined;
     }
-    this.host.metrics?.recordTurn(live.spec.id, stopReason);
+    const startedAt = this.host.store.getTurn(turnId)?.startedAt;
+    this.host.metrics?.recordTurn(live.spec.id, stopReason, startedAt ? (Date.now() - Date.parse(startedAt)) / 1000 : undefined);
     this.host.store.endTurn(turnId, state, stopReason);
     this.host.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
     if (live.running === turnId) {

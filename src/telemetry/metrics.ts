@@ -10,6 +10,8 @@ export interface MetricsOptions {
   sessionsByState?: () => Record<string, number>;
   /** Warm pool sizes, read at scrape time. */
   poolStatus?: () => { name: string; ready: number; starting: number }[];
+  /** berth's version, for berth_build_info. */
+  version?: string;
   /** Node process metrics (CPU, memory, event-loop lag, GC) under `berth_`; default true. */
   processMetrics?: boolean;
 }
@@ -48,10 +50,13 @@ export interface Metrics {
   readonly poolEntries: Gauge<"pool" | "state">;
   readonly poolClaimsTotal: Counter<"pool" | "outcome" | "reason">;
   readonly sessionStartSeconds: Histogram<"phase" | "pool">;
+  readonly turnSeconds: Histogram<"harness" | "stop_reason">;
+  readonly sandboxStartSeconds: Histogram<"tier" | "driver" | "outcome">;
 
-  recordTurn(harness: string, stopReason: string | null | undefined): void;
+  /** A turn ended; `seconds` from its start (absent for a turn that never started). */
+  recordTurn(harness: string, stopReason: string | null | undefined, seconds?: number): void;
   recordModelCall(m: ModelCallMetrics): void;
-  recordSandboxStart(tier: string, driver: string, outcome: "ok" | "error" | string): void;
+  recordSandboxStart(tier: string, driver: string, outcome: "ok" | "error" | string, seconds?: number): void;
   recordEgress(allowed: boolean): void;
   /** A create request a warm pool could serve (hit) or not (miss, with why). */
   recordPoolClaim(pool: string, outcome: "hit" | "miss", reason?: string): void;
@@ -163,7 +168,32 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers,
   });
-  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "berth_" });
+  const turnSeconds = new Histogram({
+    name: "berth_turn_duration_seconds",
+    help: "Turns from start to end, by harness and stop reason.",
+    labelNames: ["harness", "stop_reason"] as const,
+    buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 7200],
+    registers,
+  });
+  const sandboxStartSeconds = new Histogram({
+    name: "berth_sandbox_start_seconds",
+    help: "Sandbox starts (the driver's start call), by tier, driver and outcome.",
+    labelNames: ["tier", "driver", "outcome"] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers,
+  });
+  new Gauge({
+    name: "berth_build_info",
+    help: "Always 1; the labels say which berth and Node.js serve this.",
+    labelNames: ["version", "node"] as const,
+    registers,
+  }).set({ version: opts.version ?? "unknown", node: process.versions.node }, 1);
+  if (opts.processMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: "berth_" });
+    // prom-client names these gauges *_total, which Prometheus reserves for counters
+    // (promtool refuses them); the per-type gauges without the suffix say the same.
+    for (const n of ["active_handles_total", "active_requests_total", "active_resources_total"]) registry.removeSingleMetric(`berth_nodejs_${n}`);
+  }
 
   return {
     registry,
@@ -178,9 +208,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     poolEntries,
     poolClaimsTotal,
     sessionStartSeconds,
+    turnSeconds,
+    sandboxStartSeconds,
 
-    recordTurn(harness, stopReason) {
+    recordTurn(harness, stopReason, seconds) {
       turnsTotal.inc({ harness, stop_reason: stopReason ?? "none" });
+      if (seconds !== undefined) turnSeconds.observe({ harness, stop_reason: stopReason ?? "none" }, seconds);
     },
 
     recordModelCall(m) {
@@ -193,8 +226,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       if (m.totalMs !== undefined) gatewayLatency.observe({ provider: m.provider, phase: "total" }, m.totalMs / 1000);
     },
 
-    recordSandboxStart(tier, driver, outcome) {
+    recordSandboxStart(tier, driver, outcome, seconds) {
       sandboxStartsTotal.inc({ tier, driver, outcome });
+      if (seconds !== undefined) sandboxStartSeconds.observe({ tier, driver, outcome }, seconds);
     },
 
     recordEgress(allowed) {
