@@ -19,12 +19,15 @@ export { noopTracing } from "./tracing/noop.js";
 export type * from "./tracing/types.js";
 
 /**
- * Tracing per the environment: OTLP/HTTP (JSON encoding) to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
- * or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, with OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME
- * and OTEL_RESOURCE_ATTRIBUTES; off (no-op) without an endpoint or with OTEL_SDK_DISABLED=true.
+ * Tracing per the environment: OTLP/HTTP (protobuf by default, JSON with
+ * OTEL_EXPORTER_OTLP_PROTOCOL=http/json) to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+ * OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, with OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME
+ * and OTEL_RESOURCE_ATTRIBUTES; the GenAI client metrics likewise to /v1/metrics. Off
+ * (no-op) without an endpoint or with OTEL_SDK_DISABLED=true.
  */
 export async function createTracing(opts: TracingOptions): Promise<Tracing> {
-  if (!otlpEndpoint(opts.env ?? process.env)) return noopTracing();
+  const env = opts.env ?? process.env;
+  if (!otlpEndpoint(env, "traces") && !otlpEndpoint(env, "metrics")) return noopTracing();
   const { createOtlpTracing } = await import("./tracing/otlp.js");
   return createOtlpTracing(opts) ?? noopTracing();
 }

@@ -1,11 +1,11 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMockScript, startMockProvider, type MockProvider } from "../../src/mock/index.js";
+import { histogramPoints, spansOf, startReceiver, type Receiver } from "../telemetry/otlp-receiver.js";
 import { collect, isReady, startBerth, turnEnded } from "./helpers.js";
 
-// A real Pi turn with a tool call, traced: spans go over OTLP/HTTP to a receiver this test
-// runs, parented to the traceparent the client sent, and carry no secret.
+// A real Pi turn with a tool call, traced: spans and the GenAI client metrics go over
+// OTLP/HTTP (protobuf, the default) to a receiver this test runs, which decodes them; the
+// spans are parented to the traceparent the client sent, and nothing carries a secret.
 const CANARY = "sk-ant-api03-TRACE" + "R".repeat(40);
 const script = parseMockScript(`
 steps:
@@ -14,24 +14,15 @@ steps:
 `);
 
 let mock: MockProvider;
-let receiver: http.Server;
-const payloads: string[] = [];
+let receiver: Receiver;
 
 beforeAll(async () => {
   mock = await startMockProvider({ script, requireKey: CANARY });
-  receiver = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => (body += d));
-    req.on("end", () => {
-      if (req.url === "/v1/traces") payloads.push(body);
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+  receiver = await startReceiver();
 });
 afterAll(async () => {
   await mock?.close();
-  receiver?.close();
+  await receiver?.close();
 });
 
 interface Span {
@@ -43,7 +34,7 @@ interface Span {
 }
 
 function spans(): Span[] {
-  return payloads.flatMap((p) => JSON.parse(p).resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)));
+  return spansOf(receiver).map((x) => x.span);
 }
 const attr = (s: Span, k: string) => {
   const v = s.attributes.find((a) => a.key === k)?.value;
@@ -52,13 +43,12 @@ const attr = (s: Span, k: string) => {
 
 describe("tracing", () => {
   it("invoke_agent → chat and execute_tool spans, joined to the caller's traceparent, no secrets", async () => {
-    const port = (receiver.address() as AddressInfo).port;
     const berth = await startBerth({
       env: {
         ANTHROPIC_API_KEY: CANARY,
         ANTHROPIC_BASE_URL: mock.url,
         BERTH_MODEL: "claude-mock",
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
         OTEL_BSP_SCHEDULE_DELAY: "200",
       },
     });
@@ -104,7 +94,16 @@ describe("tracing", () => {
     for (const phase of ["install", "sandbox_start", "initialize", "session_new"]) expect(all.find((x) => x.name === `berth.${phase}`)?.parentSpanId, phase).toBe(start.spanId);
     expect(all.find((x) => x.name === "berth.first_model_byte")?.parentSpanId).toBe(turn.spanId);
 
-    expect(payloads.join("")).not.toContain(CANARY);
-    expect(payloads.join("")).not.toMatch(/bgt_[A-Za-z0-9_-]{20,}/);
+    // Both signals arrived as protobuf, the specification's default encoding.
+    expect(new Set(receiver.received.map((r) => `${r.path} ${r.encoding}`))).toEqual(new Set(["/v1/traces protobuf", "/v1/metrics protobuf"]));
+    const tokens = histogramPoints(receiver, "gen_ai.client.token.usage");
+    const typeOf = (p: { attributes: Span["attributes"] }) => Object.values(p.attributes.find((a) => a.key === "gen_ai.token.type")!.value)[0];
+    expect(tokens.map(typeOf).sort()).toEqual(["input", "output"]);
+    expect(tokens.every((p) => Number(p.count) === chats.length)).toBe(true);
+    expect(histogramPoints(receiver, "gen_ai.client.operation.duration").reduce((n, p) => n + Number(p.count), 0)).toBe(chats.length);
+
+    const payload = receiver.received.map((r) => r.raw).join("");
+    expect(payload).not.toContain(CANARY);
+    expect(payload).not.toMatch(/bgt_[A-Za-z0-9_-]{20,}/);
   });
 });

@@ -1,56 +1,11 @@
 import { randomBytes } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
-import { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { Redactor } from "../../src/secrets/redact.js";
 import { normalizeUpdate } from "../../src/acp/normalize.js";
 import { createTracing, EVENT_INFERENCE_DETAILS, type Tracing, type TurnSpan } from "../../src/telemetry/tracing.js";
+import { histogramPoints, spansOf as receivedSpans, startReceiver, type Receiver } from "./otlp-receiver.js";
 
-// --- a real OTLP/HTTP receiver on loopback -------------------------------------------------
-
-interface Received {
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  raw: string;
-  body: any;
-}
-
-interface Receiver {
-  url: string;
-  received: Received[];
-  close(): Promise<void>;
-}
-
-async function startReceiver(): Promise<Receiver> {
-  const received: Received[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      let buf = Buffer.concat(chunks);
-      if (req.headers["content-encoding"] === "gzip") buf = gunzipSync(buf);
-      const raw = buf.toString("utf8");
-      if (req.method !== "POST" || !String(req.headers["content-type"]).startsWith("application/json")) {
-        res.writeHead(415).end();
-        return;
-      }
-      received.push({ path: req.url ?? "", headers: req.headers, raw, body: JSON.parse(raw) });
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
+// A real OTLP/HTTP receiver on loopback (protobuf, berth's default, and JSON): otlp-receiver.ts.
 
 interface OtlpSpan {
   traceId: string;
@@ -77,11 +32,7 @@ function attrs(list: { key: string; value: any }[] | undefined): Record<string, 
 }
 
 function spansOf(r: Receiver): { span: OtlpSpan; resource: Record<string, unknown> }[] {
-  return r.received.flatMap((req) =>
-    (req.body.resourceSpans ?? []).flatMap((rs: any) =>
-      (rs.scopeSpans ?? []).flatMap((ss: any) => (ss.spans ?? []).map((span: OtlpSpan) => ({ span, resource: attrs(rs.resource?.attributes) }))),
-    ),
-  );
+  return receivedSpans(r).map(({ span, resource }) => ({ span, resource: attrs(resource) }));
 }
 
 const KIND_INTERNAL = 1;
@@ -358,9 +309,45 @@ describe("tracing: export to a real OTLP/HTTP receiver", () => {
     expect(spansOf(receiver)[0]!.span.traceId).not.toBe(TRACE_ID);
   });
 
+  for (const protocol of [undefined, "http/json"] as const)
+    it(`exports over ${protocol ?? "http/protobuf (the default)"}: spans and the GenAI client metrics (token usage, operation duration)`, async () => {
+      receiver = await startReceiver();
+      tracing = await createTracing({
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...(protocol ? { OTEL_EXPORTER_OTLP_PROTOCOL: protocol } : {}) },
+        redactor: new Redactor(),
+        serviceVersion: "1",
+      });
+      const chat = tracing.startChatSpan(undefined, { provider: "anthropic", requestModel: "claude-haiku-4-5", sessionId: "s" });
+      tracing.endChatSpan(chat, { status: 200, responseModel: "claude-haiku-4-5-20251001", usage: { inputTokens: 1200, outputTokens: 34 } });
+      const failed = tracing.startChatSpan(undefined, { provider: "openai", requestModel: "gpt-5" });
+      tracing.endChatSpan(failed, { status: 529, error: "overloaded" });
+      await tracing.forceFlush();
+
+      const encoding = protocol === "http/json" ? "json" : "protobuf";
+      expect(new Set(receiver.received.map((r) => `${r.path} ${r.encoding}`))).toEqual(new Set([`/v1/traces ${encoding}`, `/v1/metrics ${encoding}`]));
+      expect(receiver.received.every((r) => r.headers["content-type"] === (encoding === "json" ? "application/json" : "application/x-protobuf"))).toBe(true);
+      expect(spansOf(receiver).map((x) => x.span.name).sort()).toEqual(["chat claude-haiku-4-5", "chat gpt-5"]);
+
+      const tokens = histogramPoints(receiver, "gen_ai.client.token.usage").map((p) => ({ ...attrs(p.attributes), count: Number(p.count), sum: p.sum }));
+      expect(tokens).toEqual(
+        expect.arrayContaining([
+          { "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-haiku-4-5", "gen_ai.response.model": "claude-haiku-4-5-20251001", "gen_ai.token.type": "input", count: 1, sum: 1200 },
+          { "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-haiku-4-5", "gen_ai.response.model": "claude-haiku-4-5-20251001", "gen_ai.token.type": "output", count: 1, sum: 34 },
+        ]),
+      );
+      expect(tokens).toHaveLength(2); // the failed call reported no usage
+      const durations = histogramPoints(receiver, "gen_ai.client.operation.duration").map((p) => attrs(p.attributes));
+      expect(durations).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-haiku-4-5" }),
+          { "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-5", "error.type": "529" },
+        ]),
+      );
+    });
+
   it("is off, and a shared no-op, without an endpoint or with OTEL_SDK_DISABLED", async () => {
     const r = new Redactor();
-    for (const env of [{}, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_SDK_DISABLED: "true" }, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:4318", OTEL_TRACES_EXPORTER: "none" }]) {
+    for (const env of [{}, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_SDK_DISABLED: "true" }, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:4318", OTEL_TRACES_EXPORTER: "none", OTEL_METRICS_EXPORTER: "none" }]) {
       const t = await createTracing({ env, redactor: r, serviceVersion: "1" });
       expect(t.enabled).toBe(false);
       const a = t.startTurnSpan({ harness: "claude", sessionId: "s", turnId: "t", traceparent: TRACEPARENT });

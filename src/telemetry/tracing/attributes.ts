@@ -25,6 +25,7 @@ export const GEN_AI = {
   USAGE_CACHE_READ_INPUT_TOKENS: "gen_ai.usage.cache_read.input_tokens",
   USAGE_CACHE_CREATION_INPUT_TOKENS: "gen_ai.usage.cache_creation.input_tokens",
   USAGE_REASONING_OUTPUT_TOKENS: "gen_ai.usage.reasoning.output_tokens",
+  TOKEN_TYPE: "gen_ai.token.type",
   TOOL_NAME: "gen_ai.tool.name",
   TOOL_CALL_ID: "gen_ai.tool.call.id",
   TOOL_TYPE: "gen_ai.tool.type",

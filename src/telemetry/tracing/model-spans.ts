@@ -5,6 +5,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, 
 import { ATTR_ERROR_TYPE, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from "@opentelemetry/semantic-conventions";
 import { BERTH, GEN_AI, providerName } from "./attributes.js";
 import { truncateContent } from "./content.js";
+import type { GenAiMetrics } from "./genai-metrics.js";
 import type { RecordingTurnSpan, RunningTurns } from "./turn-spans.js";
 import type { ChatSpanInput, ChatSpanResult } from "./types.js";
 
@@ -24,10 +25,13 @@ function serverAttributes(serverUrl: string | URL): Attributes {
 export class ModelSpans {
   /** The turn each chat span counts towards. */
   private readonly turnOfSpan = new WeakMap<Span, RecordingTurnSpan>();
+  /** For the duration metric: when, and through which provider, each call started. */
+  private readonly started = new WeakMap<Span, { at: number; provider: string; requestModel?: string }>();
 
   constructor(
     private readonly tracer: Tracer,
     private readonly turns: RunningTurns,
+    private readonly metrics?: GenAiMetrics,
   ) {}
 
   start(parent: Context | undefined, input: ChatSpanInput): Span {
@@ -45,10 +49,17 @@ export class ModelSpans {
     if (input.serverUrl) Object.assign(attributes, serverAttributes(input.serverUrl));
     const span = this.tracer.startSpan(input.requestModel ? `chat ${input.requestModel}` : "chat", { kind: SpanKind.CLIENT, attributes }, ctx);
     if (turn) this.turnOfSpan.set(span, turn);
+    if (this.metrics) this.started.set(span, { at: performance.now(), provider: input.provider, ...(input.requestModel ? { requestModel: input.requestModel } : {}) });
     return span;
   }
 
   end(span: Span, result: ChatSpanResult): void {
+    const start = this.started.get(span);
+    if (start) {
+      this.started.delete(span);
+      const failed = result.error !== undefined || (result.status !== undefined && (result.status === 0 || result.status >= 400));
+      this.metrics!.record({ ...start, seconds: (performance.now() - start.at) / 1000, result, failed });
+    }
     if (!span.isRecording()) return;
     if (result.requestModel) {
       span.setAttribute(GEN_AI.REQUEST_MODEL, result.requestModel);

@@ -2,10 +2,12 @@
 // OpenTelemetry SDK and exporter take ~0.2 s to load, which every start would otherwise pay).
 
 import type { Context, Span, Tracer } from "@opentelemetry/api";
+import type { MeterProvider } from "@opentelemetry/sdk-metrics";
 import type { BasicTracerProvider } from "@opentelemetry/sdk-trace-base";
+import { GenAiMetrics } from "./genai-metrics.js";
 import { traceparentOf } from "./context.js";
 import { ModelSpans } from "./model-spans.js";
-import { SHUTDOWN_WAIT_MS, captureContentFromEnv, createTracerProvider, otlpConfigFromEnv, settle } from "./setup.js";
+import { SHUTDOWN_WAIT_MS, captureContentFromEnv, createMeterProvider, createTracerProvider, otlpConfigFromEnv, settle } from "./setup.js";
 import { recordFirstModelByte, recordSessionStart } from "./start-spans.js";
 import { ToolSpans } from "./tool-spans.js";
 import { RunningTurns } from "./turn-spans.js";
@@ -22,13 +24,14 @@ class OtlpTracing implements Tracing {
 
   constructor(
     private readonly provider: BasicTracerProvider,
+    private readonly meters: MeterProvider | undefined,
     readonly captureContent: boolean,
     private readonly opts: TracingOptions,
   ) {
     this.tracer = provider.getTracer("berth", opts.serviceVersion);
     this.tools = new ToolSpans(this.tracer, captureContent);
     this.turns = new RunningTurns({ tracer: this.tracer, tools: this.tools, captureContent });
-    this.models = new ModelSpans(this.tracer, this.turns);
+    this.models = new ModelSpans(this.tracer, this.turns, meters ? new GenAiMetrics(meters.getMeter("berth", opts.serviceVersion)) : undefined);
     this.waitMs = opts.shutdownTimeoutMs ?? SHUTDOWN_WAIT_MS;
   }
 
@@ -69,20 +72,20 @@ class OtlpTracing implements Tracing {
   }
 
   forceFlush(): Promise<void> {
-    return settle(this.provider.forceFlush(), this.waitMs, this.opts.logger);
+    return settle(Promise.all([this.provider.forceFlush(), this.meters?.forceFlush()]).then(() => {}), this.waitMs, this.opts.logger);
   }
 
   async shutdown(): Promise<void> {
     this.turns.endAll({ stopReason: "interrupted" });
     // An unreachable collector must not hold berth's shutdown (the exporter retries for ~10s).
-    await settle(this.provider.shutdown(), this.waitMs, this.opts.logger);
+    await settle(Promise.all([this.provider.shutdown(), this.meters?.shutdown()]).then(() => {}), this.waitMs, this.opts.logger);
   }
 }
 
 /** Recording tracing per the environment's OTEL_* variables, or undefined when they name no endpoint. */
 export function createOtlpTracing(opts: TracingOptions): Tracing | undefined {
   const env = opts.env ?? process.env;
-  const cfg = otlpConfigFromEnv(env);
+  const cfg = otlpConfigFromEnv(env, opts.logger);
   if (!cfg) return undefined;
-  return new OtlpTracing(createTracerProvider(cfg, opts), captureContentFromEnv(env), opts);
+  return new OtlpTracing(createTracerProvider(cfg, opts), createMeterProvider(cfg, opts), captureContentFromEnv(env), opts);
 }

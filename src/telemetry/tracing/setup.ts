@@ -1,30 +1,55 @@
-// The tracer provider and its exporter: OTLP/HTTP (JSON) to the endpoint the standard
-// OTEL_* variables name, every span redacted as it ends, export failures logged.
+// The tracer and meter providers and their exporters: OTLP/HTTP (protobuf, or JSON) to the
+// endpoints the standard OTEL_* variables name, every span redacted as it ends, export
+// failures logged.
 
 import { ExportResultCode, parseKeyPairsIntoRecord, type ExportResult } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPMetricExporter as JsonMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPMetricExporter as ProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { OTLPTraceExporter as JsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as ProtoTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 import type { Redactor } from "../../secrets/redact.js";
-import { captureContentFromEnv, otlpEndpoint } from "./config.js";
+import { captureContentFromEnv, otlpEndpoint, otlpProtocol, type OtlpSignal } from "./config.js";
 import { RedactingSpanProcessor } from "./redaction.js";
 import type { TracingOptions } from "./types.js";
 
-export interface OtlpConfig {
+/** Where and how one signal is exported. */
+export interface OtlpTarget {
   url: string;
+  protocol: "http/protobuf" | "http/json";
   headers: Record<string, string>;
+}
+
+export interface OtlpConfig {
+  /** Spans; absent when only metrics are exported. */
+  traces?: OtlpTarget;
+  /** The GenAI client metrics; absent when only traces are. */
+  metrics?: OtlpTarget & { intervalMs: number };
   serviceName: string;
   resourceAttributes: Record<string, string>;
 }
 
-/** The OTLP/HTTP traces endpoint and its settings from the standard variables, or undefined when tracing is off. */
-export function otlpConfigFromEnv(env: NodeJS.ProcessEnv): OtlpConfig | undefined {
-  const url = otlpEndpoint(env);
+function target(env: NodeJS.ProcessEnv, signal: OtlpSignal, logger?: TracingOptions["logger"]): OtlpTarget | undefined {
+  const url = otlpEndpoint(env, signal);
   if (!url) return undefined;
+  const { protocol, asked } = otlpProtocol(env, signal);
+  if (asked) logger?.warn({ protocol: asked }, `berth exports ${signal} over OTLP/HTTP only; OTEL_EXPORTER_OTLP_PROTOCOL=${asked} is not supported, using http/protobuf`);
+  const specific = env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_HEADERS`];
+  return { url, protocol, headers: { ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyPairsIntoRecord(specific) } };
+}
+
+/** The OTLP/HTTP endpoints and their settings from the standard variables, or undefined when both signals are off. */
+export function otlpConfigFromEnv(env: NodeJS.ProcessEnv, logger?: TracingOptions["logger"]): OtlpConfig | undefined {
+  const traces = target(env, "traces", logger);
+  const metrics = target(env, "metrics", logger);
+  if (!traces && !metrics) return undefined;
+  const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL);
   return {
-    url,
-    headers: { ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) },
+    ...(traces ? { traces } : {}),
+    ...(metrics ? { metrics: { ...metrics, intervalMs: Number.isInteger(interval) && interval > 0 ? interval : 60_000 } } : {}),
     serviceName: env.OTEL_SERVICE_NAME?.trim() || "berth",
     resourceAttributes: parseKeyPairsIntoRecord(env.OTEL_RESOURCE_ATTRIBUTES),
   };
@@ -61,28 +86,44 @@ class ReportingExporter implements SpanExporter {
   }
 }
 
-/**
- * A provider exporting to `cfg`, not registered globally: berth's spans come only from
- * its own helpers. The exporter's credentials become secrets of the redactor.
- */
-export function createTracerProvider(cfg: OtlpConfig, opts: TracingOptions): BasicTracerProvider {
-  const { redactor } = opts;
-  // Exporter credentials (e.g. an API key header) are secrets like any other.
-  for (const value of Object.values(cfg.headers)) {
+/** Exporter credentials (e.g. an API key header) are secrets like any other. */
+function redactHeaders(t: OtlpTarget | undefined, redactor: Redactor): void {
+  for (const value of Object.values(t?.headers ?? {})) {
     redactor.add(value);
     const scheme = /^\S+\s+(\S.*)$/.exec(value); // "Bearer <token>", "Basic <b64>", "Api-Key <key>"
     if (scheme) redactor.add(scheme[1]);
   }
-  const env = opts.env ?? process.env;
-  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? "").trim();
-  if (protocol === "grpc") opts.logger?.warn({ protocol }, "berth exports traces over OTLP/HTTP only; OTEL_EXPORTER_OTLP_PROTOCOL=grpc is ignored");
+}
 
-  const exporter = new ReportingExporter(new OTLPTraceExporter({ url: cfg.url, headers: cfg.headers }), cfg.url, redactor, opts.logger);
+const resourceOf = (cfg: OtlpConfig, opts: TracingOptions) =>
+  defaultResource().merge(resourceFromAttributes({ ...cfg.resourceAttributes, [ATTR_SERVICE_NAME]: cfg.serviceName, [ATTR_SERVICE_VERSION]: opts.serviceVersion }));
+
+/**
+ * A provider exporting to `cfg.traces` (none: spans are made for the metrics' sake and
+ * dropped), not registered globally: berth's spans come only from its own helpers.
+ */
+export function createTracerProvider(cfg: OtlpConfig, opts: TracingOptions): BasicTracerProvider {
+  const { redactor } = opts;
+  const t = cfg.traces;
+  redactHeaders(t, redactor);
+  if (!t) return new BasicTracerProvider({ resource: resourceOf(cfg, opts) });
+  const inner = t.protocol === "http/json" ? new JsonTraceExporter({ url: t.url, headers: t.headers }) : new ProtoTraceExporter({ url: t.url, headers: t.headers });
+  const exporter = new ReportingExporter(inner, t.url, redactor, opts.logger);
   return new BasicTracerProvider({
-    resource: defaultResource().merge(
-      resourceFromAttributes({ ...cfg.resourceAttributes, [ATTR_SERVICE_NAME]: cfg.serviceName, [ATTR_SERVICE_VERSION]: opts.serviceVersion }),
-    ),
+    resource: resourceOf(cfg, opts),
     spanProcessors: [new RedactingSpanProcessor(new BatchSpanProcessor(exporter, opts.batch), redactor)],
+  });
+}
+
+/** A meter provider exporting to `cfg.metrics` every intervalMs, or undefined when metrics are off. */
+export function createMeterProvider(cfg: OtlpConfig, opts: TracingOptions): MeterProvider | undefined {
+  const m = cfg.metrics;
+  if (!m) return undefined;
+  redactHeaders(m, opts.redactor);
+  const exporter = m.protocol === "http/json" ? new JsonMetricExporter({ url: m.url, headers: m.headers }) : new ProtoMetricExporter({ url: m.url, headers: m.headers });
+  return new MeterProvider({
+    resource: resourceOf(cfg, opts),
+    readers: [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: m.intervalMs, exportTimeoutMillis: Math.min(30_000, m.intervalMs) })],
   });
 }
 
