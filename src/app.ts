@@ -123,7 +123,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     env,
     redactor,
     allowedHosts: (sessionId) => store.getSession(sessionId)?.settings.gitHosts,
-    onDecision: (d) => logger.info({ session: d.sessionId, git: d }, `git credential ${d.outcome}`),
+    onDecision: (d) => logger.info({ sessionId: d.sessionId, git: d }, `git credential ${d.outcome}`),
   });
   const gateway = new ModelGateway({
     host: config.gatewayHost,

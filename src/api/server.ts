@@ -113,6 +113,18 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
       return sendError(reply, 421, "host_not_allowed", "this server does not answer to that Host name; use its address, or have the operator add the name to BERTH_ALLOWED_HOSTS");
   });
 
+  // One line per API call: method, path (no query, no header: nothing a caller sends as a
+  // secret), status, time. Probes (/health, /ready, /metrics) would drown it, so /v1 only.
+  app.addHook("onResponse", async (req, reply) => {
+    const path = req.url.split("?")[0]!;
+    if (!path.startsWith("/v1/")) return;
+    const id = (req.params as { id?: unknown } | undefined)?.id;
+    req.log.info(
+      { method: req.method, path: d.redactor.redact(path.slice(0, 200)), status: reply.statusCode, ms: Math.round(reply.elapsedTime), ...(typeof id === "string" ? { sessionId: id } : {}) },
+      "request",
+    );
+  });
+
   // --- unauthenticated --------------------------------------------------------
   app.get("/health", { schema: { hide: true } }, async () => ({ status: "ok" }));
   app.get("/ready", { schema: { hide: true } }, async (_req, reply) => {

@@ -141,7 +141,7 @@ export class HarnessLauncher {
         ownEndpoints: hooks.ownEndpoints,
         onDecision: (dec) => {
           this.deps.metrics?.recordEgress(dec.allowed);
-          this.deps.logger.info({ session: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
+          this.deps.logger.info({ sessionId: live.id, egress: dec }, dec.allowed ? "egress allowed" : "egress refused");
         },
       });
       await egress.start();
@@ -201,9 +201,11 @@ export class HarnessLauncher {
       });
     } catch (e) {
       this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "error", (Date.now() - started) / 1000);
+      this.deps.logger.warn({ sessionId: live.id, tier: row.tier, driver: driver.name, err: (e as Error).message }, "sandbox start failed");
       throw e;
     }
     this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "ok", (Date.now() - started) / 1000);
+    this.deps.logger.info({ sessionId: live.id, tier: row.tier, driver: driver.name, sandbox: proc.id, ms: Date.now() - started }, "sandbox started");
     phases.push({ name: "sandbox_start", start: started, end: Date.now() });
     live.proc = proc;
     live.sandboxRowId = proc.id;

@@ -19,6 +19,7 @@ import { newId } from "../util/ids.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing } from "../telemetry/tracing.js";
 import { AgentUpdates } from "./agent-updates.js";
+import { logLifecycle } from "./lifecycle-log.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import type { CreateSessionInput, PermissionAnswer, ResumeInput } from "./contract.js";
 import { DEADLINE_STOP_REASONS } from "./deadlines.js";
@@ -318,6 +319,7 @@ export class SessionManager {
   }
 
   private async onExit(live: LiveSession, code: number | null, signal: string | null): Promise<void> {
+    this.deps.logger.info({ sessionId: live.id, code, signal, expected: live.ending }, "sandbox exited");
     if (live.ending) return;
     // The exit can come before the last of stderr has been read.
     const stderrEnd = live.proc?.stderr.readableEnded ? undefined : live.proc && new Promise((r) => live.proc!.stderr.once("end", r));
@@ -470,6 +472,7 @@ export class SessionManager {
 
   private emit(id: string, ev: NewEvent): void {
     this.deps.events.append(id, ev);
+    logLifecycle(this.deps.logger, id, ev);
     // Any event of the running turn is progress against its deadlines.
     if (ev.turnId) {
       const live = this.live.get(id);

@@ -80,7 +80,7 @@ export class WorkspaceGuard {
         if (items.length || truncated) this.deps.emit(id, { type: "workspace.neutralized", data: { items: items.map((i) => ({ ...i })), truncated } });
       }
     } catch (e) {
-      this.deps.logger.error({ session: id, err: e }, "could not check the workspace's protected paths");
+      this.deps.logger.error({ sessionId: id, err: e }, "could not check the workspace's protected paths");
       this.deps.emit(id, { type: "session.error", data: { code: "workspace_check_failed", message: `berth could not check the workspace's protected paths after the session: ${(e as Error).message}` } });
     }
     rmSync(file, { force: true });
