@@ -7,6 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { PassThrough, type Duplex } from "node:stream";
 import type Dockerode from "dockerode";
 import { berthHome } from "../util/home.js";
+import { PACKAGE_ROOT } from "../util/package-root.js";
 import {
   AGENT_GID,
   AGENT_UID,
@@ -26,9 +27,9 @@ import { defaultLimits, type OciEnv, type OciLimits } from "./oci-limits.js";
 
 export const DEFAULT_IMAGE = "localhost/berth-workspace:latest";
 export const DEFAULT_IMAGE_T4 = "localhost/berth-workspace:t4";
-const SETUP_HINT = "run scripts/podman-setup.sh (installs podman and starts its API service)";
-const BUILD_HINT =
-  "build it with scripts/podman-setup.sh, or: podman build --build-arg BASE=<a Debian image with Node 20> [--build-arg T4=1] -t <image> images/workspace";
+// Paths in the installed package (it ships the setup script and the image recipes).
+const SETUP_HINT = `run sudo bash ${PACKAGE_ROOT}/scripts/podman-setup.sh (installs podman and starts its API service)`;
+const BUILD_HINT = `build it with sudo bash ${PACKAGE_ROOT}/scripts/podman-setup.sh, or: podman build --build-arg BASE=<a Debian image with Node 20> [--build-arg T4=1] -t <image> ${PACKAGE_ROOT}/images/workspace`;
 
 const WORKSPACE = "/workspace";
 const HOME = "/home/agent";
