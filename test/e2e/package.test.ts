@@ -40,6 +40,10 @@ describe("the packed and installed berth", () => {
       expect(existsSync(join(root, f)), f).toBe(true);
     for (const f of ["src", "test", "bench", "packages", ".ci"]) expect(existsSync(join(root, f)), f).toBe(false);
     expect(readFileSync(join(root, "LICENSE"), "utf8")).toContain("Apache License");
+    // The library entry point: `import { startServer } from "berth"` resolves to a function.
+    const entry = await run(process.execPath, ["--input-type=module", "-e", `import("${root}/dist/index.js").then((m) => console.log(typeof m.startServer, typeof m.openapiDocument))`], { encoding: "utf8" });
+    expect(entry.stdout.trim()).toBe("function function");
+    expect(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).exports["."]).toEqual({ types: "./dist/index.d.ts", import: "./dist/index.js" });
     // The container tiers' hint, with no engine: the setup script it names is in this install.
     const r = await berth(["conformance", "--tier", "container"], { BERTH_DOCKER_HOST: "unix:///nonexistent/berth.sock" });
     const named = [...r.out.matchAll(/(\/\S+\/(?:scripts|images)\/[\w./-]+)/g)].map((m) => m[1]!);

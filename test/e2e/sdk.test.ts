@@ -4,7 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import createClient from "openapi-fetch";
 import { Berth, BerthError, type BerthEvent, type PermissionRequest } from "../../packages/client/src/index.js";
+import type { paths } from "../../packages/client/src/schema.js";
 import { FINAL_TEXT, toolLoopScript, useMockedBerth, WRITE_PROMPT } from "./harness-contract.js";
 import { API_TOKEN, newWorkspace, REPO } from "./helpers.js";
 
@@ -85,6 +87,22 @@ describe("the SDK against a real berth", () => {
     const stored = (await ctx.berth.client.eventsPage(session.id, 0, 5000)).events;
     expect(all).toEqual(stored);
     expect(all.at(-1)).toMatchObject({ type: "session.status", data: { state: "ended" } });
+  });
+
+  it("a client generated from the OpenAPI document (openapi-typescript + openapi-fetch) reads events as JSON, typed, without hanging", async () => {
+    const client = createClient<paths>({ baseUrl: ctx.berth.url, headers: { authorization: `Bearer ${API_TOKEN}` } });
+    const created = await client.POST("/v1/sessions", { body: { harness: "pi" } });
+    expect(created.response.status).toBe(201);
+    const id = created.data!.id;
+    // No Accept header of its own choosing beyond JSON: the events route answers a page, not a stream.
+    const page = await client.GET("/v1/sessions/{id}/events", { params: { path: { id }, query: { after: "0" } }, signal: AbortSignal.timeout(10_000) });
+    expect(page.response.headers.get("content-type")).toContain("application/json");
+    const data = page.data;
+    if (!data || typeof data === "string") throw new Error(`expected a JSON page, got ${typeof data}`);
+    expect(data.events[0]).toMatchObject({ seq: 1, type: "session.status" });
+    const missing = await client.GET("/v1/sessions/{id}", { params: { path: { id: "ses_nope" } } });
+    expect(missing.error).toMatchObject({ error: { code: "session_not_found" } });
+    await client.DELETE("/v1/sessions/{id}", { params: { path: { id } } });
   });
 
   it("Claude Code: a permission answered through onPermission, and a turn cancelled while it waits for one", async () => {
