@@ -1,14 +1,15 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import createClient from "openapi-fetch";
 import { Berth, BerthError, type BerthEvent, type PermissionRequest } from "../../packages/client/src/index.js";
+import { startLocalServer } from "../../packages/client/src/local.js";
 import type { paths } from "../../packages/client/src/schema.js";
 import { FINAL_TEXT, toolLoopScript, useMockedBerth, WRITE_PROMPT } from "./harness-contract.js";
-import { API_TOKEN, newWorkspace, REPO } from "./helpers.js";
+import { API_TOKEN, HARNESS_CACHE, newWorkspace, REPO } from "./helpers.js";
 
 // The SDK (packages/client) driving real harnesses in real T1 sandboxes through a real berth:
 // Pi for a tool-call prompt and an event stream whose connection is cut twice, Claude Code
@@ -131,6 +132,36 @@ describe("the SDK against a real berth", () => {
     expect(cancelled.turn.state).toBe("cancelled");
     expect(existsSync(join(ws2, "out.txt"))).toBe(false);
     await waiting.end();
+  });
+
+  it("startLocalServer: a berth of the test's own; stopped, its session is interrupted; started again on the same home, resume() brings it back", async () => {
+    const home = mkdtempSync(join(tmpdir(), "berth-sdk-local-"));
+    chmodSync(home, 0o711);
+    const bin = join(REPO, "dist", "bundle", "berth.mjs");
+    const env = { BERTH_HARNESS_CACHE: HARNESS_CACHE };
+    const first = await startLocalServer({ bin, home, env });
+    expect(await first.berth.health()).toEqual({ status: "ok" });
+    expect(await first.berth.ready()).toEqual({ status: "ready" });
+    const session = await first.berth.createSession({ harness: "pi" });
+    await session.ready();
+    expect((await session.prompt("Create hello.txt")).stopReason).toBe("end_turn");
+    await first.stop(); // SIGTERM: live sessions become interrupted, resumable
+
+    const second = await startLocalServer({ bin, home, env });
+    try {
+      const again = await second.berth.session(session.id);
+      expect(again.info.state).toBe("interrupted");
+      await expect(again.prompt("too early")).rejects.toMatchObject({ status: 409, code: "session_not_live" });
+      expect((await again.resume()).state).toBe("starting");
+      expect((await again.ready()).state).toBe("ready");
+      const next = await again.prompt("and again");
+      expect(next.stopReason).toBe("end_turn");
+      expect((await again.turns()).map((t) => t.state)).toEqual(["completed", "completed"]);
+      await again.end();
+    } finally {
+      await second.stop();
+    }
+    expect(existsSync(home)).toBe(true); // a home it was given is the caller's to remove
   });
 
   it("the README's examples: the complete ones run unchanged from the built package; every one type-checks", async () => {

@@ -77,7 +77,8 @@ function command(bin?: string): [string, string[]] {
 
 async function stop(child: ChildProcess, removeHome?: string): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once("exit", r));
+    // 'close': the process has exited and its stderr pipe is drained.
+    const exited = new Promise((r) => child.once("close", r));
     child.kill("SIGTERM");
     const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
     await exited;
