@@ -260,7 +260,7 @@ describe("git credentials in a T1 sandbox", () => {
     expect(mine.some((r) => r.valid)).toBe(false);
     const events = (await berth.client.eventsPage(s.id)).events;
     expect(JSON.stringify(events)).not.toContain(TOKEN);
-    expect(berth.log()).toMatch(new RegExp(`"session":"${s.id}".*git credential refused|git credential refused.*"session":"${s.id}"`));
+    expect(berth.log()).toMatch(new RegExp(`"sessionId":"${s.id}".*git credential refused|git credential refused.*"sessionId":"${s.id}"`));
     await berth.client.endSession(s.id);
   });
 });

@@ -56,7 +56,7 @@ async function deadlineTurn(berth: BerthProc, deadlines: Record<string, number>)
 }
 
 async function expectEndedBy(berth: BerthProc, r: Awaited<ReturnType<typeof deadlineTurn>>, deadline: string, stopReason: string, limitMs: number) {
-  const err = r.evs.find(ofType("error"));
+  const err = r.evs.find(ofType("session.error"));
   expect(data(err)).toMatchObject({ code: "turn_deadline", deadline, limitMs });
   expect(data(err).message).toContain(`${limitMs} ms`);
   expect(data(r.evs.at(-1))).toEqual({ stopReason });
@@ -73,7 +73,7 @@ describe("turn deadlines", () => {
     await expectEndedBy(silentBerth, first, "first_event", "first_event_timeout", 1500);
     // No event came from the turn before the deadline: only berth's own (the cancel then
     // aborts the model call, which is logged after).
-    const beforeDeadline = first.evs.slice(0, first.evs.findIndex(ofType("error")));
+    const beforeDeadline = first.evs.slice(0, first.evs.findIndex(ofType("session.error")));
     expect(beforeDeadline.filter((e) => !["turn.started", "session.status"].includes(e.type))).toEqual([]);
 
     const whole = await deadlineTurn(silentBerth, { turnMs: 2000, firstEventMs: 60_000 });
@@ -118,7 +118,7 @@ describe("turn deadlines", () => {
     await new Promise((r) => setTimeout(r, 3000));
     await claudeBerth.client.answerPermission(s.id, data(upTo.at(-1)).permissionId, { decision: "allow" });
     const rest = await collect(claudeBerth.client, s.id, turnEnded(t.id), { after: upTo.at(-1)!.seq });
-    expect(rest.some(ofType("error"))).toBe(false);
+    expect(rest.some(ofType("session.error"))).toBe(false);
     expect(data(rest.at(-1))).toEqual({ stopReason: "end_turn" });
     await claudeBerth.client.endSession(s.id);
   });
