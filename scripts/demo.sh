@@ -10,3 +10,4 @@ ws="$(mktemp -d)"
 if [ "$(id -u)" = 0 ]; then chown 1000:1000 "$ws"; fi
 node dist/bundle/berth.mjs run --harness pi --workspace "$ws" "Create hello.txt containing a greeting."
 echo "--- $ws:"; ls -la "$ws"; cat "$ws"/hello.txt
+echo "--- the web console: run 'node dist/bundle/berth.mjs serve' and open the console link it prints (http://127.0.0.1:8765/ui/)"

@@ -9,6 +9,8 @@ command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v git >/dev/null || need+=(git)
 # promtool checks /metrics in the tests (Debian's prometheus package; its server is not used).
 command -v promtool >/dev/null || need+=(prometheus)
+# The console's browser tests drive Debian's chromium with playwright-core.
+command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2

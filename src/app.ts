@@ -18,6 +18,7 @@ import { HarnessInstaller } from "./harnesses/installer.js";
 import { startMockProvider, loadMockScript, type MockProvider } from "./mock/index.js";
 import { BwrapDriver } from "./sandboxes/bwrap.js";
 import { HostDriver } from "./sandboxes/host.js";
+import { readReports } from "./sandboxes/conformance-record.js";
 import { SandboxDrivers } from "./sandboxes/index.js";
 import { OciDriver } from "./sandboxes/oci.js";
 import { redactor } from "./secrets/redact.js";
@@ -30,6 +31,7 @@ import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
 import { createTracing } from "./telemetry/tracing.js";
 import { IdleCollector } from "./util/idle-gc.js";
+import { PACKAGE_ROOT } from "./util/package-root.js";
 import { VERSION } from "./version.js";
 
 export { VERSION };
@@ -52,6 +54,8 @@ export interface BerthServer {
   store: SqliteStore;
   /** The durable event log (what the SSE route follows). */
   events: EventLog;
+  /** Whether the web console is served at /ui/ (a build of it is in dist/console). */
+  consoleServed: boolean;
   /** Settles when the previous run's sandboxes are reaped and its sessions marked interrupted (after listening). */
   recovered: Promise<void>;
   gateway: ModelGateway;
@@ -188,6 +192,9 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     hostAllowed,
     version: VERSION,
     ...(config.env.BERTH_PUBLIC_URL ? { publicUrl: config.env.BERTH_PUBLIC_URL } : {}),
+    providers: () => providers.list(),
+    consoleDir: join(PACKAGE_ROOT, "dist", "console"),
+    conformance: () => readReports(config.home),
     metrics,
     recovered,
     notReady: async () => {
@@ -236,7 +243,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
       store.close();
     })());
 
-  return { config, api, url, apiToken, tokenCreated, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, events, recovered, gateway, logger, close };
+  const consoleServed = api.hasRoute({ method: "GET", url: "/ui/" });
+  return { config, api, url, apiToken, tokenCreated, consoleServed, exposure, mock, providers, usingMock: useMock, defaultModel, manager, store, events, recovered, gateway, logger, close };
 }
 
 /**

@@ -87,3 +87,28 @@ export const Harness = z
     .describe("What the harness reported over ACP (initialize + session/new) the first time it ran; null until then"),
   })
   .meta({ id: "Harness" });
+
+export const Provider = z
+  .object({
+    id: z.string(),
+    api: z.string().describe("The wire API berth speaks to it by default"),
+    apis: z.array(z.string()),
+    baseUrl: z.string(),
+    models: z.array(z.string()).describe("Model ids and patterns it serves"),
+    aliases: z.record(z.string(), z.string()),
+    source: z.string().describe("The file the route comes from (or built-in)"),
+    secret: z.string().optional().describe("The name of the secret it needs (never its value)"),
+    secretPresent: z.boolean().describe("Whether that secret resolves in the server's environment"),
+    explicitOnly: z.boolean().describe("Only used when a session names it (provider)"),
+  })
+  .meta({ id: "Provider" });
+
+export const ConformanceReport = z
+  .object({
+    tier: z.string(),
+    driver: z.string(),
+    error: z.string().optional(),
+    results: z.array(z.object({ probe: z.string(), tier: z.string(), expected: z.enum(["yes", "no"]), observed: z.enum(["yes", "no", "error"]), ok: z.boolean() })),
+    ranAt: z.string(),
+  })
+  .meta({ id: "ConformanceReport" });

@@ -12,7 +12,7 @@ import { HARNESSES } from "../harnesses/registry.js";
 import type { Redactor } from "../secrets/redact.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { Metrics } from "../telemetry/metrics.js";
-import type { SessionRecord } from "../sessions/types.js";
+import type { SessionRecord, TurnRecord } from "../sessions/types.js";
 import {
   CreateSessionRequest,
   PermissionAnswerRequest,
@@ -24,7 +24,10 @@ import {
 import { toSessionView, toTurnView } from "../sessions/views.js";
 import { MIN_TOKEN_LENGTH } from "../config/config.js";
 import { BerthError } from "../util/errors.js";
-import { ErrorBody, EventPage, EventsQuery, Harness, PermissionParams, SessionParams } from "./schemas.js";
+import { ConformanceReport, ErrorBody, EventPage, EventsQuery, Harness, PermissionParams, Provider, SessionParams } from "./schemas.js";
+import type { ProviderListing } from "../providers/registry.js";
+import type { RecordedReport } from "../sandboxes/conformance-record.js";
+import { registerConsole } from "./console.js";
 import { swaggerOptions } from "./openapi.js";
 import { frameworkError, onClientError, onFrameworkError, sendError } from "./error-shape.js";
 import { hostAllowlist } from "./host-check.js";
@@ -52,6 +55,12 @@ export interface ApiDeps {
    * the server listens (and answers /health) meanwhile, and /v1 requests wait for it.
    */
   recovered?: Promise<void>;
+  /** The provider registry's routes (GET /v1/providers). */
+  providers?: () => ProviderListing[];
+  /** Each tier's latest `berth conformance` report (GET /v1/conformance). */
+  conformance?: () => RecordedReport[];
+  /** Where the built console is (dist/console); served at /ui/ when it holds a build. */
+  consoleDir?: string;
   /** BERTH_PUBLIC_URL: the document's server URL. */
   publicUrl?: string;
   /** The HTTP server to use instead of Fastify's own (Fastify's serverFactory): it gets Fastify's request handler. */
@@ -133,6 +142,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
     return { status: "ready" };
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  if (d.consoleDir) await registerConsole(app, d.consoleDir);
   app.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
     if (!d.metrics) return sendError(reply, 404, "not_found", "metrics are not enabled");
     const { contentType, body } = await d.metrics.render();
@@ -186,6 +196,32 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           capabilities: readCapabilities(d.installer.installed(h)),
           })),
         }),
+      );
+
+      r.get(
+        "/providers",
+        {
+          schema: {
+            operationId: "listProviders",
+            summary: "List the provider routes models resolve through",
+            tags: ["harnesses"],
+            response: { 200: z.object({ providers: z.array(Provider) }).describe("Routes, in resolution order") },
+          },
+        },
+        async () => ({ providers: d.providers?.() ?? [] }),
+      );
+
+      r.get(
+        "/conformance",
+        {
+          schema: {
+            operationId: "listConformance",
+            summary: "Each tier's latest isolation-contract report (berth conformance)",
+            tags: ["harnesses"],
+            response: { 200: z.object({ reports: z.array(ConformanceReport) }).describe("One per tier that has been checked on this server's home") },
+          },
+        },
+        async () => ({ reports: d.conformance?.() ?? [] }),
       );
 
       r.post(
@@ -294,7 +330,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             ...(typeof ts === "string" ? { tracestate: ts } : {}),
           });
           // 202 for a new turn (it runs later); 200 when a retried POST finds the turn it made.
-          return reply.code(created ? 202 : 200).send(toTurnView(turn));
+          return reply.code(created ? 202 : 200).send(turnDto(turn, d));
         },
       );
 
@@ -309,7 +345,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             response: { 200: z.object({ turns: z.array(TurnView) }).describe("Turns"), ...notFound },
           },
         },
-        async (req) => ({ turns: d.manager.turns(req.params.id).map(toTurnView) }),
+        async (req) => ({ turns: d.manager.turns(req.params.id).map((t) => turnDto(t, d)) }),
       );
 
       r.post(
@@ -384,6 +420,12 @@ function wantsEventStream(req: FastifyRequest): boolean {
   return /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(req.headers.accept ?? "");
 }
 
+/** A turn as the API shows it: the prompt passes the redactor (a key pasted into a prompt is not echoed). */
+function turnDto(t: TurnRecord, d: Pick<ApiDeps, "redactor">): TurnView {
+  const view = toTurnView(t);
+  return { ...view, prompt: JSON.parse(d.redactor.redact(JSON.stringify(view.prompt))) as TurnView["prompt"] };
+}
+
 function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "events" | "manager">): SessionView {
-  return toSessionView(s, d.events.lastSeq(s.id), () => d.manager.spent(s.id));
+  return toSessionView(s, d.events.lastSeq(s.id), () => d.manager.spent(s.id), d.manager.waitingForPermission(s.id));
 }

@@ -7,6 +7,8 @@ import { SandboxDrivers } from "../sandboxes/index.js";
 import { OciDriver } from "../sandboxes/oci.js";
 import { formatReport, loadProbes, passed, runConformance } from "../sandboxes/conformance.js";
 import { parseTier, type Tier } from "../sandboxes/types.js";
+import { saveReports } from "../sandboxes/conformance-record.js";
+import { berthHome } from "../util/home.js";
 import { UsageError } from "./common.js";
 
 export function conformanceCommand(): Command {
@@ -31,6 +33,8 @@ export function conformanceCommand(): Command {
       }
       const drivers = new SandboxDrivers([new HostDriver(), new BwrapDriver({ t1: settings }), new OciDriver({ settings, host: engine })]);
       const reports = await runConformance(drivers, tiers, { log: (s) => process.stderr.write(`${s}\n`) });
+      // Kept for the server: the console shows each tier's latest run.
+      saveReports(berthHome(settings.BERTH_HOME), reports);
       if (opts.json) process.stdout.write(JSON.stringify({ passed: passed(reports), reports }, null, 2) + "\n");
       else process.stdout.write(formatReport(reports, file.probes) + "\n");
       process.exitCode = passed(reports) ? 0 : 1;

@@ -28,6 +28,9 @@ export function serveCommand(): Command {
       say(`berth listening on ${server.url} (home ${server.config.home})`);
       if (server.exposure) say(`berth: WARNING: ${server.exposure}`);
       if (server.tokenCreated) say(`API token (saved 0600 in ${server.config.home}/token, shown once): ${server.apiToken}`);
+      // The token rides in the fragment, which no server (nor proxy log) ever receives; the console drops it from the address bar.
+      if (server.consoleServed)
+        say(`console: ${server.url}/ui/${server.tokenCreated ? `#token=${encodeURIComponent(server.apiToken)}` : " (sign in with the API token)"}`);
       if (server.usingMock) say(`no provider key configured: the default model is berth's scripted mock (${server.defaultModel}) at ${server.mock.url}`);
       else say(`default model ${server.defaultModel}; providers: ${server.providers.list().filter((p) => p.secretPresent).map((p) => p.id).join(", ")} ('berth providers ls' for all)`);
       const stop = async () => {

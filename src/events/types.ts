@@ -57,6 +57,8 @@ export const EVENT_DATA = {
   "permission.requested": z.looseObject({
     permissionId: z.string(),
     policy: z.string(),
+    /** The harness's own choices (allow once, allow always, reject...); answer with one's optionId, or allow/deny. */
+    options: z.array(z.looseObject({ optionId: z.string(), name: z.string(), kind: z.string() })).optional(),
     toolCall: z.looseObject({ toolCallId: z.string(), title: z.string().nullish(), kind: z.string().nullish(), input: z.unknown().optional() }),
   }),
   "permission.resolved": z.looseObject({

@@ -215,3 +215,4 @@ export function formatReport(reports: TierReport[], probes: Probe[]): string {
 export function passed(reports: TierReport[]): boolean {
   return reports.every((r) => !r.error && r.results.length > 0 && r.results.every((x) => x.ok));
 }
+

@@ -91,6 +91,7 @@ export const SessionView = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   lastSeq: z.number().int(),
+  waitingForPermission: z.number().int().describe("Permission requests waiting for an answer now (policy ask)"),
   budget: Budget.extend({ spent: z.object({ tokens: z.number(), costUsd: z.number() }) }).optional(),
   deadlines: z.object({ turnMs: z.number().optional(), idleMs: z.number().optional(), firstEventMs: z.number().optional() }).optional().describe("The session's effective turn deadlines (ms)"),
   pool: z
@@ -113,6 +114,7 @@ export const TurnView = z.object({
   id: z.string(),
   sessionId: z.string(),
   idx: z.number().int(),
+  prompt: z.array(ContentBlock).describe("What was asked, as ACP content blocks (text is {type: 'text', text})"),
   state: z.enum(TURN_STATES),
   idempotencyKey: z.string().nullable(),
   stopReason: z.string().nullable(),

@@ -419,6 +419,11 @@ export class SessionManager {
   }
 
   /** What a session's model calls have used so far. */
+  /** Permission requests of the session waiting for an answer (0 when it is not live). */
+  waitingForPermission(sessionId: string): number {
+    return this.live.get(sessionId)?.permissions.waiting ?? 0;
+  }
+
   spent(sessionId: string): { tokens: number; costUsd: number } {
     return { ...(this.live.get(sessionId)?.budget.spent ?? this.deps.store.modelSpend(sessionId)) };
   }

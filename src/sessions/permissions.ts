@@ -19,6 +19,11 @@ interface Pending {
 export class PermissionBroker {
   private pending = new Map<string, Pending>();
 
+  /** Requests waiting for an answer now. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
   /** `emit` gets events without a turn; the session adds the running one. */
   constructor(private emit: (ev: NewEvent) => void) {}
 

@@ -3,7 +3,7 @@ import type { SessionView, TurnView } from "./contract.js";
 import type { SessionRecord, TurnRecord } from "./types.js";
 
 /** A session as the API shows it: the record's public fields and its settings' visible ones. */
-export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { tokens: number; costUsd: number }): SessionView {
+export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { tokens: number; costUsd: number }, waitingForPermission = 0): SessionView {
   const { settings } = s;
   return {
     id: s.id,
@@ -20,14 +20,14 @@ export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { 
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
     lastSeq,
+    waitingForPermission,
     ...(settings.budget ? { budget: { ...settings.budget, spent: spent() } } : {}),
     ...(settings.deadlines ? { deadlines: settings.deadlines } : {}),
     ...(settings.pool ? { pool: settings.pool } : {}),
   };
 }
 
-/** A turn as the API shows it (its prompt is not echoed). */
+/** A turn as the API shows it. */
 export function toTurnView(t: TurnRecord): TurnView {
-  const { prompt: _prompt, ...view } = t;
-  return view;
+  return { ...t, prompt: t.prompt as TurnView["prompt"] };
 }

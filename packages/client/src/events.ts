@@ -11,6 +11,10 @@ export interface FollowOptions {
   retryMs?: number;
   /** Give up after this many failed reconnects in a row (default 20). */
   maxRetries?: number;
+  /** The stream is open (again): events flow. */
+  onConnect?: () => void;
+  /** The connection dropped or could not be made; the iterator retries after a backoff. */
+  onDisconnect?: (cause: unknown, failures: number) => void;
 }
 
 const isEnd = (ev: BerthEvent) => ev.type === "session.status" && ev.data.state === "ended";
@@ -42,6 +46,7 @@ export async function* followEvents(t: Transport, sessionId: string, o: FollowOp
     }
     if (!res.ok) throw await BerthError.from(res);
     if (!res.body) throw new BerthError(res.status, "http_error", "the events response has no body");
+    o.onConnect?.();
 
     const queue: BerthEvent[] = [];
     const parser = createParser({ onEvent: (m) => queue.push(JSON.parse(m.data) as BerthEvent) });
@@ -75,6 +80,7 @@ export async function* followEvents(t: Transport, sessionId: string, o: FollowOp
     }
     // The server closed the stream without the session's end (a restart, a proxy's timeout): resume.
     failures = 0;
+    o.onDisconnect?.(new BerthError(0, "network_error", "the server closed the event stream"), 0);
   }
 }
 
@@ -90,6 +96,7 @@ async function* readRange(t: Transport, path: string, after: number, before: num
 }
 
 async function backoff(cause: unknown, failures: number, o: FollowOptions): Promise<void> {
+  o.onDisconnect?.(cause, failures);
   if (failures > (o.maxRetries ?? 20)) {
     if (cause instanceof BerthError) throw cause;
     throw new BerthError(0, "network_error", `the event stream failed ${failures - 1} times in a row: ${(cause as Error)?.message}`, { cause });

@@ -4,7 +4,7 @@ import { BerthError } from "./errors.js";
 import { followEvents, type FollowOptions } from "./events.js";
 import { Session } from "./session.js";
 import { Transport, type ConnectOptions } from "./transport.js";
-import type { BerthEvent, CreateSessionRequest, Harness, SessionInfo } from "./types.js";
+import type { BerthEvent, ConformanceReport, CreateSessionRequest, Harness, Provider, SessionInfo } from "./types.js";
 
 export class Berth {
   private constructor(private readonly t: Transport) {}
@@ -40,6 +40,16 @@ export class Berth {
 
   async harnesses(): Promise<Harness[]> {
     return (await this.t.json<{ harnesses: Harness[] }>("GET", "/v1/harnesses")).harnesses;
+  }
+
+  /** The provider routes models resolve through, and whether each one's secret is present. */
+  async providers(): Promise<Provider[]> {
+    return (await this.t.json<{ providers: Provider[] }>("GET", "/v1/providers")).providers;
+  }
+
+  /** Each tier's latest isolation-contract report (`berth conformance` on the server's home). */
+  async conformance(): Promise<ConformanceReport[]> {
+    return (await this.t.json<{ reports: ConformanceReport[] }>("GET", "/v1/conformance")).reports;
   }
 
   /** Liveness: the process answers. */

@@ -17,6 +17,40 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the provider routes models resolve through */
+        get: operations["listProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conformance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each tier's latest isolation-contract report (berth conformance) */
+        get: operations["listConformance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions": {
         parameters: {
             query?: never;
@@ -184,6 +218,8 @@ export type components = {
             createdAt: string;
             updatedAt: string;
             lastSeq: number;
+            /** @description Permission requests waiting for an answer now (policy ask) */
+            waitingForPermission: number;
             budget?: {
                 /** @description Tokens the provider reports (input, cached included, + output) over the session's life */
                 maxTokens?: number;
@@ -212,6 +248,12 @@ export type components = {
             id: string;
             sessionId: string;
             idx: number;
+            /** @description What was asked, as ACP content blocks (text is {type: 'text', text}) */
+            prompt: ({
+                type: string;
+            } & {
+                [key: string]: unknown;
+            })[];
             /** @enum {string} */
             state: "queued" | "running" | "completed" | "cancelled" | "failed" | "interrupted";
             idempotencyKey: string | null;
@@ -417,6 +459,13 @@ export type components = {
             data: {
                 permissionId: string;
                 policy: string;
+                options?: ({
+                    optionId: string;
+                    name: string;
+                    kind: string;
+                } & {
+                    [key: string]: unknown;
+                })[];
                 toolCall: {
                     toolCallId: string;
                     title?: string | null;
@@ -613,6 +662,41 @@ export type components = {
                 recordedAt: string;
             } | null;
         };
+        Provider: {
+            id: string;
+            /** @description The wire API berth speaks to it by default */
+            api: string;
+            apis: string[];
+            baseUrl: string;
+            /** @description Model ids and patterns it serves */
+            models: string[];
+            aliases: {
+                [key: string]: string;
+            };
+            /** @description The file the route comes from (or built-in) */
+            source: string;
+            /** @description The name of the secret it needs (never its value) */
+            secret?: string;
+            /** @description Whether that secret resolves in the server's environment */
+            secretPresent: boolean;
+            /** @description Only used when a session names it (provider) */
+            explicitOnly: boolean;
+        };
+        ConformanceReport: {
+            tier: string;
+            driver: string;
+            error?: string;
+            results: {
+                probe: string;
+                tier: string;
+                /** @enum {string} */
+                expected: "yes" | "no";
+                /** @enum {string} */
+                observed: "yes" | "no" | "error";
+                ok: boolean;
+            }[];
+            ranAt: string;
+        };
         CreateSessionRequest: {
             /** @description Harness id, e.g. pi */
             harness: string;
@@ -718,6 +802,122 @@ export interface operations {
                 content: {
                     "application/json": {
                         harnesses: components["schemas"]["Harness"][];
+                    };
+                };
+            };
+            /** @description Invalid request (code says which part) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Host header names another server (DNS rebinding guard) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The server could not recover from its previous run */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Routes, in resolution order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        providers: components["schemas"]["Provider"][];
+                    };
+                };
+            };
+            /** @description Invalid request (code says which part) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Host header names another server (DNS rebinding guard) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The server could not recover from its previous run */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listConformance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One per tier that has been checked on this server's home */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        reports: components["schemas"]["ConformanceReport"][];
                     };
                 };
             };

@@ -19,3 +19,5 @@ export type BerthEvent = Schemas["Event"];
 export type EventType = BerthEvent["type"];
 export type EventOf<T extends EventType> = Extract<BerthEvent, { type: T }>;
 export type EventPage = Schemas["EventPage"];
+export type Provider = Schemas["Provider"];
+export type ConformanceReport = Schemas["ConformanceReport"];
