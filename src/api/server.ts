@@ -427,5 +427,5 @@ function turnDto(t: TurnRecord, d: Pick<ApiDeps, "redactor">): TurnView {
 }
 
 function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "events" | "manager">): SessionView {
-  return toSessionView(s, d.events.lastSeq(s.id), () => d.manager.spent(s.id), d.manager.waitingForPermission(s.id));
+  return toSessionView(s, d.events.lastSeq(s.id), () => d.manager.spent(s.id), { waitingForPermission: d.manager.waitingForPermission(s.id), turns: d.manager.turnCount(s.id) });
 }

@@ -91,7 +91,10 @@ export const SessionView = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   lastSeq: z.number().int(),
+  provider: z.string().optional().describe("The provider route its model resolved to"),
+  turns: z.number().int().describe("Turns posted so far"),
   waitingForPermission: z.number().int().describe("Permission requests waiting for an answer now (policy ask)"),
+  spent: z.object({ tokens: z.number(), costUsd: z.number() }).describe("Tokens and USD its model calls used so far (cost only where the model has a price)"),
   budget: Budget.extend({ spent: z.object({ tokens: z.number(), costUsd: z.number() }) }).optional(),
   deadlines: z.object({ turnMs: z.number().optional(), idleMs: z.number().optional(), firstEventMs: z.number().optional() }).optional().describe("The session's effective turn deadlines (ms)"),
   pool: z

@@ -419,6 +419,10 @@ export class SessionManager {
   }
 
   /** What a session's model calls have used so far. */
+  turnCount(sessionId: string): number {
+    return this.deps.store.turnCount(sessionId);
+  }
+
   /** Permission requests of the session waiting for an answer (0 when it is not live). */
   waitingForPermission(sessionId: string): number {
     return this.live.get(sessionId)?.permissions.waiting ?? 0;

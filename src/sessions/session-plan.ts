@@ -91,6 +91,7 @@ export function planSession(input: CreateSessionInput, d: SessionPlanDeps): Plan
     metadata: input.metadata,
     writablePaths: input.writablePaths,
     provider: input.provider,
+    route: route.provider,
     egressAllow: input.network?.allow ?? [],
     egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
     gitHosts,

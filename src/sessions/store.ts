@@ -20,6 +20,7 @@ export interface SessionStore {
   insertTurn(t: NewTurn): { turn: TurnRecord; created: boolean };
   getTurn(id: string): TurnRecord | undefined;
   listTurns(sessionId: string): TurnRecord[];
+  turnCount(sessionId: string): number;
   turnsInStates(sessionId: string, states: readonly TurnState[]): TurnRecord[];
   startTurn(id: string): void;
   endTurn(id: string, state: TurnState, stopReason: string | null): void;

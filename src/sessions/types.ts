@@ -33,6 +33,8 @@ export interface SessionSettings {
   metadata?: Record<string, string>;
   /** The provider the session asked for by id, if any. */
   provider?: string;
+  /** The provider its model resolved to at creation (shown; resume resolves again). */
+  route?: string;
   /** Protected workspace paths (PROTECTED_WORKSPACE_PATHS) this session may write. */
   writablePaths?: string[];
   /** Egress allowlist for the session's proxy (exact host or *.suffix, optional :port). */

@@ -3,8 +3,14 @@ import type { SessionView, TurnView } from "./contract.js";
 import type { SessionRecord, TurnRecord } from "./types.js";
 
 /** A session as the API shows it: the record's public fields and its settings' visible ones. */
-export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { tokens: number; costUsd: number }, waitingForPermission = 0): SessionView {
+export function toSessionView(
+  s: SessionRecord,
+  lastSeq: number,
+  spent: () => { tokens: number; costUsd: number },
+  extra: { waitingForPermission?: number; turns?: number } = {},
+): SessionView {
   const { settings } = s;
+  const used = spent();
   return {
     id: s.id,
     harness: s.harness,
@@ -20,8 +26,11 @@ export function toSessionView(s: SessionRecord, lastSeq: number, spent: () => { 
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
     lastSeq,
-    waitingForPermission,
-    ...(settings.budget ? { budget: { ...settings.budget, spent: spent() } } : {}),
+    ...((settings.route ?? settings.provider) ? { provider: settings.route ?? settings.provider } : {}),
+    turns: extra.turns ?? 0,
+    waitingForPermission: extra.waitingForPermission ?? 0,
+    spent: used,
+    ...(settings.budget ? { budget: { ...settings.budget, spent: used } } : {}),
     ...(settings.deadlines ? { deadlines: settings.deadlines } : {}),
     ...(settings.pool ? { pool: settings.pool } : {}),
   };

@@ -121,6 +121,7 @@ export class SqliteStore implements SessionStore, EventStore {
       getTurn: db.prepare("SELECT * FROM turns WHERE id = ?"),
       turnByKey: db.prepare("SELECT * FROM turns WHERE session_id = ? AND idempotency_key = ?"),
       listTurns: db.prepare("SELECT * FROM turns WHERE session_id = ? ORDER BY idx"),
+      turnCount: db.prepare("SELECT COUNT(*) AS n FROM turns WHERE session_id = ?"),
       turnsInStates: db.prepare(
         "SELECT * FROM turns WHERE session_id = ? AND state IN (SELECT value FROM json_each(?)) ORDER BY idx",
       ),
@@ -236,6 +237,10 @@ export class SqliteStore implements SessionStore, EventStore {
   getTurn(id: string): TurnRecord | undefined {
     const r = this.stmts.getTurn.get(id);
     return r ? toTurn(r) : undefined;
+  }
+
+  turnCount(sessionId: string): number {
+    return (this.stmts.turnCount.get(sessionId) as { n: number }).n;
   }
 
   listTurns(sessionId: string): TurnRecord[] {

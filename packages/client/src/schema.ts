@@ -218,8 +218,17 @@ export type components = {
             createdAt: string;
             updatedAt: string;
             lastSeq: number;
+            /** @description The provider route its model resolved to */
+            provider?: string;
+            /** @description Turns posted so far */
+            turns: number;
             /** @description Permission requests waiting for an answer now (policy ask) */
             waitingForPermission: number;
+            /** @description Tokens and USD its model calls used so far (cost only where the model has a price) */
+            spent: {
+                tokens: number;
+                costUsd: number;
+            };
             budget?: {
                 /** @description Tokens the provider reports (input, cached included, + output) over the session's life */
                 maxTokens?: number;

@@ -38,7 +38,7 @@ export function Sessions({ berth }: { berth: Berth }) {
       {sessions.length > 0 && (
         <div className="table-wrap">
           <table>
-            <Head cols={["Session", "State", "Harness", "Model", "Tier", "Age", "Spent"]} />
+            <Head cols={["Session", "State", "Harness", "Model", "Tier", "Age", "Turns", "Spent"]} />
             <tbody>
               {sessions.map((s) => (
                 <Row key={s.id} s={s} />
@@ -52,7 +52,9 @@ export function Sessions({ berth }: { berth: Berth }) {
 }
 
 function Row({ s }: { s: SessionInfo }) {
-  const spent = s.budget ? `${s.budget.spent.tokens.toLocaleString()} tok${s.budget.maxTokens ? ` / ${s.budget.maxTokens.toLocaleString()}` : ""}${s.budget.spent.costUsd ? ` · $${s.budget.spent.costUsd.toFixed(4)}` : ""}` : "—";
+  const cap = s.budget?.maxTokens ? ` of ${s.budget.maxTokens.toLocaleString()}` : "";
+  const costCap = s.budget?.maxCostUsd ? ` of $${s.budget.maxCostUsd}` : "";
+  const spent = `${s.spent.tokens.toLocaleString()} tokens${cap}${s.spent.costUsd || costCap ? ` · $${s.spent.costUsd.toFixed(4)}${costCap}` : ""}`;
   return (
     <tr>
       <td>
@@ -77,9 +79,13 @@ function Row({ s }: { s: SessionInfo }) {
       <td>
         {s.harness} <span className="muted">{s.harnessVersion}</span>
       </td>
-      <td>{s.model}</td>
+      <td>
+        {s.model}
+        {s.provider && <span className="muted"> via {s.provider}</span>}
+      </td>
       <td>{s.tier}</td>
       <td title={s.createdAt}>{age(s.createdAt)}</td>
+      <td>{s.turns}</td>
       <td>{spent}</td>
     </tr>
   );
