@@ -45,9 +45,12 @@ export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: Even
   });
   res.write("retry: 1000\n\n");
   let closed = false;
+  let sent = 0;
+  const started = performance.now();
   // One socket write per batch, not per event.
   const send = (evs: WireEvent[]) => {
     if (closed) return;
+    sent += evs.length;
     res.write(frameOf(evs));
     if (res.writableLength > MAX_BUFFERED || evs.some(isTerminal)) close();
   };
@@ -58,6 +61,8 @@ export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: Even
     clearInterval(heartbeat);
     sub.off?.();
     res.end();
+    // The stream's request line, when it ends (the reply was hijacked, so Fastify logs nothing).
+    req.log.info({ method: "GET", path: `/v1/sessions/${sessionId}/events`, status: 200, ms: Math.round(performance.now() - started), sessionId, stream: true, events: sent }, "request");
   };
   // Set after the replay; close() may run during it (a slow reader), hence the holder.
   const sub: { off?: () => void } = {};

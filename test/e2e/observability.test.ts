@@ -49,6 +49,8 @@ describe("/metrics and the server log", () => {
       expect(requests).toContainEqual(expect.objectContaining({ method: "POST", path: "/v1/sessions", status: 201 }));
       expect(requests).toContainEqual(expect.objectContaining({ method: "POST", path: `/v1/sessions/${s.id}/turns`, status: 202, sessionId: s.id }));
       expect(requests).toContainEqual(expect.objectContaining({ method: "DELETE", path: `/v1/sessions/${s.id}`, status: 200 }));
+      // An event stream is logged when it ends, with how many events it carried.
+      expect(requests).toContainEqual(expect.objectContaining({ path: `/v1/sessions/${s.id}/events`, stream: true, events: expect.any(Number) }));
       expect(berth.log()).not.toContain(API_TOKEN);
     } finally {
       await berth.stop();
