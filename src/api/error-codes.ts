@@ -41,6 +41,8 @@ export const ERROR_CODES = [
   "budget_exceeded",
   "no_running_turn",
   "permission_not_found",
+  "turn_not_found",
+  "no_snapshot",
   "invalid_answer",
   "invalid_option",
   "invalid_last_event_id",

@@ -58,6 +58,7 @@ export const EventsQuery = z.object({
 });
 
 export const SessionParams = z.object({ id: z.string().min(1).max(100) });
+export const TurnParams = z.object({ id: z.string().min(1).max(100), turnId: z.string().min(1).max(100) });
 export const PermissionParams = z.object({ id: z.string().min(1).max(100), permissionId: z.string().min(1).max(100) });
 
 export const Harness = z
@@ -112,3 +113,20 @@ export const ConformanceReport = z
     ranAt: z.string(),
   })
   .meta({ id: "ConformanceReport" });
+
+export const TurnDiff = z
+  .object({
+    turnId: z.string(),
+    files: z.array(
+      z.object({
+        path: z.string(),
+        change: z.enum(["added", "modified", "deleted"]),
+        binary: z.boolean(),
+        additions: z.number().int().optional(),
+        deletions: z.number().int().optional(),
+      }),
+    ),
+    patch: z.string().describe("Unified diff of the text files"),
+    truncated: z.boolean().describe("More than 1000 files, or a patch over 1 MiB"),
+  })
+  .meta({ id: "TurnDiff" });

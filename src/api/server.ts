@@ -24,7 +24,7 @@ import {
 import { toSessionView, toTurnView } from "../sessions/views.js";
 import { MIN_TOKEN_LENGTH } from "../config/config.js";
 import { BerthError } from "../util/errors.js";
-import { ConformanceReport, ErrorBody, EventPage, EventsQuery, Harness, PermissionParams, Provider, SessionParams } from "./schemas.js";
+import { ConformanceReport, ErrorBody, EventPage, EventsQuery, Harness, PermissionParams, Provider, SessionParams, TurnDiff, TurnParams } from "./schemas.js";
 import type { ProviderListing } from "../providers/registry.js";
 import type { RecordedReport } from "../sandboxes/conformance-record.js";
 import { registerConsole } from "./console.js";
@@ -346,6 +346,31 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           },
         },
         async (req) => ({ turns: d.manager.turns(req.params.id).map((t) => turnDto(t, d)) }),
+      );
+
+      r.get(
+        "/sessions/:id/turns/:turnId/diff",
+        {
+          schema: {
+            operationId: "getTurnDiff",
+            summary: "What a turn changed in the workspace",
+            description:
+              "From berth's snapshots of the workspace at the turn's start and end (a private store the agent cannot reach). Binary files are listed, not inlined; the patch is cut at 1 MiB.",
+            tags: ["turns"],
+            params: TurnParams,
+            response: { 200: TurnDiff.describe("Files added, modified and deleted, and the unified diff"), ...notFound },
+          },
+        },
+        async (req) => {
+          const { id, turnId } = req.params;
+          d.manager.get(id);
+          if (!d.manager.turns(id).some((t) => t.id === turnId)) throw new BerthError(404, "turn_not_found", `no turn ${turnId} in session ${id}`);
+          const snaps = d.manager.snapshots;
+          if (!snaps || !(await snaps.has(id, `turns/${turnId}/end`)))
+            throw new BerthError(404, "no_snapshot", `turn ${turnId} has no workspace snapshots (it has not ended, it never started, or BERTH_TURN_SNAPSHOTS is off)`);
+          const diff = await snaps.diff(id, `turns/${turnId}/start`, `turns/${turnId}/end`);
+          return { turnId, ...diff, patch: d.redactor.redact(diff.patch) };
+        },
       );
 
       r.post(

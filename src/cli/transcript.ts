@@ -76,6 +76,12 @@ export class Transcript {
       case "turn.ended":
         this.line(this.paint.dim(`· turn ended: ${ev.data.stopReason}`));
         break;
+      case "workspace.changed": {
+        const { added, modified, deleted } = ev.data;
+        const names = ev.data.files.slice(0, 5).map((f) => f.path).join(", ");
+        this.line(this.paint.dim(`· files: ${added} added, ${modified} modified, ${deleted} deleted (${names}${ev.data.files.length > 5 || ev.data.truncated ? ", …" : ""})`));
+        break;
+      }
       // Bookkeeping a reader of the transcript doesn't need (the JSON output has it all).
       case "turn.queued":
       case "turn.started":

@@ -100,6 +100,7 @@ export const ENV = {
   BERTH_TURN_IDLE_TIMEOUT_MS: variable(millis, "`900000`", "longest a turn may go without an event"),
   BERTH_TURN_FIRST_EVENT_TIMEOUT_MS: variable(millis, "`300000`", "longest a turn may wait for its first event"),
   BERTH_MAX_CONCURRENT_STARTS: variable(wholeNumber(0), "twice the CPUs", "sandboxes starting at once (0: no limit); more wait their turn"),
+  BERTH_TURN_SNAPSHOTS: variable(flag, "on", "snapshot the workspace at each turn's start and end, for its diff and workspace.changed (off: no snapshots)"),
   BERTH_IDLE_GC_MS: variable(wholeNumber(0), "`10000`", "one full garbage collection this long after the last live session ends (0: leave it to V8)"),
   BERTH_POOLS: variable(text, "unset", "warm pools, `harness:tier:model=size` comma-separated (README \"Warm pools\")"),
   BERTH_POOLS_FILE: variable(text, "unset", "warm pools as a YAML file (README \"Warm pools\")"),

@@ -20,6 +20,8 @@ export const EVENT_TYPES = [
   "session.error",
   /** After a sandbox: code-running files the agent planted in the workspace, moved to quarantine. */
   "workspace.neutralized",
+  /** At a turn's end: the files it added, modified and deleted (GET .../turns/{id}/diff has the diff). */
+  "workspace.changed",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -82,6 +84,13 @@ export const EVENT_DATA = {
   "turn.ended": z.looseObject({ stopReason: z.string().nullable() }),
   "session.error": z.looseObject({ code: z.string(), message: z.string().optional() }),
   "workspace.neutralized": z.looseObject({ items: z.array(z.looseObject({})), truncated: z.boolean() }),
+  "workspace.changed": z.looseObject({
+    added: z.number().int(),
+    modified: z.number().int(),
+    deleted: z.number().int(),
+    files: z.array(z.looseObject({ path: z.string(), change: z.enum(["added", "modified", "deleted"]), binary: z.boolean() })),
+    truncated: z.boolean(),
+  }),
 } as const satisfies Record<EventType, z.ZodType>;
 
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;

@@ -20,6 +20,8 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing } from "../telemetry/tracing.js";
 import { AgentUpdates } from "./agent-updates.js";
 import { logLifecycle } from "./lifecycle-log.js";
+import { WorkspaceSnapshots } from "./snapshots.js";
+import { turnSnapshots } from "./turn-snapshots.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
 import type { CreateSessionInput, PermissionAnswer, ResumeInput } from "./contract.js";
 import { DEADLINE_STOP_REASONS } from "./deadlines.js";
@@ -87,10 +89,13 @@ export class SessionManager {
   private launcher: HarnessLauncher;
   private turnRunner: TurnRunner;
   readonly pool: WarmPool;
+  /** Each turn's workspace at its start and end (off with BERTH_TURN_SNAPSHOTS=off). */
+  readonly snapshots?: WorkspaceSnapshots;
   private startPhases: StartPhases;
 
   constructor(private deps: SessionManagerDeps) {
     this.tracing = deps.tracing ?? noopTracing();
+    if (deps.config.env.BERTH_TURN_SNAPSHOTS !== false) this.snapshots = new WorkspaceSnapshots(join(deps.config.home, "snapshots"));
     // Sandbox starts at once: enough to keep every CPU busy, few enough that a burst queues
     // (and each start finishes within its handshake timeouts) instead of all slowing together.
     const starts = deps.config.env.BERTH_MAX_CONCURRENT_STARTS ?? 2 * availableParallelism();
@@ -103,6 +108,7 @@ export class SessionManager {
       tracing: this.tracing,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       serverDeadlines: deps.config.turnDeadlines,
+      ...(this.snapshots ? { snapshots: turnSnapshots({ snapshots: this.snapshots, store: deps.store, emit: (id, ev) => this.emit(id, ev), logger: deps.logger }) } : {}),
     });
     const c = deps.config;
     this.workspaces = new WorkspaceGuard({
@@ -407,6 +413,8 @@ export class SessionManager {
       throw conflict("no_running_turn", `session ${id} has no running turn to cancel`);
     // ACP: the client answers pending permission requests with "cancelled" when it cancels.
     live.permissions.cancelAll();
+    // A turn between turn.started and its prompt (the start snapshot) is not sent at all.
+    live.cancelRequested = live.running;
     await live.agent.cancel(live.acpSessionId);
     return { turnId: live.running };
   }

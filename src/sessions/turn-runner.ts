@@ -15,6 +15,8 @@ import type { PermissionBroker } from "./permissions.js";
 
 /** The in-memory half of a live session: its sandbox, ACP connection and turn queue. */
 export interface LiveSession {
+  /** The turn a cancel asked to stop (a turn cancelled before its prompt is never sent). */
+  cancelRequested?: string;
   id: string;
   spec: HarnessSpec;
   driver: SandboxDriver;
@@ -61,6 +63,8 @@ export interface TurnRunnerHost {
   metrics?: Metrics;
   /** The server's turn deadlines, for a session stored before sessions had their own. */
   serverDeadlines: DeadlineLimits;
+  /** Snapshots the workspace at a turn's start and end (sessions/turn-snapshots.ts); never fails a turn. */
+  snapshots?: { start(live: LiveSession, turnId: string): Promise<void>; end(live: LiveSession, turnId: string): Promise<void> };
 }
 
 /**
@@ -106,14 +110,28 @@ export class TurnRunner {
     });
     // A session stored before deadlines existed gets the server's.
     this.watchDeadlines(live, row.settings.deadlines ?? serverDeadlines(this.host.serverDeadlines));
+    await this.host.snapshots?.start(live, turnId);
+    if (live.ending || live.running !== turnId) return;
+    if (live.cancelRequested === turnId) {
+      // Cancelled before its prompt went out: the harness never saw it.
+      await this.host.snapshots?.end(live, turnId);
+      this.finish(live, turnId, "cancelled", "cancelled");
+      this.host.setState(live.id, "ready");
+      return void this.pump(live);
+    }
     try {
       // The API checked each block's shape loosely (type + fields); the harness judges the rest.
       const res = await live.agent.prompt(live.acpSessionId, turn.prompt as ContentBlock[]);
+      if (live.ending || live.running !== turnId) return;
+      // What the turn changed, recorded before it is reported ended.
+      await this.host.snapshots?.end(live, turnId);
       if (live.ending || live.running !== turnId) return;
       const passed = live.deadlinePassed;
       if (passed) this.finish(live, turnId, "failed", DEADLINE_STOP_REASONS[passed]);
       else this.finish(live, turnId, res.stopReason === "cancelled" ? "cancelled" : "completed", res.stopReason);
     } catch (e) {
+      if (live.ending || live.running !== turnId) return;
+      await this.host.snapshots?.end(live, turnId);
       if (live.ending || live.running !== turnId) return;
       const message = String((e as Error | undefined)?.message ?? e);
       this.host.emit(live.id, { type: "session.error", turnId, data: { code: "turn_failed", message } });

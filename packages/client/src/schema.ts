@@ -134,6 +134,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{id}/turns/{turnId}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a turn changed in the workspace
+         * @description From berth's snapshots of the workspace at the turn's start and end (a private store the agent cannot reach). Binary files are listed, not inlined; the patch is cut at 1 MiB.
+         */
+        get: operations["getTurnDiff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{id}/cancel": {
         parameters: {
             query?: never;
@@ -277,7 +297,7 @@ export type components = {
                  * @description Machine-readable; stable across versions
                  * @enum {string}
                  */
-                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "harness_timeout" | "recovery_failed" | "starting_failed" | "internal_error";
+                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "harness_timeout" | "recovery_failed" | "starting_failed" | "internal_error";
                 /** @description One sentence saying what went wrong and what to do */
                 message: string;
             };
@@ -622,7 +642,37 @@ export type components = {
                 [key: string]: unknown;
             };
         };
-        Event: components["schemas"]["SessionStatusEvent"] | components["schemas"]["TurnQueuedEvent"] | components["schemas"]["TurnStartedEvent"] | components["schemas"]["MessageDeltaEvent"] | components["schemas"]["ThoughtDeltaEvent"] | components["schemas"]["ToolCallEvent"] | components["schemas"]["ToolUpdateEvent"] | components["schemas"]["PlanEvent"] | components["schemas"]["PermissionRequestedEvent"] | components["schemas"]["PermissionResolvedEvent"] | components["schemas"]["UsageEvent"] | components["schemas"]["ModelCallEvent"] | components["schemas"]["TurnEndedEvent"] | components["schemas"]["SessionErrorEvent"] | components["schemas"]["WorkspaceNeutralizedEvent"];
+        WorkspaceChangedEvent: {
+            /** @description Position in the session's log, from 1, no gaps: the SSE id and Last-Event-ID */
+            seq: number;
+            /** @description ISO 8601, when berth recorded it */
+            ts: string;
+            sessionId: string;
+            /** @description The turn it belongs to, if any */
+            turnId?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "workspace.changed";
+            data: {
+                added: number;
+                modified: number;
+                deleted: number;
+                files: ({
+                    path: string;
+                    /** @enum {string} */
+                    change: "added" | "modified" | "deleted";
+                    binary: boolean;
+                } & {
+                    [key: string]: unknown;
+                })[];
+                truncated: boolean;
+            } & {
+                [key: string]: unknown;
+            };
+        };
+        Event: components["schemas"]["SessionStatusEvent"] | components["schemas"]["TurnQueuedEvent"] | components["schemas"]["TurnStartedEvent"] | components["schemas"]["MessageDeltaEvent"] | components["schemas"]["ThoughtDeltaEvent"] | components["schemas"]["ToolCallEvent"] | components["schemas"]["ToolUpdateEvent"] | components["schemas"]["PlanEvent"] | components["schemas"]["PermissionRequestedEvent"] | components["schemas"]["PermissionResolvedEvent"] | components["schemas"]["UsageEvent"] | components["schemas"]["ModelCallEvent"] | components["schemas"]["TurnEndedEvent"] | components["schemas"]["SessionErrorEvent"] | components["schemas"]["WorkspaceNeutralizedEvent"] | components["schemas"]["WorkspaceChangedEvent"];
         EventPage: {
             events: components["schemas"]["Event"][];
             /** @description The session's last event so far */
@@ -705,6 +755,21 @@ export type components = {
                 ok: boolean;
             }[];
             ranAt: string;
+        };
+        TurnDiff: {
+            turnId: string;
+            files: {
+                path: string;
+                /** @enum {string} */
+                change: "added" | "modified" | "deleted";
+                binary: boolean;
+                additions?: number;
+                deletions?: number;
+            }[];
+            /** @description Unified diff of the text files */
+            patch: string;
+            /** @description More than 1000 files, or a patch over 1 MiB */
+            truncated: boolean;
         };
         CreateSessionRequest: {
             /** @description Harness id, e.g. pi */
@@ -1467,6 +1532,74 @@ export interface operations {
             };
             /** @description Not possible in the session's current state (code says why) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Host header names another server (DNS rebinding guard) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The server could not recover from its previous run */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getTurnDiff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                turnId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Files added, modified and deleted, and the unified diff */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TurnDiff"];
+                };
+            };
+            /** @description Invalid request (code says which part) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session (or permission request) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,7 +1,7 @@
 import { BerthError } from "./errors.js";
 import { followEvents, type FollowOptions } from "./events.js";
 import type { Transport } from "./transport.js";
-import type { BerthEvent, EventOf, PermissionAnswer, PostTurnRequest, SessionInfo, Turn } from "./types.js";
+import type { BerthEvent, EventOf, PermissionAnswer, PostTurnRequest, SessionInfo, Turn, TurnDiff } from "./types.js";
 
 export type PermissionRequest = EventOf<"permission.requested">;
 /** Text, or ACP content blocks. */
@@ -134,6 +134,11 @@ export class Session {
   /** The session's turns, in order. */
   async turns(): Promise<Turn[]> {
     return (await this.t.json<{ turns: Turn[] }>("GET", `${this.path}/turns`)).turns;
+  }
+
+  /** What a turn changed in the workspace: files added, modified, deleted, and the unified diff. */
+  async diff(turnId: string): Promise<TurnDiff> {
+    return this.t.json<TurnDiff>("GET", `${this.path}/turns/${encodeURIComponent(turnId)}/diff`);
   }
 
   private async turn(id: string): Promise<Turn> {

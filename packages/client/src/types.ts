@@ -21,3 +21,4 @@ export type EventOf<T extends EventType> = Extract<BerthEvent, { type: T }>;
 export type EventPage = Schemas["EventPage"];
 export type Provider = Schemas["Provider"];
 export type ConformanceReport = Schemas["ConformanceReport"];
+export type TurnDiff = Schemas["TurnDiff"];

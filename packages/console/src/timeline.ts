@@ -20,7 +20,8 @@ export type TurnItem =
   | { kind: "permission"; key: string; request: EventOf<"permission.requested">; resolved?: EventOf<"permission.resolved">["data"] }
   | { kind: "model"; key: string; data: EventOf<"model.call">["data"] }
   | { kind: "error"; key: string; code: string; message?: string }
-  | { kind: "plan"; key: string; entries: unknown };
+  | { kind: "plan"; key: string; entries: unknown }
+  | { kind: "changes"; key: string; data: EventOf<"workspace.changed">["data"] };
 
 export interface Turn {
   kind: "turn";
@@ -121,6 +122,9 @@ export function fold(t: Timeline, events: BerthEvent[]): Timeline {
         break;
       case "plan":
         turn.items.push({ kind: "plan", key, entries: ev.data.entries });
+        break;
+      case "workspace.changed":
+        turn.items.push({ kind: "changes", key, data: ev.data });
         break;
       case "turn.ended":
         turn.stopReason = ev.data.stopReason;

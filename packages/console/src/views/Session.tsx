@@ -212,6 +212,21 @@ function Item({ item }: { item: TurnItem }) {
           {plainError(item.code, item.message)}
         </div>
       );
+    case "changes":
+      return (
+        <details className="changes">
+          <summary>
+            Files changed: {item.data.added} added, {item.data.modified} modified, {item.data.deleted} deleted
+          </summary>
+          <ul>
+            {item.data.files.map((f) => (
+              <li key={f.path}>
+                <code>{f.path}</code> <span className="muted">{f.change}{f.binary ? ", binary" : ""}</span>
+              </li>
+            ))}
+          </ul>
+        </details>
+      );
     case "plan":
       return (
         <details className="plan">
