@@ -13,6 +13,7 @@ const BENCHES: Record<string, { aliases: string[]; load: () => Promise<{ run(): 
   images: { aliases: ["image", "podman"], load: () => import("./images.js") },
   gateway: { aliases: ["gw"], load: () => import("./gateway.js") },
   "t1-start": { aliases: ["t1", "sandbox-start"], load: () => import("./t1-start.js") },
+  snapshots: { aliases: ["snapshot", "diff"], load: () => import("./snapshots.js") },
   "harness-integrity": { aliases: ["integrity"], load: () => import("./harness-integrity.js") },
 };
 
