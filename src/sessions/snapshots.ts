@@ -64,7 +64,8 @@ export class WorkspaceSnapshots {
     const dir = this.gitDir(sessionId);
     if (!existsSync(join(dir, "HEAD"))) {
       mkdirSync(this.root, { recursive: true, mode: 0o700 });
-      await run("git", ["init", "--quiet", "--bare", dir], { env: { PATH: process.env.PATH, HOME: this.root, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" } });
+      // Copies of the workspace: readable by berth only (0600 files, 0700 directories), no sample hooks.
+      await run("git", ["init", "--quiet", "--bare", "--shared=0600", "--template=", dir], { env: { PATH: process.env.PATH, HOME: this.root, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" } });
     }
     await this.git(sessionId, workspace, ["add", "--all", "--ignore-errors", "--", "."]).catch(async (e: { code?: number }) => {
       // --ignore-errors: an unreadable file is skipped (exit 1) and the rest is staged.

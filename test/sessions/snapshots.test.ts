@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ describe("workspace snapshots", () => {
   };
 
   it("lists added, modified and deleted files, binary ones without inlining them, and the text diff", async () => {
-    const { ws, snaps } = setup();
+    const { dir, ws, snaps } = setup();
     writeFileSync(join(ws, "keep.txt"), "one\ntwo\n");
     writeFileSync(join(ws, "gone.txt"), "bye\n");
     await snaps.take("ses_1", ws, "turns/t1/start");
@@ -35,6 +35,10 @@ describe("workspace snapshots", () => {
     expect(d.patch).toContain("Binary files /dev/null and b/new.bin differ");
     expect(d.truncated).toBe(false);
     expect(await snaps.has("ses_1", "turns/t1/end")).toBe(true);
+    // Copies of the workspace: nobody but berth reads them.
+    const walk = (d: string): string[] => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? [join(d, n), ...walk(join(d, n))] : [join(d, n)]));
+    const open = walk(join(dir, "snapshots")).filter((f) => (statSync(f).mode & 0o077) !== 0);
+    expect(open).toEqual([]);
     expect(await snaps.has("ses_1", "turns/t9/end")).toBe(false);
   });
 
