@@ -37,6 +37,11 @@ export class WorkspaceSnapshots {
     private readonly timeoutMs = 60_000,
   ) {}
 
+  /** No system or user git config, no prompt: nothing but these arguments configures git. */
+  private env(): NodeJS.ProcessEnv {
+    return { PATH: process.env.PATH, HOME: this.root, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null", GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
+  }
+
   private gitDir(sessionId: string): string {
     if (!/^[a-z]+_[0-9a-z]+$/.test(sessionId)) throw new Error(`not a session id: ${sessionId}`);
     return join(this.root, `${sessionId}.git`);
@@ -53,7 +58,7 @@ export class WorkspaceSnapshots {
         maxBuffer,
         timeout: this.timeoutMs,
         cwd: this.root,
-        env: { PATH: process.env.PATH, HOME: this.root, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null", GIT_TERMINAL_PROMPT: "0", GIT_INDEX_FILE: join(dir, "index"), LC_ALL: "C" },
+        env: { ...this.env(), GIT_INDEX_FILE: join(dir, "index") },
       },
     );
     return stdout;
@@ -65,7 +70,7 @@ export class WorkspaceSnapshots {
     if (!existsSync(join(dir, "HEAD"))) {
       mkdirSync(this.root, { recursive: true, mode: 0o700 });
       // Copies of the workspace: readable by berth only (0600 files, 0700 directories), no sample hooks.
-      await run("git", ["init", "--quiet", "--bare", "--shared=0600", "--template=", dir], { env: { PATH: process.env.PATH, HOME: this.root, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" } });
+      await run("git", ["init", "--quiet", "--bare", "--shared=0600", "--template=", dir], { env: this.env() });
     }
     await this.git(sessionId, workspace, ["add", "--all", "--ignore-errors", "--", "."]).catch(async (e: { code?: number }) => {
       // --ignore-errors: an unreadable file is skipped (exit 1) and the rest is staged.

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { BerthError } from "berth-client";
 import { client, signOut, token } from "./auth.js";
 import { href, navigate, useRoute, type Route } from "./router.js";
@@ -11,6 +11,8 @@ import { System } from "./views/System.js";
 export function App() {
   const route = useRoute();
   const [signedIn, setSignedIn] = useState(() => token() !== null);
+  // One client per sign-in: a new one on every render would restart each view's event stream.
+  const berth = useMemo(() => client(), [signedIn]);
   const [theme, setTheme] = useState(() => localStorage.getItem("berth.theme") ?? "auto");
   useEffect(() => {
     localStorage.setItem("berth.theme", theme);
@@ -76,10 +78,10 @@ export function App() {
         </button>
       </header>
       <main>
-        {route.page === "sessions" && <Sessions berth={client()} />}
-        {route.page === "new" && <NewSession berth={client()} />}
-        {route.page === "session" && <SessionView key={route.id} berth={client()} id={route.id} />}
-        {route.page === "system" && <System berth={client()} />}
+        {route.page === "sessions" && <Sessions berth={berth} />}
+        {route.page === "new" && <NewSession berth={berth} />}
+        {route.page === "session" && <SessionView key={route.id} berth={berth} id={route.id} />}
+        {route.page === "system" && <System berth={berth} />}
       </main>
     </div>
   );
