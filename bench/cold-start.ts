@@ -1,23 +1,21 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fmtMiB, fmtMs, heading, median, now, percentile, progress, REPO, say, table, withTimeout } from "./util.js";
+import { installSandboxAgent, PEER_VERSION } from "./peer-sandbox-agent.js";
+import { fmtMiB, fmtMs, freePort, heading, median, now, percentile, progress, REPO, say, table, withTimeout } from "./util.js";
 
 // Server cold start, side by side in one run: spawn → first 200 on the health route, with a
 // fresh home each time, and idle RSS ~2 s later. Variants, interleaved run by run: berth
 // from tsc's per-file output (dist/cli/main.js), berth's bundle (dist/bundle/berth.mjs,
 // what `npm run build` ships as the `berth` bin), and the peer sandbox-agent (its release
-// binary from the npm registry, installed into .cache/peers on first use).
+// binary from the npm registry, see peer-sandbox-agent.ts).
 
 const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 10);
 const IDLE_MS = 2000;
 const CLI = join(REPO, "dist", "cli", "main.js");
 const BUNDLE = join(REPO, "dist", "bundle", "berth.mjs");
-const PEER_VERSION = "0.4.2";
-const PEER_DIR = join(REPO, ".cache", "peers", `sandbox-agent-${PEER_VERSION}`);
 
 function vmRssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -47,29 +45,6 @@ interface Variant {
   env: (home: string) => NodeJS.ProcessEnv;
   health: string;
   ready?: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** The peer's release binary (a static Rust executable shipped as an npm optional dependency). */
-function installPeer(): string | undefined {
-  const bin = join(PEER_DIR, "node_modules", "@sandbox-agent", "cli-linux-x64", "bin", "sandbox-agent");
-  if (!existsSync(bin)) {
-    progress(`cold-start: installing @sandbox-agent/cli@${PEER_VERSION} into ${PEER_DIR}`);
-    const r = spawnSync("npm", ["install", "--prefix", PEER_DIR, "--no-save", "--ignore-scripts", "--no-audit", "--no-fund", `@sandbox-agent/cli@${PEER_VERSION}`], { stdio: "ignore" });
-    if (r.status !== 0 || !existsSync(bin)) return undefined;
-  }
-  chmodSync(bin, 0o755);
-  return bin;
 }
 
 async function once(v: Variant): Promise<ColdSample> {
@@ -216,7 +191,7 @@ export async function run(): Promise<void> {
     if (!existsSync(cli)) throw new Error(`BENCH_COLD_BEFORE: ${cli} is missing; build that checkout first`);
     variants.unshift({ name: `berth before (${before}, \`node dist/cli/main.js serve\`)`, argv: (p) => [process.execPath, cli, "serve", "--port", String(p)], env: berthEnv, health: "/health", ready: "/ready" });
   }
-  const peer = installPeer();
+  const peer = installSandboxAgent();
   if (peer)
     variants.push({
       name: `sandbox-agent ${PEER_VERSION} (\`sandbox-agent server --no-token\`)`,

@@ -19,6 +19,7 @@ import type { SandboxProcess } from "../src/sandboxes/types.js";
 import { Redactor } from "../src/secrets/redact.js";
 import { SqliteStore } from "../src/store/sqlite.js";
 import { useMinimalHarness } from "../test/e2e/minimal-harness.js";
+import { installSandboxAgent, PEER_VERSION, sandboxAgentFlood, type PeerFlood } from "./peer-sandbox-agent.js";
 import { fmtInt, heading, median, percentile, progress, REPO, say, table, now } from "./util.js";
 
 const UPDATES = Number(process.env.BENCH_INGEST_UPDATES ?? 20_000);
@@ -161,12 +162,33 @@ async function overSse(tier: string): Promise<number[]> {
 
 export async function runOverSse(): Promise<void> {
   say();
-  say(`### The same flood through the API: harness in a sandbox → gateway-less ACP → normalised → committed → SSE → one client`);
-  const rows: string[][] = [["tier", "updates/s median", "updates/s p10 (slow runs)"]];
-  for (const tier of (process.env.BENCH_INGEST_TIERS ?? "host,process").split(",")) {
-    const rates = await overSse(tier.trim());
-    rows.push([tier, fmtInt(median(rates)), fmtInt(percentile(rates, 10))]);
+  say(`### The same flood through the API: harness in a sandbox → gateway-less ACP → normalised → committed → SSE → one client; and through sandbox-agent`);
+  const rows: string[][] = [["server", "updates/s median", "updates/s p10 (slow runs)", "updates lost (all runs)", "committed before sent"]];
+  const tiers = (process.env.BENCH_INGEST_TIERS ?? "host,process").split(",").map((t) => t.trim());
+  const peer = installSandboxAgent();
+  // Interleaved: one round of each berth tier, then the peer, so both see the same machine.
+  const berthRates = new Map<string, number[]>(tiers.map((t) => [t, []]));
+  const peerRuns: PeerFlood = { rates: [], lost: [] };
+  for (let round = 0; round < 2; round++) {
+    for (const tier of tiers) berthRates.get(tier)!.push(...(await overSse(tier)));
+    if (peer) {
+      const r = await sandboxAgentFlood(peer, UPDATES, RUNS);
+      peerRuns.rates.push(...r.rates);
+      peerRuns.lost.push(...r.lost);
+    }
   }
+  for (const [tier, rates] of berthRates) rows.push([`berth, tier ${tier}`, fmtInt(median(rates)), fmtInt(percentile(rates, 10)), "0", "yes (SQLite, WAL)"]);
+  if (peer)
+    rows.push([
+      `sandbox-agent ${PEER_VERSION} (agent on the host)`,
+      fmtInt(median(peerRuns.rates)),
+      fmtInt(percentile(peerRuns.rates, 10)),
+      `${fmtInt(peerRuns.lost.reduce((a, b) => a + b, 0))} of ${fmtInt(UPDATES * peerRuns.lost.length)}`,
+      "no (in memory)",
+    ]);
   say(table(rows));
-  say(`Each run: POST turn → ${fmtInt(UPDATES)} chunks and turn.ended read by one SSE client, every seq checked contiguous (${RUNS} runs per tier, one session each).`);
+  say(
+    `Each run: one turn of ${fmtInt(UPDATES)} chunks from the same minimal ACP agent program (test/e2e/minimal-harness.ts). berth: POST turn → every chunk and turn.ended read by one SSE client, every seq checked contiguous. sandbox-agent: session/prompt POSTed to its ACP endpoint → session/update envelopes counted on its SSE stream until it goes quiet. ${RUNS} runs per row per round, 2 rounds interleaved.`,
+  );
+  if (!peer) say(`> sandbox-agent could not be installed from the npm registry: the peer row is missing.`);
 }

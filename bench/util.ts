@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from "node:net";
 import { cpus, freemem, loadavg, release, totalmem } from "node:os";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -93,4 +94,15 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
       t = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000}s`)), ms);
     }),
   ]).finally(() => clearTimeout(t));
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }

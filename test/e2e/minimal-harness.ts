@@ -6,7 +6,8 @@ import type { HarnessSpec } from "../../src/harnesses/types.js";
 // into the session's HOME. Each prompt is answered with MINIMAL_UPDATES message chunks
 // numbered 0..N-1, then end_turn. Registered only in the process that imports this file.
 
-const AGENT_JS = String.raw`"use strict";
+/** The agent program itself (also run by the ingest bench through the peer sandbox-agent). */
+export const MINIMAL_AGENT_JS = String.raw`"use strict";
 const N = Number(process.env.MINIMAL_UPDATES || 20);
 let buf = "";
 let sessions = 0;
@@ -53,7 +54,7 @@ export const MINIMAL_HARNESS: HarnessSpec = {
     return {
       command: [layout.node, `${layout.home}/agent.js`],
       env: { MINIMAL_UPDATES: process.env.MINIMAL_UPDATES ?? "20" },
-      homeFiles: [{ path: "agent.js", content: AGENT_JS, mode: 0o644 }],
+      homeFiles: [{ path: "agent.js", content: MINIMAL_AGENT_JS, mode: 0o644 }],
     };
   },
 };
