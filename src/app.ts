@@ -194,6 +194,11 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     ...(config.env.BERTH_PUBLIC_URL ? { publicUrl: config.env.BERTH_PUBLIC_URL } : {}),
     providers: () => providers.list(),
     consoleDir: join(PACKAGE_ROOT, "dist", "console"),
+    files: {
+      tmpDir: join(config.home, "tmp", "uploads"),
+      maxUploadBytes: config.env.BERTH_MAX_UPLOAD_BYTES ?? 1024 ** 3,
+      maxUploadEntries: config.env.BERTH_MAX_UPLOAD_ENTRIES ?? 100_000,
+    },
     conformance: () => readReports(config.home),
     metrics,
     recovered,

@@ -11,7 +11,7 @@ type Doc = {
 };
 type Operation = {
   parameters?: Parameter[];
-  requestBody?: { required?: boolean; content?: Record<string, { schema?: { nullable?: boolean; allOf?: unknown[] } }> };
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: { nullable?: boolean; allOf?: unknown[]; type?: string; format?: string } }> };
   responses?: Record<string, { description?: string; content?: Record<string, unknown> }>;
 };
 type Parameter = { in: string; name: string; required?: boolean; description?: string; schema: object };
@@ -38,6 +38,7 @@ const HEADERS: Record<string, Parameter[]> = {
     { in: "header", name: "Idempotency-Key", description: "A retried POST with the same key returns the turn it created (200) instead of a new one", schema: { type: "string", maxLength: 200 } },
     ...TRACE_HEADERS,
   ],
+  readFile: [{ in: "header", name: "Range", description: "bytes=START-END or bytes=START-: part of the file (206)", schema: { type: "string", pattern: "^bytes=[0-9]+-[0-9]*$" } }],
   getEvents: [
     {
       in: "header",
@@ -46,6 +47,22 @@ const HEADERS: Record<string, Parameter[]> = {
       schema: { type: "string", pattern: "^[0-9]+$" },
     },
   ],
+};
+
+const BINARY = { type: "string", format: "binary" } as const;
+const TAR_TYPES = ["application/x-tar", "application/gzip"];
+
+/** Routes whose bodies are bytes, not JSON (the files API): request and response media types, by operationId. */
+const BINARY_BODIES: Record<string, { request?: string[]; responses?: Record<string, { types: string[]; description: string }> }> = {
+  readFile: {
+    responses: {
+      "200": { types: ["application/octet-stream"], description: "The whole file" },
+      "206": { types: ["application/octet-stream"], description: "The range asked for (Content-Range says which)" },
+    },
+  },
+  writeFile: { request: ["application/octet-stream"] },
+  downloadArchive: { responses: { "200": { types: ["application/x-tar"], description: "The directory's contents, as a tar stream" } } },
+  uploadArchive: { request: TAR_TYPES },
 };
 
 const SSE_DESCRIPTION =
@@ -66,6 +83,7 @@ export function swaggerOptions(version: string, publicUrl?: string): FastifyDyna
         { name: "sessions", description: "Create, inspect, resume and end sessions" },
         { name: "turns", description: "Prompts, cancellation and permission answers" },
         { name: "events", description: "A session's durable event log, as SSE or JSON pages" },
+        { name: "files", description: "A session's workspace: list, read, write, archives in and out" },
         { name: "harnesses", description: "The agents berth can run" },
       ],
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "BERTH_TOKEN, or the token `berth serve` created in $BERTH_HOME/token" } } },
@@ -94,6 +112,10 @@ export function finishDocument<D extends Doc>(doc: D): D {
       }
       const headers = HEADERS[op.operationId ?? ""];
       if (headers) op.parameters = [...(op.parameters ?? []).filter((p) => p.in !== "header"), ...headers];
+      const binary = BINARY_BODIES[op.operationId ?? ""];
+      if (binary?.request) op.requestBody = { required: true, content: Object.fromEntries(binary.request.map((t) => [t, { schema: { ...BINARY } }])) };
+      for (const [code, r] of Object.entries(binary?.responses ?? {}))
+        op.responses[code] = { description: r.description, content: Object.fromEntries(r.types.map((t) => [t, { schema: { ...BINARY } }])) };
       if (op.operationId === "getEvents") {
         const ok = op.responses["200"]!;
         ok.description = "A page of stored events (JSON), or the live stream (text/event-stream), by the Accept header";

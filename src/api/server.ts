@@ -34,6 +34,9 @@ import { hostAllowlist } from "./host-check.js";
 import { HTTP_LIMIT_DEFAULTS, serverOptions, type HttpLimits } from "./http-limits.js";
 import { eventCursor } from "./event-cursor.js";
 import { streamEvents } from "./sse.js";
+import { registerFileRoutes, type FilesDeps } from "./files.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export interface ApiDeps {
   manager: SessionManager;
@@ -59,6 +62,8 @@ export interface ApiDeps {
   providers?: () => ProviderListing[];
   /** Each tier's latest `berth conformance` report (GET /v1/conformance). */
   conformance?: () => RecordedReport[];
+  /** The files API's spool directory and upload limits (default: under the OS temp dir, 1 GiB, 100k entries). */
+  files?: Omit<FilesDeps, "manager">;
   /** Where the built console is (dist/console); served at /ui/ when it holds a build. */
   consoleDir?: string;
   /** BERTH_PUBLIC_URL: the document's server URL. */
@@ -169,6 +174,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         }
       });
       const r = v1.withTypeProvider<ZodTypeProvider>();
+      registerFileRoutes(v1, {
+        manager: d.manager,
+        ...(d.files ?? { tmpDir: join(tmpdir(), `berth-uploads-${process.pid}`), maxUploadBytes: 1024 ** 3, maxUploadEntries: 100_000 }),
+      });
 
       r.get(
         "/harnesses",

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../config/config.js";
 import { Berth } from "berth-client";
+import { Command } from "commander";
 
 /** A usage error: one line on stderr, exit code 2. */
 export class UsageError extends Error {}
@@ -40,3 +41,24 @@ export async function argOrStdin(value: string): Promise<string> {
   if (!text.trim()) throw new UsageError("the prompt read from stdin is empty");
   return text;
 }
+
+/** The options every command that talks to a running server takes. */
+interface RemoteOptions {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** A command group against a running server: --url, --token and --json, read by connect() and wantsJson(). */
+export function remoteCommand(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .option("--url <url>", "the server (also BERTH_URL; default this machine's berth serve)")
+    .option("--token <token>", "the API token (also BERTH_TOKEN; default $BERTH_HOME/token)")
+    .option("--json", "print what the API answered, as JSON");
+}
+
+/** The SDK for a subcommand of a remoteCommand(). */
+export const connect = (cmd: Command): Berth => remote(cmd.optsWithGlobals<RemoteOptions>());
+/** Whether a subcommand of a remoteCommand() was asked for JSON. */
+export const wantsJson = (cmd: Command): boolean => Boolean(cmd.optsWithGlobals<RemoteOptions>().json);

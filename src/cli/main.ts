@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.js")).serveCommand(),
   run: async () => (await import("./run.js")).runCommand(),
   sessions: async () => (await import("./sessions.js")).sessionsCommand(),
+  files: async () => (await import("./files.js")).filesCommand(),
   harness: async () => (await import("./harness.js")).harnessCommand(),
   conformance: async () => (await import("./conformance.js")).conformanceCommand(),
   providers: async () => (await import("./providers.js")).providersCommand(),

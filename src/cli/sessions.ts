@@ -1,9 +1,10 @@
 import { createInterface } from "node:readline/promises";
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { CreateSessionRequest, Session, SessionInfo } from "berth-client";
 import { PERMISSION_POLICIES } from "../sessions/contract.js";
 import { err } from "./color.js";
-import { argOrStdin, printJson, remote, UsageError } from "./common.js";
+import { argOrStdin, connect, printJson, remoteCommand, UsageError, wantsJson } from "./common.js";
+import { localUpload } from "./files.js";
 import { followTurn } from "./follow-turn.js";
 import { printTable } from "./table.js";
 import { exitCodeFor, Transcript } from "./transcript.js";
@@ -12,25 +13,27 @@ import { exitCodeFor, Transcript } from "./transcript.js";
 // stdout (a table or transcript for people, one JSON document with --json: what the API
 // answered); status lines go to stderr.
 
-interface Global {
-  url?: string;
-  token?: string;
-  json?: boolean;
+interface CreateOptions {
+  harness: string;
+  model?: string;
+  tier?: string;
+  workspace?: string;
+  git?: string;
+  gitDepth?: string;
+  archive?: string;
+  permissionPolicy?: CreateSessionRequest["permissionPolicy"];
+  systemPrompt?: string;
+  wait?: boolean;
 }
 
-const connect = (cmd: Command) => remote(cmd.optsWithGlobals<Global>());
-const json = (cmd: Command) => Boolean(cmd.optsWithGlobals<Global>().json);
+const json = wantsJson;
 
 function describe(s: SessionInfo): string {
   return `${s.id} ${s.state} (${s.harness} ${s.harnessVersion}, model ${s.model}, tier ${s.tier}, workspace ${s.workspace})`;
 }
 
 export function sessionsCommand(): Command {
-  const cmd = new Command("sessions")
-    .description("create, drive and inspect sessions on a running server")
-    .option("--url <url>", "the server (also BERTH_URL; default this machine's berth serve)")
-    .option("--token <token>", "the API token (also BERTH_TOKEN; default $BERTH_HOME/token)")
-    .option("--json", "print what the API answered, as JSON");
+  const cmd = remoteCommand("sessions", "create, drive and inspect sessions on a running server");
 
   cmd
     .command("ls")
@@ -62,19 +65,26 @@ export function sessionsCommand(): Command {
     .option("--model <model>", "model id (default: the server's default model)")
     .option("--tier <tier>", "isolation tier (default: the server's)")
     .option("--workspace <dir>", "a directory the server allows (default: a fresh one)")
+    .option("--git <url>", "a fresh workspace cloned from this http(s) repository (URL#ref for a branch, tag or commit)")
+    .option("--git-depth <n>", "shallow clone of this many commits")
+    .option("--archive <file>", "a fresh workspace seeded from this tar or tar.gz (- for stdin)")
     .addOption(new Option("--permission-policy <policy>", "how permission requests are answered").choices(PERMISSION_POLICIES))
     .option("--system-prompt <text>", "extra instructions for the agent")
     .option("--wait", "return once the session is ready")
-    .action(async (o: { harness: string; model?: string; tier?: string; workspace?: string; permissionPolicy?: CreateSessionRequest["permissionPolicy"]; systemPrompt?: string; wait?: boolean }, c: Command) => {
+    .action(async (o: CreateOptions, c: Command) => {
+      if ([o.workspace, o.git, o.archive].filter(Boolean).length > 1) throw new UsageError("use one of --workspace, --git and --archive");
+      if (o.gitDepth !== undefined && !o.git) throw new UsageError("--git-depth goes with --git");
+      const [url, ref] = o.git ? [o.git.replace(/#.*$/, ""), o.git.includes("#") ? o.git.slice(o.git.indexOf("#") + 1) : undefined] : [];
       const body: CreateSessionRequest = {
         harness: o.harness,
         ...(o.model ? { model: o.model } : {}),
         ...(o.tier ? { tier: o.tier } : {}),
         ...(o.workspace ? { workspace: o.workspace } : {}),
+        ...(url ? { workspace: { git: { url, ...(ref ? { ref } : {}), ...(o.gitDepth !== undefined ? { depth: whole("--git-depth", o.gitDepth) } : {}) } } } : {}),
         ...(o.permissionPolicy ? { permissionPolicy: o.permissionPolicy } : {}),
         ...(o.systemPrompt ? { systemPrompt: o.systemPrompt } : {}),
       };
-      const session = await connect(c).createSession(body);
+      const session = await connect(c).createSession(body, o.archive ? { archive: localUpload(o.archive) } : {});
       if (o.wait) await session.ready();
       if (json(c)) return printJson(session.info);
       process.stderr.write(err.dim(`berth: session ${describe(session.info)}\n`));

@@ -36,12 +36,33 @@ export const Deadlines = z
     "Turn deadlines in ms; time waiting for a permission answer is not counted. A turn past one is cancelled and ends with stop reason turn_timeout, idle_timeout or first_event_timeout. The server's values (BERTH_TURN_*TIMEOUT_MS) are the defaults and the ceilings.",
   );
 
+export const GitSource = z
+  .object({
+    url: z.string().min(1).max(2000).describe("http(s) URL of the repository, with no credentials in it (git.hosts and the operator's git credentials file supply them)"),
+    ref: z.string().min(1).max(250).optional().describe("Branch, tag or full commit id; default: the remote's default branch"),
+    depth: z.number().int().min(1).max(1_000_000).optional().describe("Shallow clone of this many commits"),
+  })
+  .strict()
+  .meta({ id: "GitSource" });
+
+export const WorkspaceSource = z
+  .union([
+    z.string().describe("Absolute host path of an existing directory inside an operator-approved root (BERTH_WORKSPACE_ROOTS)"),
+    z.object({ path: z.string().describe("As the plain string form") }).strict(),
+    z.object({ git: GitSource }).strict().describe("A fresh workspace, cloned by berth in the session's sandbox before the harness starts"),
+    z
+      .object({ upload: z.literal(true) })
+      .strict()
+      .describe("A fresh workspace seeded by an archive: the session waits (starting) for PUT /v1/sessions/{id}/files/archive, then starts its harness"),
+  ])
+  .meta({ id: "WorkspaceSource" });
+
 export const CreateSessionRequest = z
   .object({
     harness: z.string().min(1).describe("Harness id, e.g. pi"),
     model: z.string().min(1).optional().describe("Model id; defaults to the server's default model"),
     tier: z.string().optional().describe("host|process|container|privileged|host-access or t0..t4; default process"),
-    workspace: z.string().optional().describe("Absolute host path of an existing directory; default a fresh one"),
+    workspace: WorkspaceSource.optional().describe("Where the workspace comes from; default a fresh, empty one"),
     systemPrompt: z.string().max(200_000).optional().describe("Extra instructions (written as the harness's AGENTS.md equivalent)"),
     mcpServers: z.array(McpServer).max(50).optional(),
     permissionPolicy: z.enum(PERMISSION_POLICIES).optional(),

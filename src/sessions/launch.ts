@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LimitFunction } from "p-limit";
 import type { Logger } from "pino";
@@ -16,6 +16,7 @@ import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxLayout, type
 import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
 import type { SessionStore } from "./store.js";
 import type { SessionRecord } from "./types.js";
+import { gitCloneCommand, type GitSeed } from "./workspace-source.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { BerthError } from "../util/errors.js";
 
@@ -25,7 +26,7 @@ export const EGRESS_PROXY_PORT = 3128;
 export interface LaunchDeps {
   installer: HarnessInstaller;
   gateway: ModelGateway;
-  store: Pick<SessionStore, "insertSandbox" | "setAcpSessionId">;
+  store: Pick<SessionStore, "insertSandbox" | "deleteSandbox" | "setAcpSessionId">;
   logger: Logger;
   metrics?: Metrics;
   /** Bounds how many sandboxes start at once (BERTH_MAX_CONCURRENT_STARTS); unbounded without. */
@@ -73,7 +74,7 @@ export interface LaunchHooks {
 /** A step of a session's start, timed (epoch ms): traced as a span and observed in a histogram. */
 export interface StartPhase {
   /** claim: a pool hit's whole start; the others are a cold start's steps. */
-  name: "claim" | "install" | "sandbox_start" | "initialize" | "session_new" | "session_load";
+  name: "claim" | "install" | "clone" | "sandbox_start" | "initialize" | "session_new" | "session_load";
   start: number;
   end: number;
 }
@@ -182,13 +183,18 @@ export class HarnessLauncher {
     const { driver } = live;
     const { layout, harnessDir, plan, env, net, files, phases } = p;
     const writable = new Set(row.settings.writablePaths ?? []);
+    const protect = PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p));
+    const seed = row.settings.seed;
+    if (seed && "git" in seed && readdirSync(row.workspace).length === 0)
+      await timed(phases, "clone", () => this.cloneInSandbox(live, row, seed.git, { layout, home: p.home, harnessDir, env, net, files, protect }, hooks));
+    if (live.ending) throw new BerthError(409, "session_ending", "the session was ended while its workspace was cloned");
     hooks.beforeSandbox();
     let proc: SandboxProcess;
     const started = Date.now();
     try {
       proc = await driver.start({
         net,
-        protect: PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p)),
+        protect,
         files,
         sessionId: live.id,
         tier: row.tier as Tier,
@@ -244,7 +250,53 @@ export class HarnessLauncher {
     }
     return { agentInfo: init.agentInfo ?? null, phases };
   }
+
+  /**
+   * A git-seeded workspace is cloned in a sandbox of the session's own kind, before its
+   * harness starts: as uid 1000, through the session's egress proxy, with the credential
+   * helper asking berth's git credential service. Its output only reaches the session's
+   * log through the redactor (an error event).
+   */
+  private async cloneInSandbox(
+    live: LaunchTarget,
+    row: SessionRecord,
+    git: GitSeed,
+    p: { layout: SandboxLayout; home: string; harnessDir: string; env: Record<string, string>; net: SandboxNet | undefined; files: { path: string; hostPath: string }[]; protect: string[] },
+    hooks: LaunchHooks,
+  ): Promise<void> {
+    hooks.status(`cloning ${git.url}${git.ref ? ` at ${git.ref}` : ""} into the workspace`);
+    const proc = await live.driver.start({
+      net: p.net,
+      protect: p.protect,
+      files: p.files,
+      sessionId: live.id,
+      tier: row.tier as Tier,
+      workspace: row.workspace,
+      home: p.home,
+      harnessDir: p.harnessDir,
+      command: gitCloneCommand(git, p.layout.workspace),
+      env: { ...p.env, GIT_TERMINAL_PROMPT: "0", GIT_ALLOW_PROTOCOL: "http:https" },
+    });
+    // Attached to the session while it runs, so that ending the session stops it (and a crash reaps it).
+    live.proc = proc;
+    this.deps.store.insertSandbox({ id: proc.id, sessionId: live.id, driver: live.driver.name, pid: proc.pid, ref: proc.ref, startedAt: new Date().toISOString() });
+    let stderr = "";
+    proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    proc.stdout.resume();
+    proc.stdin.end();
+    const timer = setTimeout(() => void proc.kill(), CLONE_TIMEOUT_MS);
+    const x = await proc.exited.finally(() => clearTimeout(timer));
+    live.proc = undefined;
+    this.deps.store.deleteSandbox(proc.id);
+    if (x.code !== 0 && !live.ending) {
+      const why = stderr.trim().split("\n").slice(-3).join(" ").trim() || (x.signal ? `killed by ${x.signal}` : `exit ${x.code}`);
+      throw new BerthError(502, "workspace_clone_failed", `git clone of ${git.url} failed: ${why}`);
+    }
+  }
 }
+
+/** How long a workspace's clone may take before it is stopped. */
+const CLONE_TIMEOUT_MS = 10 * 60_000;
 
 /** Runs a step of the start and records it as a phase. */
 async function timed<T>(phases: StartPhase[], name: StartPhase["name"], f: () => Promise<T>): Promise<T> {

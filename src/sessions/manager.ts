@@ -12,7 +12,7 @@ import type { HarnessInstaller } from "../harnesses/installer.js";
 import { getHarness } from "../harnesses/registry.js";
 import type { HarnessSpec } from "../harnesses/types.js";
 import type { SandboxDrivers } from "../sandboxes/index.js";
-import type { SandboxDriver } from "../sandboxes/types.js";
+import type { SandboxDriver, SandboxProcess } from "../sandboxes/types.js";
 import type { Redactor } from "../secrets/redact.js";
 import { BerthError, conflict, notFound } from "../util/errors.js";
 import { newId } from "../util/ids.js";
@@ -49,6 +49,9 @@ export interface PostTurnInput {
 
 
 
+
+/** How long an upload-seeded session waits for its archive before it fails. */
+const UPLOAD_WAIT_MS = 10 * 60_000;
 
 export interface SessionManagerDeps {
   config: BerthConfig;
@@ -186,7 +189,8 @@ export class SessionManager {
       harness: spec.id,
       tier: record.tier,
       upstreamModel: route.model,
-      callerWorkspace: !record.ownsWorkspace,
+      // A pooled entry's workspace is empty and fresh: a caller's directory or a seeded one is a cold start.
+      callerWorkspace: !record.ownsWorkspace || settings.seed !== undefined,
       ...(settings.systemPrompt ? { systemPrompt: settings.systemPrompt } : {}),
       mcpServers: settings.mcpServers,
       writablePaths: settings.writablePaths ?? [],
@@ -207,9 +211,34 @@ export class SessionManager {
       this.adopt(live, record, entry, asked);
       return this.get(record.id);
     }
+    if (settings.seed && "upload" in settings.seed) {
+      // The harness starts once the archive is in (the files API calls seeded()), or the session fails.
+      const timer = setTimeout(() => void this.fail(live, "workspace_upload_timeout", `no workspace archive arrived within ${UPLOAD_WAIT_MS / 60_000} minutes`), UPLOAD_WAIT_MS);
+      timer.unref();
+      live.awaitingSeed = () => {
+        clearTimeout(timer);
+        void this.boot(live, record, false, asked);
+      };
+      this.emit(record.id, { type: "session.status", data: { state: "starting", detail: `waiting for the workspace archive: PUT /v1/sessions/${record.id}/files/archive` } });
+      return record;
+    }
     // After the response: the launch's first steps are synchronous file work that would hold it.
     setImmediate(() => void this.boot(live, record, false, asked));
     return record;
+  }
+
+  /** An upload-seeded session's archive is in its workspace: its harness starts now. */
+  seeded(id: string): void {
+    const live = this.live.get(id);
+    const go = live?.awaitingSeed;
+    if (!live || !go || live.ending) return;
+    live.awaitingSeed = undefined;
+    go();
+  }
+
+  /** Whether a session still waits for its workspace archive. */
+  awaitingSeed(id: string): boolean {
+    return this.live.get(id)?.awaitingSeed !== undefined;
   }
 
   /**
@@ -454,6 +483,13 @@ export class SessionManager {
     const row = this.deps.store.getSession(id);
     if (!row) throw notFound("session_not_found", `no session ${id}`);
     return row;
+  }
+
+  /** What the files API needs of a session: its record, its sandbox while one runs, and the turn running now. */
+  workspaceOf(id: string): { row: SessionRecord; driver?: SandboxDriver; proc?: SandboxProcess; runningTurn?: string } {
+    const row = this.get(id);
+    const live = this.live.get(id);
+    return { row, ...(live?.proc ? { driver: live.driver, proc: live.proc } : {}), ...(live?.running ? { runningTurn: live.running } : {}) };
   }
 
   list(limit?: number): SessionRecord[] {

@@ -13,6 +13,7 @@ import type { CreateSessionInput } from "./contract.js";
 import { effectiveDeadlines, type DeadlineLimits } from "./deadlines.js";
 import type { SessionRecord, SessionSettings } from "./types.js";
 import type { WorkspaceGuard } from "./workspace-guard.js";
+import { checkGitSeed } from "./workspace-source.js";
 
 export interface SessionPlanDeps {
   config: Pick<BerthConfig, "defaultTier" | "allowHostTier" | "maxSessionTokens" | "turnDeadlines">;
@@ -67,7 +68,12 @@ export function planSession(input: CreateSessionInput, d: SessionPlanDeps): Plan
     throw badRequest("invalid_git_hosts", (e as Error).message);
   }
   const id = newId("ses");
-  const { workspace, ownsWorkspace } = d.workspaces.choose(input.workspace, tier, id);
+  const source = input.workspace;
+  const hostPath = typeof source === "string" ? source : source && "path" in source ? source.path : undefined;
+  const egressAllow = input.network?.allow ?? [];
+  const seed: SessionSettings["seed"] =
+    source && typeof source === "object" && "git" in source ? { git: checkGitSeed(source.git, { egressAllow }) } : source && typeof source === "object" && "upload" in source ? { upload: true } : undefined;
+  const { workspace, ownsWorkspace } = d.workspaces.choose(hostPath, tier, id);
   // The model must resolve to exactly one provider with its secret present, now: a
   // session that would fail at its first model call is refused at creation.
   const model = input.model ?? d.defaultModel;
@@ -92,10 +98,11 @@ export function planSession(input: CreateSessionInput, d: SessionPlanDeps): Plan
     writablePaths: input.writablePaths,
     provider: input.provider,
     route: route.provider,
-    egressAllow: input.network?.allow ?? [],
+    egressAllow,
     egressAllowPrivate: input.network?.allowPrivateAddresses ?? false,
     gitHosts,
     ...(budget && Object.keys(budget).length ? { budget } : {}),
+    ...(seed ? { seed } : {}),
     deadlines: deadlines.limits,
   };
   const now = new Date().toISOString();

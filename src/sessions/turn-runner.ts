@@ -43,6 +43,8 @@ export interface LiveSession {
   budget: SessionBudget;
   /** Set at ready until the first turn's first model byte is observed (its pool outcome labels it). */
   firstModelByte?: "hit" | "miss";
+  /** An upload-seeded session before its archive arrived: starts its harness. */
+  awaitingSeed?: () => void;
   /** The running turn's deadlines. */
   deadlines?: DeadlineWatch;
   /** The deadline that passed for the running turn: its cancel is berth's, not the caller's. */

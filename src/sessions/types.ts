@@ -47,6 +47,8 @@ export interface SessionSettings {
   budget?: BudgetLimits;
   /** Turn deadlines in ms (sessions/deadlines.ts); absent on sessions created before they existed. */
   deadlines?: DeadlineLimits;
+  /** How a fresh workspace is seeded before the harness starts (absent: empty, or a caller's host path). */
+  seed?: { git: { url: string; ref?: string; depth?: number } } | { upload: true };
   /** How the session started: from a warm pool (hit) or cold (miss, and why); absent without a pool for its harness and tier. */
   pool?: { outcome: "hit" | "miss"; pool?: string; reason?: string };
 }

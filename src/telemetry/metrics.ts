@@ -163,7 +163,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const sessionStartSeconds = new Histogram({
     name: "berth_session_start_seconds",
-    help: "Session start by phase: claim (pool hit), install, sandbox_start, initialize, session_new, session_load, ready (POST to ready), first_model_byte (first turn's start to its first model byte); pool=hit|miss.",
+    help: "Session start by phase: claim (pool hit), install, clone (a git-seeded workspace), sandbox_start, initialize, session_new, session_load, ready (POST to ready), first_model_byte (first turn's start to its first model byte); pool=hit|miss.",
     labelNames: ["phase", "pool"] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers,

@@ -4,6 +4,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { API_TOKEN, HARNESS_CACHE, REPO, startBerth } from "./helpers.js";
+import { tarOf } from "../files/tar.js";
+import * as tar from "tar-stream";
+import { createReadStream } from "node:fs";
+
+async function untarNames(file: string): Promise<string[]> {
+  const ex = tar.extract();
+  createReadStream(file).pipe(ex);
+  const names: string[] = [];
+  for await (const e of ex) {
+    names.push(e.header.name);
+    e.resume();
+  }
+  return names;
+}
 
 // The CLI as a user runs it: the built `berth` binary, no provider key, the embedded mock model.
 // Asynchronous: a blocking spawnSync would stall the vitest worker's RPC on a slow machine.
@@ -164,6 +178,54 @@ describe("berth sessions", () => {
       const unreachable = await berth(["sessions", "ls"], { BERTH_URL: "http://127.0.0.1:9", BERTH_TOKEN: API_TOKEN });
       expect(unreachable.status).toBe(1);
       expect(unreachable.stderr).toMatch(/^berth: could not reach berth at http:\/\/127\.0\.0\.1:9/);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe("berth files", () => {
+  it("seeds a session from a tar.gz, lists, reads, writes and pulls its workspace; bad input is exit 2 and one line", async () => {
+    const srv = await startBerth();
+    try {
+      const env = { BERTH_URL: srv.url, BERTH_TOKEN: API_TOKEN };
+      const dir = mkdtempSync(join(tmpdir(), "berth-cli-files-"));
+      const archive = join(dir, "seed.tar.gz");
+      writeFileSync(archive, await tarOf([{ name: "docs/readme.md", body: "# seeded\n" }, { name: "data.txt", body: "0123456789" }], true));
+      const created = await berth(["sessions", "create", "--harness", "pi", "--archive", archive, "--wait", "--json"], env);
+      expect(created.status, created.stderr).toBe(0);
+      const s = JSON.parse(created.stdout);
+      expect(s.state).toBe("ready");
+
+      const ls = await berth(["files", "ls", s.id], env);
+      expect(ls.status, ls.stderr).toBe(0);
+      expect(ls.stdout).toMatch(/file\s+10\s+\S+\s+data\.txt/);
+      expect(ls.stdout).toMatch(/directory\s+\d+\s+\S+\s+docs\//);
+      expect((await berth(["files", "cat", s.id, "data.txt", "--offset", "3", "--length", "4"], env)).stdout).toBe("3456");
+      const put = await berth(["files", "put", "--json", s.id, "notes/from-stdin.txt", "-"], env, "piped in\n");
+      expect(JSON.parse(put.stdout)).toEqual({ path: "notes/from-stdin.txt", size: 9 });
+      const out = join(dir, "pulled.tar");
+      expect((await berth(["files", "pull", s.id, "-o", out], env)).status).toBe(0);
+      const names = (await untarNames(out)).sort();
+      expect(names).toEqual(expect.arrayContaining(["./data.txt", "./docs/readme.md", "./notes/from-stdin.txt"]));
+
+      for (const [args, code] of [
+        [["files", "cat", s.id, "missing.txt"], "path_not_found"],
+        [["files", "cat", s.id, "../../etc/passwd"], "invalid_path"],
+        [["files", "push", s.id, archive, "--path", ".git/hooks"], "protected_path"],
+        [["files", "ls", "ses_nope"], "session_not_found"],
+      ] as const) {
+        const r = await berth([...args], env);
+        expect(r.status, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+        expect(r.stderr).toContain(code);
+      }
+      for (const args of [["files", "put", s.id, "x.txt", join(dir, "no-such-file")], ["files", "cat", s.id, "data.txt", "--offset", "-1"], ["sessions", "create", "--harness", "pi", "--git", "https://x/y.git", "--archive", archive]]) {
+        const r = await berth(args, env);
+        expect(r.status, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      }
+      await berth(["sessions", "end", s.id], env);
     } finally {
       await srv.stop();
     }

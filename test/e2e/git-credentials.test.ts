@@ -264,3 +264,35 @@ describe("git credentials in a T1 sandbox", () => {
     await berth.client.endSession(s.id);
   });
 });
+
+describe("a workspace seeded from git at creation (workspace.git)", () => {
+  const network = () => ({ allow: [`${HOST}:${server.port}`], allowPrivateAddresses: true });
+
+  it("is cloned in the session's T1 sandbox before the harness starts, through git-credential-berth, at a branch or a commit", async () => {
+    for (const ref of ["main", commit]) {
+      const s = await berth.client.createSession({ harness: "pi", workspace: { git: { url, ref, depth: 1 } }, network: network(), git: { hosts: [`${HOST}:${server.port}`] } });
+      const events = await collect(berth.client, s.id, isReady);
+      expect(JSON.stringify(events)).toMatch(/cloning http:\/\/127\.0\.0\.2:\d+\/repo\.git/);
+      // A fresh workspace of berth's, holding the repository at the ref.
+      expect(s.workspace).toBe(join(berth.home, "workspaces", s.id));
+      expect(readFileSync(join(s.workspace, "README.md"), "utf8")).toBe("hello from the token-protected server\n");
+      expect(git(["-C", s.workspace, "rev-parse", "HEAD"])).toBe(commit);
+      expect(JSON.stringify((await berth.client.eventsPage(s.id)).events)).not.toContain(TOKEN);
+      await berth.client.endSession(s.id);
+    }
+    expect(berth.log()).not.toContain(TOKEN);
+    expect(readFileSync(join(berth.home, "berth.db"), "latin1")).not.toContain(TOKEN);
+  });
+
+  it("fails the session, saying why, when the host gets no credential; refuses a token in the URL or a host the network refuses", async () => {
+    const s = await berth.client.createSession({ harness: "pi", workspace: { git: { url } }, network: network() });
+    const events = await collect(berth.client, s.id, (e) => e.type === "session.status" && (e.data as { state?: string }).state === "failed");
+    const error = events.find((e) => e.type === "session.error");
+    expect(error?.data).toMatchObject({ code: "workspace_clone_failed" });
+    expect(JSON.stringify(error?.data)).toMatch(/git clone of .* failed/);
+    const bad = await berth.client.createSession({ harness: "pi", workspace: { git: { url: url.replace("http://", `http://x-access-token:${TOKEN}@`) } }, network: network() }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ status: 400, code: "invalid_git_source" });
+    expect(String((bad as Error).message)).not.toContain(TOKEN);
+    await expect(berth.client.createSession({ harness: "pi", workspace: { git: { url } } })).rejects.toMatchObject({ status: 400, code: "git_host_not_allowed" });
+  });
+});

@@ -3,7 +3,7 @@
 import { BerthError } from "./errors.js";
 import { followEvents, type FollowOptions } from "./events.js";
 import { Session } from "./session.js";
-import { Transport, type ConnectOptions } from "./transport.js";
+import { Transport, type ConnectOptions, type Upload } from "./transport.js";
 import type { BerthEvent, ConformanceReport, CreateSessionRequest, Harness, Provider, SessionInfo } from "./types.js";
 
 export class Berth {
@@ -18,8 +18,19 @@ export class Berth {
   }
 
   /** Creates a session; `await session.ready()` before its first prompt, or just prompt (it queues). */
-  async createSession(request: CreateSessionRequest): Promise<Session> {
-    return new Session(this.t, await this.t.json<SessionInfo>("POST", "/v1/sessions", { body: request }));
+  async createSession(request: CreateSessionRequest, o: { archive?: Upload } = {}): Promise<Session> {
+    // With an archive: the session waits for it (workspace {upload: true}), then starts its harness.
+    const body = o.archive !== undefined ? { ...request, workspace: { upload: true as const } } : request;
+    const s = new Session(this.t, await this.t.json<SessionInfo>("POST", "/v1/sessions", { body }));
+    if (o.archive !== undefined) {
+      try {
+        await s.uploadArchive(o.archive);
+      } catch (e) {
+        await s.end().catch(() => undefined);
+        throw e;
+      }
+    }
+    return s;
   }
 
   /** An existing session, read from the server. */
@@ -69,5 +80,5 @@ export { Session } from "./session.js";
 export type { Decision, PermissionRequest, Prompt, PromptOptions, TurnResult, Usage } from "./session.js";
 export { BerthError } from "./errors.js";
 export type { FollowOptions } from "./events.js";
-export type { ConnectOptions } from "./transport.js";
+export type { ConnectOptions, Upload } from "./transport.js";
 export type * from "./types.js";

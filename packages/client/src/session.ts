@@ -1,7 +1,7 @@
 import { BerthError } from "./errors.js";
 import { followEvents, type FollowOptions } from "./events.js";
-import type { Transport } from "./transport.js";
-import type { BerthEvent, EventOf, PermissionAnswer, PostTurnRequest, SessionInfo, Turn, TurnDiff } from "./types.js";
+import type { Transport, Upload } from "./transport.js";
+import type { ArchiveUploaded, BerthEvent, EventOf, FileList, FileWritten, PermissionAnswer, PostTurnRequest, SessionInfo, Turn, TurnDiff } from "./types.js";
 
 export type PermissionRequest = EventOf<"permission.requested">;
 /** Text, or ACP content blocks. */
@@ -139,6 +139,47 @@ export class Session {
   /** What a turn changed in the workspace: files added, modified, deleted, and the unified diff. */
   async diff(turnId: string): Promise<TurnDiff> {
     return this.t.json<TurnDiff>("GET", `${this.path}/turns/${encodeURIComponent(turnId)}/diff`);
+  }
+
+  // --- the workspace (files API) ------------------------------------------------
+
+  private files(rest: string, path: string | undefined, extra = ""): string {
+    return `${this.path}/files${rest}?path=${encodeURIComponent(path ?? "")}${extra}`;
+  }
+
+  /** A directory of the workspace ("" or absent: its root), entries by name. */
+  async listFiles(path = "", o: { limit?: number } = {}): Promise<FileList> {
+    return this.t.json<FileList>("GET", this.files("", path, o.limit ? `&limit=${o.limit}` : ""));
+  }
+
+  /** A file of the workspace as a stream; `offset`/`length` for part of it (an HTTP range). */
+  async readFileStream(path: string, o: { offset?: number; length?: number; signal?: AbortSignal } = {}): Promise<ReadableStream<Uint8Array>> {
+    const ranged = o.offset !== undefined || o.length !== undefined;
+    const from = o.offset ?? 0;
+    const range: Record<string, string> = ranged ? { range: `bytes=${from}-${o.length !== undefined ? from + o.length - 1 : ""}` } : {};
+    const res = await this.t.bytes("GET", this.files("/content", path), { headers: range, ...(o.signal ? { signal: o.signal } : {}) });
+    return res.body ?? new ReadableStream({ start: (c) => c.close() });
+  }
+
+  /** A file of the workspace, whole or a range of it. */
+  async readFile(path: string, o: { offset?: number; length?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    return new Uint8Array(await new Response(await this.readFileStream(path, o)).arrayBuffer());
+  }
+
+  /** Writes a file into the workspace (parent directories made); refused (409 turn_running) while a turn runs. */
+  async writeFile(path: string, data: Upload): Promise<FileWritten> {
+    return this.t.json<FileWritten>("PUT", this.files("/content", path), { raw: { data, contentType: "application/octet-stream" } });
+  }
+
+  /** Extracts a tar or tar.gz into a directory of the workspace (the root by default); unsafe entries refuse it whole. */
+  async uploadArchive(archive: Upload, o: { path?: string } = {}): Promise<ArchiveUploaded> {
+    return this.t.json<ArchiveUploaded>("PUT", this.files("/archive", o.path), { raw: { data: archive, contentType: "application/x-tar" } });
+  }
+
+  /** A directory of the workspace (the root by default) as a tar stream. */
+  async downloadArchive(o: { path?: string; signal?: AbortSignal } = {}): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.t.bytes("GET", this.files("/archive", o.path), o.signal ? { signal: o.signal } : {});
+    return res.body ?? new ReadableStream({ start: (c) => c.close() });
   }
 
   private async turn(id: string): Promise<Turn> {

@@ -11,8 +11,13 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
 }
 
+/** Bytes for an upload: a string is sent as UTF-8. */
+export type Upload = string | Uint8Array | ArrayBuffer | Blob | ReadableStream<Uint8Array>;
+
 export interface RequestOptions {
   body?: unknown;
+  /** Sent as it is (a file, an archive), with its own content-type; instead of `body`. */
+  raw?: { data: Upload; contentType: string };
   headers?: Record<string, string>;
   signal?: AbortSignal;
 }
@@ -33,17 +38,29 @@ export class Transport {
   async send(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { ...this.opts.headers, authorization: `Bearer ${this.opts.token}`, ...o.headers };
     if (o.body !== undefined) headers["content-type"] = "application/json";
+    if (o.raw) headers["content-type"] = o.raw.contentType;
+    const stream = typeof ReadableStream !== "undefined" && o.raw?.data instanceof ReadableStream;
     try {
       return await this.fetch(this.baseUrl + path, {
         method,
         headers,
         ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+        ...(o.raw ? { body: o.raw.data as BodyInit } : {}),
+        // A streamed request body (Node's fetch insists on saying so).
+        ...(stream ? ({ duplex: "half" } as RequestInit) : {}),
         ...(o.signal ? { signal: o.signal } : {}),
       });
     } catch (e) {
       if (o.signal?.aborted) throw new BerthError(0, "aborted", "the request was aborted", { cause: e });
       throw new BerthError(0, "network_error", `could not reach berth at ${this.baseUrl}: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /** A request whose answer is bytes: the response, once it is known to be a success. */
+  async bytes(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
+    const res = await this.send(method, path, o);
+    if (!res.ok) throw await BerthError.from(res);
+    return res;
   }
 
   async json<T>(method: string, path: string, o: RequestOptions = {}): Promise<T> {

@@ -1,4 +1,4 @@
-import type { components } from "./schema.js";
+import type { components, operations } from "./schema.js";
 
 // The SDK's types are the server's: generated from its OpenAPI document (schema.ts), which
 // the server generates from the zod schemas it validates with. One source.
@@ -22,3 +22,9 @@ export type EventPage = Schemas["EventPage"];
 export type Provider = Schemas["Provider"];
 export type ConformanceReport = Schemas["ConformanceReport"];
 export type TurnDiff = Schemas["TurnDiff"];
+export type FileEntry = Schemas["FileEntry"];
+export type WorkspaceSource = Schemas["WorkspaceSource"];
+type Ok<Op extends keyof operations, Code extends keyof operations[Op]["responses"]> = operations[Op]["responses"][Code] extends { content: { "application/json": infer T } } ? T : never;
+export type FileList = Ok<"listFiles", 200>;
+export type FileWritten = Ok<"writeFile", 201>;
+export type ArchiveUploaded = Ok<"uploadArchive", 200>;

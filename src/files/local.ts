@@ -1,0 +1,99 @@
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { createReadStream, existsSync } from "node:fs";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { AGENT_GID, AGENT_UID } from "../sandboxes/types.js";
+import { inside } from "./paths.js";
+import { ARCHIVE, EXTRACT, LIST, parseList, READ, scriptError, WORKSPACE_MOUNT } from "./scripts.js";
+import type { FileRead, WorkspaceFiles } from "./types.js";
+import { firstLine } from "./streams.js";
+
+/** A listing or a stat that takes longer is stuck (a FIFO swapped in, say): it is killed. */
+const SHORT_OP_MS = 15_000;
+
+/**
+ * The files API on a workspace berth reaches on this host (T0, T1, and any session whose
+ * sandbox is not running): each operation runs in a throwaway bubblewrap sandbox that sees
+ * the workspace, read-only /usr and nothing else, as the agent's uid when berth is root.
+ * Whatever the agent planted in the workspace, the operation cannot reach anything else.
+ */
+export class LocalWorkspaceFiles implements WorkspaceFiles {
+  constructor(
+    private readonly hostDir: string,
+    private readonly bwrap = "bwrap",
+  ) {}
+
+  private run(script: string, args: string[], stdin: "ignore" | "pipe" = "ignore"): ChildProcessByStdio<Writable | null, Readable, Readable> {
+    const asRoot = process.getuid?.() === 0;
+    const argv = [
+      "--unshare-all",
+      "--die-with-parent",
+      "--new-session",
+      "--clearenv",
+      "--setenv", "PATH", "/usr/bin:/bin",
+      "--setenv", "LC_ALL", "C.UTF-8",
+      "--ro-bind", "/usr", "/usr",
+      "--symlink", "usr/bin", "/bin",
+      "--symlink", "usr/lib", "/lib",
+      ...(existsSync("/lib64") ? ["--symlink", "usr/lib64", "/lib64"] : []),
+      "--proc", "/proc",
+      "--dev", "/dev",
+      "--tmpfs", "/tmp",
+      "--bind", this.hostDir, WORKSPACE_MOUNT,
+      "--chdir", WORKSPACE_MOUNT,
+      "/bin/sh", "-c", script, "sh", ...args,
+    ];
+    return spawn(this.bwrap, argv, { stdio: [stdin, "pipe", "pipe"], ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}) }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
+  }
+
+  /** Runs a script to completion; its stdout, or the refusal its exit code names. */
+  private async collect(script: string, args: string[], rel: string): Promise<Buffer> {
+    const child = this.run(script, args);
+    const out: Buffer[] = [];
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), SHORT_OP_MS);
+    const code = await new Promise<number | null>((r) => child.on("close", r)).finally(() => clearTimeout(timer));
+    if (code !== 0) throw scriptError(code, rel, err);
+    return Buffer.concat(out);
+  }
+
+  async list(rel: string, limit: number) {
+    return parseList(await this.collect(LIST, [inside(WORKSPACE_MOUNT, rel), String(limit + 1)], rel), limit);
+  }
+
+  async read(rel: string, offset: number, length?: number): Promise<FileRead> {
+    const child = this.run(READ, [inside(WORKSPACE_MOUNT, rel), String(offset), length === undefined ? "" : String(length)]);
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on("close", r));
+    const timer = setTimeout(() => child.kill("SIGKILL"), SHORT_OP_MS);
+    const head = await firstLine(child.stdout).finally(() => clearTimeout(timer));
+    if (head === undefined) throw scriptError(await closed, rel, err);
+    return { size: Number(head.line), body: head.rest };
+  }
+
+  async extract(tarFile: string, rel: string): Promise<void> {
+    const child = this.run(EXTRACT, [inside(WORKSPACE_MOUNT, rel)], "pipe");
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.stdout.resume();
+    const closed = new Promise<number | null>((r) => child.on("close", r));
+    // The script may refuse before reading: a broken pipe then is not the error to report.
+    await pipeline(createReadStream(tarFile), child.stdin!).catch(() => undefined);
+    const code = await closed;
+    if (code !== 0) throw scriptError(code, rel, err);
+  }
+
+  async archive(rel: string): Promise<Readable> {
+    const child = this.run(ARCHIVE, [inside(WORKSPACE_MOUNT, rel)]);
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on("close", r));
+    // A refusal comes before any byte: wait for the first one (or the exit) to know which.
+    const first = await firstLine(child.stdout, 0);
+    if (first === undefined) throw scriptError(await closed, rel, err);
+    return first.rest;
+  }
+}
