@@ -48,7 +48,17 @@ const toolData = z.looseObject({
 });
 
 export const EVENT_DATA = {
-  "session.status": z.looseObject({ state: z.enum(SESSION_STATES), reason: z.string().optional(), detail: z.string().optional() }),
+  "session.status": z.looseObject({
+    state: z.enum(SESSION_STATES),
+    reason: z.string().optional(),
+    detail: z.string().optional(),
+    resumed: z.boolean().optional().describe("On ready: the session was resumed"),
+    context: z
+      .enum(["restored", "rebuilt"])
+      .optional()
+      .describe("On a resumed or forked session's ready: the harness restored the conversation itself (ACP session/load), or berth rebuilt it from its log into the next prompt"),
+    forkedFrom: z.looseObject({ sessionId: z.string(), turnId: z.string().optional() }).optional().describe("On a fork's first event: the session (and turn) it was forked from"),
+  }),
   "turn.queued": z.looseObject({ idx: z.number().int(), position: z.number().int() }),
   "turn.started": z.looseObject({ idx: z.number().int() }),
   "message.delta": deltaData,

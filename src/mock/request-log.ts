@@ -22,6 +22,8 @@ export interface RecordedRequest {
   /** Request headers with credentials replaced by [REDACTED]. */
   headers: Record<string, string>;
   durationMs: number | null;
+  /** The request body (its first 256 KiB), for checks on what the model was shown; absent for requests without one. */
+  body?: string;
   /** The client went away before the response was complete. */
   aborted: boolean;
 }

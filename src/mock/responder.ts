@@ -8,6 +8,9 @@ import type { RecordedRequest } from "./request-log.js";
 import { estimateUsage, isRecord, sseFrame, type Reply, type WireFormat } from "./wire.js";
 import type { ModelApi } from "../wire/apis.js";
 
+/** How much of each request body the mock keeps in its request log. */
+const MAX_RECORDED_BODY = 256 * 1024;
+
 /**
  * Answers model calls from the script: picks the step (by tool results seen), then words the
  * reply in the request's wire format, as JSON or as an SSE stream, with the step's delays.
@@ -33,6 +36,8 @@ export class ScriptedResponder {
     let body: Record<string, any>;
     try {
       const raw = await readBody(req);
+      // Kept (bounded) so a test can check what the model was shown, e.g. an earlier conversation.
+      rec.body = raw.subarray(0, MAX_RECORDED_BODY).toString("utf8");
       const parsed: unknown = JSON.parse(raw.toString("utf8"));
       if (!isRecord(parsed)) throw new HttpError(400, "request body must be a JSON object");
       body = parsed;

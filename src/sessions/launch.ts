@@ -83,6 +83,11 @@ export interface StartPhase {
 export interface Launched {
   agentInfo: unknown;
   phases: StartPhase[];
+  /**
+   * On a resume (or a fork): whether the harness restored the conversation itself (ACP
+   * session/load) or berth rebuilt it, priming a new harness session from its own log.
+   */
+  context?: "restored" | "rebuilt";
 }
 
 /**
@@ -233,22 +238,32 @@ export class HarnessLauncher {
     void proc.exited.then((x) => hooks.onExit(x.code, x.signal));
     const init = await timed(phases, "initialize", () => withTimeout(agent.initialize(), 60_000, "ACP initialize"));
     const mcp = row.settings.mcpServers as McpServer[];
+    // A resume is a ladder: the harness's own session/load, else a new session that berth
+    // primes with the conversation from its log (context "rebuilt"): never silently forgotten.
+    let context: Launched["context"];
     if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
       live.acpSessionId = row.acpSessionId;
       live.replaying = true;
       try {
         await timed(phases, "session_load", () => withTimeout(agent.loadSession(row.acpSessionId!, layout.workspace, mcp), 60_000, "ACP session/load"));
+        context = "restored";
+      } catch (e) {
+        if (proc.child.exitCode !== null || live.ending) throw e;
+        this.deps.logger.warn({ sessionId: live.id, err: (e as Error).message }, "ACP session/load failed; starting a new harness session with the conversation from berth's log");
+        live.acpSessionId = undefined;
       } finally {
         live.replaying = false;
       }
-    } else {
+    }
+    if (!context) {
       const s = await timed(phases, "session_new", () => withTimeout(agent.newSession(layout.workspace, mcp), 60_000, "ACP session/new"));
       recordCapabilities(harnessDir, capabilitiesFrom(init, s));
       live.acpSessionId = s.sessionId;
       // A pooled entry has no session row yet: its claim records the ACP session.
       if (hooks.scope) this.deps.store.setAcpSessionId(live.id, s.sessionId);
+      if (resume) context = "rebuilt";
     }
-    return { agentInfo: init.agentInfo ?? null, phases };
+    return { agentInfo: init.agentInfo ?? null, phases, ...(context ? { context } : {}) };
   }
 
   /**

@@ -36,6 +36,7 @@ import type { SessionStore } from "./store.js";
 import { TurnRunner, type LiveSession } from "./turn-runner.js";
 import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
 import { WorkspaceGuard } from "./workspace-guard.js";
+import { rebuiltConversation, type LoggedEvent } from "./rebuilt-context.js";
 import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 
 export interface PostTurnInput {
@@ -227,6 +228,19 @@ export class SessionManager {
     return record;
   }
 
+  /** The session's earlier conversation from its log, to prime a harness that could not restore it. */
+  private conversation(id: string): string | undefined {
+    const events = (function* (log: EventLog) {
+      for (let after = 0; ; ) {
+        const page = log.read(id, after, 5000);
+        if (page.length === 0) return;
+        for (const e of page) yield JSON.parse(e.json) as LoggedEvent;
+        after = page[page.length - 1]!.seq;
+      }
+    })(this.deps.events);
+    return rebuiltConversation(this.deps.store.listTurns(id), events);
+  }
+
   /** An upload-seeded session's archive is in its workspace: its harness starts now. */
   seeded(id: string): void {
     const live = this.live.get(id);
@@ -265,9 +279,23 @@ export class SessionManager {
   }
 
   /** The session is ready: its start's phases are observed and traced, and its turns may run. */
-  private started(live: LiveSession, record: SessionRecord, phases: StartPhase[], asked: number, pool: "hit" | "miss", agentInfo: unknown, resumed = false): void {
+  private started(
+    live: LiveSession,
+    record: SessionRecord,
+    phases: StartPhase[],
+    asked: number,
+    pool: "hit" | "miss",
+    agentInfo: unknown,
+    resumed = false,
+    context?: "restored" | "rebuilt",
+  ): void {
     this.startPhases.ready(live, record, phases, asked, pool);
-    this.setState(live.id, "ready", null, { agent: agentInfo, ...(resumed ? { resumed: true } : {}), ...(record.settings.pool ? { pool: record.settings.pool.outcome } : {}) });
+    this.setState(live.id, "ready", null, {
+      agent: agentInfo,
+      ...(resumed ? { resumed: true } : {}),
+      ...(context ? { context } : {}),
+      ...(record.settings.pool ? { pool: record.settings.pool.outcome } : {}),
+    });
     void this.turnRunner.pump(live);
   }
 
@@ -329,7 +357,8 @@ export class SessionManager {
       });
       if (!launched) return;
       if (live.ending) return;
-      this.started(live, row, launched.phases, asked, "miss", launched.agentInfo, resume);
+      if (launched.context === "rebuilt") live.primeWith = this.conversation(live.id);
+      this.started(live, row, launched.phases, asked, "miss", launched.agentInfo, resume, launched.context);
     } catch (e) {
       if (live.ending) return;
       // A sandbox that died during start-up shows up here as a write to a dead pipe (EPIPE);

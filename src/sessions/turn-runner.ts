@@ -43,6 +43,8 @@ export interface LiveSession {
   budget: SessionBudget;
   /** Set at ready until the first turn's first model byte is observed (its pool outcome labels it). */
   firstModelByte?: "hit" | "miss";
+  /** The conversation berth rebuilt after a resume the harness could not restore: put before the next prompt, once. */
+  primeWith?: string;
   /** An upload-seeded session before its archive arrived: starts its harness. */
   awaitingSeed?: () => void;
   /** The running turn's deadlines. */
@@ -123,7 +125,10 @@ export class TurnRunner {
     }
     try {
       // The API checked each block's shape loosely (type + fields); the harness judges the rest.
-      const res = await live.agent.prompt(live.acpSessionId, turn.prompt as ContentBlock[]);
+      const prime = live.primeWith;
+      live.primeWith = undefined;
+      const blocks = turn.prompt as ContentBlock[];
+      const res = await live.agent.prompt(live.acpSessionId, prime ? [{ type: "text", text: prime }, ...blocks] : blocks);
       if (live.ending || live.running !== turnId) return;
       // What the turn changed, recorded before it is reported ended.
       await this.host.snapshots?.end(live, turnId);

@@ -6,7 +6,9 @@ import {
   expectCanaryNowhere,
   expectEndedAndGone,
   expectGatewayTokenOnly,
+  expectResumeAfterCrash,
   expectToolLoopTurn,
+  messageText,
   ofType,
   startReadySession,
   toolLoopScript,
@@ -109,5 +111,11 @@ describe("Claude Code in T1 through the API", () => {
     expect(data(after.at(-1))).toMatchObject({ stopReason: "end_turn" });
     expect(existsSync(join(t.ws, "out.txt"))).toBe(false);
     await berth.client.endSession(t.s.id);
+  });
+  it("resumes after a kill mid-turn, restored (ACP session/load) or rebuilt by berth, and carries the conversation on", async () => {
+    const tool = { name: "bash", input: { command: "echo one > one.txt", description: "write one.txt" } };
+    await expectResumeAfterCrash({ harness: "claude", tool, canary: CANARY, env: (url) => ({ ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: url, BERTH_MODEL: "claude-mock" }) }, ({ evs }) => {
+      expect(messageText(evs)).toContain("remembered");
+    });
   });
 });

@@ -90,11 +90,11 @@ describe("Codex in T1 through the API", () => {
     expect(JSON.parse(stdout)).toMatchObject({ appServerVersion: codex.version });
   });
 
-  it("resumes after a berth crash: Codex reloads its thread from the session's CODEX_HOME (ACP session/load)", async () => {
+  it("resumes after a kill mid-turn: Codex reloads its thread from the session's CODEX_HOME (ACP session/load), or berth rebuilds it", async () => {
     const tool = { name: "exec_command", input: { cmd: "echo one > one.txt" } };
-    await expectResumeAfterCrash({ harness: "codex", tool, canary: CANARY, env: codexEnv }, ({ convo, evs }) => {
-      // The new turn's request carries the first turn's tool result: the thread was reloaded.
-      expect(convo.requests.find((r) => r.model === "gpt-mock")!.toolResults).toBe(1);
+    await expectResumeAfterCrash({ harness: "codex", tool, canary: CANARY, env: codexEnv }, ({ convo, evs, context }) => {
+      // Restored: the new turn's request carries the earlier tool results (the thread was reloaded).
+      if (context === "restored") expect(convo.requests.find((r) => r.model === "gpt-mock")!.toolResults).toBeGreaterThanOrEqual(1);
       expect(messageText(evs)).toContain("remembered");
     });
   });

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -201,12 +202,14 @@ export async function expectRefusedWithoutProvider(o: { harness: string; model: 
 }
 
 /**
- * Resume after a crash: a session of `harness` runs one turn against a fresh mock whose
- * script is `tool` (the harness's shell tool), then the text "remembered". berth is
- * SIGKILLed (then `afterCrash` runs), a new berth on the same home finds
- * the session interrupted, resumes it (ready with resumed: true) and runs a second turn that
- * ends with end_turn. `check` then inspects the mock's requests of that second turn and its
- * events, while both are still up.
+ * Resume after a crash, mid-turn: a session of `harness` runs one turn that asks it to
+ * remember a marker (the mock's script is `tool`, the harness's shell tool, then the text
+ * "remembered" after a pause), then a second turn during which berth is SIGKILLed, its
+ * sandbox with it (while the model is answering). A new berth on the
+ * same home finds the session interrupted and resumes it: ready with resumed: true and the
+ * context "restored" (the harness's session/load) or "rebuilt" (berth primed a new harness
+ * session from its log). Either way, the next turn's model request carries the first turn's
+ * conversation, and it ends with end_turn. `check` then inspects that turn.
  */
 export async function expectResumeAfterCrash(
   o: {
@@ -214,11 +217,11 @@ export async function expectResumeAfterCrash(
     tool: MockToolCall;
     canary: string;
     env: (mockUrl: string) => Record<string, string>;
-    afterCrash?: (readyAt: number) => Promise<void>;
   },
-  check: (second: { convo: MockProvider; evs: BerthEvent[] }) => void | Promise<void>,
+  check: (after: { convo: MockProvider; evs: BerthEvent[]; context: "restored" | "rebuilt" }) => void | Promise<void>,
 ): Promise<void> {
-  const script = validateMockScript({ steps: [{ tool: o.tool }, { text: "remembered" }] });
+  const mark = `PAPAYA-${randomBytes(4).toString("hex")}`;
+  const script = validateMockScript({ steps: [{ tool: o.tool }, { text: "remembered", delay_ms: 1500 }] });
   const convo = await startMockProvider({ script, requireKey: o.canary });
   const home = mkdtempSync(join(tmpdir(), `berth-${o.harness}-resume-`));
   const env = o.env(convo.url);
@@ -228,23 +231,30 @@ export async function expectResumeAfterCrash(
     first = await startBerth({ home, env });
     const s = await first.client.createSession({ harness: o.harness });
     await collect(first.client, s.id, isReady);
-    const readyAt = Date.now();
-    const t1 = await first.client.postTurn(s.id, "first");
+    const t1 = await first.client.postTurn(s.id, `Remember the word ${mark}.`);
     await collect(first.client, s.id, turnEnded(t1.id));
+    // Killed mid-turn: the second turn's model request is in flight (the mock pauses 1.5 s).
+    const t2 = await first.client.postTurn(s.id, "second");
+    await collect(first.client, s.id, (e) => e.turnId === t2.id && e.type === "turn.started");
+    await new Promise((r) => setTimeout(r, 500));
     await first.stop("SIGKILL");
-    await o.afterCrash?.(readyAt);
 
     again = await startBerth({ home, env });
     expect((await again.client.getSession(s.id)).state).toBe("interrupted");
     const lastSeq = (await again.client.getSession(s.id)).lastSeq;
     expect((await again.client.request("POST", `/v1/sessions/${s.id}/resume`, {})).status).toBe(202);
     const ready = await collect(again.client, s.id, isReady, { after: lastSeq });
-    expect(ready.at(-1)!.data).toMatchObject({ resumed: true });
+    const data = ready.at(-1)!.data as { resumed?: boolean; context?: "restored" | "rebuilt" };
+    expect(data.resumed).toBe(true);
+    expect(["restored", "rebuilt"]).toContain(data.context);
     convo.requests.length = 0;
-    const t2 = await again.client.postTurn(s.id, "second");
-    const evs = await collect(again.client, s.id, turnEnded(t2.id), { after: lastSeq });
+    const t3 = await again.client.postTurn(s.id, "third");
+    const evs = await collect(again.client, s.id, turnEnded(t3.id), { after: lastSeq });
     expect(evs.at(-1)!.data).toMatchObject({ stopReason: "end_turn" });
-    await check({ convo, evs });
+    // Restored or rebuilt, the model is shown the first turn again.
+    expect(convo.requests.some((r) => r.body?.includes(mark))).toBe(true);
+    process.stderr.write(`[resume] ${o.harness}: context ${data.context}\n`);
+    await check({ convo, evs, context: data.context! });
   } finally {
     await first?.stop();
     await again?.stop();

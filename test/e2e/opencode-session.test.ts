@@ -81,11 +81,11 @@ describe("OpenCode in T1 through the API", () => {
     await expectEndedAndGone(berth, s.id);
   });
 
-  it("resumes after a berth crash: OpenCode reloads its session from the session's ~/.local/share/opencode (ACP session/load)", { timeout: 300_000 }, async () => {
+  it("resumes after a kill mid-turn: OpenCode reloads its session from the session's ~/.local/share/opencode (ACP session/load), or berth rebuilds it", { timeout: 300_000 }, async () => {
     const tool = { name: "bash", input: { command: "echo one > one.txt", description: "write one.txt" } };
-    await expectResumeAfterCrash({ harness: "opencode", tool, canary: CANARY, env: opencodeEnv }, ({ convo, evs }) => {
-      // The new turn's request carries the first turn's tool result: the conversation was reloaded.
-      expect(convo.requests.find((r) => r.tools.length > 0)!.toolResults).toBe(1);
+    await expectResumeAfterCrash({ harness: "opencode", tool, canary: CANARY, env: opencodeEnv }, ({ convo, evs, context }) => {
+      // Restored: the new turn's request carries the earlier tool results (the conversation was reloaded).
+      if (context === "restored") expect(convo.requests.find((r) => r.tools.length > 0)!.toolResults).toBeGreaterThanOrEqual(1);
       expect(messageText(evs)).toContain("remembered");
     });
   });

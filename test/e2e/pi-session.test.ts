@@ -7,7 +7,9 @@ import {
   expectEndedAndGone,
   expectGatewayTokenOnly,
   expectHarnessReported,
+  expectResumeAfterCrash,
   expectToolLoopTurn,
+  messageText,
   startReadySession,
   toolLoopScript,
   useMockedBerth,
@@ -66,5 +68,11 @@ describe("Pi in T1 through the API", () => {
     expect((await post(token)).status).toBe(200);
     await berth.client.endSession(s.id);
     expect((await post(token)).status).toBe(401);
+  });
+  it("resumes after a kill mid-turn, restored (ACP session/load) or rebuilt by berth, and carries the conversation on", async () => {
+    const tool = { name: "bash", input: { command: "echo one > one.txt" } };
+    await expectResumeAfterCrash({ harness: "pi", tool, canary: CANARY, env: (url) => ({ ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: url, BERTH_MODEL: "claude-mock" }) }, ({ evs }) => {
+      expect(messageText(evs)).toContain("remembered");
+    });
   });
 });

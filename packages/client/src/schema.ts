@@ -376,6 +376,20 @@ export type components = {
                 state: "starting" | "ready" | "running" | "ended" | "failed" | "interrupted";
                 reason?: string;
                 detail?: string;
+                /** @description On ready: the session was resumed */
+                resumed?: boolean;
+                /**
+                 * @description On a resumed or forked session's ready: the harness restored the conversation itself (ACP session/load), or berth rebuilt it from its log into the next prompt
+                 * @enum {string}
+                 */
+                context?: "restored" | "rebuilt";
+                /** @description On a fork's first event: the session (and turn) it was forked from */
+                forkedFrom?: {
+                    sessionId: string;
+                    turnId?: string;
+                } & {
+                    [key: string]: unknown;
+                };
             } & {
                 [key: string]: unknown;
             };
