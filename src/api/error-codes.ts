@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   "workspace_clone_failed",
   "workspace_upload_timeout",
   "session_ending",
+  "fork_failed",
   "budget_over_limit",
   "budget_unpriced",
   "permission_policy_unsupported",

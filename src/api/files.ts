@@ -248,7 +248,7 @@ export function registerFileRoutes(app: FastifyInstance, d: FilesDeps): void {
         });
         await files.extract(packed, rel);
         // A session created with workspace {upload: true} starts its harness now.
-        d.manager.seeded(req.params.id);
+        d.manager.seeded(req.params.id, "upload");
         return { path: rel, entries: a.entries, bytes: a.bytes };
       } finally {
         rmSync(packed, { force: true });

@@ -18,6 +18,7 @@ import {
   PermissionAnswerRequest,
   PostTurnRequest,
   ResumeRequest,
+  ForkRequest,
   SessionView,
   TurnView,
 } from "../sessions/contract.js";
@@ -307,6 +308,23 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           },
         },
         async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d)),
+      );
+
+      r.post(
+        "/sessions/:id/fork",
+        {
+          schema: {
+            operationId: "forkSession",
+            summary: "Fork a session at a turn",
+            description:
+              "A new session like this one (harness, model, tier, settings; pass secrets again), whose workspace is a copy of this one's as of the turn's end and whose harness is primed with the conversation up to it. Its first event names the source (forkedFrom); its ready event says context: rebuilt.",
+            tags: ["sessions"],
+            params: SessionParams,
+            body: ForkRequest.nullish(),
+            response: { 201: SessionView.describe("The new session, starting"), ...notFound, ...conflict },
+          },
+        },
+        async (req, reply) => reply.code(201).send(sessionDto(await d.manager.fork(req.params.id, req.body ?? {}), d)),
       );
 
       r.post(

@@ -95,6 +95,15 @@ export const CreateSessionRequest = z
   .strict()
   .meta({ id: "CreateSessionRequest" });
 
+export const ForkRequest = z
+  .object({
+    atTurn: z.string().min(1).max(100).optional().describe("Fork as of this turn's end (its workspace and the conversation up to it); default: the last ended turn"),
+    secrets: Secrets.optional(),
+    metadata: z.record(z.string(), z.string()).optional().describe("Default: the source session's"),
+  })
+  .strict()
+  .meta({ id: "ForkRequest" });
+
 export const ResumeRequest = z.object({ secrets: Secrets.optional() }).strict().meta({ id: "ResumeRequest" });
 
 export const SessionView = z.object({
@@ -160,6 +169,7 @@ export const PermissionAnswerRequest = z
 
 export type CreateSessionInput = z.infer<typeof CreateSessionRequest>;
 export type ResumeInput = z.infer<typeof ResumeRequest>;
+export type ForkInput = z.infer<typeof ForkRequest>;
 export type PermissionAnswer = z.infer<typeof PermissionAnswerRequest>;
 export type SessionView = z.infer<typeof SessionView>;
 export type TurnView = z.infer<typeof TurnView>;

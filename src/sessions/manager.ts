@@ -1,6 +1,6 @@
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import pLimit from "p-limit";
 import type { Logger } from "pino";
 import type { BerthConfig } from "../config/config.js";
@@ -23,7 +23,7 @@ import { logLifecycle } from "./lifecycle-log.js";
 import { WorkspaceSnapshots } from "./snapshots.js";
 import { turnSnapshots } from "./turn-snapshots.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
-import type { CreateSessionInput, PermissionAnswer, ResumeInput } from "./contract.js";
+import type { CreateSessionInput, ForkInput, PermissionAnswer, ResumeInput } from "./contract.js";
 import { DEADLINE_STOP_REASONS } from "./deadlines.js";
 import { HarnessLauncher, type StartPhase } from "./launch.js";
 import { gatewayScope, modelCallEvents } from "./model-calls.js";
@@ -37,6 +37,8 @@ import { TurnRunner, type LiveSession } from "./turn-runner.js";
 import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
 import { WorkspaceGuard } from "./workspace-guard.js";
 import { rebuiltConversation, type LoggedEvent } from "./rebuilt-context.js";
+import { LocalWorkspaceFiles } from "../files/local.js";
+import { forkPoint, forkRequest } from "./fork.js";
 import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 
 export interface PostTurnInput {
@@ -182,10 +184,11 @@ export class SessionManager {
     );
   }
 
-  create(input: CreateSessionInput): SessionRecord {
+  create(input: CreateSessionInput, fork?: { sessionId: string; turnId?: string }): SessionRecord {
     const asked = Date.now();
     const { record, spec, driver, route } = planSession(input, { ...this.deps, workspaces: this.workspaces });
     const { settings } = record;
+    if (fork) settings.seed = { fork };
     const claim = this.pool.claim({
       harness: spec.id,
       tier: record.tier,
@@ -205,22 +208,31 @@ export class SessionManager {
     this.deps.store.insertSession(record);
     this.emit(record.id, {
       type: "session.status",
-      data: { state: "starting", harness: spec.id, model: record.model, provider: route.provider, providerSource: route.source, tier: record.tier, ...(settings.pool ? { pool: settings.pool } : {}) },
+      data: {
+        state: "starting",
+        harness: spec.id,
+        model: record.model,
+        provider: route.provider,
+        providerSource: route.source,
+        tier: record.tier,
+        ...(settings.pool ? { pool: settings.pool } : {}),
+        ...(fork ? { forkedFrom: fork } : {}),
+      },
     });
     const live = this.newLive(record.id, spec, driver, route, settings.budget);
     if (entry) {
       this.adopt(live, record, entry, asked);
       return this.get(record.id);
     }
-    if (settings.seed && "upload" in settings.seed) {
-      // The harness starts once the archive is in (the files API calls seeded()), or the session fails.
+    if (settings.seed && ("upload" in settings.seed || "fork" in settings.seed)) {
+      // The harness starts once the archive is in (the files API, or fork(), calls seeded()), or the session fails.
       const timer = setTimeout(() => void this.fail(live, "workspace_upload_timeout", `no workspace archive arrived within ${UPLOAD_WAIT_MS / 60_000} minutes`), UPLOAD_WAIT_MS);
       timer.unref();
       live.awaitingSeed = () => {
         clearTimeout(timer);
         void this.boot(live, record, false, asked);
       };
-      this.emit(record.id, { type: "session.status", data: { state: "starting", detail: `waiting for the workspace archive: PUT /v1/sessions/${record.id}/files/archive` } });
+      if (!fork) this.emit(record.id, { type: "session.status", data: { state: "starting", detail: `waiting for the workspace archive: PUT /v1/sessions/${record.id}/files/archive` } });
       return record;
     }
     // After the response: the launch's first steps are synchronous file work that would hold it.
@@ -228,8 +240,52 @@ export class SessionManager {
     return record;
   }
 
+  /**
+   * A new session like `id` (harness, model, tier, settings; not its secrets), whose workspace
+   * is a copy of `id`'s as of a turn's end (default: its last ended turn; with none, as it is
+   * now) and whose harness is primed with the conversation up to that turn. Its first event
+   * names the session it was forked from; its ready event says the context was rebuilt.
+   */
+  async fork(id: string, input: ForkInput = {}): Promise<SessionRecord> {
+    const src = this.get(id);
+    const snaps = this.snapshots;
+    if (!snaps) throw conflict("no_snapshot", "forking needs the workspace snapshots, and BERTH_TURN_SNAPSHOTS is off on this server");
+    const turns = this.deps.store.listTurns(id);
+    const at = forkPoint(id, turns, input.atTurn);
+    let ref: string;
+    if (at) {
+      ref = `turns/${at.id}/end`;
+      if (!(await snaps.has(id, ref))) throw conflict("no_snapshot", `turn ${at.id} has no workspace snapshot (it never started, or snapshots were off then)`);
+    } else {
+      // No turn has ended: the workspace as it is now, which no agent is editing.
+      if (src.state === "ended") throw conflict("session_ended", `session ${id} has ended and ran no turn: there is nothing to fork`);
+      if (this.live.get(id)?.running) throw conflict("turn_running", `session ${id} is running a turn; fork once it has ended`);
+      ref = `forks/${Date.now()}`;
+      await snaps.take(id, src.workspace, ref);
+    }
+    const record = this.create(forkRequest(src, input), { sessionId: id, ...(at ? { turnId: at.id } : {}) });
+    const live = this.live.get(record.id)!;
+    const tmp = join(this.deps.config.home, "tmp", `fork-${record.id}.tar`);
+    void (async () => {
+      try {
+        mkdirSync(dirname(tmp), { recursive: true, mode: 0o700 });
+        await snaps.archive(id, ref, tmp);
+        await new LocalWorkspaceFiles(record.workspace).extract(tmp, "");
+        const upto = at ? turns.filter((t) => t.idx <= at.idx) : [];
+        live.primeWith = this.conversation(id, upto, `this session was forked from session ${id}${at ? ` after its turn ${at.idx + 1}` : ""}`);
+        live.contextOnReady = "rebuilt";
+        this.seeded(record.id, "fork");
+      } catch (e) {
+        await this.fail(live, "fork_failed", `could not copy the workspace of session ${id}: ${(e as Error).message}`);
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+    })();
+    return record;
+  }
+
   /** The session's earlier conversation from its log, to prime a harness that could not restore it. */
-  private conversation(id: string): string | undefined {
+  private conversation(id: string, turns = this.deps.store.listTurns(id), intro?: string): string | undefined {
     const events = (function* (log: EventLog) {
       for (let after = 0; ; ) {
         const page = log.read(id, after, 5000);
@@ -238,14 +294,15 @@ export class SessionManager {
         after = page[page.length - 1]!.seq;
       }
     })(this.deps.events);
-    return rebuiltConversation(this.deps.store.listTurns(id), events);
+    return rebuiltConversation(turns, events, undefined, intro);
   }
 
-  /** An upload-seeded session's archive is in its workspace: its harness starts now. */
-  seeded(id: string): void {
+  /** An upload-seeded (or forked) session's workspace is in place: its harness starts now. */
+  seeded(id: string, by: "upload" | "fork"): void {
     const live = this.live.get(id);
     const go = live?.awaitingSeed;
-    if (!live || !go || live.ending) return;
+    const seed = this.deps.store.getSession(id)?.settings.seed;
+    if (!live || !go || live.ending || !seed || !(by in seed)) return;
     live.awaitingSeed = undefined;
     go();
   }
@@ -358,7 +415,7 @@ export class SessionManager {
       if (!launched) return;
       if (live.ending) return;
       if (launched.context === "rebuilt") live.primeWith = this.conversation(live.id);
-      this.started(live, row, launched.phases, asked, "miss", launched.agentInfo, resume, launched.context);
+      this.started(live, row, launched.phases, asked, "miss", launched.agentInfo, resume, launched.context ?? live.contextOnReady);
     } catch (e) {
       if (live.ending) return;
       // A sandbox that died during start-up shows up here as a write to a dead pipe (EPIPE);

@@ -31,7 +31,12 @@ const brief = (v: unknown): string => {
 };
 
 /** The earlier conversation as text, or undefined when there was none. */
-export function rebuiltConversation(turns: TurnRecord[], events: Iterable<LoggedEvent>, maxChars = MAX_REBUILT_CHARS): string | undefined {
+export function rebuiltConversation(
+  turns: TurnRecord[],
+  events: Iterable<LoggedEvent>,
+  maxChars = MAX_REBUILT_CHARS,
+  intro = "this session was resumed, and the agent's own record of the conversation could not be restored",
+): string | undefined {
   const byTurn = new Map<string, LoggedEvent[]>();
   for (const e of events) if (e.turnId) (byTurn.get(e.turnId) ?? byTurn.set(e.turnId, []).get(e.turnId)!).push(e);
   const parts: string[] = [];
@@ -65,7 +70,7 @@ export function rebuiltConversation(turns: TurnRecord[], events: Iterable<Logged
   if (body.length > maxChars) body = body.slice(body.length - maxChars);
   const dropped = parts.length - kept.length;
   return [
-    "[berth: this session was resumed, and the agent's own record of the conversation could not be restored. This is the conversation so far, from berth's log" +
+    `[berth: ${intro}. This is the conversation so far, from berth's log` +
       (dropped ? ` (the ${dropped} oldest turn${dropped === 1 ? "" : "s"} left out for length)` : "") +
       ". Continue from it.]",
     body,

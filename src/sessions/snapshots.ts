@@ -116,6 +116,11 @@ export class WorkspaceSnapshots {
     return { files, patch, truncated };
   }
 
+  /** A snapshot as a tar file (git's own modes; symlinks as links). */
+  async archive(sessionId: string, ref: string, file: string): Promise<void> {
+    await this.git(sessionId, undefined, ["archive", "--format=tar", `--output=${file}`, `refs/berth/${ref}`]);
+  }
+
   /** Whether both snapshots of a turn exist. */
   async has(sessionId: string, ref: string): Promise<boolean> {
     if (!existsSync(join(this.gitDir(sessionId), "HEAD"))) return false;

@@ -45,6 +45,8 @@ export interface LiveSession {
   firstModelByte?: "hit" | "miss";
   /** The conversation berth rebuilt after a resume the harness could not restore: put before the next prompt, once. */
   primeWith?: string;
+  /** A fork's ready event says its context was rebuilt (primeWith holds it). */
+  contextOnReady?: "rebuilt";
   /** An upload-seeded session before its archive arrived: starts its harness. */
   awaitingSeed?: () => void;
   /** The running turn's deadlines. */

@@ -48,7 +48,7 @@ export interface SessionSettings {
   /** Turn deadlines in ms (sessions/deadlines.ts); absent on sessions created before they existed. */
   deadlines?: DeadlineLimits;
   /** How a fresh workspace is seeded before the harness starts (absent: empty, or a caller's host path). */
-  seed?: { git: { url: string; ref?: string; depth?: number } } | { upload: true };
+  seed?: { git: { url: string; ref?: string; depth?: number } } | { upload: true } | { fork: { sessionId: string; turnId?: string } };
   /** How the session started: from a warm pool (hit) or cold (miss, and why); absent without a pool for its harness and tier. */
   pool?: { outcome: "hit" | "miss"; pool?: string; reason?: string };
 }

@@ -169,6 +169,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{id}/fork": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fork a session at a turn
+         * @description A new session like this one (harness, model, tier, settings; pass secrets again), whose workspace is a copy of this one's as of the turn's end and whose harness is primed with the conversation up to it. Its first event names the source (forkedFrom); its ready event says context: rebuilt.
+         */
+        post: operations["forkSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{id}/turns": {
         parameters: {
             query?: never;
@@ -353,7 +373,7 @@ export type components = {
                  * @description Machine-readable; stable across versions
                  * @enum {string}
                  */
-                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "invalid_git_source" | "git_host_not_allowed" | "workspace_clone_failed" | "workspace_upload_timeout" | "session_ending" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "harness_timeout" | "invalid_path" | "path_not_found" | "not_a_directory" | "is_a_directory" | "not_a_regular_file" | "path_escapes_workspace" | "protected_path" | "invalid_range" | "turn_running" | "session_ended" | "invalid_archive" | "unsafe_archive" | "upload_too_large" | "files_failed" | "recovery_failed" | "starting_failed" | "internal_error";
+                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "invalid_git_source" | "git_host_not_allowed" | "workspace_clone_failed" | "workspace_upload_timeout" | "session_ending" | "fork_failed" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "harness_timeout" | "invalid_path" | "path_not_found" | "not_a_directory" | "is_a_directory" | "not_a_regular_file" | "path_escapes_workspace" | "protected_path" | "invalid_range" | "turn_running" | "session_ended" | "invalid_archive" | "unsafe_archive" | "upload_too_large" | "files_failed" | "recovery_failed" | "starting_failed" | "internal_error";
                 /** @description One sentence saying what went wrong and what to do */
                 message: string;
             };
@@ -923,6 +943,18 @@ export type components = {
                 idleMs?: number;
                 /** @description Most active time from a turn's start to its first event */
                 firstEventMs?: number;
+            };
+        };
+        ForkRequest: {
+            /** @description Fork as of this turn's end (its workspace and the conversation up to it); default: the last ended turn */
+            atTurn?: string;
+            /** @description Per-session secrets by name (e.g. ANTHROPIC_API_KEY): held in memory, never stored or echoed */
+            secrets?: {
+                [key: string]: string;
+            };
+            /** @description Default: the source session's */
+            metadata?: {
+                [key: string]: string;
             };
         };
         ResumeRequest: {
@@ -1901,6 +1933,86 @@ export interface operations {
         responses: {
             /** @description The session, starting again */
             202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Invalid request (code says which part) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session (or permission request) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not possible in the session's current state (code says why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Host header names another server (DNS rebinding guard) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The server could not recover from its previous run */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    forkSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ForkRequest"];
+            };
+        };
+        responses: {
+            /** @description The new session, starting */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };

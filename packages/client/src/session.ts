@@ -131,6 +131,14 @@ export class Session {
     return (this.info = await this.t.json<SessionInfo>("DELETE", this.path));
   }
 
+  /**
+   * A new session forked from this one as of a turn's end (default: its last ended turn):
+   * a copy of the workspace then, and the conversation up to it (ready says context: rebuilt).
+   */
+  async fork(o: { atTurn?: string; secrets?: Record<string, string>; metadata?: Record<string, string> } = {}): Promise<Session> {
+    return new Session(this.t, await this.t.json<SessionInfo>("POST", `${this.path}/fork`, { body: o }));
+  }
+
   /** The session's turns, in order. */
   async turns(): Promise<Turn[]> {
     return (await this.t.json<{ turns: Turn[] }>("GET", `${this.path}/turns`)).turns;
