@@ -36,6 +36,8 @@ export const ERROR_CODES = [
   "workspace_upload_timeout",
   "session_ending",
   "fork_failed",
+  "skills_unsupported",
+  "invalid_skill",
   "budget_over_limit",
   "budget_unpriced",
   "permission_policy_unsupported",

@@ -102,6 +102,7 @@ export const ENV = {
   BERTH_MAX_CONCURRENT_STARTS: variable(wholeNumber(0), "twice the CPUs", "sandboxes starting at once (0: no limit); more wait their turn"),
   BERTH_TURN_SNAPSHOTS: variable(flag, "on", "snapshot the workspace at each turn's start and end, for its diff and workspace.changed (off: no snapshots)"),
   BERTH_IDLE_GC_MS: variable(wholeNumber(0), "`10000`", "one full garbage collection this long after the last live session ends (0: leave it to V8)"),
+  BERTH_SKILLS_DIR: variable(text, "unset", "the operator's Agent Skills (one folder with a SKILL.md each), which sessions name in `skills`"),
   BERTH_MAX_UPLOAD_BYTES: variable(wholeNumber(1), "`1073741824` (1 GiB)", "most bytes of file content one upload (a file, or an archive uncompressed) may hold"),
   BERTH_MAX_UPLOAD_ENTRIES: variable(wholeNumber(1), "`100000`", "most entries an uploaded archive may hold"),
   BERTH_POOLS: variable(text, "unset", "warm pools, `harness:tier:model=size` comma-separated (README \"Warm pools\")"),

@@ -40,6 +40,7 @@ export const claude: HarnessSpec = {
   refusesRoot: true,
   api: "anthropic-messages",
   authMethods: ["api-key", "oauth-subscription"],
+  skillsDir: ".claude/skills",
   launch({ layout, model, gatewayUrl, token, systemPrompt }) {
     const root = `${layout.harnessRoot}/node_modules`;
     const env: Record<string, string> = {

@@ -105,6 +105,7 @@ export const codex: HarnessSpec = {
   // codex-acp offers an API key, ChatGPT sign-in (browser or device code) and a
   // client-configured gateway; berth uses none of them (the provider env_key above).
   authMethods: ["api-key", "chatgpt-oauth"],
+  skillsDir: ".agents/skills",
   launch({ layout, model, gatewayUrl, tokenEnv, systemPrompt }) {
     const root = `${layout.harnessRoot}/node_modules`;
     const homeFiles = [

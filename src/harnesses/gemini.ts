@@ -49,6 +49,7 @@ export const gemini: HarnessSpec = {
   // Gemini API key, Google sign-in (Code Assist, OAuth), Vertex AI (API key or ADC), and a
   // gateway (custom base URL); berth uses the last.
   authMethods: ["api-key", "google-oauth", "vertex-ai", "gateway"],
+  skillsDir: ".gemini/skills",
   launch({ layout, model, gatewayUrl, token, tokenEnv, systemPrompt }) {
     const root = `${layout.harnessRoot}/node_modules`;
     const homeFiles = [{ path: ".gemini/settings.json", content: JSON.stringify(geminiSettings(model, tokenEnv), null, 2) }];

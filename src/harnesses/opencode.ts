@@ -105,6 +105,7 @@ export const opencode: HarnessSpec = {
   // Provider API keys (any of its providers), and OAuth sign-ins for some (Anthropic,
   // GitHub Copilot, OpenCode Zen); berth uses one custom provider pointing at its gateway.
   authMethods: ["api-key", "oauth"],
+  skillsDir: ".config/opencode/skills",
   launch({ layout, model, gatewayUrl, tokenEnv, systemPrompt }) {
     const root = `${layout.harnessRoot}/node_modules`;
     const bin = opencodeBinary(root);

@@ -17,6 +17,7 @@ export const pi: HarnessSpec = {
   asksPermission: false,
   api: "anthropic-messages",
   authMethods: ["api-key"],
+  skillsDir: ".pi/agent/skills",
   launch({ layout, model, gatewayUrl, tokenEnv, systemPrompt }) {
     const root = `${layout.harnessRoot}/node_modules`;
     const agentDir = `${layout.home}/.pi/agent`;

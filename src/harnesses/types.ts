@@ -56,5 +56,10 @@ export interface HarnessSpec {
   api: ModelApi;
   /** Authentication paths the harness supports upstream (informational; the gateway holds the credentials). */
   authMethods: string[];
+  /**
+   * Where the harness reads Agent Skills (folders with SKILL.md) for its user, relative to
+   * HOME: a session's skills are mounted there read-only. Absent: the harness has no skills.
+   */
+  skillsDir?: string;
   launch(ctx: LaunchContext): LaunchPlan;
 }

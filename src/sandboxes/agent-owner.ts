@@ -25,15 +25,8 @@ export function mkdirForAgent(path: string, mode = 0o700): void {
  * berth writes is removed, never written through.
  */
 export function writeAgentFile(base: string, rel: string, content: string | Buffer, mode = 0o600): void {
-  const parts = rel.split("/").filter((s) => s && s !== ".");
-  if (parts.includes("..")) throw new Error(`home file ${rel} leaves its directory`);
-  let dir = base;
-  for (const p of parts.slice(0, -1)) {
-    dir = join(dir, p);
-    const st = lstatSync(dir, { throwIfNoEntry: false });
-    if (st && !st.isDirectory()) unlinkSync(dir); // a link or file in the way: removed, not followed
-    if (!st || !st.isDirectory()) mkdirForAgent(dir);
-  }
+  const parts = pathParts(rel);
+  mkdirsForAgent(base, parts.slice(0, -1).join("/"));
   const file = join(base, ...parts);
   let fd = openNoFollow(file, mode);
   if (fstatSync(fd).nlink > 1) {
@@ -50,6 +43,23 @@ export function writeAgentFile(base: string, rel: string, content: string | Buff
     writeSync(fd, typeof content === "string" ? Buffer.from(content) : content);
   } finally {
     closeSync(fd);
+  }
+}
+
+function pathParts(rel: string): string[] {
+  const parts = rel.split("/").filter((s) => s && s !== ".");
+  if (parts.includes("..")) throw new Error(`home path ${rel} leaves its directory`);
+  return parts;
+}
+
+/** Makes `rel` under `base` a directory chain the agent owns; a link or file in the way is removed, never followed. */
+export function mkdirsForAgent(base: string, rel: string): void {
+  let dir = base;
+  for (const p of pathParts(rel)) {
+    dir = join(dir, p);
+    const st = lstatSync(dir, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) unlinkSync(dir);
+    if (!st || !st.isDirectory()) mkdirForAgent(dir);
   }
 }
 

@@ -2,6 +2,7 @@
 // back. These zod schemas are the one source: the API validates with them and publishes them
 // in /openapi.json, and the TypeScript types here (and the client's) are inferred from them.
 import { z } from "zod";
+import { SkillSpec } from "./skills.js";
 import { SESSION_STATES, TURN_STATES } from "../events/types.js";
 import { PROTECTED_WORKSPACE_PATHS, TIERS } from "../sandboxes/types.js";
 
@@ -89,6 +90,11 @@ export const CreateSessionRequest = z
       .strict()
       .optional()
       .describe("Git credentials through the sandbox's git-credential-berth helper (docs/git-credentials.md); default: no host"),
+    skills: z
+      .array(SkillSpec)
+      .max(50)
+      .optional()
+      .describe("Agent Skills, mounted read-only where the harness reads its user's skills (README: which harnesses read them, and where)"),
     budget: Budget.optional().describe("Spending limits; once one is reached berth refuses the session's further model calls and turns"),
     deadlines: Deadlines.optional(),
   })

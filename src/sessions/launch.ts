@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LimitFunction } from "p-limit";
 import type { Logger } from "pino";
@@ -9,7 +9,7 @@ import { capabilitiesFrom, recordCapabilities } from "../harnesses/capabilities.
 import type { HarnessInstaller } from "../harnesses/installer.js";
 import type { HarnessSpec, LaunchPlan } from "../harnesses/types.js";
 import type { ResolvedRoute } from "../providers/registry.js";
-import { mkdirForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
+import { mkdirForAgent, mkdirsForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
 import { EgressProxy } from "../sandboxes/egress/proxy.js";
 import { writeRelay } from "../sandboxes/relay.js";
 import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxLayout, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
@@ -167,6 +167,16 @@ export class HarnessLauncher {
       writeFileSync(hostPath, f.content, { mode: 0o644 });
       return { path: f.path, hostPath };
     });
+    // The session's skills (sessions/skills.ts): read-only where the harness reads its user's skills.
+    const skills = join(dir, "skills");
+    if (spec.skillsDir && existsSync(skills)) {
+      if (row.tier === "host") cpSync(skills, join(home, spec.skillsDir), { recursive: true, verbatimSymlinks: true });
+      else {
+        // The mount point, made by berth as the agent's: an engine would make it root's, in the agent's HOME.
+        mkdirsForAgent(home, spec.skillsDir);
+        files.push({ path: `${layout.home}/${spec.skillsDir}`, hostPath: skills });
+      }
+    }
     await intact;
     // The CPU-heavy part (sandbox, harness start, handshake) runs in a bounded number of
     // start slots: a burst of sessions queues here instead of every start slowing every

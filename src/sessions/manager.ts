@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import pLimit from "p-limit";
@@ -39,6 +39,7 @@ import { WorkspaceGuard } from "./workspace-guard.js";
 import { rebuiltConversation, type LoggedEvent } from "./rebuilt-context.js";
 import { LocalWorkspaceFiles } from "../files/local.js";
 import { forkPoint, forkRequest } from "./fork.js";
+import { materializeSkills } from "./skills.js";
 import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 
 export interface PostTurnInput {
@@ -186,9 +187,11 @@ export class SessionManager {
 
   create(input: CreateSessionInput, fork?: { sessionId: string; turnId?: string }): SessionRecord {
     const asked = Date.now();
-    const { record, spec, driver, route } = planSession(input, { ...this.deps, workspaces: this.workspaces });
+    const operatorSkills = this.deps.config.env.BERTH_SKILLS_DIR;
+    const { record, spec, driver, route } = planSession(input, { ...this.deps, workspaces: this.workspaces, ...(operatorSkills ? { skillsDir: operatorSkills } : {}) });
     const { settings } = record;
     if (fork) settings.seed = { fork };
+    materializeSkills(input.skills, join(this.sessionDir(record.id), "skills"), operatorSkills);
     const claim = this.pool.claim({
       harness: spec.id,
       tier: record.tier,
@@ -198,6 +201,7 @@ export class SessionManager {
       ...(settings.systemPrompt ? { systemPrompt: settings.systemPrompt } : {}),
       mcpServers: settings.mcpServers,
       writablePaths: settings.writablePaths ?? [],
+      skills: (settings.skills?.length ?? 0) > 0,
     });
     let entry = "entry" in claim ? claim.entry : undefined;
     if (entry && !this.pool.handOver(entry, record.workspace, this.sessionDir(record.id))) {
@@ -270,6 +274,9 @@ export class SessionManager {
       try {
         mkdirSync(dirname(tmp), { recursive: true, mode: 0o700 });
         await snaps.archive(id, ref, tmp);
+        // The source's skills, as it had them.
+        const skills = join(this.sessionDir(id), "skills");
+        if (existsSync(skills)) cpSync(skills, join(this.sessionDir(record.id), "skills"), { recursive: true, verbatimSymlinks: true });
         await new LocalWorkspaceFiles(record.workspace).extract(tmp, "");
         const upto = at ? turns.filter((t) => t.idx <= at.idx) : [];
         live.primeWith = this.conversation(id, upto, `this session was forked from session ${id}${at ? ` after its turn ${at.idx + 1}` : ""}`);

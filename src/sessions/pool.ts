@@ -18,7 +18,7 @@ import type { SessionStore } from "./store.js";
 import type { SessionRecord } from "./types.js";
 
 /** Why a session started cold: the `reason` of `pool: miss`. */
-export type PoolMissReason = "no_pool" | "workspace" | "model" | "system_prompt" | "mcp_servers" | "writable_paths" | "empty" | "entry_failed";
+export type PoolMissReason = "no_pool" | "workspace" | "model" | "system_prompt" | "mcp_servers" | "writable_paths" | "skills" | "empty" | "entry_failed";
 
 /** What of a create request decides whether a pool can serve it. */
 export interface PoolRequest {
@@ -30,6 +30,8 @@ export interface PoolRequest {
   systemPrompt?: string;
   mcpServers: unknown[];
   writablePaths: string[];
+  /** Skills are mounted when the harness starts: a pooled harness has none. */
+  skills?: boolean;
 }
 
 /** Where a claimed entry's events and exit go once it is a session's. */
@@ -144,6 +146,7 @@ export class WarmPool {
     if (req.systemPrompt) return miss("system_prompt");
     if (req.mcpServers.length) return miss("mcp_servers");
     if (req.writablePaths.length) return miss("writable_paths");
+    if (req.skills) return miss("skills");
     const pool = forHarness.find((p) => p.route.model === req.upstreamModel);
     if (!pool) return miss("model");
     const entry = pool.ready.shift();

@@ -14,6 +14,7 @@ import { effectiveDeadlines, type DeadlineLimits } from "./deadlines.js";
 import type { SessionRecord, SessionSettings } from "./types.js";
 import type { WorkspaceGuard } from "./workspace-guard.js";
 import { checkGitSeed } from "./workspace-source.js";
+import { checkSkills } from "./skills.js";
 
 export interface SessionPlanDeps {
   config: Pick<BerthConfig, "defaultTier" | "allowHostTier" | "maxSessionTokens" | "turnDeadlines">;
@@ -21,6 +22,8 @@ export interface SessionPlanDeps {
   defaultModel: string;
   providers: (workspace?: string) => ProviderRegistry;
   workspaces: WorkspaceGuard;
+  /** The operator's skills directory (BERTH_SKILLS_DIR), where named skills come from. */
+  skillsDir?: string;
 }
 
 /** A session that passed every check at creation, with what it will run on. */
@@ -73,6 +76,7 @@ export function planSession(input: CreateSessionInput, d: SessionPlanDeps): Plan
   const egressAllow = input.network?.allow ?? [];
   const seed: SessionSettings["seed"] =
     source && typeof source === "object" && "git" in source ? { git: checkGitSeed(source.git, { egressAllow }) } : source && typeof source === "object" && "upload" in source ? { upload: true } : undefined;
+  const skills = checkSkills(input.skills, { harness: spec.id, ...(spec.skillsDir ? { skillsDir: spec.skillsDir } : {}), ...(d.skillsDir ? { operatorDir: d.skillsDir } : {}) });
   const { workspace, ownsWorkspace } = d.workspaces.choose(hostPath, tier, id);
   // The model must resolve to exactly one provider with its secret present, now: a
   // session that would fail at its first model call is refused at creation.
@@ -103,6 +107,7 @@ export function planSession(input: CreateSessionInput, d: SessionPlanDeps): Plan
     gitHosts,
     ...(budget && Object.keys(budget).length ? { budget } : {}),
     ...(seed ? { seed } : {}),
+    ...(skills.length ? { skills } : {}),
     deadlines: deadlines.limits,
   };
   const now = new Date().toISOString();

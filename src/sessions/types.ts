@@ -49,6 +49,8 @@ export interface SessionSettings {
   deadlines?: DeadlineLimits;
   /** How a fresh workspace is seeded before the harness starts (absent: empty, or a caller's host path). */
   seed?: { git: { url: string; ref?: string; depth?: number } } | { upload: true } | { fork: { sessionId: string; turnId?: string } };
+  /** The session's Agent Skills (their files are in its directory, mounted read-only). */
+  skills?: { name: string; source: "operator" | "upload" }[];
   /** How the session started: from a warm pool (hit) or cold (miss, and why); absent without a pool for its harness and tier. */
   pool?: { outcome: "hit" | "miss"; pool?: string; reason?: string };
 }

@@ -7,6 +7,7 @@ import {
   expectEndedAndGone,
   expectGatewayTokenOnly,
   expectResumeAfterCrash,
+  expectSkillSeen,
   expectToolLoopTurn,
   messageText,
   ofType,
@@ -117,5 +118,8 @@ describe("Claude Code in T1 through the API", () => {
     await expectResumeAfterCrash({ harness: "claude", tool, canary: CANARY, env: (url) => ({ ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: url, BERTH_MODEL: "claude-mock" }) }, ({ evs }) => {
       expect(messageText(evs)).toContain("remembered");
     });
+  });
+  it("reads the session's Agent Skills from where berth mounts them (read-only)", async () => {
+    await expectSkillSeen(ctx.berth, ctx.mock, "claude");
   });
 });

@@ -14,6 +14,7 @@ import {
   expectNoCanaryInSessionProcesses,
   expectRefusedWithoutProvider,
   expectResumeAfterCrash,
+  expectSkillSeen,
   expectToolLoopTurn,
   messageText,
   startReadySession,
@@ -103,5 +104,8 @@ describe("Codex in T1 through the API", () => {
     // An OpenAI model without OPENAI_API_KEY: the secret is named, never a fallback to Anthropic.
     // The default (Claude) model over Codex's OpenAI wire API: no provider speaks both.
     await expectRefusedWithoutProvider({ harness: "codex", model: "gpt-5", secret: "OPENAI_API_KEY", canary: CANARY, anthropicUrl: ctx.mock.url });
+  });
+  it("reads the session's Agent Skills from where berth mounts them (read-only)", async () => {
+    await expectSkillSeen(ctx.berth, ctx.mock, "codex");
   });
 });

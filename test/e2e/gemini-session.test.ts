@@ -11,6 +11,7 @@ import {
   expectNoCanaryInSessionProcesses,
   expectRefusedWithoutProvider,
   expectResumeAfterCrash,
+  expectSkillSeen,
   messageText,
   expectToolLoopTurn,
   ofType,
@@ -102,5 +103,8 @@ describe("Gemini CLI in T1 through the API", () => {
     await expectResumeAfterCrash({ harness: "gemini", tool, canary: CANARY, env: geminiEnv }, ({ evs }) => {
       expect(messageText(evs)).toContain("remembered");
     });
+  });
+  it("reads the session's Agent Skills from where berth mounts them (read-only)", async () => {
+    await expectSkillSeen(ctx.berth, ctx.mock, "gemini");
   });
 });

@@ -261,3 +261,19 @@ export async function expectResumeAfterCrash(
     await convo.close();
   }
 }
+
+/**
+ * Agent Skills: a session of `harness` with an uploaded skill runs one turn; the model's
+ * requests carry the skill's description, so the harness found it where berth mounted it.
+ */
+export async function expectSkillSeen(berth: BerthProc, mock: MockProvider, harness: string): Promise<void> {
+  const marker = `SKILL-MARK-${randomBytes(4).toString("hex")}`;
+  const skill = { name: "berth-demo", files: { "SKILL.md": `---\nname: berth-demo\ndescription: Demonstrates berth skills (${marker}).\n---\n\nSay hello.\n` } };
+  const s = await berth.client.createSession({ harness, skills: [skill] });
+  await collect(berth.client, s.id, isReady);
+  mock.requests.length = 0;
+  const t = await berth.client.postTurn(s.id, "hello");
+  await collect(berth.client, s.id, turnEnded(t.id));
+  expect(mock.requests.some((r) => r.body?.includes(marker)), `${harness}: no model request mentions the skill`).toBe(true);
+  await berth.client.endSession(s.id);
+}

@@ -9,6 +9,7 @@ import {
   expectHarnessReported,
   expectNoCanaryInSessionProcesses,
   expectResumeAfterCrash,
+  expectSkillSeen,
   expectToolLoopTurn,
   messageText,
   ofType,
@@ -88,5 +89,8 @@ describe("OpenCode in T1 through the API", () => {
       if (context === "restored") expect(convo.requests.find((r) => r.tools.length > 0)!.toolResults).toBeGreaterThanOrEqual(1);
       expect(messageText(evs)).toContain("remembered");
     });
+  });
+  it("reads the session's Agent Skills from where berth mounts them (read-only)", async () => {
+    await expectSkillSeen(ctx.berth, ctx.mock, "opencode");
   });
 });

@@ -373,7 +373,7 @@ export type components = {
                  * @description Machine-readable; stable across versions
                  * @enum {string}
                  */
-                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "invalid_git_source" | "git_host_not_allowed" | "workspace_clone_failed" | "workspace_upload_timeout" | "session_ending" | "fork_failed" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "harness_timeout" | "invalid_path" | "path_not_found" | "not_a_directory" | "is_a_directory" | "not_a_regular_file" | "path_escapes_workspace" | "protected_path" | "invalid_range" | "turn_running" | "session_ended" | "invalid_archive" | "unsafe_archive" | "upload_too_large" | "files_failed" | "recovery_failed" | "starting_failed" | "internal_error";
+                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "invalid_git_source" | "git_host_not_allowed" | "workspace_clone_failed" | "workspace_upload_timeout" | "session_ending" | "fork_failed" | "skills_unsupported" | "invalid_skill" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "harness_timeout" | "invalid_path" | "path_not_found" | "not_a_directory" | "is_a_directory" | "not_a_regular_file" | "path_escapes_workspace" | "protected_path" | "invalid_range" | "turn_running" | "session_ended" | "invalid_archive" | "unsafe_archive" | "upload_too_large" | "files_failed" | "recovery_failed" | "starting_failed" | "internal_error";
                 /** @description One sentence saying what went wrong and what to do */
                 message: string;
             };
@@ -870,6 +870,13 @@ export type components = {
             /** @description Permission bits (0o644 is 420) */
             mode: number;
         };
+        Skill: string | {
+            name: string;
+            /** @description Relative path → UTF-8 content; must hold SKILL.md */
+            files: {
+                [key: string]: string;
+            };
+        };
         GitSource: {
             /** @description http(s) URL of the repository, with no credentials in it (git.hosts and the operator's git credentials file supply them) */
             url: string;
@@ -928,6 +935,8 @@ export type components = {
                 /** @description Hosts (e.g. "github.com", "git.example.com:8443") berth may answer git credential requests for */
                 hosts?: string[];
             };
+            /** @description Agent Skills, mounted read-only where the harness reads its user's skills (README: which harnesses read them, and where) */
+            skills?: components["schemas"]["Skill"][];
             /** @description Spending limits; once one is reached berth refuses the session's further model calls and turns */
             budget?: {
                 /** @description Tokens the provider reports (input, cached included, + output) over the session's life */
