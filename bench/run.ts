@@ -14,6 +14,7 @@ const BENCHES: Record<string, { aliases: string[]; load: () => Promise<{ run(): 
   gateway: { aliases: ["gw"], load: () => import("./gateway.js") },
   "t1-start": { aliases: ["t1", "sandbox-start"], load: () => import("./t1-start.js") },
   snapshots: { aliases: ["snapshot", "diff"], load: () => import("./snapshots.js") },
+  workspaces: { aliases: ["workspace", "files", "clone", "archive"], load: () => import("./workspaces.js") },
   "harness-integrity": { aliases: ["integrity"], load: () => import("./harness-integrity.js") },
 };
 

@@ -69,6 +69,14 @@ export class AcpAgentConnection {
     await this.conn.agent.request(acp.methods.agent.session.load, { sessionId, cwd, mcpServers });
   }
 
+  /** ACP session/fork (unstable): a new session of the agent's own, carrying `sessionId`'s conversation. */
+  async forkSession(sessionId: string, cwd: string, mcpServers: acp.McpServer[]): Promise<string> {
+    // Not in the SDK's stable method map yet: sent as the spec names it.
+    const request = this.conn.agent.request as unknown as (method: string, params: unknown) => Promise<{ sessionId: string }>;
+    const r = await request.call(this.conn.agent, "session/fork", { sessionId, cwd, mcpServers });
+    return r.sessionId;
+  }
+
   prompt(sessionId: string, prompt: acp.ContentBlock[]): Promise<acp.PromptResponse> {
     return this.conn.agent.request(acp.methods.agent.session.prompt, { sessionId, prompt });
   }

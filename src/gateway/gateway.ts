@@ -204,6 +204,11 @@ export class ModelGateway {
     for (const e of this.tokens.values()) if (e.sessionId === holder) e.sessionId = sessionId;
   }
 
+  /** The session's live tokens (to scrub them from files copied out of its sandbox). */
+  tokensOf(sessionId: string): string[] {
+    return [...this.tokens].filter(([, e]) => e.sessionId === sessionId).map(([t]) => t);
+  }
+
   revoke(sessionId: string): void {
     this.scopes.delete(sessionId);
     for (const [t, e] of this.tokens) {

@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { conflict, notFound } from "../util/errors.js";
 import type { CreateSessionInput, ForkInput } from "./contract.js";
 import type { SessionRecord, TurnRecord } from "./types.js";
@@ -38,4 +41,35 @@ export function forkRequest(src: SessionRecord, input: ForkInput): CreateSession
     ...(s.budget ? { budget: s.budget } : {}),
     ...(s.deadlines ? { deadlines: s.deadlines } : {}),
   };
+}
+
+/** Files bigger than this are not scrubbed (nor plausibly a harness's config or history). */
+const MAX_SCRUB_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Copies the source session's HOME (its harness's history and settings) into the fork's,
+ * as they are: owners, modes and links kept (cp -a). The source's live gateway tokens are
+ * replaced wherever a file holds one, so the fork's agent cannot spend as the source. The
+ * harness's own config is rewritten with the fork's token at its launch. False when there
+ * is nothing to copy.
+ */
+export function copyHome(from: string, to: string, tokens: string[]): boolean {
+  if (!existsSync(from)) return false;
+  mkdirSync(dirname(to), { recursive: true, mode: 0o711 });
+  execFileSync("cp", ["-a", "--no-dereference", "--", `${from}/.`, to], { stdio: ["ignore", "ignore", "pipe"] });
+  if (tokens.length === 0) return true;
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile() && st.size <= MAX_SCRUB_BYTES) {
+        const text = readFileSync(p, "latin1");
+        if (!tokens.some((t) => text.includes(t))) continue;
+        writeFileSync(p, tokens.reduce((acc, t) => acc.split(t).join("[REDACTED]"), text), "latin1");
+      }
+    }
+  };
+  walk(to);
+  return true;
 }

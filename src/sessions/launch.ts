@@ -250,8 +250,24 @@ export class HarnessLauncher {
     const mcp = row.settings.mcpServers as McpServer[];
     // A resume is a ladder: the harness's own session/load, else a new session that berth
     // primes with the conversation from its log (context "rebuilt"): never silently forgotten.
+    // A fork whose history was copied into its HOME climbs the same ladder, from ACP
+    // session/fork where the harness has it.
+    const forking = !resume && row.settings.seed !== undefined && "fork" in row.settings.seed && row.acpSessionId !== null;
     let context: Launched["context"];
-    if (resume && row.acpSessionId && init.agentCapabilities?.loadSession) {
+    const caps = init.agentCapabilities as (typeof init.agentCapabilities & { sessionCapabilities?: { fork?: unknown } }) | undefined;
+    if (forking && caps?.sessionCapabilities?.fork) {
+      try {
+        const id = await timed(phases, "session_new", () => withTimeout(agent.forkSession(row.acpSessionId!, layout.workspace, mcp), 60_000, "ACP session/fork"));
+        live.acpSessionId = id;
+        this.deps.store.setAcpSessionId(live.id, id);
+        this.deps.logger.info({ sessionId: live.id, acpSessionId: id }, "forked with ACP session/fork");
+        context = "restored";
+      } catch (e) {
+        if (proc.child.exitCode !== null || live.ending) throw e;
+        this.deps.logger.warn({ sessionId: live.id, err: (e as Error).message }, "ACP session/fork failed; trying session/load of the copied history");
+      }
+    }
+    if (!context && (resume || forking) && row.acpSessionId && init.agentCapabilities?.loadSession) {
       live.acpSessionId = row.acpSessionId;
       live.replaying = true;
       try {
@@ -271,7 +287,7 @@ export class HarnessLauncher {
       live.acpSessionId = s.sessionId;
       // A pooled entry has no session row yet: its claim records the ACP session.
       if (hooks.scope) this.deps.store.setAcpSessionId(live.id, s.sessionId);
-      if (resume) context = "rebuilt";
+      if (resume || forking) context = "rebuilt";
     }
     return { agentInfo: init.agentInfo ?? null, phases, ...(context ? { context } : {}) };
   }

@@ -38,7 +38,7 @@ import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./type
 import { WorkspaceGuard } from "./workspace-guard.js";
 import { rebuiltConversation, type LoggedEvent } from "./rebuilt-context.js";
 import { LocalWorkspaceFiles } from "../files/local.js";
-import { forkPoint, forkRequest } from "./fork.js";
+import { copyHome, forkPoint, forkRequest } from "./fork.js";
 import { materializeSkills } from "./skills.js";
 import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 
@@ -270,17 +270,27 @@ export class SessionManager {
     const record = this.create(forkRequest(src, input), { sessionId: id, ...(at ? { turnId: at.id } : {}) });
     const live = this.live.get(record.id)!;
     const tmp = join(this.deps.config.home, "tmp", `fork-${record.id}.tar`);
+    // At the source's last turn, its harness's own history is the conversation up to the
+    // fork: copied into the fork's HOME, its harness forks (ACP session/fork) or loads it.
+    // At an earlier turn, or if that fails, berth rebuilds the conversation from its log.
+    const native = at !== undefined && turns.at(-1)?.id === at.id && src.acpSessionId !== null;
     void (async () => {
       try {
         mkdirSync(dirname(tmp), { recursive: true, mode: 0o700 });
         await snaps.archive(id, ref, tmp);
+        await new LocalWorkspaceFiles(record.workspace).extract(tmp, "");
         // The source's skills, as it had them.
         const skills = join(this.sessionDir(id), "skills");
         if (existsSync(skills)) cpSync(skills, join(this.sessionDir(record.id), "skills"), { recursive: true, verbatimSymlinks: true });
-        await new LocalWorkspaceFiles(record.workspace).extract(tmp, "");
         const upto = at ? turns.filter((t) => t.idx <= at.idx) : [];
-        live.primeWith = this.conversation(id, upto, `this session was forked from session ${id}${at ? ` after its turn ${at.idx + 1}` : ""}`);
-        live.contextOnReady = "rebuilt";
+        live.forkPrime = this.conversation(id, upto, `this session was forked from session ${id}${at ? ` after its turn ${at.idx + 1}` : ""}`);
+        if (native && copyHome(join(this.sessionDir(id), "home"), join(this.sessionDir(record.id), "home"), this.deps.gateway.tokensOf(id))) {
+          record.acpSessionId = src.acpSessionId;
+          this.deps.store.setAcpSessionId(record.id, src.acpSessionId!);
+        } else {
+          live.primeWith = live.forkPrime;
+          live.contextOnReady = "rebuilt";
+        }
         this.seeded(record.id, "fork");
       } catch (e) {
         await this.fail(live, "fork_failed", `could not copy the workspace of session ${id}: ${(e as Error).message}`);
@@ -421,7 +431,7 @@ export class SessionManager {
       });
       if (!launched) return;
       if (live.ending) return;
-      if (launched.context === "rebuilt") live.primeWith = this.conversation(live.id);
+      if (launched.context === "rebuilt") live.primeWith = live.forkPrime ?? this.conversation(live.id);
       this.started(live, row, launched.phases, asked, "miss", launched.agentInfo, resume, launched.context ?? live.contextOnReady);
     } catch (e) {
       if (live.ending) return;

@@ -45,6 +45,8 @@ export interface LiveSession {
   firstModelByte?: "hit" | "miss";
   /** The conversation berth rebuilt after a resume the harness could not restore: put before the next prompt, once. */
   primeWith?: string;
+  /** A fork's conversation up to its turn, rebuilt from the source's log: its prompt prefix should its harness not restore it. */
+  forkPrime?: string;
   /** A fork's ready event says its context was rebuilt (primeWith holds it). */
   contextOnReady?: "rebuilt";
   /** An upload-seeded session before its archive arrived: starts its harness. */

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { Berth } from "../../packages/client/src/index.js";
 import {
   data,
   expectCanaryNowhere,
@@ -15,7 +16,7 @@ import {
   toolLoopScript,
   useMockedBerth,
 } from "./harness-contract.js";
-import { API_TOKEN, collect, isReady, newWorkspace, sessionPids, turnEnded } from "./helpers.js";
+import { API_TOKEN, collect, isReady, newWorkspace, sessionPids, turnEnded, untilReady } from "./helpers.js";
 
 // Real Claude Code (from npm, through claude-agent-acp) in a real bubblewrap sandbox, through
 // berth's HTTP API and gateway, against berth's scripted mock model, which only accepts
@@ -121,5 +122,21 @@ describe("Claude Code in T1 through the API", () => {
   });
   it("reads the session's Agent Skills from where berth mounts them (read-only)", async () => {
     await expectSkillSeen(ctx.berth, ctx.mock, "claude");
+  });
+  it("forks natively: the fork's Claude Code takes the copied conversation with ACP session/fork (context restored)", async () => {
+    const berth = Berth.connect({ baseUrl: ctx.berth.url, token: API_TOKEN });
+    const mark = `FIG-${Date.now().toString(36)}`;
+    const source = await berth.createSession({ harness: "claude" });
+    await source.ready();
+    expect((await source.prompt(`Remember ${mark}.`)).stopReason).toBe("end_turn");
+    const fork = await source.fork();
+    const events = await untilReady(fork);
+    expect(events.at(-1)!.data).toMatchObject({ state: "ready", context: "restored" });
+    expect(ctx.berth.log()).toContain("forked with ACP session/fork");
+    ctx.mock.requests.length = 0;
+    expect((await fork.prompt("What do you remember?")).stopReason).toBe("end_turn");
+    expect(ctx.mock.requests.some((r) => r.body?.includes(mark))).toBe(true);
+    await fork.end();
+    await source.end();
   });
 });

@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Berth } from "../../packages/client/src/index.js";
 import { toolLoopScript, useMockedBerth } from "./harness-contract.js";
-import { API_TOKEN } from "./helpers.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { API_TOKEN, processEnv, sessionPids, untilReady, walk } from "./helpers.js";
 
 // Fork with a real Pi in T1: turn 1 has the agent write one.txt; then two.txt is written
 // through the files API and turn 2 runs. A fork at turn 1 gets turn 1's workspace (one.txt,
@@ -30,12 +32,7 @@ describe("fork", () => {
     expect(fork.info).toMatchObject({ harness: "pi", tier: "process", metadata: { team: "blue" } });
     const first = (await fork.events().next()).value;
     expect(first?.data).toMatchObject({ state: "starting", forkedFrom: { sessionId: source.id, turnId: t1.turn.id } });
-    await fork.ready();
-    const events = [];
-    for await (const e of fork.events()) {
-      events.push(e);
-      if (e.type === "session.status" && e.data.state === "ready") break;
-    }
+    const events = await untilReady(fork);
     expect(events.at(-1)!.data).toMatchObject({ state: "ready", context: "rebuilt" });
 
     const names = (await fork.listFiles()).entries.map((e) => e.name);
@@ -51,6 +48,24 @@ describe("fork", () => {
     const bodies = ctx.mock.requests.map((r) => r.body ?? "").join("\n");
     expect(bodies).toContain(mark1);
     expect(bodies).not.toContain(mark2);
+
+    // At the last turn: Pi loads its own history, copied into the fork (context restored),
+    // with the source's gateway token scrubbed from every copied file.
+    const sourceToken = processEnv(sessionPids(source.id)[0]!).BERTH_GATEWAY_TOKEN!;
+    expect(sourceToken).toMatch(/^bgt_/);
+    const latest = await source.fork();
+    const ready = await untilReady(latest);
+    expect(ready.at(-1)!.data).toMatchObject({ state: "ready", context: "restored" });
+    expect(ready[0]!.data).toMatchObject({ forkedFrom: { sessionId: source.id, turnId: t2.turn.id } });
+    ctx.mock.requests.length = 0;
+    expect((await latest.prompt("And now?")).stopReason).toBe("end_turn");
+    const latestBodies = ctx.mock.requests.map((r) => r.body ?? "").join("\n");
+    expect(latestBodies).toContain(mark1);
+    expect(latestBodies).toContain(mark2);
+    const forkHome = join(ctx.berth.home, "sessions", latest.id, "home");
+    expect(walk(forkHome).length).toBeGreaterThan(0);
+    for (const f of walk(forkHome)) expect(readFileSync(f, "latin1"), f).not.toContain(sourceToken);
+    await latest.end();
 
     // Errors name what is wrong.
     await expect(source.fork({ atTurn: "turn_nope" })).rejects.toMatchObject({ status: 404, code: "turn_not_found" });

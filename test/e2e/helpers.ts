@@ -147,3 +147,14 @@ export function assertContiguous(events: BerthEvent[], from = 1): void {
     if (e.seq !== from + i) throw new Error(`seq gap: expected ${from + i}, got ${e.seq} (${e.type})`);
   });
 }
+
+/** An SDK session's events from the start until it is ready (or failed): the last one says which. */
+export async function untilReady(session: { events(): AsyncIterable<BerthEvent> }): Promise<BerthEvent[]> {
+  const events: BerthEvent[] = [];
+  for await (const e of session.events()) {
+    events.push(e);
+    const state = e.type === "session.status" ? (e.data as { state?: string }).state : undefined;
+    if (state === "ready" || state === "failed") break;
+  }
+  return events;
+}
