@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { API_TOKEN, processEnv, sessionPids, untilReady, walk } from "./helpers.js";
 
-// Fork with a real Pi in T1: turn 1 has the agent write one.txt; then two.txt is written
+// Fork with a real Pi in T1 and T2: turn 1 has the agent write one.txt; then two.txt is written
 // through the files API and turn 2 runs. A fork at turn 1 gets turn 1's workspace (one.txt,
 // no two.txt) and the conversation up to turn 1, no further; its events say where it came
 // from and that its context was rebuilt.
@@ -15,11 +15,12 @@ const CANARY = "sk-ant-api03-FORKCANARY" + "K".repeat(40);
 const script = toolLoopScript({ name: "bash", input: { command: "printf 'from turn one' > one.txt && echo ok" } });
 const ctx = useMockedBerth({ script, canary: CANARY, env: (url) => ({ ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: url, BERTH_MODEL: "claude-mock" }) });
 
-describe("fork", () => {
-  it("at turn 1 copies turn 1's workspace, not turn 2's, and carries the conversation up to turn 1", async () => {
+for (const tier of ["process", "container"] as const)
+describe(`fork on tier ${tier}`, () => {
+  it("at turn 1 copies turn 1's workspace, not turn 2's, and carries the conversation up to turn 1; at the last turn, Pi restores its own", async () => {
     const berth = Berth.connect({ baseUrl: ctx.berth.url, token: API_TOKEN });
     const [mark1, mark2] = [`KIWI-${randomBytes(4).toString("hex")}`, `MANGO-${randomBytes(4).toString("hex")}`];
-    const source = await berth.createSession({ harness: "pi", metadata: { team: "blue" } });
+    const source = await berth.createSession({ harness: "pi", tier, metadata: { team: "blue" } });
     await source.ready();
     const t1 = await source.prompt(`Write one.txt and remember ${mark1}.`);
     expect(t1.stopReason).toBe("end_turn");
@@ -29,7 +30,7 @@ describe("fork", () => {
 
     const fork = await source.fork({ atTurn: t1.turn.id });
     expect(fork.id).not.toBe(source.id);
-    expect(fork.info).toMatchObject({ harness: "pi", tier: "process", metadata: { team: "blue" } });
+    expect(fork.info).toMatchObject({ harness: "pi", tier, metadata: { team: "blue" } });
     const first = (await fork.events().next()).value;
     expect(first?.data).toMatchObject({ state: "starting", forkedFrom: { sessionId: source.id, turnId: t1.turn.id } });
     const events = await untilReady(fork);

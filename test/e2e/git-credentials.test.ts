@@ -185,9 +185,9 @@ describe("git credentials in a T1 sandbox", () => {
 describe("a workspace seeded from git at creation (workspace.git)", () => {
   const network = () => ({ allow: [`${HOST}:${server.port}`], allowPrivateAddresses: true });
 
-  it("is cloned in the session's T1 sandbox before the harness starts, through git-credential-berth, at a branch or a commit", async () => {
-    for (const ref of ["main", commit]) {
-      const s = await berth.client.createSession({ harness: "pi", workspace: { git: { url, ref, depth: 1 } }, network: network(), git: { hosts: [`${HOST}:${server.port}`] } });
+  it("is cloned in the session's own sandbox (T1 and T2) before the harness starts, through git-credential-berth, at a branch or a commit", async () => {
+    for (const [tier, ref] of [["process", "main"], ["process", commit], ["container", "main"]] as const) {
+      const s = await berth.client.createSession({ harness: "pi", tier, workspace: { git: { url, ref, depth: 1 } }, network: network(), git: { hosts: [`${HOST}:${server.port}`] } });
       const events = await collect(berth.client, s.id, isReady);
       expect(JSON.stringify(events)).toMatch(/cloning http:\/\/127\.0\.0\.2:\d+\/repo\.git/);
       // A fresh workspace of berth's, holding the repository at the ref.
