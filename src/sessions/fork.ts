@@ -1,13 +1,16 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { LocalWorkspaceFiles } from "../files/local.js";
 import { conflict, notFound } from "../util/errors.js";
+import type { WorkspaceSnapshots } from "./snapshots.js";
 import type { CreateSessionInput, ForkInput } from "./contract.js";
 import type { SessionRecord, TurnRecord } from "./types.js";
 
-// What a fork is made of (manager.fork() runs it): the turn it is taken at, and the create
+// What a fork is made of (manager.fork() runs it): the turn it is taken at, the create
 // request of the new session, which is the source's own settings (never its secrets: those
-// lived in the source's memory only, and the caller passes them again).
+// lived in the source's memory only, and the caller passes them again), and what it copies.
 
 const ended = (t: TurnRecord) => t.state !== "queued" && t.state !== "running";
 
@@ -41,6 +44,33 @@ export function forkRequest(src: SessionRecord, input: ForkInput): CreateSession
     ...(s.budget ? { budget: s.budget } : {}),
     ...(s.deadlines ? { deadlines: s.deadlines } : {}),
   };
+}
+
+/**
+ * Everything a fork needs on disk before its harness starts: the workspace from the source's
+ * snapshot (git archive, extracted in a bubblewrap view of the fork's workspace), the
+ * source's skills, and, when `nativeHistory`, the source's HOME (copyHome). Returns whether
+ * that HOME was copied, i.e. whether the fork's harness may restore the conversation itself.
+ */
+export async function prepareFork(o: {
+  snapshots: WorkspaceSnapshots;
+  source: { id: string; dir: string; tokens: string[] };
+  fork: { workspace: string; dir: string };
+  ref: string;
+  nativeHistory: boolean;
+  tmpDir: string;
+}): Promise<boolean> {
+  mkdirSync(o.tmpDir, { recursive: true, mode: 0o700 });
+  const tar = join(o.tmpDir, `fork-${randomUUID()}.tar`);
+  try {
+    await o.snapshots.archive(o.source.id, o.ref, tar);
+    await new LocalWorkspaceFiles(o.fork.workspace).extract(tar, "");
+  } finally {
+    rmSync(tar, { force: true });
+  }
+  const skills = join(o.source.dir, "skills");
+  if (existsSync(skills)) cpSync(skills, join(o.fork.dir, "skills"), { recursive: true, verbatimSymlinks: true });
+  return o.nativeHistory && copyHome(join(o.source.dir, "home"), join(o.fork.dir, "home"), o.source.tokens);
 }
 
 /** Files bigger than this are not scrubbed (nor plausibly a harness's config or history). */

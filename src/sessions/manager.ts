@@ -1,6 +1,6 @@
-import { cpSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import pLimit from "p-limit";
 import type { Logger } from "pino";
 import type { BerthConfig } from "../config/config.js";
@@ -37,8 +37,7 @@ import { TurnRunner, type LiveSession } from "./turn-runner.js";
 import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
 import { WorkspaceGuard } from "./workspace-guard.js";
 import { rebuiltConversation, type LoggedEvent } from "./rebuilt-context.js";
-import { LocalWorkspaceFiles } from "../files/local.js";
-import { copyHome, forkPoint, forkRequest } from "./fork.js";
+import { forkPoint, forkRequest, prepareFork } from "./fork.js";
 import { materializeSkills } from "./skills.js";
 import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 
@@ -269,22 +268,22 @@ export class SessionManager {
     }
     const record = this.create(forkRequest(src, input), { sessionId: id, ...(at ? { turnId: at.id } : {}) });
     const live = this.live.get(record.id)!;
-    const tmp = join(this.deps.config.home, "tmp", `fork-${record.id}.tar`);
     // At the source's last turn, its harness's own history is the conversation up to the
     // fork: copied into the fork's HOME, its harness forks (ACP session/fork) or loads it.
     // At an earlier turn, or if that fails, berth rebuilds the conversation from its log.
     const native = at !== undefined && turns.at(-1)?.id === at.id && src.acpSessionId !== null;
     void (async () => {
       try {
-        mkdirSync(dirname(tmp), { recursive: true, mode: 0o700 });
-        await snaps.archive(id, ref, tmp);
-        await new LocalWorkspaceFiles(record.workspace).extract(tmp, "");
-        // The source's skills, as it had them.
-        const skills = join(this.sessionDir(id), "skills");
-        if (existsSync(skills)) cpSync(skills, join(this.sessionDir(record.id), "skills"), { recursive: true, verbatimSymlinks: true });
-        const upto = at ? turns.filter((t) => t.idx <= at.idx) : [];
-        live.forkPrime = this.conversation(id, upto, `this session was forked from session ${id}${at ? ` after its turn ${at.idx + 1}` : ""}`);
-        if (native && copyHome(join(this.sessionDir(id), "home"), join(this.sessionDir(record.id), "home"), this.deps.gateway.tokensOf(id))) {
+        const restored = await prepareFork({
+          snapshots: snaps,
+          source: { id, dir: this.sessionDir(id), tokens: this.deps.gateway.tokensOf(id) },
+          fork: { workspace: record.workspace, dir: this.sessionDir(record.id) },
+          ref,
+          nativeHistory: native,
+          tmpDir: join(this.deps.config.home, "tmp"),
+        });
+        live.forkPrime = this.conversation(id, at ? turns.filter((t) => t.idx <= at.idx) : [], `this session was forked from session ${id}${at ? ` after its turn ${at.idx + 1}` : ""}`);
+        if (restored) {
           record.acpSessionId = src.acpSessionId;
           this.deps.store.setAcpSessionId(record.id, src.acpSessionId!);
         } else {
@@ -294,8 +293,6 @@ export class SessionManager {
         this.seeded(record.id, "fork");
       } catch (e) {
         await this.fail(live, "fork_failed", `could not copy the workspace of session ${id}: ${(e as Error).message}`);
-      } finally {
-        rmSync(tmp, { force: true });
       }
     })();
     return record;

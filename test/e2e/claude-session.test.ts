@@ -132,7 +132,10 @@ describe("Claude Code in T1 through the API", () => {
     const fork = await source.fork();
     const events = await untilReady(fork);
     expect(events.at(-1)!.data).toMatchObject({ state: "ready", context: "restored" });
-    expect(ctx.berth.log()).toContain("forked with ACP session/fork");
+    // session/fork gives the fork an ACP session of its own; session/load would have kept the source's.
+    const [src, forked] = [await source.refresh(), await fork.refresh()];
+    expect(forked.acpSessionId).toBeTruthy();
+    expect(forked.acpSessionId, ctx.berth.log().split("\n").filter((l) => l.includes(fork.id)).join("\n")).not.toBe(src.acpSessionId);
     ctx.mock.requests.length = 0;
     expect((await fork.prompt("What do you remember?")).stopReason).toBe("end_turn");
     expect(ctx.mock.requests.some((r) => r.body?.includes(mark))).toBe(true);
