@@ -70,6 +70,8 @@ export const ERROR_CODES = [
   "unsafe_archive",
   "upload_too_large",
   "files_failed",
+  "files_unavailable",
+  "files_timeout",
   // the server
   "recovery_failed",
   "starting_failed",

@@ -1,6 +1,7 @@
 import type Dockerode from "dockerode";
 import { PassThrough, type Readable } from "node:stream";
 import { createReadStream } from "node:fs";
+import { BerthError } from "../util/errors.js";
 import { inside } from "./paths.js";
 import { LIST, MKDIR, parseList, READ, scriptError, WORKSPACE_MOUNT, ARCHIVE_CHECK } from "./scripts.js";
 import { firstLine } from "./streams.js";
@@ -54,7 +55,7 @@ export class ContainerWorkspaceFiles implements WorkspaceFiles {
     const { stdout, stderr, code } = await this.exec(script, args);
     const out: Buffer[] = [];
     stdout.on("data", (d: Buffer) => out.push(d));
-    const c = await code;
+    const c = await stuckAfter(code, rel);
     if (c !== 0) throw scriptError(c, rel, stderr());
     return Buffer.concat(out);
   }
@@ -65,7 +66,7 @@ export class ContainerWorkspaceFiles implements WorkspaceFiles {
 
   async read(rel: string, offset: number, length?: number): Promise<FileRead> {
     const { stdout, stderr, code } = await this.exec(READ, [inside(WORKSPACE_MOUNT, rel), String(offset), length === undefined ? "" : String(length)]);
-    const head = await firstLine(stdout);
+    const head = await stuckAfter(firstLine(stdout), rel);
     if (head === undefined) throw scriptError(await code, rel, stderr());
     return { size: Number(head.line), body: head.rest };
   }
@@ -79,4 +80,17 @@ export class ContainerWorkspaceFiles implements WorkspaceFiles {
     await this.collect(ARCHIVE_CHECK, [inside(WORKSPACE_MOUNT, rel)], rel);
     return (await this.container.getArchive({ path: `${inside(WORKSPACE_MOUNT, rel)}/.` })) as Readable;
   }
+}
+
+/** A listing, a check or the start of a read that takes longer is stuck (a FIFO swapped in, say): the request fails. */
+const SHORT_OP_MS = 15_000;
+
+function stuckAfter<T>(p: Promise<T>, rel: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new BerthError(504, "files_timeout", `the workspace operation on ${JSON.stringify(rel || ".")} did not answer within ${SHORT_OP_MS / 1000}s`)), SHORT_OP_MS);
+    }),
+  ]).finally(() => clearTimeout(t));
 }

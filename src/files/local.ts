@@ -3,6 +3,7 @@ import { createReadStream, existsSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { AGENT_GID, AGENT_UID } from "../sandboxes/types.js";
+import { BerthError } from "../util/errors.js";
 import { inside } from "./paths.js";
 import { ARCHIVE, EXTRACT, LIST, parseList, READ, scriptError, WORKSPACE_MOUNT } from "./scripts.js";
 import type { FileRead, WorkspaceFiles } from "./types.js";
@@ -18,6 +19,8 @@ const SHORT_OP_MS = 15_000;
  * Whatever the agent planted in the workspace, the operation cannot reach anything else.
  */
 export class LocalWorkspaceFiles implements WorkspaceFiles {
+  private spawnError?: Error;
+
   constructor(
     private readonly hostDir: string,
     private readonly bwrap = "bwrap",
@@ -43,7 +46,13 @@ export class LocalWorkspaceFiles implements WorkspaceFiles {
       "--chdir", WORKSPACE_MOUNT,
       "/bin/sh", "-c", script, "sh", ...args,
     ];
-    return spawn(this.bwrap, argv, { stdio: [stdin, "pipe", "pipe"], ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}) }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
+    const child = spawn(this.bwrap, argv, { stdio: [stdin, "pipe", "pipe"], ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}) }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
+    // No bubblewrap here: say what to install instead of failing obscurely (exit code null below).
+    child.once("error", (e: NodeJS.ErrnoException) => {
+      this.spawnError = e.code === "ENOENT" ? new BerthError(503, "files_unavailable", `the files API needs bubblewrap on berth's host (apt-get install bubblewrap): ${this.bwrap} was not found`) : e;
+      child.stdout.destroy();
+    });
+    return child;
   }
 
   /** Runs a script to completion; its stdout, or the refusal its exit code names. */
@@ -54,8 +63,8 @@ export class LocalWorkspaceFiles implements WorkspaceFiles {
     child.stdout.on("data", (d: Buffer) => out.push(d));
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => child.kill("SIGKILL"), SHORT_OP_MS);
-    const code = await new Promise<number | null>((r) => child.on("close", r)).finally(() => clearTimeout(timer));
-    if (code !== 0) throw scriptError(code, rel, err);
+    const code = await ended(child).finally(() => clearTimeout(timer));
+    if (code !== 0) throw this.spawnError ?? scriptError(code, rel, err);
     return Buffer.concat(out);
   }
 
@@ -67,10 +76,10 @@ export class LocalWorkspaceFiles implements WorkspaceFiles {
     const child = this.run(READ, [inside(WORKSPACE_MOUNT, rel), String(offset), length === undefined ? "" : String(length)]);
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const closed = new Promise<number | null>((r) => child.on("close", r));
+    const closed = ended(child);
     const timer = setTimeout(() => child.kill("SIGKILL"), SHORT_OP_MS);
     const head = await firstLine(child.stdout).finally(() => clearTimeout(timer));
-    if (head === undefined) throw scriptError(await closed, rel, err);
+    if (head === undefined) throw this.spawnError ?? scriptError(await closed, rel, err);
     return { size: Number(head.line), body: head.rest };
   }
 
@@ -79,21 +88,29 @@ export class LocalWorkspaceFiles implements WorkspaceFiles {
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     child.stdout.resume();
-    const closed = new Promise<number | null>((r) => child.on("close", r));
+    const closed = ended(child);
     // The script may refuse before reading: a broken pipe then is not the error to report.
     await pipeline(createReadStream(tarFile), child.stdin!).catch(() => undefined);
     const code = await closed;
-    if (code !== 0) throw scriptError(code, rel, err);
+    if (code !== 0) throw this.spawnError ?? scriptError(code, rel, err);
   }
 
   async archive(rel: string): Promise<Readable> {
     const child = this.run(ARCHIVE, [inside(WORKSPACE_MOUNT, rel)]);
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const closed = new Promise<number | null>((r) => child.on("close", r));
+    const closed = ended(child);
     // A refusal comes before any byte: wait for the first one (or the exit) to know which.
     const first = await firstLine(child.stdout, 0);
-    if (first === undefined) throw scriptError(await closed, rel, err);
+    if (first === undefined) throw this.spawnError ?? scriptError(await closed, rel, err);
     return first.rest;
   }
+}
+
+/** The exit code once the process is gone; null when it never started (the spawn error says why). */
+function ended(child: ChildProcessByStdio<Writable | null, Readable, Readable>): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.once("close", resolve);
+    child.once("error", () => resolve(null));
+  });
 }

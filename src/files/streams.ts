@@ -12,7 +12,7 @@ export function firstLine(src: Readable, maxLine = 64): Promise<{ line: string; 
       buf = Buffer.concat([buf, d]);
       const nl = maxLine === 0 ? -1 : buf.indexOf(0x0a);
       if (maxLine !== 0 && nl < 0 && buf.length <= maxLine) return;
-      src.off("data", onData).off("end", onEnd).off("error", reject);
+      src.off("data", onData).off("end", onEnd).off("close", onEnd).off("error", reject);
       src.pause();
       const line = nl < 0 ? "" : buf.subarray(0, nl).toString();
       const rest = new PassThrough();
@@ -22,6 +22,7 @@ export function firstLine(src: Readable, maxLine = 64): Promise<{ line: string; 
       resolve({ line, rest });
     };
     const onEnd = () => resolve(undefined);
-    src.on("data", onData).once("end", onEnd).once("error", reject);
+    // "close" too: a stream destroyed before it ended (its process never started) ends nothing.
+    src.on("data", onData).once("end", onEnd).once("close", onEnd).once("error", reject);
   });
 }

@@ -106,4 +106,9 @@ describe("LocalWorkspaceFiles (bubblewrap)", () => {
     await expect(files.extract(tarFile, "out")).rejects.toMatchObject({ code: "not_a_directory" });
     expect(readdirSync(outside)).toEqual(["secret.txt"]);
   });
+  it("says what to install when bubblewrap is missing", async () => {
+    const none = new LocalWorkspaceFiles(ws, "/nonexistent/bwrap");
+    await expect(none.list("", 10)).rejects.toMatchObject({ status: 503, code: "files_unavailable", message: expect.stringContaining("apt-get install bubblewrap") });
+    await expect(none.read("src/main.ts", 0)).rejects.toMatchObject({ code: "files_unavailable" });
+  });
 });
