@@ -1,6 +1,6 @@
 import { createWriteStream, rmSync } from "node:fs";
 import { posix } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
@@ -38,6 +38,19 @@ function linkInside(entry: string, target: string): string | undefined {
   const joined = posix.normalize(posix.join(posix.dirname(entry), target));
   if (joined === ".." || joined.startsWith("../")) return undefined;
   return joined === "." ? "" : joined;
+}
+
+/** Passes at most the archive's content limit plus room for every entry's headers; past it, a 413. */
+function tarBound(limits: ArchiveLimits): Transform {
+  const max = limits.maxBytes + limits.maxEntries * 1536 + 1024 * 1024;
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      n += chunk.length;
+      if (n > max) return cb(new BerthError(413, "upload_too_large", `the archive is larger than ${max} bytes as a tar (BERTH_MAX_UPLOAD_BYTES, with its headers)`));
+      cb(null, chunk);
+    },
+  });
 }
 
 /** The lexical form of an entry's name, or why it is refused. */
@@ -91,7 +104,10 @@ export async function normalizeArchive(input: Readable, out: string, limits: Arc
   );
   const gzip = head[0] === 0x1f && head[1] === 0x8b;
   const extract = tar.extract();
-  const feeding = gzip ? pipeline(rest, createGunzip(), extract) : pipeline(rest, extract);
+  // The tar stream itself (after gunzip) is bounded too: headers (a pax header is held in
+  // memory whole) count against the limit, not only the files' content.
+  const bound = tarBound(limits);
+  const feeding = gzip ? pipeline(rest, createGunzip(), bound, extract) : pipeline(rest, bound, extract);
   const pack = tar.pack();
   const writing = pipeline(pack, createWriteStream(out, { mode: 0o600 }));
   // Symlinks and files seen so far: links are checked against the whole archive at the end.

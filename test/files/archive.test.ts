@@ -89,6 +89,12 @@ describe("normalizeArchive", () => {
     await expect(run(bomb)).rejects.toMatchObject({ status: 413, code: "upload_too_large" });
   });
 
+  it("bounds the tar stream itself, so a huge header (held in memory) is a 413 too", async () => {
+    // A pax header of 3 MiB, gzipped to a few KB: no file content at all.
+    const huge = await tarOf([{ name: "x", body: "y", pax: { comment: "z".repeat(3 * 1024 * 1024) } }]);
+    await expect(run(gzipSync(huge), { maxBytes: 1024, maxEntries: 10 })).rejects.toMatchObject({ status: 413, code: "upload_too_large" });
+  });
+
   it("says what is wrong with something that is not an archive", async () => {
     await expect(run(Buffer.from("this is not a tar file, just text that goes on for a while ".repeat(20)))).rejects.toMatchObject({ status: 400, code: "invalid_archive" });
     await expect(normalizeArchive(Readable.from([]), join(dir, "empty.tar"), limits)).rejects.toMatchObject({ code: "invalid_archive" });
