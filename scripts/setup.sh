@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v git >/dev/null || need+=(git)
+# The workspaces benchmark uploads and downloads with curl, a client outside berth's process.
+command -v curl >/dev/null || need+=(curl)
 # promtool checks /metrics in the tests (Debian's prometheus package; its server is not used).
 command -v promtool >/dev/null || need+=(prometheus)
 # The console's browser tests drive Debian's chromium with playwright-core.
