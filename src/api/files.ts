@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
@@ -15,6 +15,7 @@ import type { WorkspaceFiles } from "../files/types.js";
 import type { OciDriver } from "../sandboxes/oci.js";
 import { AGENT_GID, AGENT_UID } from "../sandboxes/types.js";
 import type { SessionManager } from "../sessions/manager.js";
+import { byteLimit } from "../util/limits.js";
 import { BerthError, conflict } from "../util/errors.js";
 import { ErrorBody, SessionParams } from "./schemas.js";
 
@@ -50,18 +51,6 @@ export const UPLOAD_TYPES = ["application/octet-stream", "application/x-tar", "a
 const notFound = { 404: ErrorBody.describe("No such session, or no such path in its workspace") };
 const refused = { 409: ErrorBody.describe("A turn is running (writes only), or the session has ended") };
 const tooLarge = { 413: ErrorBody.describe("Over BERTH_MAX_UPLOAD_BYTES or BERTH_MAX_UPLOAD_ENTRIES") };
-
-/** Counts a body as it streams, and stops it past the limit. */
-function limited(max: number): Transform {
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      n += chunk.length;
-      if (n > max) return cb(new BerthError(413, "upload_too_large", `the upload is larger than ${max} bytes (BERTH_MAX_UPLOAD_BYTES)`));
-      cb(null, chunk);
-    },
-  });
-}
 
 /** `Range: bytes=a-b` or `bytes=a-`; undefined for none (or a form not served: the whole file then). */
 function parseRange(h: string | undefined): { offset: number; length?: number } | undefined {
@@ -177,7 +166,7 @@ export function registerFileRoutes(app: FastifyInstance, d: FilesDeps): void {
       const body = tmp("body");
       const packed = tmp("file.tar");
       try {
-        await pipeline(req.body as Readable, limited(d.maxUploadBytes), createWriteStream(body, { mode: 0o600 }));
+        await pipeline(req.body as Readable, byteLimit(d.maxUploadBytes, () => new BerthError(413, "upload_too_large", `the upload is larger than ${d.maxUploadBytes} bytes (BERTH_MAX_UPLOAD_BYTES)`)), createWriteStream(body, { mode: 0o600 }));
         const size = statSync(body).size;
         // One entry, the agent's own: extracted like any archive, inside the sandbox's view.
         const pack = tar.pack();

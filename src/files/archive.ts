@@ -1,10 +1,11 @@
 import { createWriteStream, rmSync } from "node:fs";
 import { posix } from "node:path";
-import { Readable, Transform } from "node:stream";
+import { Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
 import { AGENT_GID, AGENT_UID } from "../sandboxes/types.js";
+import { byteLimit } from "../util/limits.js";
 import { BerthError, badRequest } from "../util/errors.js";
 import { workspacePath } from "./paths.js";
 
@@ -40,17 +41,10 @@ function linkInside(entry: string, target: string): string | undefined {
   return joined === "." ? "" : joined;
 }
 
-/** Passes at most the archive's content limit plus room for every entry's headers; past it, a 413. */
+/** The archive's content limit plus room for every entry's headers; past it, a 413. */
 function tarBound(limits: ArchiveLimits): Transform {
   const max = limits.maxBytes + limits.maxEntries * 1536 + 1024 * 1024;
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      n += chunk.length;
-      if (n > max) return cb(new BerthError(413, "upload_too_large", `the archive is larger than ${max} bytes as a tar (BERTH_MAX_UPLOAD_BYTES, with its headers)`));
-      cb(null, chunk);
-    },
-  });
+  return byteLimit(max, () => new BerthError(413, "upload_too_large", `the archive is larger than ${max} bytes as a tar (BERTH_MAX_UPLOAD_BYTES, with its headers)`));
 }
 
 /** The lexical form of an entry's name, or why it is refused. */

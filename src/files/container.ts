@@ -1,6 +1,7 @@
 import type Dockerode from "dockerode";
 import { PassThrough, type Readable } from "node:stream";
 import { createReadStream } from "node:fs";
+import { withDeadline } from "../util/limits.js";
 import { BerthError } from "../util/errors.js";
 import { inside } from "./paths.js";
 import { LIST, MKDIR, parseList, READ, scriptError, WORKSPACE_MOUNT, ARCHIVE_CHECK } from "./scripts.js";
@@ -86,11 +87,5 @@ export class ContainerWorkspaceFiles implements WorkspaceFiles {
 const SHORT_OP_MS = 15_000;
 
 function stuckAfter<T>(p: Promise<T>, rel: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new BerthError(504, "files_timeout", `the workspace operation on ${JSON.stringify(rel || ".")} did not answer within ${SHORT_OP_MS / 1000}s`)), SHORT_OP_MS);
-    }),
-  ]).finally(() => clearTimeout(t));
+  return withDeadline(p, SHORT_OP_MS, () => new BerthError(504, "files_timeout", `the workspace operation on ${JSON.stringify(rel || ".")} did not answer within ${SHORT_OP_MS / 1000}s`));
 }

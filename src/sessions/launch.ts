@@ -12,12 +12,13 @@ import type { ResolvedRoute } from "../providers/registry.js";
 import { mkdirForAgent, mkdirsForAgent, writeAgentFile } from "../sandboxes/agent-owner.js";
 import { EgressProxy } from "../sandboxes/egress/proxy.js";
 import { writeRelay } from "../sandboxes/relay.js";
-import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxLayout, type SandboxNet, type SandboxProcess, type Tier } from "../sandboxes/types.js";
+import { PROTECTED_WORKSPACE_PATHS, type SandboxDriver, type SandboxLayout, type SandboxNet, type SandboxProcess, type SandboxSpec, type Tier } from "../sandboxes/types.js";
 import { gitCredentialSandboxFiles } from "../secrets/git-credential-helper.js";
 import type { SessionStore } from "./store.js";
 import type { SessionRecord } from "./types.js";
 import { gitCloneCommand, type GitSeed } from "./workspace-source.js";
 import type { Metrics } from "../telemetry/metrics.js";
+import { withDeadline } from "../util/limits.js";
 import { BerthError } from "../util/errors.js";
 
 /** Where the session's egress proxy appears inside an isolated sandbox. */
@@ -198,28 +199,27 @@ export class HarnessLauncher {
     const { driver } = live;
     const { layout, harnessDir, plan, env, net, files, phases } = p;
     const writable = new Set(row.settings.writablePaths ?? []);
-    const protect = PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p));
+    // The sandbox as the session has it: the harness's, and a git seed's clone before it.
+    const sandbox: Omit<SandboxSpec, "command"> = {
+      net,
+      protect: PROTECTED_WORKSPACE_PATHS.filter((p) => !writable.has(p)),
+      files,
+      sessionId: live.id,
+      tier: row.tier as Tier,
+      workspace: row.workspace,
+      home: p.home,
+      harnessDir,
+      env,
+    };
     const seed = row.settings.seed;
     if (seed && "git" in seed && readdirSync(row.workspace).length === 0)
-      await timed(phases, "clone", () => this.cloneInSandbox(live, row, seed.git, { layout, home: p.home, harnessDir, env, net, files, protect }, hooks));
+      await timed(phases, "clone", () => this.cloneInSandbox(live, sandbox, seed.git, layout.workspace, hooks));
     if (live.ending) throw new BerthError(409, "session_ending", "the session was ended while its workspace was cloned");
     hooks.beforeSandbox();
     let proc: SandboxProcess;
     const started = Date.now();
     try {
-      proc = await driver.start({
-        net,
-        protect,
-        files,
-        sessionId: live.id,
-        tier: row.tier as Tier,
-        workspace: row.workspace,
-        home: p.home,
-        harnessDir,
-        command: plan.command,
-        env,
-        ...(hooks.scope ? {} : { background: true }),
-      });
+      proc = await driver.start({ ...sandbox, command: plan.command, ...(hooks.scope ? {} : { background: true }) });
     } catch (e) {
       this.deps.metrics?.recordSandboxStart(row.tier, driver.name, "error", (Date.now() - started) / 1000);
       this.deps.logger.warn({ sessionId: live.id, tier: row.tier, driver: driver.name, err: (e as Error).message }, "sandbox start failed");
@@ -230,14 +230,7 @@ export class HarnessLauncher {
     phases.push({ name: "sandbox_start", start: started, end: Date.now() });
     live.proc = proc;
     live.sandboxRowId = proc.id;
-    this.deps.store.insertSandbox({
-      id: proc.id,
-      sessionId: live.id,
-      driver: driver.name,
-      pid: proc.pid,
-      ref: proc.ref,
-      startedAt: new Date().toISOString(),
-    });
+    this.recordSandbox(live, proc);
     // Loaded at the first session, not at server start (the ACP SDK takes ~0.1 s to load).
     const { AcpAgentConnection } = await import("../acp/agent-connection.js");
     const agent = new AcpAgentConnection(proc, {
@@ -292,35 +285,27 @@ export class HarnessLauncher {
     return { agentInfo: init.agentInfo ?? null, phases, ...(context ? { context } : {}) };
   }
 
+  /** The sandbox's row: what a restarted berth reaps if this one dies. */
+  private recordSandbox(live: LaunchTarget, proc: SandboxProcess): void {
+    this.deps.store.insertSandbox({ id: proc.id, sessionId: live.id, driver: live.driver.name, pid: proc.pid, ref: proc.ref, startedAt: new Date().toISOString() });
+  }
+
   /**
    * A git-seeded workspace is cloned in a sandbox of the session's own kind, before its
    * harness starts: as uid 1000, through the session's egress proxy, with the credential
    * helper asking berth's git credential service. Its output only reaches the session's
    * log through the redactor (an error event).
    */
-  private async cloneInSandbox(
-    live: LaunchTarget,
-    row: SessionRecord,
-    git: GitSeed,
-    p: { layout: SandboxLayout; home: string; harnessDir: string; env: Record<string, string>; net: SandboxNet | undefined; files: { path: string; hostPath: string }[]; protect: string[] },
-    hooks: LaunchHooks,
-  ): Promise<void> {
+  private async cloneInSandbox(live: LaunchTarget, sandbox: Omit<SandboxSpec, "command">, git: GitSeed, workspaceInside: string, hooks: LaunchHooks): Promise<void> {
     hooks.status(`cloning ${git.url}${git.ref ? ` at ${git.ref}` : ""} into the workspace`);
     const proc = await live.driver.start({
-      net: p.net,
-      protect: p.protect,
-      files: p.files,
-      sessionId: live.id,
-      tier: row.tier as Tier,
-      workspace: row.workspace,
-      home: p.home,
-      harnessDir: p.harnessDir,
-      command: gitCloneCommand(git, p.layout.workspace),
-      env: { ...p.env, GIT_TERMINAL_PROMPT: "0", GIT_ALLOW_PROTOCOL: "http:https" },
+      ...sandbox,
+      command: gitCloneCommand(git, workspaceInside),
+      env: { ...sandbox.env, GIT_TERMINAL_PROMPT: "0", GIT_ALLOW_PROTOCOL: "http:https" },
     });
     // Attached to the session while it runs, so that ending the session stops it (and a crash reaps it).
     live.proc = proc;
-    this.deps.store.insertSandbox({ id: proc.id, sessionId: live.id, driver: live.driver.name, pid: proc.pid, ref: proc.ref, startedAt: new Date().toISOString() });
+    this.recordSandbox(live, proc);
     let stderr = "";
     proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     proc.stdout.resume();
@@ -347,12 +332,7 @@ async function timed<T>(phases: StartPhase[], name: StartPhase["name"], f: () =>
   return out;
 }
 
+/** A harness step that does not answer in time: 504 harness_timeout. */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new BerthError(504, "harness_timeout", `${what} did not answer within ${ms / 1000}s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
+  return withDeadline(p, ms, () => new BerthError(504, "harness_timeout", `${what} did not answer within ${ms / 1000}s`));
 }
