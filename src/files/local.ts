@@ -19,14 +19,16 @@ const SHORT_OP_MS = 15_000;
  * Whatever the agent planted in the workspace, the operation cannot reach anything else.
  */
 export class LocalWorkspaceFiles implements WorkspaceFiles {
-  private spawnError?: Error;
-
   constructor(
     private readonly hostDir: string,
     private readonly bwrap = "bwrap",
   ) {}
 
-  private run(script: string, args: string[], stdin: "ignore" | "pipe" = "ignore"): ChildProcessByStdio<Writable | null, Readable, Readable> {
+  /**
+   * Starts a script in the view. `code` settles with its exit code; `failure(rel)` with the
+   * error it stands for: no bubblewrap on this host, or the refusal the exit code names.
+   */
+  private run(script: string, args: string[], stdin: "ignore" | "pipe" = "ignore"): Run {
     const asRoot = process.getuid?.() === 0;
     const argv = [
       "--unshare-all",
@@ -47,24 +49,32 @@ export class LocalWorkspaceFiles implements WorkspaceFiles {
       "/bin/sh", "-c", script, "sh", ...args,
     ];
     const child = spawn(this.bwrap, argv, { stdio: [stdin, "pipe", "pipe"], ...(asRoot ? { uid: AGENT_UID, gid: AGENT_GID } : {}) }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
-    // No bubblewrap here: say what to install instead of failing obscurely (exit code null below).
-    child.once("error", (e: NodeJS.ErrnoException) => {
-      this.spawnError = e.code === "ENOENT" ? new BerthError(503, "files_unavailable", `the files API needs bubblewrap on berth's host (apt-get install bubblewrap): ${this.bwrap} was not found`) : e;
-      child.stdout.destroy();
+    let stderr = "";
+    let spawnError: Error | undefined;
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = new Promise<number | null>((resolve) => {
+      child.once("close", resolve);
+      child.once("error", (e: NodeJS.ErrnoException) => {
+        // No bubblewrap here: say what to install instead of failing obscurely.
+        spawnError = e.code === "ENOENT" ? new BerthError(503, "files_unavailable", `the files API needs bubblewrap on berth's host (apt-get install bubblewrap): ${this.bwrap} was not found`) : e;
+        child.stdout.destroy();
+        resolve(null);
+      });
     });
-    return child;
+    const failure = async (rel: string) => {
+      const c = await code;
+      return spawnError ?? scriptError(c, rel, stderr);
+    };
+    return { child, code, failure };
   }
 
   /** Runs a script to completion; its stdout, or the refusal its exit code names. */
   private async collect(script: string, args: string[], rel: string): Promise<Buffer> {
-    const child = this.run(script, args);
+    const { child, code, failure } = this.run(script, args);
     const out: Buffer[] = [];
-    let err = "";
     child.stdout.on("data", (d: Buffer) => out.push(d));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => child.kill("SIGKILL"), SHORT_OP_MS);
-    const code = await ended(child).finally(() => clearTimeout(timer));
-    if (code !== 0) throw this.spawnError ?? scriptError(code, rel, err);
+    if ((await code.finally(() => clearTimeout(timer))) !== 0) throw await failure(rel);
     return Buffer.concat(out);
   }
 
@@ -73,44 +83,32 @@ export class LocalWorkspaceFiles implements WorkspaceFiles {
   }
 
   async read(rel: string, offset: number, length?: number): Promise<FileRead> {
-    const child = this.run(READ, [inside(WORKSPACE_MOUNT, rel), String(offset), length === undefined ? "" : String(length)]);
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const closed = ended(child);
+    const { child, failure } = this.run(READ, [inside(WORKSPACE_MOUNT, rel), String(offset), length === undefined ? "" : String(length)]);
     const timer = setTimeout(() => child.kill("SIGKILL"), SHORT_OP_MS);
     const head = await firstLine(child.stdout).finally(() => clearTimeout(timer));
-    if (head === undefined) throw this.spawnError ?? scriptError(await closed, rel, err);
+    if (head === undefined) throw await failure(rel);
     return { size: Number(head.line), body: head.rest };
   }
 
   async extract(tarFile: string, rel: string): Promise<void> {
-    const child = this.run(EXTRACT, [inside(WORKSPACE_MOUNT, rel)], "pipe");
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const { child, code, failure } = this.run(EXTRACT, [inside(WORKSPACE_MOUNT, rel)], "pipe");
     child.stdout.resume();
-    const closed = ended(child);
     // The script may refuse before reading: a broken pipe then is not the error to report.
     await pipeline(createReadStream(tarFile), child.stdin!).catch(() => undefined);
-    const code = await closed;
-    if (code !== 0) throw this.spawnError ?? scriptError(code, rel, err);
+    if ((await code) !== 0) throw await failure(rel);
   }
 
   async archive(rel: string): Promise<Readable> {
-    const child = this.run(ARCHIVE, [inside(WORKSPACE_MOUNT, rel)]);
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const closed = ended(child);
+    const { child, failure } = this.run(ARCHIVE, [inside(WORKSPACE_MOUNT, rel)]);
     // A refusal comes before any byte: wait for the first one (or the exit) to know which.
     const first = await firstLine(child.stdout, 0);
-    if (first === undefined) throw this.spawnError ?? scriptError(await closed, rel, err);
+    if (first === undefined) throw await failure(rel);
     return first.rest;
   }
 }
 
-/** The exit code once the process is gone; null when it never started (the spawn error says why). */
-function ended(child: ChildProcessByStdio<Writable | null, Readable, Readable>): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once("close", resolve);
-    child.once("error", () => resolve(null));
-  });
+interface Run {
+  child: ChildProcessByStdio<Writable | null, Readable, Readable>;
+  code: Promise<number | null>;
+  failure(rel: string): Promise<Error>;
 }
