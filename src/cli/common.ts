@@ -27,6 +27,12 @@ export function remote(o: { url?: string; token?: string } = {}): Berth {
   return Berth.connect({ baseUrl, token });
 }
 
+/** A flag's value as a whole number; anything else is a usage error. */
+export function whole(flag: string, raw: string): number {
+  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be a whole number, not '${raw}'`);
+  return Number(raw);
+}
+
 /** One JSON document on stdout: what the API answered (the shapes in /openapi.json). */
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");

@@ -4,7 +4,7 @@ import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import type { Upload } from "berth-client";
-import { connect, printJson, remoteCommand, UsageError, wantsJson } from "./common.js";
+import { connect, printJson, remoteCommand, UsageError, wantsJson, whole } from "./common.js";
 import { printTable } from "./table.js";
 
 // `berth files <verb> <session> ...`: a session's workspace through the files API, on any
@@ -95,9 +95,4 @@ export function filesCommand(): Command {
       await toLocal(await (await session(c, id)).downloadArchive(o.path ? { path: o.path } : {}), o.output);
     });
   return cmd;
-}
-
-function whole(flag: string, raw: string): number {
-  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be a whole number, not '${raw}'`);
-  return Number(raw);
 }

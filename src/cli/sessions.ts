@@ -3,7 +3,7 @@ import { type Command, Option } from "commander";
 import type { CreateSessionRequest, Session, SessionInfo } from "berth-client";
 import { PERMISSION_POLICIES } from "../sessions/contract.js";
 import { err } from "./color.js";
-import { argOrStdin, connect, printJson, remoteCommand, UsageError, wantsJson } from "./common.js";
+import { argOrStdin, connect, printJson, remoteCommand, UsageError, wantsJson, whole } from "./common.js";
 import { localUpload } from "./files.js";
 import { followTurn } from "./follow-turn.js";
 import { printTable } from "./table.js";
@@ -192,9 +192,4 @@ export function sessionsCommand(): Command {
       }
     });
   return cmd;
-}
-
-function whole(flag: string, raw: string): number {
-  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be a whole number, not '${raw}'`);
-  return Number(raw);
 }
