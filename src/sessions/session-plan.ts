@@ -13,7 +13,7 @@ import type { CreateSessionInput } from "./contract.js";
 import { effectiveDeadlines, type DeadlineLimits } from "./deadlines.js";
 import type { SessionRecord, SessionSettings } from "./types.js";
 import type { WorkspaceGuard } from "./workspace-guard.js";
-import { checkGitSeed } from "./workspace-source.js";
+import { workspaceSource } from "./workspace-source.js";
 import { checkSkills } from "./skills.js";
 
 export interface SessionPlanDeps {
@@ -71,11 +71,8 @@ export function planSession(input: CreateSessionInput, d: SessionPlanDeps): Plan
     throw badRequest("invalid_git_hosts", (e as Error).message);
   }
   const id = newId("ses");
-  const source = input.workspace;
-  const hostPath = typeof source === "string" ? source : source && "path" in source ? source.path : undefined;
   const egressAllow = input.network?.allow ?? [];
-  const seed: SessionSettings["seed"] =
-    source && typeof source === "object" && "git" in source ? { git: checkGitSeed(source.git, { egressAllow }) } : source && typeof source === "object" && "upload" in source ? { upload: true } : undefined;
+  const { hostPath, seed } = workspaceSource(input.workspace, { egressAllow });
   const skills = checkSkills(input.skills, { harness: spec.id, ...(spec.skillsDir ? { skillsDir: spec.skillsDir } : {}), ...(d.skillsDir ? { operatorDir: d.skillsDir } : {}) });
   const { workspace, ownsWorkspace } = d.workspaces.choose(hostPath, tier, id);
   // The model must resolve to exactly one provider with its secret present, now: a

@@ -1,5 +1,6 @@
 import { matchRules, parsePolicy } from "../sandboxes/egress/policy.js";
 import { badRequest } from "../util/errors.js";
+import type { CreateSessionInput } from "./contract.js";
 import type { SessionSettings } from "./types.js";
 
 // A fresh workspace seeded from git: the request is checked here (the URL cannot smuggle a
@@ -11,6 +12,18 @@ import type { SessionSettings } from "./types.js";
 export type GitSeed = { url: string; ref?: string; depth?: number };
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+/** A create request's `workspace`: a caller's host path to check, or how a fresh one is seeded (checked here). */
+export function workspaceSource(
+  source: CreateSessionInput["workspace"],
+  settings: Pick<SessionSettings, "egressAllow">,
+): { hostPath?: string; seed?: SessionSettings["seed"] } {
+  if (source === undefined) return {};
+  if (typeof source === "string") return { hostPath: source };
+  if ("path" in source) return { hostPath: source.path };
+  if ("git" in source) return { seed: { git: checkGitSeed(source.git, settings) } };
+  return { seed: { upload: true } };
+}
 
 /** The source as checked: throws a 400 naming what is wrong. */
 export function checkGitSeed(src: GitSeed, settings: Pick<SessionSettings, "egressAllow">): GitSeed {
