@@ -4,20 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { API_TOKEN, HARNESS_CACHE, REPO, startBerth } from "./helpers.js";
-import { tarOf } from "../files/tar.js";
-import * as tar from "tar-stream";
+import { readTar, tarOf } from "../files/tar.js";
 import { createReadStream } from "node:fs";
-
-async function untarNames(file: string): Promise<string[]> {
-  const ex = tar.extract();
-  createReadStream(file).pipe(ex);
-  const names: string[] = [];
-  for await (const e of ex) {
-    names.push(e.header.name);
-    e.resume();
-  }
-  return names;
-}
 
 // The CLI as a user runs it: the built `berth` binary, no provider key, the embedded mock model.
 // Asynchronous: a blocking spawnSync would stall the vitest worker's RPC on a slow machine.
@@ -206,7 +194,7 @@ describe("berth files", () => {
       expect(JSON.parse(put.stdout)).toEqual({ path: "notes/from-stdin.txt", size: 9 });
       const out = join(dir, "pulled.tar");
       expect((await berth(["files", "pull", s.id, "-o", out], env)).status).toBe(0);
-      const names = (await untarNames(out)).sort();
+      const names = (await readTar(createReadStream(out))).map((e) => e.header.name).sort();
       expect(names).toEqual(expect.arrayContaining(["./data.txt", "./docs/readme.md", "./notes/from-stdin.txt"]));
 
       for (const [args, code] of [

@@ -3,13 +3,12 @@ import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import * as tar from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { Berth } from "../../packages/client/src/index.js";
 import { validateMockScript } from "../../src/mock/index.js";
 import { FINAL_TEXT, useMockedBerth, WRITE_PROMPT } from "./harness-contract.js";
 import { API_TOKEN } from "./helpers.js";
-import { tarOf } from "../files/tar.js";
+import { readTar, tarOf } from "../files/tar.js";
 
 // Workspaces in and out through the files API, with a real Pi in T1 (bubblewrap) and T2
 // (a Podman container, reached through the engine): a session seeded from an uploaded
@@ -27,15 +26,8 @@ const script = validateMockScript({
 const ctx = useMockedBerth({ script, canary: CANARY, env: (url) => ({ ANTHROPIC_API_KEY: CANARY, ANTHROPIC_BASE_URL: url, BERTH_MODEL: "claude-mock" }) });
 
 async function untar(stream: ReadableStream<Uint8Array>): Promise<Map<string, { type: string; body: Buffer; linkname?: string | null }>> {
-  const ex = tar.extract();
-  Readable.fromWeb(stream as never).pipe(ex);
-  const out = new Map<string, { type: string; body: Buffer; linkname?: string | null }>();
-  for await (const e of ex) {
-    const chunks: Buffer[] = [];
-    for await (const c of e as unknown as AsyncIterable<Buffer>) chunks.push(c);
-    out.set(e.header.name.replace(/^\.\//, ""), { type: e.header.type ?? "file", body: Buffer.concat(chunks), linkname: e.header.linkname });
-  }
-  return out;
+  const entries = await readTar(Readable.fromWeb(stream as never));
+  return new Map(entries.map((e) => [e.header.name.replace(/^\.\//, ""), { type: e.header.type ?? "file", body: e.body, linkname: e.header.linkname }]));
 }
 
 const BLOB = randomBytes(300_000);

@@ -3,22 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import * as tar from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { normalizeArchive } from "../../src/files/archive.js";
 import { BerthError } from "../../src/util/errors.js";
-import { tarOf, type TarEntry } from "./tar.js";
-
-async function listTar(buf: Buffer): Promise<tar.Header[]> {
-  const ex = tar.extract();
-  const out: tar.Header[] = [];
-  Readable.from([buf]).pipe(ex);
-  for await (const e of ex) {
-    out.push(e.header);
-    e.resume();
-  }
-  return out;
-}
+import { readTar, tarOf, type TarEntry } from "./tar.js";
 
 const limits = { maxBytes: 1024 * 1024, maxEntries: 100 };
 const dir = mkdtempSync(join(tmpdir(), "berth-archive-test-"));
@@ -40,7 +28,7 @@ describe("normalizeArchive", () => {
       const a = await run(input);
       expect(a.entries).toBe(7);
       expect(a.bytes).toBe("console.log(1)\n".length + 3 + 1);
-      const hs = await listTar(readFileSync(a.file));
+      const hs = (await readTar(Readable.from([readFileSync(a.file)]))).map((e) => e.header);
       expect(hs.map((h) => h.name)).toEqual(["src", "src/main.ts", "README.md", "src/link", "node_modules/.bin/tool", "node_modules/tool/cli.js", "copy"]);
       for (const h of hs) expect([h.uid, h.gid]).toEqual([1000, 1000]);
       expect(hs[1]!.mode).toBe(0o755);

@@ -3,9 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import * as tar from "tar-stream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { LocalWorkspaceFiles } from "../../src/files/local.js";
+import { readTar, tarOf } from "./tar.js";
 
 // The files API's host side on a real directory, each operation in a real bubblewrap view
 // of the workspace alone (install bubblewrap: apt-get install bubblewrap).
@@ -78,31 +78,25 @@ describe("LocalWorkspaceFiles (bubblewrap)", () => {
   });
 
   it("extracts an archive as the agent's user and round-trips it through archive() unchanged", async () => {
-    const pack = tar.pack();
     const tarFile = join(tmpdir(), `berth-files-${process.pid}.tar`);
-    const out = pack.pipe((await import("node:fs")).createWriteStream(tarFile));
-    pack.entry({ name: "a.txt", mode: 0o644, uid: 1000, gid: 1000 }, "alpha\n");
-    pack.entry({ name: "deep/b.bin", mode: 0o600, uid: 1000, gid: 1000 }, Buffer.from([9, 8, 7]));
-    pack.finalize();
-    await new Promise<void>((r) => out.on("close", () => r()));
+    writeFileSync(
+      tarFile,
+      await tarOf([
+        { name: "a.txt", mode: 0o644, uid: 1000, gid: 1000, body: "alpha\n" },
+        { name: "deep/b.bin", mode: 0o600, uid: 1000, gid: 1000, body: Buffer.from([9, 8, 7]) },
+      ]),
+    );
     await files.extract(tarFile, "new/dir");
     expect(readFileSync(join(ws, "new/dir/a.txt"), "utf8")).toBe("alpha\n");
     if (root) expect(statSync(join(ws, "new/dir/deep/b.bin")).uid).toBe(1000);
-    const back = tar.extract();
-    (await files.archive("new/dir")).pipe(back);
-    const got: Record<string, string> = {};
-    for await (const e of back) got[e.header.name] = (await bytes(e as unknown as Readable)).toString("hex");
+    const got = Object.fromEntries((await readTar(await files.archive("new/dir"))).map((e) => [e.header.name, e.body.toString("hex")]));
     expect(got["./a.txt"]).toBe(Buffer.from("alpha\n").toString("hex"));
     expect(got["./deep/b.bin"]).toBe("090807");
   });
 
   it("cannot extract through a link the agent planted to a host directory", async () => {
     const tarFile = join(tmpdir(), `berth-files-out-${process.pid}.tar`);
-    const pack = tar.pack();
-    const out = pack.pipe((await import("node:fs")).createWriteStream(tarFile));
-    pack.entry({ name: "planted.txt", uid: 1000, gid: 1000 }, "x");
-    pack.finalize();
-    await new Promise<void>((r) => out.on("close", () => r()));
+    writeFileSync(tarFile, await tarOf([{ name: "planted.txt", uid: 1000, gid: 1000, body: "x" }]));
     await expect(files.extract(tarFile, "out")).rejects.toMatchObject({ code: "not_a_directory" });
     expect(readdirSync(outside)).toEqual(["secret.txt"]);
   });

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import * as tar from "tar-stream";
 
@@ -15,4 +16,17 @@ export async function tarOf(entries: TarEntry[], gzip = false): Promise<Buffer> 
   await done;
   const raw = Buffer.concat(chunks);
   return gzip ? gzipSync(raw) : raw;
+}
+
+/** Every entry of a tar stream, in order: its header and its content. */
+export async function readTar(input: Readable): Promise<{ header: tar.Header; body: Buffer }[]> {
+  const ex = tar.extract();
+  input.pipe(ex);
+  const out: { header: tar.Header; body: Buffer }[] = [];
+  for await (const e of ex) {
+    const chunks: Buffer[] = [];
+    for await (const c of e as unknown as AsyncIterable<Buffer>) chunks.push(c);
+    out.push({ header: e.header, body: Buffer.concat(chunks) });
+  }
+  return out;
 }

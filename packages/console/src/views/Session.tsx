@@ -167,12 +167,7 @@ function Item({ item }: { item: TurnItem }) {
             </span>{" "}
             <strong>{item.title}</strong> {item.toolKind && <span className="muted">{item.toolKind}</span>} <span className="muted">{item.status}</span>
           </summary>
-          {item.input !== undefined && (
-            <div>
-              <h4>Input</h4>
-              <Clipped text={asText(item.input)} />
-            </div>
-          )}
+          <ToolPart title="Input" value={item.input} />
           {item.diff?.map((d) => (
             <div key={d.path} className="diff">
               <h4>{d.path}</h4>
@@ -182,12 +177,7 @@ function Item({ item }: { item: TurnItem }) {
               </pre>
             </div>
           ))}
-          {item.output !== undefined && (
-            <div>
-              <h4>Output</h4>
-              <Clipped text={asText(item.output)} />
-            </div>
-          )}
+          <ToolPart title="Output" value={item.output} />
         </details>
       );
     case "permission":
@@ -329,5 +319,16 @@ function Prompt({ session, disabled, onError }: { session: Session; disabled: bo
         Send
       </button>
     </form>
+  );
+}
+
+/** A tool call's input or output, when it has one. */
+function ToolPart({ title, value }: { title: string; value: unknown }) {
+  if (value === undefined) return null;
+  return (
+    <div>
+      <h4>{title}</h4>
+      <Clipped text={asText(value)} />
+    </div>
   );
 }
