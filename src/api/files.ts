@@ -1,9 +1,9 @@
 import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { randomUUID } from "node:crypto";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import * as tar from "tar-stream";
 import { z } from "zod";
@@ -50,7 +50,21 @@ export const UPLOAD_TYPES = ["application/octet-stream", "application/x-tar", "a
 
 const notFound = { 404: ErrorBody.describe("No such session, or no such path in its workspace") };
 const refused = { 409: ErrorBody.describe("A turn is running (writes only), or the session has ended") };
-const tooLarge = { 413: ErrorBody.describe("Over BERTH_MAX_UPLOAD_BYTES or BERTH_MAX_UPLOAD_ENTRIES") };
+const tooLarge = {
+  413: ErrorBody.describe("Over BERTH_MAX_UPLOAD_BYTES or BERTH_MAX_UPLOAD_ENTRIES"),
+  415: ErrorBody.describe("The body is not sent as an upload (application/octet-stream, application/x-tar, application/gzip)"),
+};
+
+/**
+ * The request's body as the stream an upload is. Another media type (JSON, text) was parsed
+ * by Fastify into something else: refused, naming the types an upload is sent as.
+ */
+function uploadBody(req: FastifyRequest): Readable {
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (!UPLOAD_TYPES.includes(type) || !(req.body instanceof Readable))
+    throw new BerthError(415, "unsupported_media_type", `send the upload as one of ${UPLOAD_TYPES.join(", ")}, not ${type || "no content-type"}`);
+  return req.body;
+}
 
 /** `Range: bytes=a-b` or `bytes=a-`; undefined for none (or a form not served: the whole file then). */
 function parseRange(h: string | undefined): { offset: number; length?: number } | undefined {
@@ -166,7 +180,7 @@ export function registerFileRoutes(app: FastifyInstance, d: FilesDeps): void {
       const body = tmp("body");
       const packed = tmp("file.tar");
       try {
-        await pipeline(req.body as Readable, byteLimit(d.maxUploadBytes, () => new BerthError(413, "upload_too_large", `the upload is larger than ${d.maxUploadBytes} bytes (BERTH_MAX_UPLOAD_BYTES)`)), createWriteStream(body, { mode: 0o600 }));
+        await pipeline(uploadBody(req), byteLimit(d.maxUploadBytes, () => new BerthError(413, "upload_too_large", `the upload is larger than ${d.maxUploadBytes} bytes (BERTH_MAX_UPLOAD_BYTES)`)), createWriteStream(body, { mode: 0o600 }));
         const size = statSync(body).size;
         // One entry, the agent's own: extracted like any archive, inside the sandbox's view.
         const pack = tar.pack();
@@ -230,7 +244,7 @@ export function registerFileRoutes(app: FastifyInstance, d: FilesDeps): void {
       assertNotProtected(rel, writable);
       const packed = tmp("upload.tar");
       try {
-        const a = await normalizeArchive(req.body as Readable, packed, {
+        const a = await normalizeArchive(uploadBody(req), packed, {
           maxBytes: d.maxUploadBytes,
           maxEntries: d.maxUploadEntries,
           checkName: (name) => assertNotProtected(rel === "" ? name : `${rel}/${name}`, writable),

@@ -87,6 +87,18 @@ for (const tier of ["process", "container"] as const)
       await expect(session.readFile("etc-link/passwd")).rejects.toMatchObject({ code: outside });
       await expect(session.listFiles("home-link")).rejects.toMatchObject({ code: outside });
       await expect(session.readFile("nope.txt")).rejects.toMatchObject({ status: 404, code: "path_not_found" });
+      // Ranges a caller can send by hand: past the end, backwards, a suffix form berth does not serve.
+      const at = `${ctx.berth.url}/v1/sessions/${session.id}/files/content?path=blob.bin`;
+      const ranged = (range: string) => fetch(at, { headers: { authorization: `Bearer ${API_TOKEN}`, range } });
+      const past = await ranged("bytes=999999999-");
+      expect([past.status, past.headers.get("content-range"), ((await past.json()) as { error: { code: string } }).error.code]).toEqual([416, `bytes */${BLOB.length}`, "invalid_range"]);
+      expect((await ranged("bytes=50-10")).status).toBe(416);
+      const suffix = await ranged("bytes=-5");
+      expect([suffix.status, (await suffix.arrayBuffer()).byteLength]).toEqual([200, BLOB.length]);
+      const plain = await fetch(`${ctx.berth.url}/v1/sessions/${session.id}/files/archive`, { method: "PUT", headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "text/plain" }, body: "x" });
+      expect(plain.status).toBe(415);
+      const json = await fetch(`${ctx.berth.url}/v1/sessions/${session.id}/files/content?path=x.json`, { method: "PUT", headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" }, body: "{}" });
+      expect([json.status, ((await json.json()) as { error: { code: string } }).error.code]).toEqual([415, "unsupported_media_type"]);
       await expect(session.readFile("../../etc/passwd")).rejects.toMatchObject({ status: 400, code: "invalid_path" });
       await expect(session.writeFile(".git/hooks/post-checkout", "#!/bin/sh\n")).rejects.toMatchObject({ status: 403, code: "protected_path" });
 

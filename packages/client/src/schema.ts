@@ -1265,6 +1265,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The body is not sent as an upload (application/octet-stream, application/x-tar, application/gzip) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The Host header names another server (DNS rebinding guard) */
             421: {
                 headers: {
@@ -1443,6 +1452,15 @@ export interface operations {
             };
             /** @description Over BERTH_MAX_UPLOAD_BYTES or BERTH_MAX_UPLOAD_ENTRIES */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as an upload (application/octet-stream, application/x-tar, application/gzip) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
