@@ -19,6 +19,8 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "off",
       // A promise nobody awaits must say so (`void`): an unhandled rejection stops the server.
       "@typescript-eslint/no-floating-promises": "error",
+      // A promise where a boolean or a void callback is expected (an un-awaited store read in an `if`) is a bug.
+      "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: false }],
       "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: true }],
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
       "import-x/no-cycle": ["error", { ignoreExternal: true }],

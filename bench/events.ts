@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import pino from "pino";
-import { startServer, type BerthServer } from "../src/app.js";
+import { startServer } from "../src/app.js";
 import type { EventLog } from "../src/events/log.js";
 import type { NewEvent } from "../src/events/types.js";
 import { redactor } from "../src/secrets/redact.js";
@@ -29,7 +29,7 @@ const TURN = "turn_0bench0000000000000000";
 const TEXTS = ["Sure, ", "I'll look at ", "the failing test in ", "src/sessions/manager.ts", " and fix the ", "off-by-one.\n", "Running `npm test` now", "..."];
 const eventFor = (i: number): NewEvent => ({ type: "message.delta", turnId: TURN, data: { text: TEXTS[i % TEXTS.length]! } });
 
-function sessionRow(id: string, home: string): SessionRecord {
+export function sessionRow(id: string, home: string): SessionRecord {
   const t = new Date().toISOString();
   return {
     id,
@@ -50,7 +50,7 @@ function sessionRow(id: string, home: string): SessionRecord {
 
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
-async function appendAll(log: EventLog, sessionId: string, n: number): Promise<number> {
+export async function appendAll(log: EventLog, sessionId: string, n: number): Promise<number> {
   const t0 = now();
   for (let i = 1; i <= n; i++) {
     log.append(sessionId, eventFor(i));
@@ -69,10 +69,14 @@ interface SubscriberReport {
   errors: string[];
 }
 
-async function withSubscribers(server: BerthServer, log: EventLog, sessionId: string) {
+/**
+ * `subscribers` SSE clients in another process follow `sessionId` at `url` (a berth server);
+ * once they are connected, `append()` runs, and this resolves when all of them have `n` events.
+ */
+export async function withSubscribers(url: string, token: string, sessionId: string, subscribers: number, n: number, append: () => Promise<number>) {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(REPO, "bench", "sse-subscribers.ts"), server.url, API_TOKEN, sessionId, String(SUBSCRIBERS), String(N)],
+    ["--import", "tsx", join(REPO, "bench", "sse-subscribers.ts"), url, token, sessionId, String(subscribers), String(n)],
     { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] },
   );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -86,7 +90,7 @@ async function withSubscribers(server: BerthServer, log: EventLog, sessionId: st
     const cpu0 = process.cpuUsage();
     const t0 = now();
     const wall0 = performance.timeOrigin + t0;
-    const appendMs = await appendAll(log, sessionId, N);
+    const appendMs = await append();
     const rep = (await next("all events delivered")) as SubscriberReport;
     const totalMs = now() - t0;
     const cpu = process.cpuUsage(cpu0);
@@ -118,12 +122,12 @@ function breakdown(dir: string): string[][] {
     ["new Date().toISOString()", time(() => (sink += new Date().toISOString().length))],
     ["JSON.stringify(data)", time((i) => (sink += JSON.stringify(datas[i]).length))],
     ["redactor.redact(dataJson) — 8 shape regexes + bearer + live values", time((i) => (sink += redactor.redact(jsons[i]!).length))],
-    ["store.insertEvents([one]) — one INSERT per transaction (WAL, synchronous=NORMAL)", time((i) => store.insertEvents([stored("s1", ++seq, jsons[i]!)]))],
+    ["store.insertEvents([one]) — one INSERT per transaction (WAL, synchronous=NORMAL)", time((i) => void store.insertEvents([stored("s1", ++seq, jsons[i]!)]))],
     [
       "  same INSERT, 500 per transaction (for comparison)",
       (() => {
         const t0 = now();
-        for (let b = 0; b < M; b += 500) store.insertEvents(Array.from({ length: 500 }, (_, k) => stored("s2", b + k + 1, jsons[b + k]!)));
+        for (let b = 0; b < M; b += 500) void store.insertEvents(Array.from({ length: 500 }, (_, k) => stored("s2", b + k + 1, jsons[b + k]!)));
         return ((now() - t0) * 1000) / M;
       })(),
     ],
@@ -135,9 +139,9 @@ function breakdown(dir: string): string[][] {
               const shm = new SqliteStore(join(shmDir, "scratch.db"));
               let q = 0;
               const t0 = now();
-              for (let i = 0; i < M; i++) shm.insertEvents([stored("s1", ++q, jsons[i]!)]);
+              for (let i = 0; i < M; i++) void shm.insertEvents([stored("s1", ++q, jsons[i]!)]);
               const us = ((now() - t0) * 1000) / M;
-              shm.close();
+              void shm.close();
               rmSync(shmDir, { recursive: true, force: true });
               return us;
             })(),
@@ -152,7 +156,7 @@ function breakdown(dir: string): string[][] {
       }),
     ],
   ];
-  store.close();
+  void store.close();
   if (sink === 42) say(""); // keep the work observable
   return [["step of EventLog.append (src/events/log.ts)", "µs per event"], ...rows.map(([k, v]) => [k, v.toFixed(2)])];
 }
@@ -168,7 +172,7 @@ export async function run(): Promise<void> {
   try {
     // The server's own EventLog (the one its SSE route subscribes to).
     const log = server.events;
-    for (const id of ["ses_bench_warm", "ses_bench_alone", "ses_bench_sse"]) server.store.insertSession(sessionRow(id, home));
+    for (const id of ["ses_bench_warm", "ses_bench_alone", "ses_bench_sse"]) await server.store.insertSession(sessionRow(id, home));
 
     progress(`events: warm-up (${fmtInt(N / 10)} appends)`);
     await appendAll(log, "ses_bench_warm", N / 10);
@@ -179,8 +183,8 @@ export async function run(): Promise<void> {
     const cpuAlone = process.cpuUsage(cpuA);
 
     progress(`events: ${fmtInt(N)} appends delivered to ${SUBSCRIBERS} SSE subscribers`);
-    const sse = await withSubscribers(server, log, "ses_bench_sse");
-    const stored = log.lastSeq("ses_bench_sse");
+    const sse = await withSubscribers(server.url, API_TOKEN, "ses_bench_sse", SUBSCRIBERS, N, () => appendAll(log, "ses_bench_sse", N));
+    const stored = await log.lastSeq("ses_bench_sse");
 
     progress("events: per-step breakdown");
     const steps = breakdown(home);

@@ -41,9 +41,9 @@ async function once(schedule: Schedule): Promise<Result> {
   const insert = store.insertEvents.bind(store);
   store.insertEvents = (evs) => {
     commits++;
-    insert(evs);
+    return insert(evs);
   };
-  const log = new EventLog(store, new Redactor(), SCHEDULES[schedule]);
+  const log = new EventLog(store, new Redactor(), { schedule: SCHEDULES[schedule] });
   const child = spawn(process.execPath, [join(REPO, "bench/agents/flood-agent.mjs")], {
     env: { ...process.env, FLOOD_UPDATES: String(UPDATES) },
     stdio: ["pipe", "pipe", "pipe"],
@@ -73,7 +73,7 @@ async function once(schedule: Schedule): Promise<Result> {
   } finally {
     conn.close();
     child.kill();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -16,6 +16,7 @@ const BENCHES: Record<string, { aliases: string[]; load: () => Promise<{ run(): 
   snapshots: { aliases: ["snapshot", "diff"], load: () => import("./snapshots.js") },
   workspaces: { aliases: ["workspace", "files", "clone", "archive"], load: () => import("./workspaces.js") },
   "harness-integrity": { aliases: ["integrity"], load: () => import("./harness-integrity.js") },
+  "scale-out": { aliases: ["nodes", "postgres", "cluster"], load: () => import("./scale-out.js") },
 };
 
 function resolveName(arg: string): string | undefined {

@@ -26,7 +26,7 @@ import { SessionManager } from "./sessions/manager.js";
 import { removePoolLeftovers } from "./sessions/pool.js";
 import { loadPoolSettings } from "./sessions/pool-config.js";
 import { workspacePolicy } from "./sessions/workspace.js";
-import { SqliteStore } from "./store/sqlite.js";
+import { databasePassword, openStore, type BerthStore } from "./store/open.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
 import { createTracing } from "./telemetry/tracing.js";
@@ -51,7 +51,7 @@ export interface BerthServer {
   usingMock: boolean;
   defaultModel: string;
   manager: SessionManager;
-  store: SqliteStore;
+  store: BerthStore;
   /** The durable event log (what the SSE route follows). */
   events: EventLog;
   /** Whether the web console is served at /ui/ (a build of it is in dist/console). */
@@ -94,17 +94,24 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   prepareHome(config.home);
   // A bad workspace root stops the server here, before anything is started.
   const workspaces = workspacePolicy({ roots: config.workspaceRoots, exact: config.exactWorkspaces, home: config.home, harnessCache: config.harnessCache });
-  const store = new SqliteStore(config.dbPath);
-  const events = new EventLog(store, redactor);
+  const dbPassword = config.env.BERTH_DATABASE_URL ? databasePassword(config.env.BERTH_DATABASE_URL) : undefined;
+  if (dbPassword) redactor.add(dbPassword);
+  const { store, shared } = await openStore(config, logger);
+  const events = new EventLog(store, redactor, { onCommitError: (e, attempt, dropped) => logger.error({ err: e.message, attempt, dropped }, dropped ? "events could not be stored and were dropped" : "storing events failed; retrying") });
   // OTLP traces per the standard OTEL_* variables (off without an endpoint); Prometheus metrics.
   const tracing = await createTracing({ env, redactor, serviceVersion: VERSION, logger });
   const poolStatus: { read?: () => { name: string; ready: number; starting: number }[] } = {};
   const metrics = createMetrics({ version: VERSION, sessionsByState: () => store.sessionCountsByState(), poolStatus: () => poolStatus.read?.() ?? [] });
   const installer = new HarnessInstaller(config.harnessCache);
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
-  const bwrap = new BwrapDriver({ owner: config.home, t1: config.env });
+  // Nodes sharing one home (a shared filesystem) each reap only their own sandboxes: the owner names the node too.
+  const owner = shared ? `${config.home}#${config.nodeId}` : config.home;
+  const run = shared ? join(config.home, "run", config.nodeId) : join(config.home, "run");
+  mkdirSync(run, { recursive: true });
+  chmodSync(run, 0o711);
+  const bwrap = new BwrapDriver({ owner, t1: config.env });
   if (bwrap.cgroupsOff) logger.warn("BERTH_T1_CGROUPS=off: T1 sandboxes run without per-sandbox pids/memory/CPU limits, so one sandbox can starve the others");
-  const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner: config.home, settings: config.env, usedMarker: join(config.home, "run", "oci-used") })]);
+  const drivers = new SandboxDrivers([new HostDriver(), bwrap, new OciDriver({ owner, settings: config.env, usedMarker: join(run, "oci-used") })]);
 
   // berth's scripted mock model always runs (loopback, cheap) and serves mock-* models;
   // with no provider key configured it is also the default model, and berth says so.
@@ -126,13 +133,13 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     config: gitConfig,
     env,
     redactor,
-    allowedHosts: (sessionId) => store.getSession(sessionId)?.settings.gitHosts,
+    allowedHosts: async (sessionId) => (await store.getSession(sessionId))?.settings.gitHosts,
     onDecision: (d) => logger.info({ sessionId: d.sessionId, git: d }, `git credential ${d.outcome}`),
   });
   const gateway = new ModelGateway({
     host: config.gatewayHost,
     port: config.gatewayPort,
-    socketPath: join(config.home, "run", "gateway.sock"),
+    socketPath: join(run, "gateway.sock"),
     redactor,
     tracing,
     metrics,
@@ -151,6 +158,31 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const idleGc = new IdleCollector(config.env.BERTH_IDLE_GC_MS ?? 10_000);
   const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints, pools, liveCount: (n) => idleGc.live(n) });
   poolStatus.read = () => manager.pool.status();
+  // One node of several on a shared database: leases, takeover, calls to a session's owner, live events from other nodes.
+  const cluster = shared
+    ? new (await import("./cluster/node.js")).ClusterNode({
+        store: shared,
+        leaseMs: config.env.BERTH_NODE_LEASE_MS ?? 15_000,
+        version: VERSION,
+        logger,
+        execute: (kind, id, args) => manager.execute(kind, id, args),
+        adopted: (rows) => manager.adoptOrphaned(rows),
+        fenced: () => manager.fence(),
+      })
+    : undefined;
+  if (shared && cluster) {
+    manager.attachCluster({
+      nodeId: cluster.id,
+      remoteOwner: (id) => cluster.remoteOwner(id),
+      call: (node, id, kind, args) => cluster.call(node, id, kind, args),
+      ownerOf: (id) => shared.ownerOf(id),
+      ownedSessions: (states) => shared.ownedSessions(states),
+      claimSession: (id, states) => shared.claimSession(id, states),
+    });
+    shared.onResync(() => void events.resync());
+    await events.watch();
+    await cluster.start();
+  }
   // The previous run's leftovers, after listening (the engine client alone takes ~0.3 s to
   // load): /health answers at once, /ready and every /v1 request wait for this.
   const recovered = (async () => {
@@ -161,8 +193,11 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     await bwrap.reapLeftovers();
     const interrupted = await manager.recover();
     if (interrupted) logger.warn({ interrupted }, "marked sessions live under the previous process as interrupted");
+    // Then what dead nodes left.
+    await cluster?.sweep();
     // Pool entries a crash left: their sandboxes were reaped with the store's rows above; their directories go now.
-    const leftovers = removePoolLeftovers(config.home);
+    // (Not with a shared home: the directories of other nodes' live entries are there too.)
+    const leftovers = shared ? 0 : removePoolLeftovers(config.home);
     if (leftovers) logger.info({ leftovers }, "removed the previous run's pool entry directories");
     // Pools fill only now, so a refill never races the reaping.
     manager.startPools();
@@ -210,7 +245,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
         return `recovery from the previous run failed: ${(e as Error).message}`;
       }
       try {
-        store.ping();
+        await store.ping();
       } catch (e) {
         return `store unavailable: ${(e as Error).message}`;
       }
@@ -238,14 +273,16 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     (closing ??= (async () => {
       await recovered.catch(() => {});
       await manager.shutdown();
+      // The lease goes at once: other nodes need not wait for it to expire.
+      await cluster?.stop();
       idleGc.cancel();
       await api.close();
       await door?.close();
       await gateway.close();
       await tracing.shutdown();
       await mock.close();
-      events.close();
-      store.close();
+      await events.close();
+      await store.close();
     })());
 
   const consoleServed = api.hasRoute({ method: "GET", url: "/ui/" });

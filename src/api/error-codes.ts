@@ -76,6 +76,9 @@ export const ERROR_CODES = [
   "recovery_failed",
   "starting_failed",
   "internal_error",
+  // several nodes on one database
+  "owner_unreachable",
+  "invalid_command",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

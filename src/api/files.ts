@@ -86,7 +86,7 @@ export function registerFileRoutes(app: FastifyInstance, d: FilesDeps): void {
 
   /** The session's workspace, as the files API reaches it now; `write` also asks that no turn runs. */
   const access = async (id: string, write: boolean): Promise<{ files: WorkspaceFiles; writable: string[] }> => {
-    const { row, driver, proc, runningTurn } = d.manager.workspaceOf(id);
+    const { row, driver, proc, runningTurn } = await d.manager.workspaceOf(id);
     if (row.state === "ended") throw conflict("session_ended", `session ${id} has ended; its workspace is no longer berth's to read or write`);
     if (write && runningTurn)
       throw conflict(
@@ -251,7 +251,7 @@ export function registerFileRoutes(app: FastifyInstance, d: FilesDeps): void {
         });
         await files.extract(packed, rel);
         // A session created with workspace {upload: true} starts its harness now.
-        d.manager.seeded(req.params.id, "upload");
+        await d.manager.seeded(req.params.id, "upload");
         return { path: rel, entries: a.entries, bytes: a.bytes };
       } finally {
         rmSync(packed, { force: true });

@@ -252,8 +252,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           },
         },
         async (req, reply) => {
-          const row = d.manager.create(req.body);
-          return reply.code(201).send(sessionDto(row, d));
+          const row = await d.manager.create(req.body);
+          return reply.code(201).send(await sessionDto(row, d));
         },
       );
 
@@ -268,14 +268,14 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             response: { 200: z.object({ sessions: z.array(SessionView) }).describe("Sessions") },
           },
         },
-        async (req) => ({ sessions: d.manager.list(req.query.limit).map((s) => sessionDto(s, d)) }),
+        async (req) => ({ sessions: await Promise.all((await d.manager.list(req.query.limit)).map((s) => sessionDto(s, d))) }),
       );
 
       r.get(
         "/sessions/:id",
         { schema: { operationId: "getSession", summary: "Get a session", tags: ["sessions"], params: SessionParams, response: { 200: SessionView.describe("The session"), ...notFound } } },
         async (req) =>
-        sessionDto(d.manager.get(req.params.id), d),
+        sessionDto(await d.manager.get(req.params.id), d),
       );
 
       r.delete(
@@ -307,7 +307,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             response: { 202: SessionView.describe("The session, starting again"), ...notFound, ...conflict },
           },
         },
-        async (req, reply) => reply.code(202).send(sessionDto(d.manager.resume(req.params.id, req.body ?? {}), d)),
+        async (req, reply) => reply.code(202).send(await sessionDto(await d.manager.resume(req.params.id, req.body ?? {}), d)),
       );
 
       r.post(
@@ -324,7 +324,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             response: { 201: SessionView.describe("The new session, starting"), ...notFound, ...conflict },
           },
         },
-        async (req, reply) => reply.code(201).send(sessionDto(await d.manager.fork(req.params.id, req.body ?? {}), d)),
+        async (req, reply) => reply.code(201).send(await sessionDto(await d.manager.fork(req.params.id, req.body ?? {}), d)),
       );
 
       r.post(
@@ -350,7 +350,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           const key = req.body.idempotencyKey ?? (typeof header === "string" && header ? header : undefined);
           const tp = req.headers.traceparent;
           const ts = req.headers.tracestate;
-          const { turn, created } = d.manager.postTurn(req.params.id, {
+          const { turn, created } = await d.manager.postTurn(req.params.id, {
             prompt: req.body.prompt,
             idempotencyKey: key,
             ...(typeof tp === "string" ? { traceparent: tp } : {}),
@@ -372,7 +372,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             response: { 200: z.object({ turns: z.array(TurnView) }).describe("Turns"), ...notFound },
           },
         },
-        async (req) => ({ turns: d.manager.turns(req.params.id).map((t) => turnDto(t, d)) }),
+        async (req) => ({ turns: (await d.manager.turns(req.params.id)).map((t) => turnDto(t, d)) }),
       );
 
       r.get(
@@ -390,8 +390,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         },
         async (req) => {
           const { id, turnId } = req.params;
-          d.manager.get(id);
-          if (!d.manager.turns(id).some((t) => t.id === turnId)) throw new BerthError(404, "turn_not_found", `no turn ${turnId} in session ${id}`);
+          if (!(await d.manager.turns(id)).some((t) => t.id === turnId)) throw new BerthError(404, "turn_not_found", `no turn ${turnId} in session ${id}`);
           const snaps = d.manager.snapshots;
           if (!snaps || !(await snaps.has(id, `turns/${turnId}/end`)))
             throw new BerthError(404, "no_snapshot", `turn ${turnId} has no workspace snapshots (it has not ended, it never started, or BERTH_TURN_SNAPSHOTS is off)`);
@@ -450,13 +449,13 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
         async (req, reply) => {
           const id = req.params.id;
           const after = eventCursor(req.headers["last-event-id"], req.query.after);
-          const session = d.manager.get(id);
+          const session = await d.manager.get(id);
           if (!wantsEventStream(req)) {
-            const page = d.events.read(id, after, req.query.limit ?? 1000);
+            const page = await d.events.read(id, after, req.query.limit ?? 1000);
             const events = page.map((e) => JSON.parse(e.json));
-            return { events, lastSeq: d.events.lastSeq(id), nextAfter: page.length ? page[page.length - 1]!.seq : after };
+            return { events, lastSeq: await d.events.lastSeq(id), nextAfter: page.length ? page[page.length - 1]!.seq : after };
           }
-          streamEvents(req, reply, d.events, id, after, session.state === "ended");
+          await streamEvents(req, reply, d.events, id, after, session.state === "ended");
           return reply;
         },
       );
@@ -478,6 +477,7 @@ function turnDto(t: TurnRecord, d: Pick<ApiDeps, "redactor">): TurnView {
   return { ...view, prompt: JSON.parse(d.redactor.redact(JSON.stringify(view.prompt))) as TurnView["prompt"] };
 }
 
-function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "events" | "manager">): SessionView {
-  return toSessionView(s, d.events.lastSeq(s.id), () => d.manager.spent(s.id), { waitingForPermission: d.manager.waitingForPermission(s.id), turns: d.manager.turnCount(s.id) });
+async function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "events" | "manager">): Promise<SessionView> {
+  const [lastSeq, spent, turns, waitingForPermission] = await Promise.all([d.events.lastSeq(s.id), d.manager.spent(s.id), d.manager.turnCount(s.id), d.manager.waitingForPermission(s.id)]);
+  return toSessionView(s, lastSeq, () => spent, { waitingForPermission, turns });
 }

@@ -30,8 +30,10 @@ export function isTerminal(ev: WireEvent): boolean {
  * The stream closes after the session's terminal event; a reconnect to an ended session
  * with nothing left to replay gets 204 No Content (which tells EventSource to stop).
  */
-export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: EventLog, sessionId: string, after: number, ended: boolean): void {
-  if (ended && after >= log.lastSeq(sessionId)) {
+export async function streamEvents(req: FastifyRequest, reply: FastifyReply, log: EventLog, sessionId: string, after: number, ended: boolean): Promise<void> {
+  // An ended session's stream is its stored events up to the last one.
+  const endAt = ended ? await log.lastSeq(sessionId) : Infinity;
+  if (after >= endAt) {
     void reply.code(204).send();
     return;
   }
@@ -68,8 +70,19 @@ export function streamEvents(req: FastifyRequest, reply: FastifyReply, log: Even
   const sub: { off?: () => void } = {};
   req.raw.once("close", close);
   res.once("close", close);
-  sub.off = log.subscribe(sessionId, after, send);
-  // Ended before this request: the replay was everything (even without a terminal event in it).
-  if (ended) close();
+  sub.off = log.subscribe(
+    sessionId,
+    after,
+    (evs) => {
+      send(evs);
+      // Ended before this request: the replay up to its last event is everything (even without a terminal event in it).
+      if (evs[evs.length - 1]!.seq >= endAt) close();
+    },
+    // The store could not be read: the stream ends, and the client resumes from its Last-Event-ID.
+    (e) => {
+      req.log.warn({ sessionId, err: e.message }, "event stream ended: the store could not be read");
+      close();
+    },
+  );
   if (closed) sub.off();
 }

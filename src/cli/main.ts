@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   image: async () => (await import("./image.js")).imageCommand(),
   secrets: async () => (await import("./secrets.js")).secretsCommand(),
   "mock-model": async () => (await import("./mock-model.js")).mockModelCommand(),
+  db: async () => (await import("./db.js")).dbCommand(),
 };
 
 const program = new Command("berth")

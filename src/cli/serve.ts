@@ -10,11 +10,14 @@ export function serveCommand(): Command {
     .description("start the berth HTTP API (default 127.0.0.1:8765)")
     .option("--port <port>", "port (also PORT)")
     .option("--host <host>", "bind address (also BERTH_HOST; default 127.0.0.1)")
-    .action(async (opts: { port?: string; host?: string }) => {
+    .option("--node-id <id>", "this node's id among several on one database (also BERTH_NODE_ID; default the host name)")
+    .action(async (opts: { port?: string; host?: string; nodeId?: string }) => {
       // PORT itself is parsed with the rest of the configuration (config/env.ts).
       const port = opts.port;
       if (port !== undefined && !/^\d+$/.test(port)) throw new UsageError(`--port must be a number, not '${port}'`);
-      const config = loadConfig({ ...(port !== undefined ? { port: Number(port) } : {}), ...(opts.host ? { host: opts.host } : {}) });
+      if (opts.nodeId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(opts.nodeId))
+        throw new UsageError(`--node-id must be letters, digits, '.', '_' or '-' (at most 63), not '${opts.nodeId}'`);
+      const config = loadConfig({ ...(port !== undefined ? { port: Number(port) } : {}), ...(opts.host ? { host: opts.host } : {}), ...(opts.nodeId ? { nodeId: opts.nodeId } : {}) });
       // Listen first, load the server behind it: /health answers while the rest loads, and
       // every other request waits for the API (api/front-door.ts).
       const door = new FrontDoor(httpLimits(config.env), hostAllowlist(config.host, parseAllowedHosts(config.env.BERTH_ALLOWED_HOSTS)));
@@ -25,7 +28,7 @@ export function serveCommand(): Command {
         throw e;
       });
       const say = (s: string) => process.stderr.write(s + "\n");
-      say(`berth listening on ${server.url} (home ${server.config.home})`);
+      say(`berth listening on ${server.url} (home ${server.config.home}${server.config.env.BERTH_DATABASE_URL ? `; node ${server.config.nodeId} on a shared PostgreSQL database` : ""})`);
       if (server.exposure) say(`berth: WARNING: ${server.exposure}`);
       if (server.tokenCreated) say(`API token (saved 0600 in ${server.config.home}/token, shown once): ${server.apiToken}`);
       // The token rides in the fragment, which no server (nor proxy log) ever receives; the console drops it from the address bar.

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { berthHome } from "../util/home.js";
 import { newSecret } from "../util/ids.js";
@@ -13,6 +14,8 @@ export interface BerthConfig {
   host: string;
   port: number;
   dbPath: string;
+  /** This node's id among nodes on one database (BERTH_NODE_ID, `--node-id`; default the host name). */
+  nodeId: string;
   harnessCache: string;
   defaultTier: Tier;
   /** T0 runs agents unsandboxed; only when the operator says so. */
@@ -51,6 +54,7 @@ export function loadConfig(overrides: Partial<BerthConfig> = {}, rawEnv: NodeJS.
     host: env.BERTH_HOST ?? "127.0.0.1",
     port: env.PORT ?? 8765,
     dbPath: join(home, "berth.db"),
+    nodeId: env.BERTH_NODE_ID ?? hostname(),
     harnessCache: env.BERTH_HARNESS_CACHE ? resolve(env.BERTH_HARNESS_CACHE) : join(home, "harnesses"),
     defaultTier: env.BERTH_DEFAULT_TIER ?? "process",
     allowHostTier: env.BERTH_ALLOW_HOST_TIER ?? false,

@@ -74,6 +74,14 @@ const tier = z.string().transform((v, ctx): Tier => {
 const text = z.string();
 const port = wholeNumber(0, 65535);
 const url = z.url("a URL");
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\/./, "a PostgreSQL URL (postgres://user:password@host:5432/db)")
+  .refine((v) => URL.canParse(v), "a PostgreSQL URL (postgres://user:password@host:5432/db)");
+
+/** A node id: what other nodes and `berth db status` call this node. */
+const nodeId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a node id: letters, digits, '.', '_' or '-', at most 63");
+
 const pinoLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "a log level: fatal, error, warn, info, debug, trace or silent");
 
 export const ENV = {
@@ -133,6 +141,9 @@ export const ENV = {
   BERTH_OCI_INIT: variable(flag, "on", "run containers with the engine's init process"),
   BERTH_GIT_CREDENTIALS: variable(text, "unset", "the operator's git credentials file"),
   BERTH_OTEL_CAPTURE_CONTENT: variable(flag, "off", "record prompts and outputs on spans (redacted)"),
+  BERTH_DATABASE_URL: variable(postgresUrl, "unset: SQLite in `$BERTH_HOME`", "PostgreSQL for several berth nodes (docs/scale-out.md); its password is redacted everywhere"),
+  BERTH_NODE_ID: variable(nodeId, "the host name", "this node's id among nodes on one database (`--node-id`)"),
+  BERTH_NODE_LEASE_MS: variable(wholeNumber(300, 600_000), "`15000`", "a node's lease: another node takes over its live sessions this long after its last heartbeat"),
   BERTH_URL: variable(url, "`http://127.0.0.1:8765`", "the server the CLI talks to"),
   BERTH_LOG_LEVEL: variable(pinoLevel, "info", "pino level"),
 } as const;

@@ -56,7 +56,7 @@ export interface GitCredentialServiceOptions {
   config: GitCredentialsConfig | undefined;
   redactor: Redactor;
   /** The hosts a session may get credentials for (its `git.hosts`, normalized); undefined for an unknown session. */
-  allowedHosts(sessionId: string): readonly string[] | undefined;
+  allowedHosts(sessionId: string): Promise<readonly string[] | undefined>;
   onDecision?(d: GitCredentialDecision): void;
   env?: NodeJS.ProcessEnv;
 }
@@ -96,7 +96,7 @@ export class GitCredentialService {
       }
     };
     const host = normalizeGitHost(req.host);
-    const allowed = this.opts.allowedHosts(sessionId) ?? [];
+    const allowed = (await this.opts.allowedHosts(sessionId)) ?? [];
     if (!host || !allowed.includes(host)) {
       decide({ outcome: "refused", reason: "host is not in the session's git.hosts" });
       return undefined;

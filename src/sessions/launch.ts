@@ -66,7 +66,7 @@ export interface LaunchHooks {
   /** berth's own endpoints, which the session's egress proxy must never reach. */
   ownEndpoints(): { host: string; port: number }[];
   /** Right before the sandbox starts (the workspace re-checked, its protected paths recorded); throws to stop. */
-  beforeSandbox(): void;
+  beforeSandbox(): Promise<void>;
   onUpdate(acpSessionId: string, update: SessionUpdate): void;
   onPermission(req: RequestPermissionRequest, signal: AbortSignal): Promise<RequestPermissionResponse>;
   onExit(code: number | null, signal: string | null): void;
@@ -215,7 +215,7 @@ export class HarnessLauncher {
     if (seed && "git" in seed && readdirSync(row.workspace).length === 0)
       await timed(phases, "clone", () => this.cloneInSandbox(live, sandbox, seed.git, layout.workspace, hooks));
     if (live.ending) throw new BerthError(409, "session_ending", "the session was ended while its workspace was cloned");
-    hooks.beforeSandbox();
+    await hooks.beforeSandbox();
     let proc: SandboxProcess;
     const started = Date.now();
     try {
@@ -230,7 +230,7 @@ export class HarnessLauncher {
     phases.push({ name: "sandbox_start", start: started, end: Date.now() });
     live.proc = proc;
     live.sandboxRowId = proc.id;
-    this.recordSandbox(live, proc);
+    await this.recordSandbox(live, proc);
     // Loaded at the first session, not at server start (the ACP SDK takes ~0.1 s to load).
     const { AcpAgentConnection } = await import("../acp/agent-connection.js");
     const agent = new AcpAgentConnection(proc, {
@@ -252,7 +252,7 @@ export class HarnessLauncher {
       try {
         const id = await timed(phases, "session_new", () => withTimeout(agent.forkSession(row.acpSessionId!, layout.workspace, mcp), 60_000, "ACP session/fork"));
         live.acpSessionId = id;
-        this.deps.store.setAcpSessionId(live.id, id);
+        await this.deps.store.setAcpSessionId(live.id, id);
         this.deps.logger.info({ sessionId: live.id, acpSessionId: id }, "forked with ACP session/fork");
         context = "restored";
       } catch (e) {
@@ -279,15 +279,15 @@ export class HarnessLauncher {
       recordCapabilities(harnessDir, capabilitiesFrom(init, s));
       live.acpSessionId = s.sessionId;
       // A pooled entry has no session row yet: its claim records the ACP session.
-      if (hooks.scope) this.deps.store.setAcpSessionId(live.id, s.sessionId);
+      if (hooks.scope) await this.deps.store.setAcpSessionId(live.id, s.sessionId);
       if (resume || forking) context = "rebuilt";
     }
     return { agentInfo: init.agentInfo ?? null, phases, ...(context ? { context } : {}) };
   }
 
   /** The sandbox's row: what a restarted berth reaps if this one dies. */
-  private recordSandbox(live: LaunchTarget, proc: SandboxProcess): void {
-    this.deps.store.insertSandbox({ id: proc.id, sessionId: live.id, driver: live.driver.name, pid: proc.pid, ref: proc.ref, startedAt: new Date().toISOString() });
+  private async recordSandbox(live: LaunchTarget, proc: SandboxProcess): Promise<void> {
+    await this.deps.store.insertSandbox({ id: proc.id, sessionId: live.id, driver: live.driver.name, pid: proc.pid, ref: proc.ref, startedAt: new Date().toISOString() });
   }
 
   /**
@@ -305,7 +305,7 @@ export class HarnessLauncher {
     });
     // Attached to the session while it runs, so that ending the session stops it (and a crash reaps it).
     live.proc = proc;
-    this.recordSandbox(live, proc);
+    await this.recordSandbox(live, proc);
     let stderr = "";
     proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     proc.stdout.resume();
@@ -313,7 +313,7 @@ export class HarnessLauncher {
     const timer = setTimeout(() => void proc.kill(), CLONE_TIMEOUT_MS);
     const x = await proc.exited.finally(() => clearTimeout(timer));
     live.proc = undefined;
-    this.deps.store.deleteSandbox(proc.id);
+    await this.deps.store.deleteSandbox(proc.id);
     if (x.code !== 0 && !live.ending) {
       const why = stderr.trim().split("\n").slice(-3).join(" ").trim() || (x.signal ? `killed by ${x.signal}` : `exit ${x.code}`);
       throw new BerthError(502, "workspace_clone_failed", `git clone of ${git.url} failed: ${why}`);

@@ -40,6 +40,7 @@ import { rebuiltConversation, type LoggedEvent } from "./rebuilt-context.js";
 import { forkPoint, forkRequest, prepareFork } from "./fork.js";
 import { materializeSkills } from "./skills.js";
 import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
+import type { SessionCluster } from "./cluster.js";
 
 export interface PostTurnInput {
   prompt: string | unknown[];
@@ -80,6 +81,15 @@ export interface SessionManagerDeps {
   liveCount?: (n: number) => void;
 }
 
+/** The session calls that run on the node that owns the session (cluster/node.ts carries them there). */
+type OwnerCall =
+  | { kind: "postTurn"; input: PostTurnInput }
+  | { kind: "cancel" }
+  | { kind: "answerPermission"; permissionId: string; answer: PermissionAnswer }
+  | { kind: "end" }
+  | { kind: "seeded"; by: "upload" | "fork" }
+  | { kind: "fork"; input: ForkInput };
+
 /**
  * Sessions and turns: create → install harness → start sandbox → ACP initialize +
  * session/new → ready; turns run one at a time in the order posted; every state change
@@ -98,6 +108,7 @@ export class SessionManager {
   /** Each turn's workspace at its start and end (off with BERTH_TURN_SNAPSHOTS=off). */
   readonly snapshots?: WorkspaceSnapshots;
   private startPhases: StartPhases;
+  private cluster?: SessionCluster;
 
   constructor(private deps: SessionManagerDeps) {
     this.tracing = deps.tracing ?? noopTracing();
@@ -125,7 +136,7 @@ export class SessionManager {
       emit: (id, ev) => this.emit(id, ev),
     });
     this.agentUpdates = new AgentUpdates((id, ev) => this.emit(id, ev));
-    this.startPhases = new StartPhases({ store: deps.store, tracing: this.tracing, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
+    this.startPhases = new StartPhases({ tracing: this.tracing, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
     this.pool = new WarmPool({
       settings: deps.pools ?? { pools: [], refillConcurrency: 1, refillDelayMs: 0 },
       home: c.home,
@@ -141,6 +152,67 @@ export class SessionManager {
     });
   }
 
+  /** Makes this manager one node of several on a shared database (app.ts, before recovery). */
+  attachCluster(cluster: SessionCluster): void {
+    this.cluster = cluster;
+  }
+
+  /**
+   * A call for a session another live node owns runs there (cluster/node.ts), and its answer
+   * (or error) is this call's. Undefined when this node should act itself: it runs the session,
+   * or no live node does.
+   */
+  private async viaOwner<T>(id: string, call: OwnerCall): Promise<{ value: T } | undefined> {
+    if (!this.cluster || this.live.has(id)) return undefined;
+    const node = await this.cluster.remoteOwner(id);
+    return node ? { value: await this.cluster.call<T>(node, id, call.kind, call) } : undefined;
+  }
+
+  /** Runs a call another node sent for a session this node owns (never forwarded again). */
+  async execute(kind: string, id: string, args: unknown): Promise<unknown> {
+    const call = args as OwnerCall;
+    if (call?.kind !== kind) throw new BerthError(400, "invalid_command", `command ${kind} carries no matching arguments`);
+    switch (call.kind) {
+      case "postTurn":
+        return this.postTurn(id, call.input, true);
+      case "cancel":
+        return this.cancel(id, true);
+      case "answerPermission":
+        return this.answerPermission(id, call.permissionId, call.answer, true);
+      case "end":
+        return this.end(id, true);
+      case "seeded":
+        return this.seeded(id, call.by, true);
+      case "fork":
+        return this.fork(id, call.input, true);
+    }
+  }
+
+  /** Sessions this node took over from a node whose lease expired: their harness is gone with it. */
+  async adoptOrphaned(rows: SessionRecord[]): Promise<void> {
+    for (const s of rows) {
+      await this.deps.events.forget(s.id);
+      await this.interruptStale(s, "the berth node that ran this session stopped renewing its lease (it died or lost the database); resume it on any node");
+    }
+  }
+
+  /**
+   * This node's lease had expired, so other nodes may have taken over its sessions: whichever
+   * it no longer owns it stops here, without writing their state (it is the new owner's now).
+   */
+  async fence(): Promise<void> {
+    const cluster = this.cluster;
+    if (!cluster) return;
+    for (const live of [...this.live.values()]) {
+      const owner = await cluster.ownerOf(live.id);
+      if (owner?.node === cluster.nodeId) continue;
+      this.deps.logger.warn({ sessionId: live.id, owner: owner?.node }, "stopping a session another node took over");
+      live.ending = true;
+      await this.teardown(live);
+      await this.deps.events.forget(live.id);
+    }
+  }
+
   /** Starts filling the warm pools (after recovery, so a refill never races the reaping). */
   startPools(): void {
     this.pool.start();
@@ -153,21 +225,25 @@ export class SessionManager {
    * sandboxes are reaped; its events stay.
    */
   async recover(): Promise<number> {
-    for (const sb of this.deps.store.listSandboxes()) {
+    for (const sb of await this.deps.store.listSandboxes()) {
       await this.deps.drivers.byDriverName(sb.driver)?.reap(sb.pid, sb.ref);
-      this.deps.store.deleteSandbox(sb.id);
+      await this.deps.store.deleteSandbox(sb.id);
     }
-    const stale = this.deps.store.sessionsInStates(LIVE_SESSION_STATES);
-    for (const s of stale) {
-      // Its sandbox is gone: what it left in the workspace's protected paths is judged now.
-      this.workspaces.neutralize(s.id, this.sessionDir(s.id));
-      for (const t of this.deps.store.turnsInStates(s.id, ["running", "queued"])) {
-        this.deps.store.endTurn(t.id, "interrupted", t.state === "running" ? "interrupted" : null);
-        if (t.state === "running") this.emit(s.id, { type: "turn.ended", turnId: t.id, data: { stopReason: "interrupted" } });
-      }
-      this.setState(s.id, "interrupted", "berth stopped while the session was live; its sandbox was reaped");
-    }
+    // On a shared database, only the sessions this node ran (other nodes' are theirs).
+    const stale = this.cluster ? await this.cluster.ownedSessions(LIVE_SESSION_STATES) : await this.deps.store.sessionsInStates(LIVE_SESSION_STATES);
+    for (const s of stale) await this.interruptStale(s, "berth stopped while the session was live; its sandbox was reaped");
     return stale.length;
+  }
+
+  /** A session whose harness is gone without berth ending it: its turns and the session become interrupted (resumable). */
+  private async interruptStale(s: SessionRecord, reason: string): Promise<void> {
+    // Its sandbox is gone: what it left in the workspace's protected paths is judged now.
+    await this.workspaces.neutralize(s.id, this.sessionDir(s.id));
+    for (const t of await this.deps.store.turnsInStates(s.id, ["running", "queued"])) {
+      await this.deps.store.endTurn(t.id, "interrupted", t.state === "running" ? "interrupted" : null);
+      if (t.state === "running") this.emit(s.id, { type: "turn.ended", turnId: t.id, data: { stopReason: "interrupted" } });
+    }
+    await this.setState(s.id, "interrupted", reason);
   }
 
   /** Graceful stop: live sessions become interrupted (resumable), sandboxes are killed. */
@@ -176,18 +252,18 @@ export class SessionManager {
     await Promise.all(
       [...this.live.values()].map(async (l) => {
         l.ending = true;
-        if (l.running) this.turnRunner.finish(l, l.running, "interrupted", "interrupted");
-        for (const t of l.queue) this.deps.store.endTurn(t, "interrupted", null);
-        this.setState(l.id, "interrupted", "berth shut down");
+        if (l.running) await this.turnRunner.finish(l, l.running, "interrupted", "interrupted");
+        for (const t of l.queue) await this.deps.store.endTurn(t, "interrupted", null);
+        await this.setState(l.id, "interrupted", "berth shut down");
         await this.teardown(l);
       }),
     );
   }
 
-  create(input: CreateSessionInput, fork?: { sessionId: string; turnId?: string }): SessionRecord {
+  async create(input: CreateSessionInput, fork?: { sessionId: string; turnId?: string }): Promise<SessionRecord> {
     const asked = Date.now();
     const operatorSkills = this.deps.config.env.BERTH_SKILLS_DIR;
-    const { record, spec, driver, route } = planSession(input, { ...this.deps, workspaces: this.workspaces, ...(operatorSkills ? { skillsDir: operatorSkills } : {}) });
+    const { record, spec, driver, route } = await planSession(input, { ...this.deps, workspaces: this.workspaces, ...(operatorSkills ? { skillsDir: operatorSkills } : {}) });
     const { settings } = record;
     if (fork) settings.seed = { fork };
     materializeSkills(input.skills, join(this.sessionDir(record.id), "skills"), operatorSkills);
@@ -208,7 +284,8 @@ export class SessionManager {
       entry = undefined;
     } else if (entry) settings.pool = { outcome: "hit", pool: entry.pool };
     else if ("miss" in claim && claim.miss !== "no_pool") settings.pool = { outcome: "miss", reason: claim.miss, ...(claim.pool ? { pool: claim.pool } : {}) };
-    this.deps.store.insertSession(record);
+    await this.deps.store.insertSession(record);
+    this.deps.events.begin(record.id);
     this.emit(record.id, {
       type: "session.status",
       data: {
@@ -222,9 +299,9 @@ export class SessionManager {
         ...(fork ? { forkedFrom: fork } : {}),
       },
     });
-    const live = this.newLive(record.id, spec, driver, route, settings.budget);
+    const live = await this.newLive(record.id, spec, driver, route, settings.budget);
     if (entry) {
-      this.adopt(live, record, entry, asked);
+      await this.adopt(live, record, entry, asked);
       return this.get(record.id);
     }
     if (settings.seed && ("upload" in settings.seed || "fork" in settings.seed)) {
@@ -249,11 +326,14 @@ export class SessionManager {
    * now) and whose harness is primed with the conversation up to that turn. Its first event
    * names the session it was forked from; its ready event says the context was rebuilt.
    */
-  async fork(id: string, input: ForkInput = {}): Promise<SessionRecord> {
-    const src = this.get(id);
+  async fork(id: string, input: ForkInput = {}, here = false): Promise<SessionRecord> {
+    // The source's owner forks it (it knows the source's tokens to scrub from the copy, and whether a turn runs).
+    const remote = here ? undefined : await this.viaOwner<SessionRecord>(id, { kind: "fork", input });
+    if (remote) return remote.value;
+    const src = await this.get(id);
     const snaps = this.snapshots;
     if (!snaps) throw conflict("no_snapshot", "forking needs the workspace snapshots, and BERTH_TURN_SNAPSHOTS is off on this server");
-    const turns = this.deps.store.listTurns(id);
+    const turns = await this.deps.store.listTurns(id);
     const at = forkPoint(id, turns, input.atTurn);
     let ref: string;
     if (at) {
@@ -266,7 +346,7 @@ export class SessionManager {
       ref = `forks/${Date.now()}`;
       await snaps.take(id, src.workspace, ref);
     }
-    const record = this.create(forkRequest(src, input), { sessionId: id, ...(at ? { turnId: at.id } : {}) });
+    const record = await this.create(forkRequest(src, input), { sessionId: id, ...(at ? { turnId: at.id } : {}) });
     const live = this.live.get(record.id)!;
     // At the source's last turn, its harness's own history is the conversation up to the
     // fork: copied into the fork's HOME, its harness forks (ACP session/fork) or loads it.
@@ -282,15 +362,15 @@ export class SessionManager {
           nativeHistory: native,
           tmpDir: join(this.deps.config.home, "tmp"),
         });
-        live.forkPrime = this.conversation(id, at ? turns.filter((t) => t.idx <= at.idx) : [], `this session was forked from session ${id}${at ? ` after its turn ${at.idx + 1}` : ""}`);
+        live.forkPrime = await this.conversation(id, at ? turns.filter((t) => t.idx <= at.idx) : [], `this session was forked from session ${id}${at ? ` after its turn ${at.idx + 1}` : ""}`);
         if (restored) {
           record.acpSessionId = src.acpSessionId;
-          this.deps.store.setAcpSessionId(record.id, src.acpSessionId!);
+          await this.deps.store.setAcpSessionId(record.id, src.acpSessionId!);
         } else {
           live.primeWith = live.forkPrime;
           live.contextOnReady = "rebuilt";
         }
-        this.seeded(record.id, "fork");
+        await this.seeded(record.id, "fork");
       } catch (e) {
         await this.fail(live, "fork_failed", `could not copy the workspace of session ${id}: ${(e as Error).message}`);
       }
@@ -299,23 +379,23 @@ export class SessionManager {
   }
 
   /** The session's earlier conversation from its log, to prime a harness that could not restore it. */
-  private conversation(id: string, turns = this.deps.store.listTurns(id), intro?: string): string | undefined {
-    const events = (function* (log: EventLog) {
-      for (let after = 0; ; ) {
-        const page = log.read(id, after, 5000);
-        if (page.length === 0) return;
-        for (const e of page) yield JSON.parse(e.json) as LoggedEvent;
-        after = page[page.length - 1]!.seq;
-      }
-    })(this.deps.events);
-    return rebuiltConversation(turns, events, undefined, intro);
+  private async conversation(id: string, turns?: TurnRecord[], intro?: string): Promise<string | undefined> {
+    const events: LoggedEvent[] = [];
+    for (let after = 0; ; ) {
+      const page = await this.deps.events.read(id, after, 5000);
+      if (page.length === 0) break;
+      for (const e of page) events.push(JSON.parse(e.json) as LoggedEvent);
+      after = page[page.length - 1]!.seq;
+    }
+    return rebuiltConversation(turns ?? (await this.deps.store.listTurns(id)), events, undefined, intro);
   }
 
   /** An upload-seeded (or forked) session's workspace is in place: its harness starts now. */
-  seeded(id: string, by: "upload" | "fork"): void {
+  async seeded(id: string, by: "upload" | "fork", here = false): Promise<void> {
+    if (!here && (await this.viaOwner(id, { kind: "seeded", by }))) return;
     const live = this.live.get(id);
     const go = live?.awaitingSeed;
-    const seed = this.deps.store.getSession(id)?.settings.seed;
+    const seed = (await this.deps.store.getSession(id))?.settings.seed;
     if (!live || !go || live.ending || !seed || !(by in seed)) return;
     live.awaitingSeed = undefined;
     go();
@@ -331,26 +411,26 @@ export class SessionManager {
    * directories take the session's names, its gateway token is bound to the session's route
    * and budget, its egress proxy gets the session's policy, and its events flow to the log.
    */
-  private adopt(live: LiveSession, record: SessionRecord, entry: PoolEntry, asked: number): void {
+  private async adopt(live: LiveSession, record: SessionRecord, entry: PoolEntry, asked: number): Promise<void> {
     entry.proc?.foreground?.();
     Object.assign(live, { proc: entry.proc, agent: entry.agent, egress: entry.egress, sandboxRowId: entry.sandboxRowId, acpSessionId: entry.acpSessionId });
-    this.deps.store.assignSandbox(entry.sandboxRowId!, live.id);
-    this.deps.store.setAcpSessionId(live.id, entry.acpSessionId!);
+    await this.deps.store.assignSandbox(entry.sandboxRowId!, live.id);
+    await this.deps.store.setAcpSessionId(live.id, entry.acpSessionId!);
     const { settings } = record;
     entry.egress?.setPolicy({ allow: settings.egressAllow ?? [], allowPrivateAddresses: settings.egressAllowPrivate ?? false });
     this.deps.gateway.bind(entry.id, live.id, gatewayScope(live, (id, ev) => this.emit(id, ev), (rec) => this.onModelCall(rec)));
     entry.handlers = {
       onUpdate: (_acpSessionId, u) => this.agentUpdates.update(live, u),
-      onPermission: (req, signal) => this.agentUpdates.permission(live, this.get(live.id).settings, req, signal),
+      onPermission: async (req, signal) => this.agentUpdates.permission(live, (await this.get(live.id)).settings, req, signal),
       onExit: (code, signal) => void this.onExit(live, code, signal),
     };
     for (const u of entry.early.splice(0)) this.agentUpdates.update(live, u);
     const claimed = Date.now();
-    this.started(live, record, [{ name: "claim", start: asked, end: claimed }], asked, "hit", entry.agentInfo);
+    await this.started(live, record, [{ name: "claim", start: asked, end: claimed }], asked, "hit", entry.agentInfo);
   }
 
   /** The session is ready: its start's phases are observed and traced, and its turns may run. */
-  private started(
+  private async started(
     live: LiveSession,
     record: SessionRecord,
     phases: StartPhase[],
@@ -359,9 +439,9 @@ export class SessionManager {
     agentInfo: unknown,
     resumed = false,
     context?: "restored" | "rebuilt",
-  ): void {
+  ): Promise<void> {
     this.startPhases.ready(live, record, phases, asked, pool);
-    this.setState(live.id, "ready", null, {
+    await this.setState(live.id, "ready", null, {
       agent: agentInfo,
       ...(resumed ? { resumed: true } : {}),
       ...(context ? { context } : {}),
@@ -371,26 +451,31 @@ export class SessionManager {
   }
 
   /** Restarts the harness of an interrupted or failed session and reattaches (ACP session/load) where it can. */
-  resume(id: string, input: ResumeInput = {}): SessionRecord {
-    const row = this.get(id);
+  async resume(id: string, input: ResumeInput = {}): Promise<SessionRecord> {
+    const row = await this.get(id);
     if (row.state !== "interrupted" && row.state !== "failed")
       throw conflict("not_resumable", `session ${id} is ${row.state}; only interrupted or failed sessions resume`);
+    // On a shared database the resuming node becomes the owner; of two resuming at once, one does.
+    if (this.cluster && !(await this.cluster.claimSession(id, ["interrupted", "failed"])))
+      throw conflict("not_resumable", `session ${id} is being resumed by another node`);
     const spec = getHarness(row.harness)!;
     const driver = this.deps.drivers.forTier(row.tier)!;
-    if (!row.ownsWorkspace) this.workspaces.assertFree(row.workspace, id);
+    if (!row.ownsWorkspace) await this.workspaces.assertFree(row.workspace, id);
     // Per-session secrets were never stored: a resume that needs them brings them again.
     const route = this.deps.providers(row.ownsWorkspace ? undefined : row.workspace).resolve(row.model, {
       api: spec.api,
       provider: row.settings.provider,
       secrets: new Map(Object.entries(input.secrets ?? {})),
     });
-    this.setState(id, "starting");
-    const live = this.newLive(id, spec, driver, route, row.settings.budget);
+    await this.deps.events.forget(id);
+    await this.setState(id, "starting");
+    const live = await this.newLive(id, spec, driver, route, row.settings.budget);
     void this.boot(live, row, true, Date.now());
     return this.get(id);
   }
 
-  private newLive(id: string, spec: HarnessSpec, driver: SandboxDriver, route: ResolvedRoute, budget: BudgetLimits = {}): LiveSession {
+  private async newLive(id: string, spec: HarnessSpec, driver: SandboxDriver, route: ResolvedRoute, budget: BudgetLimits = {}): Promise<LiveSession> {
+    const spent = Object.keys(budget).length ? await this.deps.store.modelSpend(id) : undefined;
     const live: LiveSession = {
       id,
       spec,
@@ -402,7 +487,7 @@ export class SessionManager {
       toolStatus: new Map(),
       traceContext: new Map(),
       // A resumed session's budget continues from what it already spent (a new one has spent nothing).
-      budget: new SessionBudget(budget, Object.keys(budget).length ? this.deps.store.modelSpend(id) : undefined, this.deps.config.gatewayMaxConcurrentCalls),
+      budget: new SessionBudget(budget, spent, this.deps.config.gatewayMaxConcurrentCalls),
       permissions: new PermissionBroker((ev) => this.emit(id, Object.assign(ev, { turnId: live.running }))),
     };
     this.live.set(id, live);
@@ -417,19 +502,19 @@ export class SessionManager {
         status: (detail) => this.emit(live.id, { type: "session.status", data: { state: "starting", detail } }),
         scope: gatewayScope(live, (id, ev) => this.emit(id, ev), (rec) => this.onModelCall(rec)),
         ownEndpoints: () => this.ownEndpoints(),
-        beforeSandbox: () => {
+        beforeSandbox: async () => {
           // The path was checked at creation; whatever it leads to now is what gets bound.
           if (!row.ownsWorkspace) this.workspaces.recheck(row);
-          this.workspaces.snapshot(row, this.sessionDir(live.id));
+          await this.workspaces.snapshot(row, this.sessionDir(live.id));
         },
         onUpdate: (_acpSessionId, u) => this.agentUpdates.update(live, u),
-        onPermission: (req, signal) => this.agentUpdates.permission(live, this.get(live.id).settings, req, signal),
+        onPermission: async (req, signal) => this.agentUpdates.permission(live, (await this.get(live.id)).settings, req, signal),
         onExit: (code, signal) => void this.onExit(live, code, signal),
       });
       if (!launched) return;
       if (live.ending) return;
-      if (launched.context === "rebuilt") live.primeWith = live.forkPrime ?? this.conversation(live.id);
-      this.started(live, row, launched.phases, asked, "miss", launched.agentInfo, resume, launched.context ?? live.contextOnReady);
+      if (launched.context === "rebuilt") live.primeWith = live.forkPrime ?? (await this.conversation(live.id));
+      await this.started(live, row, launched.phases, asked, "miss", launched.agentInfo, resume, launched.context ?? live.contextOnReady);
     } catch (e) {
       if (live.ending) return;
       // A sandbox that died during start-up shows up here as a write to a dead pipe (EPIPE);
@@ -444,13 +529,13 @@ export class SessionManager {
 
   private async fail(live: LiveSession, code: string, message: string): Promise<void> {
     this.emit(live.id, { type: "session.error", turnId: live.running, data: { code, message } });
-    if (live.running) this.turnRunner.finish(live, live.running, "failed", live.deadlinePassed ? DEADLINE_STOP_REASONS[live.deadlinePassed] : "error", message);
-    for (const t of live.queue) this.deps.store.endTurn(t, "failed", null);
-    live.queue = [];
     live.ending = true;
-    this.setState(live.id, "failed", message);
+    if (live.running) await this.turnRunner.finish(live, live.running, "failed", live.deadlinePassed ? DEADLINE_STOP_REASONS[live.deadlinePassed] : "error", message);
+    for (const t of live.queue) await this.deps.store.endTurn(t, "failed", null);
+    live.queue = [];
+    await this.setState(live.id, "failed", message);
     await this.teardown(live);
-    this.deps.events.forget(live.id);
+    await this.deps.events.forget(live.id);
   }
 
   private async onExit(live: LiveSession, code: number | null, signal: string | null): Promise<void> {
@@ -470,19 +555,21 @@ export class SessionManager {
   }
 
   /** Ends a session: its process tree is gone when this resolves. The record and events stay. */
-  async end(id: string): Promise<SessionRecord> {
-    const row = this.get(id);
+  async end(id: string, here = false): Promise<SessionRecord> {
+    const remote = here ? undefined : await this.viaOwner<SessionRecord>(id, { kind: "end" });
+    if (remote) return remote.value;
+    const row = await this.get(id);
     const live = this.live.get(id);
     if (live) {
       live.ending = true;
-      if (live.running) this.turnRunner.finish(live, live.running, "cancelled", "cancelled");
-      for (const t of live.queue) this.deps.store.endTurn(t, "cancelled", null);
+      if (live.running) await this.turnRunner.finish(live, live.running, "cancelled", "cancelled");
+      for (const t of live.queue) await this.deps.store.endTurn(t, "cancelled", null);
       await this.teardown(live);
     }
-    if (row.state !== "ended") this.setState(id, "ended");
+    if (row.state !== "ended") await this.setState(id, "ended");
     rmSync(this.sessionDir(id), { recursive: true, force: true });
     if (row.ownsWorkspace) rmSync(row.workspace, { recursive: true, force: true });
-    this.deps.events.forget(id);
+    await this.deps.events.forget(id);
     return this.get(id);
   }
 
@@ -492,24 +579,26 @@ export class SessionManager {
     this.deps.gateway.revoke(live.id);
     live.agent?.close();
     await live.proc?.kill();
-    this.workspaces.neutralize(live.id, this.sessionDir(live.id));
+    await this.workspaces.neutralize(live.id, this.sessionDir(live.id));
     await live.egress?.close();
     for (const f of live.forgetSecrets) f();
-    if (live.sandboxRowId) this.deps.store.deleteSandbox(live.sandboxRowId);
+    if (live.sandboxRowId) await this.deps.store.deleteSandbox(live.sandboxRowId);
     this.live.delete(live.id);
     this.deps.liveCount?.(this.live.size);
   }
 
   // --- turns -----------------------------------------------------------------
 
-  postTurn(id: string, input: PostTurnInput): { turn: TurnRecord; created: boolean } {
-    const row = this.get(id);
+  async postTurn(id: string, input: PostTurnInput, here = false): Promise<{ turn: TurnRecord; created: boolean }> {
+    const remote = here ? undefined : await this.viaOwner<{ turn: TurnRecord; created: boolean }>(id, { kind: "postTurn", input });
+    if (remote) return remote.value;
+    const row = await this.get(id);
     const prompt = typeof input.prompt === "string" ? [{ type: "text", text: input.prompt }] : input.prompt;
     const live = this.live.get(id);
     if (!live || live.ending) {
       // A retried POST for a turn that already exists is still answered, whatever the state.
       if (input.idempotencyKey) {
-        const found = this.deps.store.listTurns(id).find((t) => t.idempotencyKey === input.idempotencyKey);
+        const found = (await this.deps.store.listTurns(id)).find((t) => t.idempotencyKey === input.idempotencyKey);
         if (found) return { turn: found, created: false };
       }
       const state = live?.ending ? "ending" : row.state;
@@ -517,7 +606,7 @@ export class SessionManager {
     }
     const over = live.budget.exceeded();
     if (over) throw conflict("budget_exceeded", over.message);
-    const { turn, created } = this.deps.store.insertTurn({
+    const { turn, created } = await this.deps.store.insertTurn({
       id: newId("turn"),
       sessionId: id,
       state: "queued",
@@ -535,8 +624,10 @@ export class SessionManager {
   }
 
   /** Cancels the running turn (ACP session/cancel); queued turns stay queued. */
-  async cancel(id: string): Promise<{ turnId: string }> {
-    this.get(id);
+  async cancel(id: string, here = false): Promise<{ turnId: string }> {
+    const remote = here ? undefined : await this.viaOwner<{ turnId: string }>(id, { kind: "cancel" });
+    if (remote) return remote.value;
+    await this.get(id);
     const live = this.live.get(id);
     if (!live?.running || !live.agent || !live.acpSessionId)
       throw conflict("no_running_turn", `session ${id} has no running turn to cancel`);
@@ -548,56 +639,67 @@ export class SessionManager {
     return { turnId: live.running };
   }
 
-  answerPermission(id: string, permissionId: string, answer: PermissionAnswer): { permissionId: string; optionId: string | null } {
-    this.get(id);
+  async answerPermission(id: string, permissionId: string, answer: PermissionAnswer, here = false): Promise<{ permissionId: string; optionId: string | null }> {
+    const remote = here ? undefined : await this.viaOwner<{ permissionId: string; optionId: string | null }>(id, { kind: "answerPermission", permissionId, answer });
+    if (remote) return remote.value;
+    await this.get(id);
     const live = this.live.get(id);
     if (!live) throw notFound("permission_not_found", `no pending permission ${permissionId} in session ${id}`);
     return live.permissions.answer(permissionId, answer);
   }
 
   /** What a session's model calls have used so far. */
-  turnCount(sessionId: string): number {
+  turnCount(sessionId: string): Promise<number> {
     return this.deps.store.turnCount(sessionId);
   }
 
   /** Permission requests of the session waiting for an answer (0 when it is not live). */
-  waitingForPermission(sessionId: string): number {
-    return this.live.get(sessionId)?.permissions.waiting ?? 0;
+  async waitingForPermission(sessionId: string): Promise<number> {
+    const live = this.live.get(sessionId);
+    if (live) return live.permissions.waiting;
+    // Live on another node: its log says what waits.
+    return this.cluster && (await this.cluster.remoteOwner(sessionId)) ? this.deps.store.pendingPermissions(sessionId) : 0;
   }
 
-  spent(sessionId: string): { tokens: number; costUsd: number } {
-    return { ...(this.live.get(sessionId)?.budget.spent ?? this.deps.store.modelSpend(sessionId)) };
+  async spent(sessionId: string): Promise<{ tokens: number; costUsd: number }> {
+    return { ...(this.live.get(sessionId)?.budget.spent ?? (await this.deps.store.modelSpend(sessionId))) };
   }
 
   /** Each model call of the session lands in its log under the running turn. */
   private onModelCall(rec: ModelCallRecord): void {
-    if (!this.deps.store.getSession(rec.sessionId)) return;
     const live = this.live.get(rec.sessionId);
-    this.startPhases.modelCall(live, rec);
-    for (const ev of modelCallEvents(rec, live?.running)) this.emit(rec.sessionId, ev);
+    const record = () => {
+      this.startPhases.modelCall(live, rec);
+      for (const ev of modelCallEvents(rec, live?.running)) this.emit(rec.sessionId, ev);
+    };
+    if (live) return record();
+    // A call that outlived its session's sandbox still counts (the budget reads it on resume), unless the session is gone.
+    void this.deps.store.getSession(rec.sessionId).then((row) => row && record(), (e: Error) => this.deps.logger.warn({ err: e.message }, "model call not recorded"));
   }
 
   // --- queries -----------------------------------------------------------------
 
-  get(id: string): SessionRecord {
-    const row = this.deps.store.getSession(id);
+  async get(id: string): Promise<SessionRecord> {
+    const row = await this.deps.store.getSession(id);
     if (!row) throw notFound("session_not_found", `no session ${id}`);
     return row;
   }
 
   /** What the files API needs of a session: its record, its sandbox while one runs, and the turn running now. */
-  workspaceOf(id: string): { row: SessionRecord; driver?: SandboxDriver; proc?: SandboxProcess; runningTurn?: string } {
-    const row = this.get(id);
+  async workspaceOf(id: string): Promise<{ row: SessionRecord; driver?: SandboxDriver; proc?: SandboxProcess; runningTurn?: string }> {
+    const row = await this.get(id);
     const live = this.live.get(id);
-    return { row, ...(live?.proc ? { driver: live.driver, proc: live.proc } : {}), ...(live?.running ? { runningTurn: live.running } : {}) };
+    // A turn running on another node is in the shared store.
+    const runningTurn = live ? live.running : (await this.deps.store.turnsInStates(id, ["running"]))[0]?.id;
+    return { row, ...(live?.proc ? { driver: live.driver, proc: live.proc } : {}), ...(runningTurn ? { runningTurn } : {}) };
   }
 
-  list(limit?: number): SessionRecord[] {
+  list(limit?: number): Promise<SessionRecord[]> {
     return this.deps.store.listSessions(limit);
   }
 
-  turns(id: string): TurnRecord[] {
-    this.get(id);
+  async turns(id: string): Promise<TurnRecord[]> {
+    await this.get(id);
     return this.deps.store.listTurns(id);
   }
 
@@ -633,9 +735,9 @@ export class SessionManager {
     }
   }
 
-  private setState(id: string, state: SessionState, error: string | null = null, extra: Record<string, unknown> = {}): void {
+  private async setState(id: string, state: SessionState, error: string | null = null, extra: Record<string, unknown> = {}): Promise<void> {
     const msg = error ? this.deps.redactor.redact(error) : null;
-    this.deps.store.setSessionState(id, state, msg);
+    await this.deps.store.setSessionState(id, state, msg);
     this.emit(id, { type: "session.status", data: { state, ...(msg ? { reason: msg } : {}), ...extra } });
   }
 }

@@ -66,7 +66,7 @@ export interface WarmPoolDeps {
   /** berth's own endpoints, which an entry's egress proxy must never reach. */
   ownEndpoints(): { host: string; port: number }[];
   /** Records the entry's workspace before its sandbox starts (what the agent changes later is judged against it). */
-  snapshot(row: SessionRecord, dir: string): void;
+  snapshot(row: SessionRecord, dir: string): Promise<void>;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -313,7 +313,7 @@ export class WarmPool {
     entry.agent?.close();
     await entry.proc?.kill();
     await entry.egress?.close();
-    if (entry.sandboxRowId) this.deps.store.deleteSandbox(entry.sandboxRowId);
+    if (entry.sandboxRowId) await this.deps.store.deleteSandbox(entry.sandboxRowId);
     rmSync(entry.dir, { recursive: true, force: true });
     rmSync(entry.workspace, { recursive: true, force: true });
   }

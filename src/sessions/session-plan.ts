@@ -39,7 +39,7 @@ export interface PlannedSession {
  * harness, tier and driver, network and git rules, workspace, the model's route (with its
  * secret present), budget and deadlines. A session that would fail later is refused now.
  */
-export function planSession(input: CreateSessionInput, d: SessionPlanDeps): PlannedSession {
+export async function planSession(input: CreateSessionInput, d: SessionPlanDeps): Promise<PlannedSession> {
   const spec = getHarness(input.harness);
   if (!spec) throw badRequest("unknown_harness", `no harness '${input.harness}'; GET /v1/harnesses lists them`);
   const tierName = input.tier ?? d.config.defaultTier;
@@ -74,7 +74,7 @@ export function planSession(input: CreateSessionInput, d: SessionPlanDeps): Plan
   const egressAllow = input.network?.allow ?? [];
   const { hostPath, seed } = workspaceSource(input.workspace, { egressAllow });
   const skills = checkSkills(input.skills, { harness: spec.id, ...(spec.skillsDir ? { skillsDir: spec.skillsDir } : {}), ...(d.skillsDir ? { operatorDir: d.skillsDir } : {}) });
-  const { workspace, ownsWorkspace } = d.workspaces.choose(hostPath, tier, id);
+  const { workspace, ownsWorkspace } = await d.workspaces.choose(hostPath, tier, id);
   // The model must resolve to exactly one provider with its secret present, now: a
   // session that would fail at its first model call is refused at creation.
   const model = input.model ?? d.defaultModel;

@@ -2,7 +2,6 @@ import type { ModelCallRecord } from "../gateway/gateway.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { Tracing } from "../telemetry/tracing.js";
 import type { StartPhase } from "./launch.js";
-import type { SessionStore } from "./store.js";
 import type { LiveSession } from "./turn-runner.js";
 import type { SessionRecord } from "./types.js";
 
@@ -12,7 +11,7 @@ import type { SessionRecord } from "./types.js";
  * the first turn's wait for its first model byte.
  */
 export class StartPhases {
-  constructor(private readonly deps: { store: Pick<SessionStore, "getTurn">; tracing: Tracing; metrics?: Metrics }) {}
+  constructor(private readonly deps: { tracing: Tracing; metrics?: Metrics }) {}
 
   /** The session is ready: `asked` is when the create (or resume) request came in. */
   ready(live: LiveSession, record: SessionRecord, phases: StartPhase[], asked: number, pool: "hit" | "miss"): void {
@@ -28,10 +27,9 @@ export class StartPhases {
     if (!live?.firstModelByte || !live.running || rec.ttfbMs === undefined) return;
     const pool = live.firstModelByte;
     live.firstModelByte = undefined;
-    const startedAt = this.deps.store.getTurn(live.running)?.startedAt;
-    if (!startedAt) return;
+    const start = live.turnStartedAt;
+    if (!start) return;
     const firstByte = Date.now() - rec.durationMs + rec.ttfbMs;
-    const start = Date.parse(startedAt);
     this.deps.metrics?.recordStartPhase("first_model_byte", pool, Math.max(0, firstByte - start) / 1000);
     this.deps.tracing.firstModelByte(live.id, start, firstByte);
   }

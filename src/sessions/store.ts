@@ -1,40 +1,46 @@
-// What the session domain needs from storage. The embedded SQLite store implements it
-// (store/sqlite.ts); another database plugs in by implementing this and events/store.ts.
+// What the session domain needs from storage. Two stores implement it: the embedded SQLite
+// file (store/sqlite.ts, the default) and PostgreSQL (store/postgres.ts, for several nodes).
+// Every method is asynchronous because a networked database is; the SQLite store answers
+// at once. No SQL lives outside src/store.
 import type { SessionState, TurnState } from "../events/types.js";
 import type { SandboxRecord, SessionRecord, TurnRecord } from "./types.js";
 
 export type NewTurn = Omit<TurnRecord, "idx" | "stopReason" | "startedAt" | "endedAt">;
 
 export interface SessionStore {
-  insertSession(s: SessionRecord): void;
-  getSession(id: string): SessionRecord | undefined;
+  insertSession(s: SessionRecord): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
   /** Newest first. */
-  listSessions(limit?: number): SessionRecord[];
-  sessionsInStates(states: readonly SessionState[]): SessionRecord[];
-  setSessionState(id: string, state: SessionState, error?: string | null): void;
-  setAcpSessionId(id: string, acpSessionId: string): void;
+  listSessions(limit?: number): Promise<SessionRecord[]>;
+  sessionsInStates(states: readonly SessionState[]): Promise<SessionRecord[]>;
+  setSessionState(id: string, state: SessionState, error?: string | null): Promise<void>;
+  setAcpSessionId(id: string, acpSessionId: string): Promise<void>;
   /** How many sessions are in each state (for metrics). */
-  sessionCountsByState(): Record<string, number>;
+  sessionCountsByState(): Promise<Record<string, number>>;
 
   /** Inserts a turn with the next index, or returns the existing one for the same idempotency key. */
-  insertTurn(t: NewTurn): { turn: TurnRecord; created: boolean };
-  getTurn(id: string): TurnRecord | undefined;
-  listTurns(sessionId: string): TurnRecord[];
-  turnCount(sessionId: string): number;
-  turnsInStates(sessionId: string, states: readonly TurnState[]): TurnRecord[];
-  startTurn(id: string): void;
-  endTurn(id: string, state: TurnState, stopReason: string | null): void;
+  insertTurn(t: NewTurn): Promise<{ turn: TurnRecord; created: boolean }>;
+  getTurn(id: string): Promise<TurnRecord | undefined>;
+  listTurns(sessionId: string): Promise<TurnRecord[]>;
+  turnCount(sessionId: string): Promise<number>;
+  turnsInStates(sessionId: string, states: readonly TurnState[]): Promise<TurnRecord[]>;
+  startTurn(id: string): Promise<void>;
+  endTurn(id: string, state: TurnState, stopReason: string | null): Promise<void>;
 
+  /** Permission requests of the session its log shows unanswered (requested, not resolved). */
+  pendingPermissions(sessionId: string): Promise<number>;
   /** What a session's model calls have used so far (from its model.call events; the budget's starting point on resume). */
-  modelSpend(sessionId: string): { tokens: number; costUsd: number };
+  modelSpend(sessionId: string): Promise<{ tokens: number; costUsd: number }>;
 
-  insertSandbox(s: SandboxRecord): void;
+  /** A sandbox this node started (a shared store keeps each node's apart). */
+  insertSandbox(s: SandboxRecord): Promise<void>;
   /** A pooled entry's sandbox becomes the claiming session's. */
-  assignSandbox(id: string, sessionId: string): void;
-  deleteSandbox(id: string): void;
-  listSandboxes(): SandboxRecord[];
+  assignSandbox(id: string, sessionId: string): Promise<void>;
+  deleteSandbox(id: string): Promise<void>;
+  /** The sandboxes this node started (for reaping after a crash). */
+  listSandboxes(): Promise<SandboxRecord[]>;
 
   /** Throws when the database cannot answer (for readiness). */
-  ping(): void;
-  close(): void;
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }

@@ -43,6 +43,8 @@ export interface LiveSession {
   budget: SessionBudget;
   /** Set at ready until the first turn's first model byte is observed (its pool outcome labels it). */
   firstModelByte?: "hit" | "miss";
+  /** When the running turn started (for its duration metric). */
+  turnStartedAt?: number;
   /** The conversation berth rebuilt after a resume the harness could not restore: put before the next prompt, once. */
   primeWith?: string;
   /** A fork's conversation up to its turn, rebuilt from the source's log: its prompt prefix should its harness not restore it. */
@@ -64,7 +66,7 @@ const DEADLINE_CANCEL_GRACE_MS = 10_000;
 export interface TurnRunnerHost {
   store: Pick<SessionStore, "getTurn" | "getSession" | "startTurn" | "endTurn">;
   emit(sessionId: string, ev: NewEvent): void;
-  setState(sessionId: string, state: SessionState): void;
+  setState(sessionId: string, state: SessionState): Promise<void>;
   /** Fails the whole session (a harness that ignored berth's cancel). */
   fail(live: LiveSession, code: string, message: string): Promise<void>;
   tracing: Tracing;
@@ -87,21 +89,26 @@ export class TurnRunner {
     if (live.running || !live.acpSessionId || !live.agent || live.ending) return;
     const turnId = live.queue.shift();
     if (!turnId) return;
-    const turn = this.host.store.getTurn(turnId)!;
     const over = live.budget.exceeded();
     if (over) {
       // Queued before the budget ran out: it never reaches the harness.
       this.host.emit(live.id, { type: "session.error", turnId, data: { code: "budget_exceeded", ...over } });
-      this.finish(live, turnId, "failed", "budget_exceeded");
+      await this.finish(live, turnId, "failed", "budget_exceeded");
       return void this.pump(live);
     }
+    // Taken before the first await: a second pump() meanwhile sees the session busy.
     live.running = turnId;
-    this.host.store.startTurn(turnId);
-    this.host.setState(live.id, "running");
+    live.turnStartedAt = Date.now();
+    const [turn, row] = await Promise.all([this.host.store.getTurn(turnId), this.host.store.getSession(live.id)]);
+    if (!turn || !row) {
+      live.running = undefined;
+      return;
+    }
+    await this.host.store.startTurn(turnId);
+    await this.host.setState(live.id, "running");
     this.host.emit(live.id, { type: "turn.started", turnId, data: { idx: turn.idx } });
     const tc = live.traceContext.get(turnId);
     live.traceContext.delete(turnId);
-    const row = this.host.store.getSession(live.id)!;
     live.turnSpan = this.host.tracing.startTurnSpan({
       harness: live.spec.id,
       harnessVersion: live.spec.version,
@@ -123,8 +130,8 @@ export class TurnRunner {
     if (live.cancelRequested === turnId) {
       // Cancelled before its prompt went out: the harness never saw it.
       await this.host.snapshots?.end(live, turnId);
-      this.finish(live, turnId, "cancelled", "cancelled");
-      this.host.setState(live.id, "ready");
+      await this.finish(live, turnId, "cancelled", "cancelled");
+      await this.host.setState(live.id, "ready");
       return void this.pump(live);
     }
     try {
@@ -138,17 +145,18 @@ export class TurnRunner {
       await this.host.snapshots?.end(live, turnId);
       if (live.ending || live.running !== turnId) return;
       const passed = live.deadlinePassed;
-      if (passed) this.finish(live, turnId, "failed", DEADLINE_STOP_REASONS[passed]);
-      else this.finish(live, turnId, res.stopReason === "cancelled" ? "cancelled" : "completed", res.stopReason);
+      if (passed) await this.finish(live, turnId, "failed", DEADLINE_STOP_REASONS[passed]);
+      else await this.finish(live, turnId, res.stopReason === "cancelled" ? "cancelled" : "completed", res.stopReason);
     } catch (e) {
       if (live.ending || live.running !== turnId) return;
       await this.host.snapshots?.end(live, turnId);
       if (live.ending || live.running !== turnId) return;
       const message = String((e as Error | undefined)?.message ?? e);
       this.host.emit(live.id, { type: "session.error", turnId, data: { code: "turn_failed", message } });
-      this.finish(live, turnId, "failed", "error", message);
+      await this.finish(live, turnId, "failed", "error", message);
     }
-    this.host.setState(live.id, "ready");
+    if (live.ending) return;
+    await this.host.setState(live.id, "ready");
     void this.pump(live);
   }
 
@@ -157,22 +165,23 @@ export class TurnRunner {
    * cancelled request is part of the turn), then its span and metric, the store, and last
    * turn.ended.
    */
-  finish(live: LiveSession, turnId: string, state: TurnRecord["state"], stopReason: string, error?: string): void {
+  async finish(live: LiveSession, turnId: string, state: TurnRecord["state"], stopReason: string, error?: string): Promise<void> {
+    let startedAt: number | undefined;
     if (live.running === turnId) {
       live.permissions.cancelAll();
       this.stopDeadlines(live);
       live.turnSpan?.end({ stopReason, error });
       live.turnSpan = undefined;
-    }
-    const startedAt = this.host.store.getTurn(turnId)?.startedAt;
-    this.host.metrics?.recordTurn(live.spec.id, stopReason, startedAt ? (Date.now() - Date.parse(startedAt)) / 1000 : undefined);
-    this.host.store.endTurn(turnId, state, stopReason);
-    this.host.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
-    if (live.running === turnId) {
+      startedAt = live.turnStartedAt;
+      // Cleared before the store's await: nothing else finishes this turn a second time.
       live.running = undefined;
+      live.turnStartedAt = undefined;
       live.deadlinePassed = undefined;
       live.toolStatus.clear();
     }
+    this.host.metrics?.recordTurn(live.spec.id, stopReason, startedAt ? (Date.now() - startedAt) / 1000 : undefined);
+    await this.host.store.endTurn(turnId, state, stopReason);
+    this.host.emit(live.id, { type: "turn.ended", turnId, data: { stopReason } });
   }
 
   // --- deadlines ------------------------------------------------------------------

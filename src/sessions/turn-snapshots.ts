@@ -11,7 +11,7 @@ import type { LiveSession } from "./turn-runner.js";
  */
 export function turnSnapshots(d: { snapshots: WorkspaceSnapshots; store: Pick<SessionStore, "getSession">; emit: (id: string, ev: NewEvent) => void; logger: Logger }) {
   const take = async (live: LiveSession, turnId: string, at: "start" | "end") => {
-    const row = d.store.getSession(live.id);
+    const row = await d.store.getSession(live.id);
     if (!row) return false;
     try {
       await d.snapshots.take(live.id, row.workspace, `turns/${turnId}/${at}`);

@@ -29,7 +29,7 @@ export class WorkspaceGuard {
   constructor(private deps: WorkspaceGuardDeps) {}
 
   /** The caller's workspace, canonical and checked, or a fresh one berth owns. */
-  choose(asked: string | undefined, tier: Tier, sessionId: string): { workspace: string; ownsWorkspace: boolean } {
+  async choose(asked: string | undefined, tier: Tier, sessionId: string): Promise<{ workspace: string; ownsWorkspace: boolean }> {
     if (asked === undefined) {
       const workspace = join(this.deps.home, "workspaces", sessionId);
       mkdirForAgent(workspace, 0o755);
@@ -38,15 +38,13 @@ export class WorkspaceGuard {
     // Canonical from here on: what is checked is what gets bound.
     const workspace = resolveWorkspace(asked, this.deps.policy);
     assertAgentWritable(workspace, tier === "host" ? undefined : agentIds());
-    this.assertFree(workspace);
+    await this.assertFree(workspace);
     return { workspace, ownsWorkspace: false };
   }
 
   /** Two agents sharing a tree would undo each other's protections: one live session per workspace (nor one inside another's). */
-  assertFree(workspace: string, self?: string): void {
-    const other = this.deps.store
-      .sessionsInStates(LIVE_SESSION_STATES)
-      .find((s) => s.id !== self && (within(workspace, s.workspace) || within(s.workspace, workspace)));
+  async assertFree(workspace: string, self?: string): Promise<void> {
+    const other = (await this.deps.store.sessionsInStates(LIVE_SESSION_STATES)).find((s) => s.id !== self && (within(workspace, s.workspace) || within(s.workspace, workspace)));
     if (other) throw conflict("workspace_in_use", `workspace ${workspace} overlaps ${other.workspace} of live session ${other.id}; end that session first, or use another workspace`);
   }
 
@@ -58,8 +56,8 @@ export class WorkspaceGuard {
   }
 
   /** Records the workspace's protected paths before the agent runs (in berth's session dir, out of the agent's reach). */
-  snapshot(row: SessionRecord, sessionDir: string): void {
-    this.neutralize(row.id, sessionDir); // a snapshot left by a run that was never judged
+  async snapshot(row: SessionRecord, sessionDir: string): Promise<void> {
+    await this.neutralize(row.id, sessionDir); // a snapshot left by a run that was never judged
     const snap = scanProtected(row.workspace, new Set(row.settings.writablePaths ?? []));
     writeFileSync(snapshotPath(sessionDir), JSON.stringify(snap), { mode: 0o600 });
   }
@@ -68,11 +66,11 @@ export class WorkspaceGuard {
    * Once no agent process is left: whatever code-running file appeared or changed in the
    * workspace (hooks, git config keys, .git files, rc files) goes to quarantine, in an event.
    */
-  neutralize(id: string, sessionDir: string): void {
+  async neutralize(id: string, sessionDir: string): Promise<void> {
     const file = snapshotPath(sessionDir);
     if (!existsSync(file)) return;
-    const row = this.deps.store.getSession(id);
     try {
+      const row = await this.deps.store.getSession(id);
       if (row) {
         const before = JSON.parse(readFileSync(file, "utf8")) as ProtectedSnapshot;
         const quarantine = join(this.deps.home, "quarantine", id);

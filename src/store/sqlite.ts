@@ -5,6 +5,7 @@ import type { EventType, SessionState, TurnState } from "../events/types.js";
 import type { EventStore, StoredEvent } from "../events/store.js";
 import type { NewTurn, SessionStore } from "../sessions/store.js";
 import type { SandboxRecord, SessionRecord, TurnRecord } from "../sessions/types.js";
+import { camelCase, toSession, toTurn } from "./rows.js";
 
 // The embedded store (docs/design.md, decision 2): one SQLite file in WAL mode. Writes are
 // synchronous, so "committed before fanned out" holds by construction: the event log
@@ -133,12 +134,15 @@ export class SqliteStore implements SessionStore, EventStore {
       deleteSandbox: db.prepare("DELETE FROM sandboxes WHERE id = ?"),
       assignSandbox: db.prepare("UPDATE sandboxes SET session_id = ? WHERE id = ?"),
       listSandboxes: db.prepare("SELECT * FROM sandboxes"),
+      pendingPermissions: db.prepare(
+        "SELECT COALESCE(SUM(CASE type WHEN 'permission.requested' THEN 1 WHEN 'permission.resolved' THEN -1 ELSE 0 END), 0) AS n FROM events WHERE session_id = ? AND type IN ('permission.requested', 'permission.resolved')",
+      ),
       countByState: db.prepare("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state"),
       ping: db.prepare("SELECT 1"),
     };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 
@@ -148,33 +152,37 @@ export class SqliteStore implements SessionStore, EventStore {
 
   // --- events -------------------------------------------------------------
 
-  insertEvents(evs: StoredEvent[]): void {
+  async insertEvents(evs: StoredEvent[]): Promise<void> {
     const stmt = this.stmts.insertEvent;
     this.transaction(() => {
       for (const e of evs) stmt.run(e.sessionId, e.seq, e.ts, e.turnId ?? null, e.type, e.dataJson);
     });
   }
 
-  modelSpend(sessionId: string): { tokens: number; costUsd: number } {
+  async modelSpend(sessionId: string): Promise<{ tokens: number; costUsd: number }> {
     const r = this.stmts.modelSpend.get(sessionId) as { tokens: number; cost: number };
     return { tokens: r.tokens, costUsd: r.cost };
   }
 
-  sessionCountsByState(): Record<string, number> {
+  async pendingPermissions(sessionId: string): Promise<number> {
+    return Math.max(0, (this.stmts.pendingPermissions.get(sessionId) as { n: number }).n);
+  }
+
+  async sessionCountsByState(): Promise<Record<string, number>> {
     const rows = this.stmts.countByState.all() as { state: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
-  ping(): void {
+  async ping(): Promise<void> {
     this.stmts.ping.get();
   }
 
-  maxSeq(sessionId: string): number {
+  async maxSeq(sessionId: string): Promise<number> {
     const r = this.stmts.maxSeq.get(sessionId) as { m: number | null };
     return r.m ?? 0;
   }
 
-  eventsAfter(sessionId: string, after: number, limit: number): StoredEvent[] {
+  async eventsAfter(sessionId: string, after: number, limit: number): Promise<StoredEvent[]> {
     // The hot read path (SSE catch-up, JSON pages): the columns are selected by name, so
     // the row is mapped field by field rather than through camelCase().
     const rows = this.stmts.eventsAfter.all(sessionId, after, limit) as { seq: number; ts: string; turn_id: string | null; type: EventType; data: string }[];
@@ -183,7 +191,7 @@ export class SqliteStore implements SessionStore, EventStore {
 
   // --- sessions -----------------------------------------------------------
 
-  insertSession(s: SessionRecord): void {
+  async insertSession(s: SessionRecord): Promise<void> {
     const { settings, ...rest } = s;
     this.stmts.insertSession.run({
       ...rest,
@@ -192,28 +200,28 @@ export class SqliteStore implements SessionStore, EventStore {
     });
   }
 
-  getSession(id: string): SessionRecord | undefined {
+  async getSession(id: string): Promise<SessionRecord | undefined> {
     const r = this.stmts.getSession.get(id);
     return r ? toSession(r) : undefined;
   }
 
-  listSessions(limit = 100): SessionRecord[] {
+  async listSessions(limit = 100): Promise<SessionRecord[]> {
     return this.stmts.listSessions.all(limit).map(toSession);
   }
 
-  sessionsInStates(states: readonly SessionState[]): SessionRecord[] {
+  async sessionsInStates(states: readonly SessionState[]): Promise<SessionRecord[]> {
     return this.stmts.sessionsInStates.all(JSON.stringify(states)).map(toSession);
   }
 
-  setSessionState(id: string, state: SessionState, error: string | null = null): void {
+  async setSessionState(id: string, state: SessionState, error: string | null = null): Promise<void> {
     this.stmts.setSessionState.run(state, error, new Date().toISOString(), id);
   }
 
-  setAcpSessionId(id: string, acpSessionId: string): void {
+  async setAcpSessionId(id: string, acpSessionId: string): Promise<void> {
     this.stmts.setAcpSession.run(acpSessionId, new Date().toISOString(), id);
   }
 
-  deleteSession(id: string): void {
+  async deleteSession(id: string): Promise<void> {
     this.transaction(() => {
       this.stmts.deleteEvents.run(id);
       this.stmts.deleteSession.run(id);
@@ -222,7 +230,7 @@ export class SqliteStore implements SessionStore, EventStore {
 
   // --- turns --------------------------------------------------------------
 
-  insertTurn(t: NewTurn): { turn: TurnRecord; created: boolean } {
+  async insertTurn(t: NewTurn): Promise<{ turn: TurnRecord; created: boolean }> {
     return this.transaction(() => {
       if (t.idempotencyKey) {
         const existing = this.stmts.turnByKey.get(t.sessionId, t.idempotencyKey);
@@ -234,67 +242,48 @@ export class SqliteStore implements SessionStore, EventStore {
     });
   }
 
-  getTurn(id: string): TurnRecord | undefined {
+  async getTurn(id: string): Promise<TurnRecord | undefined> {
     const r = this.stmts.getTurn.get(id);
     return r ? toTurn(r) : undefined;
   }
 
-  turnCount(sessionId: string): number {
+  async turnCount(sessionId: string): Promise<number> {
     return (this.stmts.turnCount.get(sessionId) as { n: number }).n;
   }
 
-  listTurns(sessionId: string): TurnRecord[] {
+  async listTurns(sessionId: string): Promise<TurnRecord[]> {
     return this.stmts.listTurns.all(sessionId).map(toTurn);
   }
 
-  turnsInStates(sessionId: string, states: readonly TurnState[]): TurnRecord[] {
+  async turnsInStates(sessionId: string, states: readonly TurnState[]): Promise<TurnRecord[]> {
     return this.stmts.turnsInStates.all(sessionId, JSON.stringify(states)).map(toTurn);
   }
 
-  startTurn(id: string): void {
+  async startTurn(id: string): Promise<void> {
     this.stmts.startTurn.run(new Date().toISOString(), id);
   }
 
-  endTurn(id: string, state: TurnState, stopReason: string | null): void {
+  async endTurn(id: string, state: TurnState, stopReason: string | null): Promise<void> {
     this.stmts.endTurn.run(state, stopReason, new Date().toISOString(), id);
   }
 
   // --- sandboxes (for reaping after a crash) ------------------------------
 
-  insertSandbox(s: SandboxRecord): void {
+  async insertSandbox(s: SandboxRecord): Promise<void> {
     this.stmts.insertSandbox.run(s);
   }
 
-  assignSandbox(id: string, sessionId: string): void {
+  async assignSandbox(id: string, sessionId: string): Promise<void> {
     this.stmts.assignSandbox.run(sessionId, id);
   }
 
-  deleteSandbox(id: string): void {
+  async deleteSandbox(id: string): Promise<void> {
     this.stmts.deleteSandbox.run(id);
   }
 
-  listSandboxes(): SandboxRecord[] {
-    return (this.stmts.listSandboxes.all() as Row[]).map((r) => camelCase(r) as unknown as SandboxRecord);
+  async listSandboxes(): Promise<SandboxRecord[]> {
+    return this.stmts.listSandboxes.all().map((r) => camelCase(r) as unknown as SandboxRecord);
   }
-}
-
-type Row = Record<string, unknown>;
-
-/** Column names to field names (owns_workspace → ownsWorkspace): the one place rows are mapped. */
-function camelCase(r: unknown): Row {
-  const out: Row = {};
-  for (const [k, v] of Object.entries(r as Row)) out[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
-  return out;
-}
-
-function toSession(r: unknown): SessionRecord {
-  const { config, ownsWorkspace, ...rest } = camelCase(r);
-  return { ...rest, ownsWorkspace: ownsWorkspace === 1, settings: JSON.parse(config as string) } as SessionRecord;
-}
-
-function toTurn(r: unknown): TurnRecord {
-  const t = camelCase(r);
-  return { ...t, prompt: JSON.parse(t.prompt as string) } as TurnRecord;
 }
 
 /**

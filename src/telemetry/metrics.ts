@@ -7,7 +7,7 @@ import { SESSION_STATES } from "../events/types.js";
 
 export interface MetricsOptions {
   /** Sessions per state, read at scrape time (e.g. a GROUP BY on the store). States left out read 0. */
-  sessionsByState?: () => Record<string, number>;
+  sessionsByState?: () => Promise<Record<string, number>>;
   /** Warm pool sizes, read at scrape time. */
   poolStatus?: () => { name: string; ready: number; starting: number }[];
   /** berth's version, for berth_build_info. */
@@ -87,10 +87,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ["state"] as const,
     registers,
     collect: opts.sessionsByState
-      ? function (this: Gauge<"state">) {
+      ? async function (this: Gauge<"state">) {
           let counts: Record<string, number> = {};
           try {
-            counts = opts.sessionsByState!();
+            counts = await opts.sessionsByState!();
           } catch {
             /* a failing source reads as zeros, never as a failed scrape */
           }

@@ -45,7 +45,7 @@ describe("concurrency", () => {
     expect(r.lost).toBe(0);
     expect(r.gaps).toBe(0);
     expect(berth.manager.liveCount()).toBe(0);
-    expect(berth.store.listSandboxes()).toEqual([]);
-    expect(berth.store.sessionCountsByState()).toMatchObject({ ended: SESSIONS });
+    expect(await berth.store.listSandboxes()).toEqual([]);
+    expect(await berth.store.sessionCountsByState()).toMatchObject({ ended: SESSIONS });
   }, 300_000);
 });

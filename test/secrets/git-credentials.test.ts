@@ -42,7 +42,7 @@ function service(yaml: string, env: NodeJS.ProcessEnv, hosts: Record<string, str
   const redactor = new Redactor();
   const decisions: GitCredentialDecision[] = [];
   const config = parseGitCredentials(yaml, "/etc/berth/git-credentials.yaml", { env, now: extra.now });
-  const svc = new GitCredentialService({ config, env, redactor, allowedHosts: (s) => hosts[s], onDecision: (d) => decisions.push(d) });
+  const svc = new GitCredentialService({ config, env, redactor, allowedHosts: async (s) => hosts[s], onDecision: (d) => decisions.push(d) });
   return { svc, redactor, decisions };
 }
 

@@ -184,15 +184,15 @@ describe("SessionManager", () => {
       await send(text(`re: ${prompt}`));
       return "end_turn";
     });
-    const s = manager.create({ harness: "pi" });
+    const s = await manager.create({ harness: "pi" });
     // Posted while the session is still starting: they queue.
-    const turns = ["one", "two", "three"].map((p) => manager.postTurn(s.id, { prompt: p }).turn);
+    const turns = await Promise.all(["one", "two", "three"].map(async (p) => (await manager.postTurn(s.id, { prompt: p })).turn));
     const evs = await waitFor(events, s.id, ended(turns[2]!.id));
     expect(agent.prompts).toEqual(["one", "two", "three"]);
     const order = evs.filter((e) => e.type === "turn.started" || e.type === "turn.ended").map((e) => `${e.type}:${e.turnId}`);
     expect(order).toEqual(turns.flatMap((t) => [`turn.started:${t.id}`, `turn.ended:${t.id}`]));
     expect(evs.filter((e) => e.type === "message.delta").map((e) => (e.data as any).text)).toEqual(["re: one", "re: two", "re: three"]);
-    expect(manager.turns(s.id).map((t) => [t.state, t.stopReason])).toEqual([
+    expect((await manager.turns(s.id)).map((t) => [t.state, t.stopReason])).toEqual([
       ["completed", "end_turn"],
       ["completed", "end_turn"],
       ["completed", "end_turn"],
@@ -205,9 +205,9 @@ describe("SessionManager", () => {
       await cancelled;
       return "cancelled";
     });
-    const s = manager.create({ harness: "pi" });
-    const long = manager.postTurn(s.id, { prompt: "long" }).turn;
-    const next = manager.postTurn(s.id, { prompt: "next" }).turn;
+    const s = await manager.create({ harness: "pi" });
+    const long = (await manager.postTurn(s.id, { prompt: "long" })).turn;
+    const next = (await manager.postTurn(s.id, { prompt: "next" })).turn;
     await waitFor(events, s.id, (e) => e.type === "turn.started" && e.turnId === long.id);
     expect(await manager.cancel(s.id)).toEqual({ turnId: long.id });
     const evs = await waitFor(events, s.id, ended(next.id));
@@ -230,13 +230,13 @@ describe("SessionManager", () => {
       chosen = res.outcome;
       return "end_turn";
     });
-    const s = manager.create({ harness: "claude", permissionPolicy: "ask" });
-    const t = manager.postTurn(s.id, { prompt: "go" }).turn;
+    const s = await manager.create({ harness: "claude", permissionPolicy: "ask" });
+    const t = (await manager.postTurn(s.id, { prompt: "go" })).turn;
     const upTo = await waitFor(events, s.id, (e) => e.type === "permission.requested");
     const req = upTo.at(-1)!.data as any;
     expect(req).toMatchObject({ policy: "ask", toolCall: { toolCallId: "tc1", kind: "execute" } });
-    expect(() => manager.answerPermission(s.id, req.permissionId, { optionId: "maybe" })).toThrow(/not one of yes, no/);
-    manager.answerPermission(s.id, req.permissionId, { decision: "deny" });
+    await expect(manager.answerPermission(s.id, req.permissionId, { optionId: "maybe" })).rejects.toThrow(/not one of yes, no/);
+    await manager.answerPermission(s.id, req.permissionId, { decision: "deny" });
     const evs = await waitFor(events, s.id, ended(t.id));
     expect(chosen).toEqual({ outcome: "selected", optionId: "no" });
     expect(evs.find((e) => e.type === "permission.resolved")!.data).toMatchObject({ permissionId: req.permissionId, by: "client", kind: "reject_once" });
@@ -251,16 +251,16 @@ describe("SessionManager", () => {
       });
       return "end_turn";
     });
-    const s = manager.create({ harness: "claude", permissionPolicy: "ask" });
-    const t = manager.postTurn(s.id, { prompt: "go" }).turn;
+    const s = await manager.create({ harness: "claude", permissionPolicy: "ask" });
+    const t = (await manager.postTurn(s.id, { prompt: "go" })).turn;
     await waitFor(events, s.id, (e) => e.type === "permission.requested");
     await manager.end(s.id);
-    const evs = events.read(s.id, 0).map((e) => JSON.parse(e.json) as BerthEvent);
+    const evs = (await events.read(s.id, 0)).map((e) => JSON.parse(e.json) as BerthEvent);
     const resolved = evs.findIndex((e) => e.type === "permission.resolved");
     expect(resolved).toBeGreaterThan(-1);
     expect(evs.findIndex(ended(t.id))).toBeGreaterThan(resolved);
     expect(evs.find(ended(t.id))!.data).toEqual({ stopReason: "cancelled" });
-    expect(manager.get(s.id).state).toBe("ended");
+    expect((await manager.get(s.id)).state).toBe("ended");
   });
 
   it("fails the session when the harness dies mid-turn: the turn and the queue end, nothing runs after", async () => {
@@ -268,40 +268,40 @@ describe("SessionManager", () => {
       if (prompt === "crash") crash();
       return new Promise<acp.StopReason>(() => {});
     });
-    const s = manager.create({ harness: "pi" });
-    const t = manager.postTurn(s.id, { prompt: "crash" }).turn;
-    const queued = manager.postTurn(s.id, { prompt: "never" }).turn;
+    const s = await manager.create({ harness: "pi" });
+    const t = (await manager.postTurn(s.id, { prompt: "crash" })).turn;
+    const queued = (await manager.postTurn(s.id, { prompt: "never" })).turn;
     const evs = await waitFor(events, s.id, state("failed"));
     expect(evs.find(ended(t.id))!.data).toEqual({ stopReason: "error" });
     expect(evs.some((e) => e.type === "session.error")).toBe(true);
-    expect(manager.turns(s.id).map((x) => [x.id, x.state])).toEqual([
+    expect((await manager.turns(s.id)).map((x) => [x.id, x.state])).toEqual([
       [t.id, "failed"],
       [queued.id, "failed"],
     ]);
     expect(agent.prompts).toEqual(["crash"]);
-    expect(() => manager.postTurn(s.id, { prompt: "more" })).toThrow();
+    await expect(manager.postTurn(s.id, { prompt: "more" })).rejects.toThrow();
   });
 
   it("after a shutdown the session is interrupted, and resume reloads the harness's own session", async () => {
     const home = mkdtempSync(join(tmpdir(), "berth-mgr-"));
     const first = setup(async () => "end_turn", home);
-    const s = first.manager.create({ harness: "pi" });
+    const s = await first.manager.create({ harness: "pi" });
     await waitFor(first.events, s.id, state("ready"));
-    const acpId = first.store.getSession(s.id)!.acpSessionId;
+    const acpId = (await first.store.getSession(s.id))!.acpSessionId;
     expect(acpId).toMatch(/^acp_/);
     await first.manager.shutdown();
-    expect(first.manager.get(s.id).state).toBe("interrupted");
+    expect((await first.manager.get(s.id)).state).toBe("interrupted");
     // As the server's close() does: commit what is queued, then close the store.
-    first.events.close();
-    first.store.close();
+    await first.events.close();
+    await first.store.close();
 
     const second = setup(async () => "end_turn", home);
     expect(await second.manager.recover()).toBe(0);
-    second.manager.resume(s.id);
+    await second.manager.resume(s.id);
     const evs = await waitFor(second.events, s.id, (e) => state("ready")(e) && (e.data as any).resumed === true);
     expect(second.agent.loads).toEqual([acpId]);
     // Numbering continues where the first process left off: no gap, no repeat.
-    const seqs = second.events.read(s.id, 0).map((e) => e.seq);
+    const seqs = (await second.events.read(s.id, 0)).map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
     expect(evs.at(-1)!.data).toMatchObject({ state: "ready", resumed: true });
   });
@@ -310,7 +310,7 @@ describe("SessionManager", () => {
 describe("SessionManager start slots", () => {
   it("with BERTH_MAX_CONCURRENT_STARTS=1 a burst starts one sandbox at a time, each after the previous handshake, and all get ready", async () => {
     const { manager, events, agent } = setup(async () => "end_turn", undefined, undefined, { BERTH_MAX_CONCURRENT_STARTS: "1" });
-    const ids = [0, 1, 2].map(() => manager.create({ harness: "pi" }).id);
+    const ids = await Promise.all([0, 1, 2].map(async () => (await manager.create({ harness: "pi" })).id));
     const waits = await Promise.all(ids.map((id) => waitFor(events, id, state("ready"))));
     expect(agent.log).toEqual(["start", "new", "start", "new", "start", "new"]);
     // The ones that waited said so.
@@ -319,7 +319,7 @@ describe("SessionManager start slots", () => {
 
   it("without a limit the same burst starts every sandbox at once", async () => {
     const { manager, events, agent } = setup(async () => "end_turn", undefined, undefined, { BERTH_MAX_CONCURRENT_STARTS: "0" });
-    const ids = [0, 1, 2].map(() => manager.create({ harness: "pi" }).id);
+    const ids = await Promise.all([0, 1, 2].map(async () => (await manager.create({ harness: "pi" })).id));
     await Promise.all(ids.map((id) => waitFor(events, id, state("ready"))));
     expect(agent.log.slice(0, 3)).toEqual(["start", "start", "start"]);
   });
@@ -346,11 +346,11 @@ describe("SessionManager with a warm pool", () => {
       expect(spec.env.BERTH_POOL_ENTRY).toMatch(/^pool_/);
       expect(spec.sessionId).toMatch(/^pool_/);
     }
-    const s = manager.create({ harness: "pi", network: { allow: ["example.com"] } });
+    const s = await manager.create({ harness: "pi", network: { allow: ["example.com"] } });
     expect(starts).toHaveLength(2);
     expect(s.state).toBe("ready");
     expect(s.settings.pool).toEqual({ outcome: "hit", pool: "pi:process:mock-1" });
-    const t = manager.postTurn(s.id, { prompt: "hello" }).turn;
+    const t = (await manager.postTurn(s.id, { prompt: "hello" })).turn;
     const evs = await waitFor(events, s.id, ended(t.id));
     expect(agent.prompts).toEqual(["hello"]);
     expect(evs.filter((e) => e.type === "message.delta").map((e) => (e.data as any).text)).toEqual(["re: hello"]);
@@ -372,12 +372,12 @@ describe("SessionManager with a warm pool", () => {
       [{ model: "mock-2" }, "model"],
     ] as const;
     for (const [extra, reason] of asked) {
-      const s = manager.create({ harness: "pi", ...extra } as never);
+      const s = await manager.create({ harness: "pi", ...extra } as never);
       expect(s.settings.pool, reason).toEqual({ outcome: "miss", reason });
       expect(s.state).toBe("starting");
     }
-    expect(manager.create({ harness: "pi" }).settings.pool).toEqual({ outcome: "hit", pool: "pi:process:mock-1" });
-    expect(manager.create({ harness: "pi" }).settings.pool).toEqual({ outcome: "miss", reason: "empty", pool: "pi:process:mock-1" });
+    expect((await manager.create({ harness: "pi" })).settings.pool).toEqual({ outcome: "hit", pool: "pi:process:mock-1" });
+    expect((await manager.create({ harness: "pi" })).settings.pool).toEqual({ outcome: "miss", reason: "empty", pool: "pi:process:mock-1" });
     expect(starts).toHaveLength(1); // the cold ones start in the background, after the create call
   });
 
@@ -387,7 +387,7 @@ describe("SessionManager with a warm pool", () => {
     await full(manager, 1);
     const [entry] = readdirSync(join(home, "workspaces")).filter((n) => n.startsWith("pool_"));
     rmSync(join(home, "workspaces", entry!), { recursive: true });
-    const s = manager.create({ harness: "pi" });
+    const s = await manager.create({ harness: "pi" });
     expect(s.settings.pool).toEqual({ outcome: "miss", reason: "entry_failed", pool: "pi:process:mock-1" });
     await waitFor(events, s.id, state("ready"));
     expect(starts.length).toBeGreaterThanOrEqual(2);
@@ -411,7 +411,7 @@ describe("SessionManager with a warm pool", () => {
     await full(manager, 1);
     for (let i = 0; i < 100 && !answers.length; i++) await new Promise((r) => setTimeout(r, 10));
     expect(answers).toEqual(["cancelled"]);
-    const s = manager.create({ harness: "pi" });
+    const s = await manager.create({ harness: "pi" });
     expect(s.settings.pool).toMatchObject({ outcome: "hit" });
     const evs = await waitFor(events, s.id, state("ready"));
     const early = evs.filter((e) => e.type === "message.delta").map((e) => (e.data as any).text as string);

@@ -5,7 +5,7 @@ import { createMetrics, tokenBreakdown } from "../../src/telemetry/metrics.js";
 describe("metrics", () => {
   it("renders berth_ metrics with their labels after a few updates", async () => {
     let sessions: Record<string, number> = { running: 2, ready: 1 };
-    const m = createMetrics({ sessionsByState: () => sessions });
+    const m = createMetrics({ sessionsByState: async () => sessions });
 
     m.recordTurn("claude", "end_turn");
     m.recordTurn("claude", "end_turn");

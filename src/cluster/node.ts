@@ -1,0 +1,154 @@
+import type { Logger } from "pino";
+import { LIVE_SESSION_STATES, type SessionRecord } from "../sessions/types.js";
+import { BerthError } from "../util/errors.js";
+import type { ClusterStore } from "./types.js";
+
+// This berth node among others on one database (docs/scale-out.md):
+// - its lease: a row renewed every third of the lease time, in the database's clock;
+// - takeover: on every renewal, live sessions whose owner's lease expired become this node's
+//   (one node gets each) and are marked interrupted;
+// - commands: a call for a session another node owns goes through the commands table, with a
+//   NOTIFY to wake that node and one back with the result. The owner runs each session's
+//   commands one at a time, in the order they were sent.
+
+export interface ClusterNodeDeps {
+  store: ClusterStore;
+  leaseMs: number;
+  version: string;
+  logger: Logger;
+  /** Runs a command for a session this node owns; returns what the caller gets (JSON), or throws a BerthError. */
+  execute(kind: string, sessionId: string, args: unknown): Promise<unknown>;
+  /** Sessions taken over from a node whose lease expired. */
+  adopted(rows: SessionRecord[]): Promise<void>;
+  /** This node's own lease had expired: another node may have taken the sessions it runs. */
+  fenced(): Promise<void>;
+  /** How long a caller waits for the owner's answer (default 30 s). */
+  callTimeoutMs?: number;
+}
+
+/** What a command's caller gets back. */
+type Outcome = { value: unknown } | { error: { status: number; code: string; message: string } };
+
+export class ClusterNode {
+  private timer?: NodeJS.Timeout;
+  private waiting = new Map<string, () => void>();
+  private perSession = new Map<string, Promise<void>>();
+  private draining = false;
+  private drainAgain = false;
+  private stopped = false;
+  private beat: Promise<void> = Promise.resolve();
+
+  constructor(private readonly d: ClusterNodeDeps) {}
+
+  get id(): string {
+    return this.d.store.nodeId;
+  }
+
+  async start(): Promise<void> {
+    await this.d.store.joinCluster(this.d.leaseMs, this.d.version);
+    await this.d.store.onCommandSignals({ commands: () => void this.drain(), result: (id) => this.waiting.get(id)?.() });
+    this.timer = setInterval(() => (this.beat = this.heartbeat()), Math.max(100, Math.floor(this.d.leaseMs / 3)));
+    this.timer.unref();
+    // Commands sent while this node was down (to its id) are served now.
+    void this.drain();
+  }
+
+  /** Takes over what dead nodes left (also run at start, after this node's own recovery). */
+  async sweep(): Promise<void> {
+    const rows = await this.d.store.adoptOrphans(LIVE_SESSION_STATES);
+    if (rows.length) {
+      this.d.logger.warn({ sessions: rows.map((r) => r.id) }, "took over the live sessions of a node whose lease expired");
+      await this.d.adopted(rows);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (!(await this.d.store.renewLease(this.d.leaseMs))) {
+        this.d.logger.error("this node's lease had expired (a stall, or the database was out of reach): stopping the sessions it ran, which other nodes may have taken");
+        await this.d.fenced();
+      }
+      await this.sweep();
+      // A signal lost with a dropped connection: commands are polled once per beat too.
+      await this.drain();
+    } catch (e) {
+      this.d.logger.warn({ err: (e as Error).message }, "lease renewal failed; retrying");
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.beat.catch(() => {});
+    await this.d.store.leaveCluster().catch(() => {});
+  }
+
+  /** The node that runs a session when it is another live node; undefined when this node should act itself. */
+  async remoteOwner(sessionId: string): Promise<string | undefined> {
+    const o = await this.d.store.ownerOf(sessionId);
+    return o && o.alive && o.node !== this.id ? o.node : undefined;
+  }
+
+  /** Runs `kind` on the session's owner and returns its answer (or throws its error). */
+  async call<T>(node: string, sessionId: string, kind: string, args: unknown): Promise<T> {
+    const id = await this.d.store.sendCommand(node, sessionId, kind, JSON.stringify(args ?? null));
+    const timeoutMs = this.d.callTimeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const signalled = new Promise<void>((r) => {
+        this.waiting.set(id, r);
+        // Polled as well: a NOTIFY can be lost with its connection.
+        setTimeout(r, 500).unref();
+      });
+      const text = await this.d.store.commandResult(id);
+      if (text !== undefined) {
+        this.waiting.delete(id);
+        const out = JSON.parse(text) as Outcome;
+        if ("error" in out) throw new BerthError(out.error.status, out.error.code, out.error.message);
+        return out.value as T;
+      }
+      if (Date.now() > deadline) {
+        this.waiting.delete(id);
+        throw new BerthError(503, "owner_unreachable", `node ${node} runs session ${sessionId} and did not answer within ${timeoutMs / 1000} s; retry, or wait for its lease to expire and resume the session here`);
+      }
+      await signalled;
+    }
+  }
+
+  /** Serves this node's waiting commands: each session's in order, sessions side by side. */
+  private async drain(): Promise<void> {
+    if (this.stopped) return;
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.drainAgain = false;
+        for (const c of await this.d.store.takeCommands()) {
+          const prev = this.perSession.get(c.sessionId) ?? Promise.resolve();
+          const next = prev.then(() => this.serve(c.id, c.kind, c.sessionId, c.args));
+          this.perSession.set(c.sessionId, next);
+          void next.finally(() => this.perSession.get(c.sessionId) === next && this.perSession.delete(c.sessionId));
+        }
+      } while (this.drainAgain && !this.stopped);
+    } catch (e) {
+      this.d.logger.warn({ err: (e as Error).message }, "could not read this node's commands; retrying at the next heartbeat");
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async serve(id: string, kind: string, sessionId: string, args: string): Promise<void> {
+    let out: Outcome;
+    try {
+      out = { value: (await this.d.execute(kind, sessionId, JSON.parse(args))) ?? null };
+    } catch (e) {
+      const err = e instanceof BerthError ? e : new BerthError(500, "internal_error", (e as Error).message);
+      out = { error: { status: err.status, code: err.code, message: err.message } };
+    }
+    await this.d.store.finishCommand(id, JSON.stringify(out)).catch((e: Error) => this.d.logger.error({ err: e.message, command: id }, "could not store a command's result"));
+  }
+}
