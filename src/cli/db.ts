@@ -20,11 +20,15 @@ function databaseUrl(opts: { url?: string }): string {
 
 async function withStore<T>(opts: { url?: string }, migrate: boolean, fn: (s: Awaited<ReturnType<typeof openPostgres>>) => Promise<T>): Promise<T> {
   const url = databaseUrl(opts);
+  const unreachable = (e: Error) => new Error(redactor.redact(`cannot reach the database at ${safeUrl(url)}: ${e.message}`));
   const store = await openPostgres(url, "berth-cli", pino({ level: "silent" }), migrate).catch((e: Error) => {
-    throw new Error(redactor.redact(`cannot reach the database at ${safeUrl(url)}: ${e.message}`));
+    throw unreachable(e);
   });
   try {
-    return await fn(store);
+    return await fn(store).catch((e: Error & { code?: string }) => {
+      // A refused or lost connection says which database; a query's own error stays as it is.
+      throw /^(E[A-Z]+|08\w+|28\w+|3D000)$/.test(e.code ?? "") ? unreachable(e) : e;
+    });
   } finally {
     await store.close();
   }

@@ -1,6 +1,8 @@
 // PostgreSQL schema, as versioned migrations (berth_schema holds the applied versions).
 // Each runs in its own transaction, under an advisory lock, so nodes starting together apply
-// it once. Columns mirror the SQLite store's, so both stores return identical records.
+// it once. Columns mirror the SQLite store's, so both stores return identical records. The
+// SQL is written out here, not shared with store/sqlite.ts: an applied migration is history,
+// and must not change when the SQLite schema does.
 
 export interface Migration {
   version: number;

@@ -189,15 +189,24 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
     if (evs.length === 0) return;
     const last = new Map<string, number>();
     for (const e of evs) last.set(e.sessionId, Math.max(last.get(e.sessionId) ?? 0, e.seq));
-    await this.tx(async (c) => {
-      // One statement per batch: arrays unnested server-side.
-      await c.query(
-        `INSERT INTO events (session_id, seq, ts, turn_id, type, data)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[])`,
-        [evs.map((e) => e.sessionId), evs.map((e) => e.seq), evs.map((e) => e.ts), evs.map((e) => e.turnId ?? null), evs.map((e) => e.type), evs.map((e) => e.dataJson)],
-      );
-      await c.query("SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n", [EVENTS_CHANNEL, [...last].map(([sid, seq]) => `${this.nodeId} ${sid} ${seq}`)]);
-    });
+    // One statement, so one round trip and its own transaction: the rows, and a notice per
+    // session that is delivered at its commit (a data-modifying WITH runs exactly once).
+    await this.pool.query(
+      `WITH inserted AS (
+         INSERT INTO events (session_id, seq, ts, turn_id, type, data)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]))
+       SELECT pg_notify($7, n) FROM unnest($8::text[]) AS n`,
+      [
+        evs.map((e) => e.sessionId),
+        evs.map((e) => e.seq),
+        evs.map((e) => e.ts),
+        evs.map((e) => e.turnId ?? null),
+        evs.map((e) => e.type),
+        evs.map((e) => e.dataJson),
+        EVENTS_CHANNEL,
+        [...last].map(([sid, seq]) => `${this.nodeId} ${sid} ${seq}`),
+      ],
+    );
   }
 
   async eventsAfter(sessionId: string, after: number, limit: number): Promise<StoredEvent[]> {

@@ -1,32 +1,15 @@
-import { spawn } from "node:child_process";
 import { chownSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { API_TOKEN, HARNESS_CACHE, REPO, startBerth } from "./helpers.js";
+import { API_TOKEN, runCli, startBerth } from "./helpers.js";
 import { readTar, tarOf } from "../files/tar.js";
 import { createReadStream } from "node:fs";
 
 // The CLI as a user runs it: the built `berth` binary, no provider key, the embedded mock model.
-// Asynchronous: a blocking spawnSync would stall the vitest worker's RPC on a slow machine.
 const ESC = "\x1b[";
 
-async function berth(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<{ status: number; stdout: string; stderr: string }> {
-  const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
-  const child = spawn(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), ...args], {
-    env: { PATH: process.env.PATH!, BERTH_HOME: home, BERTH_HARNESS_CACHE: HARNESS_CACHE, ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  child.stdin.end(stdin);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  const status = await new Promise<number>((r) => child.once("close", (code) => r(code ?? 1)));
-  clearTimeout(timer);
-  return { status, stdout, stderr };
-}
+const berth = runCli;
 
 describe("berth run", () => {
   it("runs Pi in T1 on the embedded mock model, says so, prints a transcript and exits 0", async () => {

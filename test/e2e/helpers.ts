@@ -158,3 +158,24 @@ export async function untilReady(session: { events(): AsyncIterable<BerthEvent> 
   }
   return events;
 }
+
+/**
+ * Runs the built `berth` CLI with a throwaway home. Asynchronous: a blocking spawnSync would
+ * stall the vitest worker's RPC on a slow machine.
+ */
+export async function runCli(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  const home = mkdtempSync(join(tmpdir(), "berth-cli-"));
+  const child = spawn(process.execPath, [join(REPO, "dist/bundle/berth.mjs"), ...args], {
+    env: { PATH: process.env.PATH!, BERTH_HOME: home, BERTH_HARNESS_CACHE: HARNESS_CACHE, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdin.end(stdin);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const status = await new Promise<number>((r) => child.once("close", (code) => r(code ?? 1)));
+  clearTimeout(timer);
+  return { status, stdout, stderr };
+}

@@ -7,7 +7,7 @@ import { startServer, type BerthServer } from "../../src/app.js";
 import type { BerthEvent } from "../../src/events/types.js";
 import { startPostgres, type TestPostgres } from "../support/postgres.js";
 import { BerthClient } from "./client.js";
-import { API_TOKEN, assertContiguous, collect, HARNESS_CACHE, isReady } from "./helpers.js";
+import { API_TOKEN, assertContiguous, collect, HARNESS_CACHE, isReady, runCli } from "./helpers.js";
 import { useMinimalHarness } from "./minimal-harness.js";
 
 // 20 sessions at once over two berth nodes on one PostgreSQL database (in one process, so
@@ -25,7 +25,7 @@ describe("20 sessions over two nodes", () => {
     process.env.MINIMAL_UPDATES = String(UPDATES);
     useMinimalHarness();
     pg = await startPostgres();
-    const url = await pg.createDatabase();
+    url = await pg.createDatabase();
     root = mkdtempSync(join(tmpdir(), "berth-e2e-nodes-"));
     chmodSync(root, 0o711);
     for (const nodeId of ["node-1", "node-2"]) {
@@ -38,6 +38,7 @@ describe("20 sessions over two nodes", () => {
       nodes.push(n);
     }
   }, 120_000);
+  let url: string;
   afterAll(async () => {
     for (const n of nodes) await n.close();
     await pg?.stop();
@@ -73,4 +74,74 @@ describe("20 sessions over two nodes", () => {
     }
     expect(await nodes[0]!.store.sessionCountsByState()).toEqual({ ended: SESSIONS });
   }, 300_000);
+
+  it("berth db status shows the schema, both nodes' live leases and the sessions by owner; migrate on a fresh database applies every migration once", async () => {
+    const status = await runCli(["db", "status", "--json"], { BERTH_DATABASE_URL: url });
+    expect(status.status, status.stderr).toBe(0);
+    const s = JSON.parse(status.stdout);
+    expect(s.schema.pending).toEqual([]);
+    expect(s.nodes.map((n: any) => [n.id, n.alive])).toEqual([
+      ["node-1", true],
+      ["node-2", true],
+    ]);
+    expect(s.sessions.reduce((n: number, r: any) => n + r.n, 0)).toBe(SESSIONS);
+    const text = await runCli(["db", "status"], { BERTH_DATABASE_URL: url });
+    expect(text.stdout).toMatch(/schema: version \d+, up to date/);
+    expect(text.stdout).toMatch(/node-1\s+alive/);
+
+    const fresh = await pg.createDatabase();
+    const first = await runCli(["db", "migrate", "--database-url", fresh]);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^applied \d+ migrations: 1 \(/);
+    const again = await runCli(["db", "migrate", "--database-url", fresh]);
+    expect(again.stdout).toBe("the schema is up to date\n");
+  });
+
+  it("berth db refuses what it cannot use with one line and exit 2, and never prints the database password", async () => {
+    const none = await runCli(["db", "status"]);
+    expect(none.status).toBe(2);
+    expect(none.stderr.trim().split("\n")).toHaveLength(1);
+    expect(none.stderr).toMatch(/set BERTH_DATABASE_URL/);
+    const notPg = await runCli(["db", "migrate", "--database-url", "mysql://x@h/db"]);
+    expect(notPg.status).toBe(2);
+    const password = "pw-" + "Zq8".repeat(8);
+    const unreachable = await runCli(["db", "status", "--database-url", `postgres://berth:${password}@127.0.0.1:1/berth`]);
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.stderr).toMatch(/cannot reach the database at postgres:\/\/berth:\*\*\*@127\.0\.0\.1:1\/berth/);
+    expect(unreachable.stderr + unreachable.stdout).not.toContain(password);
+    const badNode = await runCli(["serve", "--node-id", "../../etc"]);
+    expect(badNode.status).toBe(2);
+    expect(badNode.stderr).toMatch(/--node-id must be/);
+  });
+});
+
+describe("readiness on a shared database", () => {
+  it("/ready is 503 while the database does not answer, naming it without its password; /health stays 200", async () => {
+    const own = await startPostgres();
+    const root = mkdtempSync(join(tmpdir(), "berth-e2e-ready-"));
+    chmodSync(root, 0o711);
+    const password = "pw-" + "Rd7".repeat(8);
+    // The test server trusts every connection: the password is only carried, never checked.
+    const url = (await own.createDatabase()).replace("postgres@", `postgres:${password}@`);
+    const n = await startServer({
+      config: { port: 0, home: join(root, "home"), harnessCache: HARNESS_CACHE, nodeId: "lonely" },
+      env: { PATH: process.env.PATH, BERTH_TOKEN: API_TOKEN, BERTH_DATABASE_URL: url },
+      logger: pino({ level: "warn" }),
+    });
+    try {
+      await n.recovered;
+      expect((await fetch(`${n.url}/ready`)).status).toBe(200);
+      await own.stop();
+      const res = await fetch(`${n.url}/ready`);
+      const body = await res.text();
+      expect(res.status).toBe(503);
+      expect(body).toMatch(/store unavailable/);
+      expect(body).not.toContain(password);
+      expect((await fetch(`${n.url}/health`)).status).toBe(200);
+    } finally {
+      await n.close().catch(() => {});
+      await own.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
