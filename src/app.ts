@@ -167,7 +167,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
         logger,
         execute: (kind, id, args) => manager.execute(kind, id, args),
         adopted: (rows) => manager.adoptOrphaned(rows),
-        fenced: () => manager.fence(),
+        fenced: (unknown) => manager.fence(unknown),
       })
     : undefined;
   if (shared && cluster) {

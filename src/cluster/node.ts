@@ -20,8 +20,11 @@ export interface ClusterNodeDeps {
   execute(kind: string, sessionId: string, args: unknown): Promise<unknown>;
   /** Sessions taken over from a node whose lease expired. */
   adopted(rows: SessionRecord[]): Promise<void>;
-  /** This node's own lease had expired: another node may have taken the sessions it runs. */
-  fenced(): Promise<void>;
+  /**
+   * This node's own lease expired: another node may have taken the sessions it runs. `unknown`:
+   * the database could not be reached for a whole lease, so who owns what cannot be asked.
+   */
+  fenced(unknown: boolean): Promise<void>;
   /** How long a caller waits for the owner's answer (default 30 s). */
   callTimeoutMs?: number;
 }
@@ -37,6 +40,8 @@ export class ClusterNode {
   private drainAgain = false;
   private stopped = false;
   private beat: Promise<void> = Promise.resolve();
+  private beats = 0;
+  private renewedAt = Date.now();
 
   constructor(private readonly d: ClusterNodeDeps) {}
 
@@ -67,13 +72,21 @@ export class ClusterNode {
     try {
       if (!(await this.d.store.renewLease(this.d.leaseMs))) {
         this.d.logger.error("this node's lease had expired (a stall, or the database was out of reach): stopping the sessions it ran, which other nodes may have taken");
-        await this.d.fenced();
+        await this.d.fenced(false);
       }
+      this.renewedAt = Date.now();
       await this.sweep();
+      if (++this.beats % 60 === 0) await this.d.store.pruneCommands();
       // A signal lost with a dropped connection: commands are polled once per beat too.
       await this.drain();
     } catch (e) {
       this.d.logger.warn({ err: (e as Error).message }, "lease renewal failed; retrying");
+      // A whole lease without a renewal: other nodes may be taking this node's sessions now.
+      if (Date.now() - this.renewedAt > this.d.leaseMs) {
+        this.d.logger.error("no lease renewal for a whole lease: stopping every session this node runs (other nodes take them over)");
+        this.renewedAt = Date.now();
+        await this.d.fenced(true).catch(() => {});
+      }
     }
   }
 

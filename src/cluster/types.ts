@@ -44,6 +44,8 @@ export interface ClusterStore {
   /** This node's commands not yet taken, oldest first; each is taken once. */
   takeCommands(): Promise<ClusterCommand[]>;
   finishCommand(id: string, result: string): Promise<void>;
+  /** Drops old finished commands. */
+  pruneCommands(): Promise<void>;
   /** A command's result (JSON text), once its node finished it. */
   commandResult(id: string): Promise<string | undefined>;
   /** Called when a command may be waiting for this node, and when a result may be ready (ids). */

@@ -60,6 +60,8 @@ export class EventLog {
   private seqs = new Map<string, number>();
   private opening = new Map<string, Opening>();
   private subs = new Map<string, Set<Subscription>>();
+  private pulling = new Set<string>();
+  private pullAgain = new Set<string>();
   private pending: WireEvent[] = [];
   private scheduled = false;
   private inFlight: Promise<void> = Promise.resolve();
@@ -208,10 +210,53 @@ export class EventLog {
   private committedElsewhere(sessionId: string, lastSeq: number): void {
     const set = this.subs.get(sessionId);
     if (!set) return;
+    let behind = false;
     for (const s of set) {
       if (s.closed || lastSeq <= s.cursor) continue;
       s.target = Math.max(s.target, lastSeq);
-      void this.catchUp(sessionId, s);
+      behind = true;
+    }
+    if (behind) void this.pull(sessionId);
+  }
+
+  /**
+   * Reads another node's commits once for every subscriber of the session that follows live:
+   * they share each page (and so its SSE frame), instead of one query per subscriber.
+   */
+  private async pull(sessionId: string): Promise<void> {
+    if (this.pulling.has(sessionId)) return void this.pullAgain.add(sessionId);
+    this.pulling.add(sessionId);
+    let behind: Subscription[] = [];
+    try {
+      do {
+        this.pullAgain.delete(sessionId);
+        for (;;) {
+          behind = [...(this.subs.get(sessionId) ?? [])].filter((s) => !s.closed && !s.reading && s.cursor < s.target);
+          if (behind.length === 0) break;
+          const page = (await this.store.eventsAfter(sessionId, Math.min(...behind.map((s) => s.cursor)), PAGE)).map(toWire);
+          if (page.length === 0) break; // not visible yet: the next notice brings it
+          for (const s of behind) {
+            if (s.closed || s.reading) continue;
+            const i = page.findIndex((e) => e.seq > s.cursor);
+            if (i < 0) continue;
+            if (page[i]!.seq !== s.cursor + 1) {
+              void this.catchUp(sessionId, s);
+              continue;
+            }
+            const part = i === 0 ? page : page.slice(i);
+            s.cursor = part[part.length - 1]!.seq;
+            s.target = Math.max(s.target, s.cursor);
+            this.give(s, part);
+          }
+        }
+      } while (this.pullAgain.has(sessionId));
+    } catch (e) {
+      for (const s of behind) {
+        s.closed = true;
+        s.onError(e as Error);
+      }
+    } finally {
+      this.pulling.delete(sessionId);
     }
   }
 

@@ -439,11 +439,13 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
   }
 
   async sendCommand(node: string, sessionId: string, kind: string, args: string): Promise<string> {
-    return this.tx(async (c) => {
-      const r = await c.query<{ id: string }>("INSERT INTO commands (node, session_id, kind, args) VALUES ($1, $2, $3, $4) RETURNING id", [node, sessionId, kind, args]);
-      await c.query("SELECT pg_notify($1, $2)", [COMMANDS_CHANNEL, node]);
-      return String(r.rows[0]!.id);
-    });
+    // One statement: the row and the owner's wake-up notice commit together.
+    const r = await this.pool.query<{ id: string }>(
+      `WITH c AS (INSERT INTO commands (node, session_id, kind, args) VALUES ($1, $2, $3, $4) RETURNING id)
+       SELECT c.id, pg_notify($5, $1) FROM c`,
+      [node, sessionId, kind, args, COMMANDS_CHANNEL],
+    );
+    return String(r.rows[0]!.id);
   }
 
   async takeCommands(): Promise<ClusterCommand[]> {
@@ -457,12 +459,12 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
   }
 
   async finishCommand(id: string, result: string): Promise<void> {
-    await this.tx(async (c) => {
-      await c.query("UPDATE commands SET done_at = now(), result = $2 WHERE id = $1", [id, result]);
-      await c.query("SELECT pg_notify($1, $2)", [RESULTS_CHANNEL, id]);
-      // Old finished commands go (a command's caller waits seconds, not minutes).
-      await c.query("DELETE FROM commands WHERE done_at < now() - interval '10 minutes'");
-    });
+    await this.pool.query("WITH c AS (UPDATE commands SET done_at = now(), result = $2 WHERE id = $1 RETURNING id) SELECT pg_notify($3, $1::text) FROM c", [id, result, RESULTS_CHANNEL]);
+  }
+
+  /** Finished commands older than ten minutes go (a caller waits seconds for its answer, not minutes). */
+  async pruneCommands(): Promise<void> {
+    await this.pool.query("DELETE FROM commands WHERE done_at < now() - interval '10 minutes'");
   }
 
   async commandResult(id: string): Promise<string | undefined> {

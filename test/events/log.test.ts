@@ -200,4 +200,25 @@ describe("EventLog", () => {
     await afterIo();
     expect(got).toEqual([1]);
   });
+
+  it("subscribers on another node following live share one read per commit notice", async () => {
+    const a = setup();
+    const b = otherNode(a.path, a.redactor);
+    await b.log.watch();
+    const got: WireEvent[][][] = Array.from({ length: 10 }, () => []);
+    for (let i = 0; i < 10; i++) b.log.subscribe("s", 0, (evs) => got[i]!.push(evs));
+    await afterIo(); // the (empty) replays
+    let reads = 0;
+    const read = b.store.eventsAfter.bind(b.store);
+    b.store.eventsAfter = (...args) => (reads++, read(...args));
+    for (let i = 0; i < 5; i++) a.log.append("s", { type: "message.delta", data: { i } });
+    await a.log.flush();
+    b.notify("s", 5);
+    await afterIo();
+    await afterIo();
+    expect(reads).toBe(1);
+    for (const batches of got) expect(batches.flat().map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    // The same page object for all: the SSE frame is built once.
+    expect(new Set(got.map((batches) => batches[0])).size).toBe(1);
+  });
 });
