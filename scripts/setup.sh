@@ -13,6 +13,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 # The console's browser tests drive Debian's chromium with playwright-core.
 command -v chromium >/dev/null || need+=(chromium)
+# The tests start throwaway PostgreSQL servers (the multi-node store); berth itself needs none.
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2

@@ -19,10 +19,12 @@ interface Variable<T> {
   shown: string;
   /** Parses a set, non-empty value; an issue's message completes "NAME=value is not …". */
   schema: z.ZodType<T, string>;
+  /** The value may hold a secret (a database URL's password): an error never echoes it. */
+  secret?: boolean;
 }
 
-function variable<T>(schema: z.ZodType<T, string>, shown: string, doc: string): Variable<T> {
-  return { schema, shown, doc };
+function variable<T>(schema: z.ZodType<T, string>, shown: string, doc: string, secret = false): Variable<T> {
+  return { schema, shown, doc, ...(secret ? { secret } : {}) };
 }
 
 const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -141,7 +143,7 @@ export const ENV = {
   BERTH_OCI_INIT: variable(flag, "on", "run containers with the engine's init process"),
   BERTH_GIT_CREDENTIALS: variable(text, "unset", "the operator's git credentials file"),
   BERTH_OTEL_CAPTURE_CONTENT: variable(flag, "off", "record prompts and outputs on spans (redacted)"),
-  BERTH_DATABASE_URL: variable(postgresUrl, "unset: SQLite in `$BERTH_HOME`", "PostgreSQL for several berth nodes (docs/scale-out.md); its password is redacted everywhere"),
+  BERTH_DATABASE_URL: variable(postgresUrl, "unset: SQLite in `$BERTH_HOME`", "PostgreSQL for several berth nodes (docs/scale-out.md); its password is redacted everywhere", true),
   BERTH_NODE_ID: variable(nodeId, "the host name", "this node's id among nodes on one database (`--node-id`)"),
   BERTH_NODE_LEASE_MS: variable(wholeNumber(300, 600_000), "`15000`", "a node's lease: another node takes over its live sessions this long after its last heartbeat"),
   BERTH_URL: variable(url, "`http://127.0.0.1:8765`", "the server the CLI talks to"),
@@ -164,7 +166,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): BerthEnv {
     if (raw === undefined || raw === "") continue;
     const r = v.schema.safeParse(raw);
     if (!r.success)
-      throw new ConfigError(`${name}=${JSON.stringify(raw.slice(0, 60))} is not ${r.error.issues[0]?.message ?? "valid"}; fix it or unset it (default: ${v.shown.replace(/`/g, "")})`);
+      throw new ConfigError(`${name}=${v.secret ? "(not shown)" : JSON.stringify(raw.slice(0, 60))} is not ${r.error.issues[0]?.message ?? "valid"}; fix it or unset it (default: ${v.shown.replace(/`/g, "")})`);
     out[name] = r.data;
   }
   return out as BerthEnv;

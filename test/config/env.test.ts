@@ -26,9 +26,24 @@ describe("parseEnv", () => {
     ["BERTH_ALLOW_HOST_TIER", "sure", /1 or 0/],
     ["BERTH_LOG_LEVEL", "loud", /a log level/],
     ["BERTH_PUBLIC_URL", "not a url", /a URL/],
+    ["BERTH_DATABASE_URL", "mysql://berth@db/berth", /BERTH_DATABASE_URL=\(not shown\) is not a PostgreSQL URL/],
+    ["BERTH_DATABASE_URL", "postgres://", /a PostgreSQL URL/],
+    ["BERTH_NODE_ID", "../etc", /a node id/],
+    ["BERTH_NODE_ID", "a b", /a node id/],
+    ["BERTH_NODE_LEASE_MS", "100", /at least 300/],
   ])("%s=%s stops berth with one line naming it", (name, value, message) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => parseEnv({ [name]: value })).toThrow(message);
+  });
+
+  it("never echoes a database URL, whose password is a secret", () => {
+    const password = "pw-" + "Sx4".repeat(8);
+    expect(() => parseEnv({ BERTH_DATABASE_URL: `postgresql:/berth:${password}@db/berth` })).toThrow(ConfigError);
+    try {
+      parseEnv({ BERTH_DATABASE_URL: `postgresql:/berth:${password}@db/berth` });
+    } catch (e) {
+      expect((e as Error).message).not.toContain(password);
+    }
   });
 
   it("never echoes more than the start of a long value", () => {
