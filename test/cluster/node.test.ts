@@ -38,25 +38,24 @@ function memoryStore(nodeId: string, shared: { commands: (ClusterCommand & { nod
 }
 
 const quiet = pino({ level: "silent" });
+
+/** A node on `store`; what it runs for others and how it fences default to nothing. */
+function makeNode(store: ClusterStore, over: Partial<ConstructorParameters<typeof ClusterNode>[0]> = {}): ClusterNode {
+  return new ClusterNode({ store, leaseMs: 60_000, version: "1", logger: quiet, execute: async () => null, adopted: async () => {}, fenced: async () => {}, ...over });
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("ClusterNode", () => {
   it("carries a call to the owner and back: its value, or its error with status and code", async () => {
     const shared = { commands: [], next: 0 };
-    const owner = new ClusterNode({
-      store: memoryStore("owner", shared),
-      leaseMs: 60_000,
-      version: "1",
-      logger: quiet,
+    const owner = makeNode(memoryStore("owner", shared), {
       execute: async (kind, id, args) => {
         if (kind === "cancel") throw new BerthError(409, "no_running_turn", `session ${id} has no running turn`);
         return { echoed: args };
       },
-      adopted: async () => {},
-      fenced: async () => {},
     });
     const ownerStore = (owner as unknown as { d: { store: ReturnType<typeof memoryStore> } }).d.store;
-    const caller = new ClusterNode({ store: memoryStore("caller", shared), leaseMs: 60_000, version: "1", logger: quiet, execute: async () => null, adopted: async () => {}, fenced: async () => {} });
+    const caller = makeNode(memoryStore("caller", shared));
     await owner.start();
     await caller.start();
     const pending = caller.call("owner", "ses_1", "postTurn", { kind: "postTurn", x: 1 });
@@ -73,21 +72,15 @@ describe("ClusterNode", () => {
   it("runs each session's commands one at a time in order, and different sessions side by side", async () => {
     const shared = { commands: [], next: 0 };
     const log: string[] = [];
-    const owner = new ClusterNode({
-      store: memoryStore("owner", shared),
-      leaseMs: 60_000,
-      version: "1",
-      logger: quiet,
+    const owner = makeNode(memoryStore("owner", shared), {
       execute: async (_kind, id, args) => {
         log.push(`start ${id} ${(args as { n: number }).n}`);
         await sleep(id === "slow" ? 50 : 5);
         log.push(`end ${id} ${(args as { n: number }).n}`);
         return null;
       },
-      adopted: async () => {},
-      fenced: async () => {},
     });
-    const caller = new ClusterNode({ store: memoryStore("caller", shared), leaseMs: 60_000, version: "1", logger: quiet, execute: async () => null, adopted: async () => {}, fenced: async () => {} });
+    const caller = makeNode(memoryStore("caller", shared));
     await caller.start();
     const calls = [caller.call("owner", "slow", "x", { n: 1 }), caller.call("owner", "slow", "x", { n: 2 }), caller.call("owner", "fast", "x", { n: 3 })];
     await sleep(10);
@@ -100,14 +93,14 @@ describe("ClusterNode", () => {
   });
 
   it("an owner that never answers is 503 owner_unreachable", async () => {
-    const caller = new ClusterNode({ store: memoryStore("caller", { commands: [], next: 0 }), leaseMs: 60_000, version: "1", logger: quiet, execute: async () => null, adopted: async () => {}, fenced: async () => {}, callTimeoutMs: 300 });
+    const caller = makeNode(memoryStore("caller", { commands: [], next: 0 }), { callTimeoutMs: 300 });
     await expect(caller.call("gone", "ses_1", "cancel", {})).rejects.toMatchObject({ status: 503, code: "owner_unreachable" });
   });
 
   it("fences itself: a lease found expired stops the sessions it lost; a whole lease without reaching the database stops them all", async () => {
     const store = memoryStore("n", { commands: [], next: 0 });
     const fenced: boolean[] = [];
-    const node = new ClusterNode({ store, leaseMs: 300, version: "1", logger: quiet, execute: async () => null, adopted: async () => {}, fenced: async (unknown) => void fenced.push(unknown) });
+    const node = makeNode(store, { leaseMs: 300, fenced: async (unknown) => void fenced.push(unknown) });
     await node.start();
     store.renew = async () => false;
     await sleep(150);
