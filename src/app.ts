@@ -163,6 +163,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     ? new (await import("./cluster/node.js")).ClusterNode({
         store: shared,
         leaseMs: config.env.BERTH_NODE_LEASE_MS ?? 15_000,
+        home: config.home,
         version: VERSION,
         logger,
         execute: (kind, id, args) => manager.execute(kind, id, args),
@@ -186,6 +187,8 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   // The previous run's leftovers, after listening (the engine client alone takes ~0.3 s to
   // load): /health answers at once, /ready and every /v1 request wait for this.
   const recovered = (async () => {
+    // With a shared home, only this node's pool entries are swept: those its sandbox rows name.
+    const ownEntries = shared ? new Set((await store.listSandboxes()).map((r) => r.sessionId).filter((id) => id.startsWith("pool_"))) : undefined;
     // A container created just before a crash, never recorded: the label finds it. First, so
     // that recovery judges the workspaces of interrupted sessions with no agent left.
     await (drivers.byDriverName("oci") as OciDriver | undefined)?.reapLabelled();
@@ -196,8 +199,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     // Then what dead nodes left.
     await cluster?.sweep();
     // Pool entries a crash left: their sandboxes were reaped with the store's rows above; their directories go now.
-    // (Not with a shared home: the directories of other nodes' live entries are there too.)
-    const leftovers = shared ? 0 : removePoolLeftovers(config.home);
+    const leftovers = removePoolLeftovers(config.home, ownEntries);
     if (leftovers) logger.info({ leftovers }, "removed the previous run's pool entry directories");
     // Pools fill only now, so a refill never races the reaping.
     manager.startPools();

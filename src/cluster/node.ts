@@ -1,3 +1,6 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Logger } from "pino";
 import { LIVE_SESSION_STATES, type SessionRecord } from "../sessions/types.js";
 import { BerthError } from "../util/errors.js";
@@ -27,6 +30,8 @@ export interface ClusterNodeDeps {
   fenced(unknown: boolean): Promise<void>;
   /** How long a caller waits for the owner's answer (default 30 s). */
   callTimeoutMs?: number;
+  /** BERTH_HOME: nodes must share it (docs/scale-out.md); each leaves a mark there for the others to find. */
+  home?: string;
 }
 
 /** What a command's caller gets back. */
@@ -50,7 +55,8 @@ export class ClusterNode {
   }
 
   async start(): Promise<void> {
-    await this.d.store.joinCluster(this.d.leaseMs, this.d.version);
+    await this.d.store.joinCluster(this.d.leaseMs, this.d.version, this.writeHomeMark());
+    await this.checkSharedHome();
     await this.d.store.onCommandSignals({ commands: () => void this.drain(), result: (id) => this.waiting.get(id)?.() });
     this.timer = setInterval(() => (this.beat = this.heartbeat()), Math.max(100, Math.floor(this.d.leaseMs / 3)));
     this.timer.unref();
@@ -58,11 +64,55 @@ export class ClusterNode {
     void this.drain();
   }
 
+  private markFile(node: string): string {
+    return join(this.d.home!, "run", node, "home-mark");
+  }
+
+  /** A random mark in this node's run directory under BERTH_HOME, recorded with its lease. */
+  private writeHomeMark(): string | undefined {
+    if (!this.d.home) return undefined;
+    const mark = randomBytes(12).toString("hex");
+    mkdirSync(join(this.d.home, "run", this.id), { recursive: true });
+    writeFileSync(this.markFile(this.id), mark, { mode: 0o600 });
+    return mark;
+  }
+
+  private warnedHome = new Set<string>();
+
+  /**
+   * Whether every other live node's mark is in this node's BERTH_HOME: one that is not does not
+   * share the filesystem, so a session taken over or resumed from it here has neither its
+   * workspace nor its harness's history (its context is rebuilt from the log). Said once per node.
+   */
+  async checkSharedHome(): Promise<string[]> {
+    if (!this.d.home) return [];
+    const apart: string[] = [];
+    for (const n of await this.d.store.nodes()) {
+      if (n.id === this.id || !n.alive || !n.homeMark) continue;
+      let seen: string | undefined;
+      try {
+        seen = readFileSync(this.markFile(n.id), "utf8");
+      } catch {
+        /* not there: not the same home */
+      }
+      if (seen === n.homeMark) continue;
+      apart.push(n.id);
+      if (this.warnedHome.has(n.id)) continue;
+      this.warnedHome.add(n.id);
+      this.d.logger.warn(
+        { node: n.id, home: this.d.home },
+        `node ${n.id} does not share this node's BERTH_HOME (its mark is not in ${this.d.home}/run/${n.id}): a session resumed here from it loses its workspace and its harness history; mount one shared filesystem at the same BERTH_HOME on every node (docs/scale-out.md)`,
+      );
+    }
+    return apart;
+  }
+
   /** Takes over what dead nodes left (also run at start, after this node's own recovery). */
   async sweep(): Promise<void> {
     const rows = await this.d.store.adoptOrphans(LIVE_SESSION_STATES);
     if (rows.length) {
       this.d.logger.warn({ sessions: rows.map((r) => r.id) }, "took over the live sessions of a node whose lease expired");
+      await this.checkSharedHome().catch(() => []);
       await this.d.adopted(rows);
     }
   }

@@ -13,6 +13,8 @@ export interface NodeLease {
   alive: boolean;
   version: string;
   pid: number | null;
+  /** The mark the node wrote in its home (cluster/node.ts checks that other nodes see the same home). */
+  homeMark: string | null;
 }
 
 export interface ClusterCommand {
@@ -26,7 +28,7 @@ export interface ClusterCommand {
 export interface ClusterStore {
   readonly nodeId: string;
   /** Registers this node with a lease of `leaseMs` (a node id already alive elsewhere is refused). */
-  joinCluster(leaseMs: number, version: string): Promise<void>;
+  joinCluster(leaseMs: number, version: string, homeMark?: string): Promise<void>;
   /** Renews the lease; false when it had already expired (other nodes may have taken this node's sessions). */
   renewLease(leaseMs: number): Promise<boolean>;
   /** Gives the lease up at once (a graceful stop), so nothing waits for it to expire. */

@@ -319,14 +319,14 @@ export class WarmPool {
   }
 }
 
-/** Entry directories a crashed berth left (their sandboxes are reaped through the store's rows). */
-export function removePoolLeftovers(home: string): number {
+/** Entry directories a crashed berth left (their sandboxes are reaped through the store's rows); `only`: just these entries (a node on a shared home sweeps its own). */
+export function removePoolLeftovers(home: string, only?: ReadonlySet<string>): number {
   let n = 0;
   for (const sub of ["sessions", "workspaces"]) {
     const root = join(home, sub);
     if (!existsSync(root)) continue;
     for (const name of readdirSync(root)) {
-      if (!/^pool_[0-9a-z]+$/.test(name)) continue;
+      if (!/^pool_[0-9a-z]+$/.test(name) || (only && !only.has(name))) continue;
       rmSync(join(root, name), { recursive: true, force: true });
       n++;
     }

@@ -81,7 +81,9 @@ CREATE TABLE nodes (
   expires_at TIMESTAMPTZ NOT NULL,
   version TEXT NOT NULL,
   host TEXT NOT NULL DEFAULT '',
-  pid INTEGER
+  pid INTEGER,
+  -- a random mark the node wrote under its BERTH_HOME: a node that cannot read it there does not share that home
+  home_mark TEXT
 );
 -- Calls for the node that owns a session (a turn, a cancel, a permission answer, an end), and their results.
 CREATE TABLE commands (

@@ -352,7 +352,7 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
 
   // --- cluster: leases, owners, commands ---------------------------------------------
 
-  async joinCluster(leaseMs: number, version: string): Promise<void> {
+  async joinCluster(leaseMs: number, version: string, homeMark?: string): Promise<void> {
     // A lease that still holds is another berth's, unless it is this host's previous run (restarted
     // before its lease ran out, after a crash): that one's process is gone.
     const held = await this.pool.query<{ host: string; pid: number | null }>("SELECT host, pid FROM nodes WHERE id = $1 AND expires_at >= now()", [this.nodeId]);
@@ -360,10 +360,10 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
     if (prev && !(prev.host === hostname() && prev.pid !== null && prev.pid !== process.pid && !processAlive(prev.pid)))
       throw new Error(`node id ${this.nodeId} is in use by a running berth (${prev.host || "a host"}, pid ${prev.pid}; its lease has not expired); give each node its own --node-id`);
     await this.pool.query(
-      `INSERT INTO nodes (id, started_at, heartbeat_at, expires_at, version, host, pid)
-       VALUES ($1, now(), now(), now() + $2 * interval '1 millisecond', $3, $4, $5)
-       ON CONFLICT (id) DO UPDATE SET started_at = now(), heartbeat_at = now(), expires_at = EXCLUDED.expires_at, version = EXCLUDED.version, host = EXCLUDED.host, pid = EXCLUDED.pid`,
-      [this.nodeId, leaseMs, version, hostname(), process.pid],
+      `INSERT INTO nodes (id, started_at, heartbeat_at, expires_at, version, host, pid, home_mark)
+       VALUES ($1, now(), now(), now() + $2 * interval '1 millisecond', $3, $4, $5, $6)
+       ON CONFLICT (id) DO UPDATE SET started_at = now(), heartbeat_at = now(), expires_at = EXCLUDED.expires_at, version = EXCLUDED.version, host = EXCLUDED.host, pid = EXCLUDED.pid, home_mark = EXCLUDED.home_mark`,
+      [this.nodeId, leaseMs, version, hostname(), process.pid, homeMark ?? null],
     );
   }
 
@@ -387,7 +387,7 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
   }
 
   async nodes(): Promise<NodeLease[]> {
-    const r = await this.pool.query<{ id: string; started_at: Date; heartbeat_at: Date; expires_at: Date; alive: boolean; version: string; pid: number | null }>(
+    const r = await this.pool.query<{ id: string; started_at: Date; heartbeat_at: Date; expires_at: Date; alive: boolean; version: string; pid: number | null; home_mark: string | null }>(
       "SELECT *, expires_at >= now() AS alive FROM nodes ORDER BY id",
     );
     return r.rows.map((x) => ({
@@ -398,6 +398,7 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
       alive: x.alive,
       version: x.version,
       pid: x.pid,
+      homeMark: x.home_mark,
     }));
   }
 

@@ -1,21 +1,33 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { ClusterNode } from "../../src/cluster/node.js";
-import type { ClusterCommand, ClusterStore } from "../../src/cluster/types.js";
+import type { ClusterCommand, ClusterStore, NodeLease } from "../../src/cluster/types.js";
 import { BerthError } from "../../src/util/errors.js";
 
 // The node's own logic against an in-memory store (the PostgreSQL store itself is tested
 // against a real server in test/store/postgres.test.ts, and two nodes end to end in test/e2e).
 
-function memoryStore(nodeId: string, shared: { commands: (ClusterCommand & { node: string; result?: string; taken?: boolean })[]; next: number }) {
+interface Shared {
+  commands: (ClusterCommand & { node: string; result?: string; taken?: boolean })[];
+  next: number;
+  nodes?: NodeLease[];
+}
+
+function memoryStore(nodeId: string, shared: Shared) {
   let signals: { commands: () => void; result: (id: string) => void } | undefined;
   const store = {
     nodeId,
     renew: async (): Promise<boolean> => true,
-    joinCluster: async () => {},
+    joinCluster: async (_lease: number, version: string, homeMark?: string) => {
+      const t = new Date().toISOString();
+      (shared.nodes ??= []).push({ id: nodeId, startedAt: t, heartbeatAt: t, expiresAt: t, alive: true, version, pid: process.pid, homeMark: homeMark ?? null });
+    },
     renewLease: async () => store.renew(),
     leaveCluster: async () => {},
-    nodes: async () => [],
+    nodes: async () => shared.nodes ?? [],
     adoptOrphans: async () => [],
     claimSession: async () => true,
     ownerOf: async () => undefined,
@@ -111,5 +123,22 @@ describe("ClusterNode", () => {
     await sleep(600);
     expect(fenced).toContain(true);
     await node.stop();
+  });
+
+  it("says when another node does not share this node's BERTH_HOME (its mark is not here), once, and not when it does", async () => {
+    const shared: Shared = { commands: [], next: 0 };
+    const home = mkdtempSync(join(tmpdir(), "berth-home-a-"));
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
+    const a = makeNode(memoryStore("a", shared), { home });
+    const same = makeNode(memoryStore("same", shared), { home, logger });
+    const apart = makeNode(memoryStore("apart", shared), { home: mkdtempSync(join(tmpdir(), "berth-home-b-")), logger });
+    await a.start();
+    await same.start();
+    expect(await same.checkSharedHome()).toEqual([]);
+    await apart.start();
+    expect(await apart.checkSharedHome()).toEqual(["a", "same"]);
+    expect(lines.filter((l) => l.includes("does not share this node's BERTH_HOME"))).toHaveLength(2);
+    await Promise.all([a.stop(), same.stop(), apart.stop()]);
   });
 });
