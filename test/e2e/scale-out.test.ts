@@ -179,3 +179,44 @@ describe("a node killed with SIGKILL mid-turn", () => {
   });
 });
 
+describe("a node that stalls past its lease (SIGSTOP, as a long pause or a partition would)", () => {
+  let mock: MockProvider;
+  beforeAll(async () => {
+    mock = await startMockProvider({ script: toolLoopScript({ name: "bash", input: { command: "echo ok" } }), requireKey: KEY });
+  });
+  afterAll(async () => mock?.close());
+
+  it("fences itself when it wakes: the session another node took over is stopped on it, and nothing it writes breaks the log", async () => {
+    const url = await pg.createDatabase();
+    const home = mkdtempSync(join(tmpdir(), "berth-fence-"));
+    const a = await startBerth({ home, env: nodeEnv(url, "node-a", mock.url) });
+    const b = await startBerth({ home, env: nodeEnv(url, "node-b", mock.url) });
+    try {
+      const s = await a.client.createSession({ harness: "pi" });
+      await collect(b.client, s.id, isReady);
+      const harness = sessionPids(s.id);
+      expect(harness.length).toBeGreaterThan(0);
+      a.child.kill("SIGSTOP");
+      await until("B to take the session over", async () => ((await b.client.getSession(s.id)).state === "interrupted" ? true : undefined), 10 * LEASE_MS);
+      // A's harness still runs: A is only paused. When A wakes, its next heartbeat finds its lease lost.
+      expect(harness.some((p) => sessionPids(s.id).includes(p))).toBe(true);
+      a.child.kill("SIGCONT");
+      await until("A to stop the harness it no longer owns", async () => (sessionPids(s.id).length === 0 ? true : undefined), 10 * LEASE_MS);
+      expect(a.log()).toContain("stopping a session another node took over");
+      // The session is B's to resume, and its log is whole.
+      expect((await b.client.request<any>("POST", `/v1/sessions/${s.id}/resume`)).status).toBe(202);
+      await collect(b.client, s.id, (e) => e.type === "session.status" && (e.data as any).state === "ready" && (e.data as any).resumed === true);
+      const t = await b.client.postTurn(s.id, "go");
+      await collect(b.client, s.id, turnEnded(t.id));
+      assertContiguous((await b.client.eventsPage(s.id)).events);
+      // A, awake again, serves the session through its new owner.
+      expect((await a.client.getSession(s.id)).state).toBe("ready");
+      await a.client.endSession(s.id);
+      expect((await b.client.getSession(s.id)).state).toBe("ended");
+    } finally {
+      a.child.kill("SIGCONT");
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});
+
