@@ -32,6 +32,8 @@ import { createMetrics } from "./telemetry/metrics.js";
 import { createTracing } from "./telemetry/tracing.js";
 import { IdleCollector } from "./util/idle-gc.js";
 import { PACKAGE_ROOT } from "./util/package-root.js";
+import { runDir } from "./util/home.js";
+import type { ClusterNode } from "./cluster/node.js";
 import { VERSION } from "./version.js";
 
 export { VERSION };
@@ -106,7 +108,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   // Containers are labelled with this berth's home, so servers sharing one engine reap only their own.
   // Nodes sharing one home (a shared filesystem) each reap only their own sandboxes: the owner names the node too.
   const owner = shared ? `${config.home}#${config.nodeId}` : config.home;
-  const run = shared ? join(config.home, "run", config.nodeId) : join(config.home, "run");
+  const run = runDir(config.home, shared ? config.nodeId : undefined);
   mkdirSync(run, { recursive: true });
   chmodSync(run, 0o711);
   const bwrap = new BwrapDriver({ owner, t1: config.env });
@@ -159,27 +161,19 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const manager = new SessionManager({ config, workspaces, store, events, installer, drivers, gateway, redactor, logger, defaultModel, providers: (workspace) => ProviderRegistry.load({ ...providerOpts, workspace }), tracing, metrics, ownEndpoints, pools, liveCount: (n) => idleGc.live(n) });
   poolStatus.read = () => manager.pool.status();
   // One node of several on a shared database: leases, takeover, calls to a session's owner, live events from other nodes.
-  const cluster = shared
-    ? new (await import("./cluster/node.js")).ClusterNode({
-        store: shared,
-        leaseMs: config.env.BERTH_NODE_LEASE_MS ?? 15_000,
-        home: config.home,
-        version: VERSION,
-        logger,
-        execute: (kind, id, args) => manager.execute(kind, id, args),
-        adopted: (rows) => manager.adoptOrphaned(rows),
-        fenced: (unknown) => manager.fence(unknown),
-      })
-    : undefined;
-  if (shared && cluster) {
-    manager.attachCluster({
-      nodeId: cluster.id,
-      remoteOwner: (id) => cluster.remoteOwner(id),
-      call: (node, id, kind, args) => cluster.call(node, id, kind, args),
-      ownerOf: (id) => shared.ownerOf(id),
-      ownedSessions: (states) => shared.ownedSessions(states),
-      claimSession: (id, states) => shared.claimSession(id, states),
+  let cluster: ClusterNode | undefined;
+  if (shared) {
+    cluster = new (await import("./cluster/node.js")).ClusterNode({
+      store: shared,
+      leaseMs: config.env.BERTH_NODE_LEASE_MS ?? 15_000,
+      home: config.home,
+      version: VERSION,
+      logger,
+      execute: (kind, id, args) => manager.execute(kind, id, args),
+      adopted: (rows) => manager.adoptOrphaned(rows),
+      fenced: (unknown) => manager.fence(unknown),
     });
+    manager.attachCluster(cluster);
     shared.onResync(() => void events.resync());
     await events.watch();
     await cluster.start();
@@ -298,7 +292,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
  * 0600 (the database and its -wal/-shm, the token), so knowing a name reads nothing.
  */
 function prepareHome(home: string): void {
-  for (const d of [home, join(home, "sessions"), join(home, "workspaces"), join(home, "run")]) {
+  for (const d of [home, join(home, "sessions"), join(home, "workspaces"), runDir(home)]) {
     mkdirSync(d, { recursive: true });
     chmodSync(d, 0o711);
   }

@@ -478,6 +478,6 @@ function turnDto(t: TurnRecord, d: Pick<ApiDeps, "redactor">): TurnView {
 }
 
 async function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "events" | "manager">): Promise<SessionView> {
-  const [lastSeq, spent, turns, waitingForPermission] = await Promise.all([d.events.lastSeq(s.id), d.manager.spent(s.id), d.manager.turnCount(s.id), d.manager.waitingForPermission(s.id)]);
+  const [lastSeq, spent, turns, waitingForPermission] = await Promise.all([d.events.lastSeq(s.id), d.manager.spent(s.id), d.manager.turnCount(s.id), d.manager.waitingForPermission(s)]);
   return toSessionView(s, lastSeq, () => spent, { waitingForPermission, turns });
 }

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import pino from "pino";
 import { loadConfig } from "../config/config.js";
 import { databasePassword, openPostgres, safeUrl } from "../store/open.js";
+import { MIGRATIONS } from "../store/postgres-schema.js";
 import { redactor } from "../secrets/redact.js";
 import { printJson, UsageError } from "./common.js";
 import { printTable } from "./table.js";
@@ -18,12 +19,11 @@ function databaseUrl(opts: { url?: string }): string {
   return url;
 }
 
-async function withStore<T>(opts: { url?: string }, migrate: boolean, fn: (s: Awaited<ReturnType<typeof openPostgres>>) => Promise<T>): Promise<T> {
+async function withStore<T>(opts: { url?: string }, fn: (s: Awaited<ReturnType<typeof openPostgres>>) => Promise<T>): Promise<T> {
   const url = databaseUrl(opts);
   const unreachable = (e: Error) => new Error(redactor.redact(`cannot reach the database at ${safeUrl(url)}: ${e.message}`));
-  const store = await openPostgres(url, "berth-cli", pino({ level: "silent" }), migrate).catch((e: Error) => {
-    throw unreachable(e);
-  });
+  // Opening connects nothing: the first query does, and its error is classified below.
+  const store = await openPostgres(url, "berth-cli", pino({ level: "silent" }));
   try {
     return await fn(store).catch((e: Error & { code?: string }) => {
       // A refused or lost connection says which database; a query's own error stays as it is.
@@ -40,17 +40,18 @@ export function dbCommand(): Command {
     .description("apply the schema migrations not yet applied (berth serve also does, at start)")
     .option("--database-url <url>", "postgres:// URL (else BERTH_DATABASE_URL)")
     .action(async (o: { databaseUrl?: string }) => {
-      const before = await withStore({ url: o.databaseUrl }, false, (s) => s.schemaStatus());
-      await withStore({ url: o.databaseUrl }, true, async () => {});
-      const n = before.pending.length;
-      process.stdout.write(n ? `applied ${n} migration${n > 1 ? "s" : ""}: ${before.pending.map((m) => `${m.version} (${m.name})`).join(", ")}\n` : "the schema is up to date\n");
+      const done = await withStore({ url: o.databaseUrl }, (s) => s.migrate());
+      // What this call applied (a node starting meanwhile may apply some itself).
+      const applied = MIGRATIONS.filter((m) => done.includes(m.version));
+      const n = applied.length;
+      process.stdout.write(n ? `applied ${n} migration${n > 1 ? "s" : ""}: ${applied.map((m) => `${m.version} (${m.name})`).join(", ")}\n` : "the schema is up to date\n");
     });
   db.command("status")
     .description("schema version, the nodes and their leases, and which node owns how many sessions")
     .option("--database-url <url>", "postgres:// URL (else BERTH_DATABASE_URL)")
     .option("--json", "print JSON")
     .action(async (o: { databaseUrl?: string; json?: boolean }) => {
-      await withStore({ url: o.databaseUrl }, false, async (s) => {
+      await withStore({ url: o.databaseUrl }, async (s) => {
         const schema = await s.schemaStatus();
         const migrated = schema.pending.length === 0;
         const nodes = migrated ? await s.nodes() : [];

@@ -2,8 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import type { SessionState } from "../events/types.js";
+import type { SessionCluster } from "../sessions/cluster.js";
 import { LIVE_SESSION_STATES, type SessionRecord } from "../sessions/types.js";
 import { BerthError } from "../util/errors.js";
+import { runDir } from "../util/home.js";
 import type { ClusterStore } from "./types.js";
 
 // This berth node among others on one database (docs/scale-out.md):
@@ -37,7 +40,7 @@ export interface ClusterNodeDeps {
 /** What a command's caller gets back. */
 type Outcome = { value: unknown } | { error: { status: number; code: string; message: string } };
 
-export class ClusterNode {
+export class ClusterNode implements SessionCluster {
   private timer?: NodeJS.Timeout;
   private waiting = new Map<string, () => void>();
   private perSession = new Map<string, Promise<void>>();
@@ -50,8 +53,20 @@ export class ClusterNode {
 
   constructor(private readonly d: ClusterNodeDeps) {}
 
-  get id(): string {
+  get nodeId(): string {
     return this.d.store.nodeId;
+  }
+
+  ownerOf(sessionId: string): Promise<{ node: string; alive: boolean } | undefined> {
+    return this.d.store.ownerOf(sessionId);
+  }
+
+  ownedSessions(states: readonly SessionState[]): Promise<SessionRecord[]> {
+    return this.d.store.ownedSessions(states);
+  }
+
+  claimSession(sessionId: string, states: readonly SessionState[]): Promise<boolean> {
+    return this.d.store.claimSession(sessionId, states);
   }
 
   async start(): Promise<void> {
@@ -65,15 +80,15 @@ export class ClusterNode {
   }
 
   private markFile(node: string): string {
-    return join(this.d.home!, "run", node, "home-mark");
+    return join(runDir(this.d.home!, node), "home-mark");
   }
 
   /** A random mark in this node's run directory under BERTH_HOME, recorded with its lease. */
   private writeHomeMark(): string | undefined {
     if (!this.d.home) return undefined;
     const mark = randomBytes(12).toString("hex");
-    mkdirSync(join(this.d.home, "run", this.id), { recursive: true });
-    writeFileSync(this.markFile(this.id), mark, { mode: 0o600 });
+    mkdirSync(runDir(this.d.home, this.nodeId), { recursive: true });
+    writeFileSync(this.markFile(this.nodeId), mark, { mode: 0o600 });
     return mark;
   }
 
@@ -88,7 +103,7 @@ export class ClusterNode {
     if (!this.d.home) return [];
     const apart: string[] = [];
     for (const n of await this.d.store.nodes()) {
-      if (n.id === this.id || !n.alive || !n.homeMark) continue;
+      if (n.id === this.nodeId || !n.alive || !n.homeMark) continue;
       let seen: string | undefined;
       try {
         seen = readFileSync(this.markFile(n.id), "utf8");
@@ -101,7 +116,7 @@ export class ClusterNode {
       this.warnedHome.add(n.id);
       this.d.logger.warn(
         { node: n.id, home: this.d.home },
-        `node ${n.id} does not share this node's BERTH_HOME (its mark is not in ${this.d.home}/run/${n.id}): a session resumed here from it loses its workspace and its harness history; mount one shared filesystem at the same BERTH_HOME on every node (docs/scale-out.md)`,
+        `node ${n.id} does not share this node's BERTH_HOME (its mark is not in ${runDir(this.d.home, n.id)}): a session resumed here from it loses its workspace and its harness history; mount one shared filesystem at the same BERTH_HOME on every node (docs/scale-out.md)`,
       );
     }
     return apart;
@@ -150,7 +165,7 @@ export class ClusterNode {
   /** The node that runs a session when it is another live node; undefined when this node should act itself. */
   async remoteOwner(sessionId: string): Promise<string | undefined> {
     const o = await this.d.store.ownerOf(sessionId);
-    return o && o.alive && o.node !== this.id ? o.node : undefined;
+    return o && o.alive && o.node !== this.nodeId ? o.node : undefined;
   }
 
   /** Runs `kind` on the session's owner and returns its answer (or throws its error). */

@@ -129,7 +129,6 @@ export class EventLog {
 
   /** Commits what is queued and stops committing: call it before the store closes. */
   async close(): Promise<void> {
-    await Promise.all([...this.opening.values()].map((o) => o.done));
     await this.flush();
     this.closed = true;
     for (const set of this.subs.values()) for (const s of set) s.closed = true;
@@ -289,7 +288,6 @@ export class EventLog {
 
   /** Events with seq > after (a page), as wire events. */
   async read(sessionId: string, after: number, limit = 1000): Promise<WireEvent[]> {
-    await this.opening.get(sessionId)?.done;
     await this.flush();
     return (await this.store.eventsAfter(sessionId, after, limit)).map(toWire);
   }
@@ -324,7 +322,6 @@ export class EventLog {
    * append numbers from the store without a gap or a repeat.
    */
   async forget(sessionId: string): Promise<void> {
-    await this.opening.get(sessionId)?.done;
     await this.flush();
     this.seqs.delete(sessionId);
   }

@@ -159,13 +159,12 @@ export class SessionManager {
 
   /**
    * A call for a session another live node owns runs there (cluster/node.ts), and its answer
-   * (or error) is this call's. Undefined when this node should act itself: it runs the session,
-   * or no live node does.
+   * (or error) is this call's; `here` runs it on this node, which runs the session, or no live
+   * node does.
    */
-  private async viaOwner<T>(id: string, call: OwnerCall): Promise<{ value: T } | undefined> {
-    if (!this.cluster || this.live.has(id)) return undefined;
-    const node = await this.cluster.remoteOwner(id);
-    return node ? { value: await this.cluster.call<T>(node, id, call.kind, call) } : undefined;
+  private async atOwner<T>(id: string, call: OwnerCall, here: () => Promise<T>): Promise<T> {
+    const node = this.cluster && !this.live.has(id) ? await this.cluster.remoteOwner(id) : undefined;
+    return node ? this.cluster!.call<T>(node, id, call.kind, call) : here();
   }
 
   /** Runs a call another node sent for a session this node owns (never forwarded again). */
@@ -174,17 +173,17 @@ export class SessionManager {
     if (call?.kind !== kind) throw new BerthError(400, "invalid_command", `command ${kind} carries no matching arguments`);
     switch (call.kind) {
       case "postTurn":
-        return this.postTurn(id, call.input, true);
+        return this.postTurnHere(id, call.input);
       case "cancel":
-        return this.cancel(id, true);
+        return this.cancelHere(id);
       case "answerPermission":
-        return this.answerPermission(id, call.permissionId, call.answer, true);
+        return this.answerPermissionHere(id, call.permissionId, call.answer);
       case "end":
-        return this.end(id, true);
+        return this.endHere(id);
       case "seeded":
-        return this.seeded(id, call.by, true);
+        return this.seededHere(id, call.by);
       case "fork":
-        return this.fork(id, call.input, true);
+        return this.forkHere(id, call.input);
     }
   }
 
@@ -326,10 +325,12 @@ export class SessionManager {
    * now) and whose harness is primed with the conversation up to that turn. Its first event
    * names the session it was forked from; its ready event says the context was rebuilt.
    */
-  async fork(id: string, input: ForkInput = {}, here = false): Promise<SessionRecord> {
+  fork(id: string, input: ForkInput = {}): Promise<SessionRecord> {
     // The source's owner forks it (it knows the source's tokens to scrub from the copy, and whether a turn runs).
-    const remote = here ? undefined : await this.viaOwner<SessionRecord>(id, { kind: "fork", input });
-    if (remote) return remote.value;
+    return this.atOwner(id, { kind: "fork", input }, () => this.forkHere(id, input));
+  }
+
+  private async forkHere(id: string, input: ForkInput): Promise<SessionRecord> {
     const src = await this.get(id);
     const snaps = this.snapshots;
     if (!snaps) throw conflict("no_snapshot", "forking needs the workspace snapshots, and BERTH_TURN_SNAPSHOTS is off on this server");
@@ -370,7 +371,7 @@ export class SessionManager {
           live.primeWith = live.forkPrime;
           live.contextOnReady = "rebuilt";
         }
-        await this.seeded(record.id, "fork");
+        await this.seededHere(record.id, "fork");
       } catch (e) {
         await this.fail(live, "fork_failed", `could not copy the workspace of session ${id}: ${(e as Error).message}`);
       }
@@ -391,8 +392,11 @@ export class SessionManager {
   }
 
   /** An upload-seeded (or forked) session's workspace is in place: its harness starts now. */
-  async seeded(id: string, by: "upload" | "fork", here = false): Promise<void> {
-    if (!here && (await this.viaOwner(id, { kind: "seeded", by }))) return;
+  seeded(id: string, by: "upload" | "fork"): Promise<void> {
+    return this.atOwner(id, { kind: "seeded", by }, () => this.seededHere(id, by));
+  }
+
+  private async seededHere(id: string, by: "upload" | "fork"): Promise<void> {
     const live = this.live.get(id);
     const go = live?.awaitingSeed;
     const seed = (await this.deps.store.getSession(id))?.settings.seed;
@@ -555,9 +559,11 @@ export class SessionManager {
   }
 
   /** Ends a session: its process tree is gone when this resolves. The record and events stay. */
-  async end(id: string, here = false): Promise<SessionRecord> {
-    const remote = here ? undefined : await this.viaOwner<SessionRecord>(id, { kind: "end" });
-    if (remote) return remote.value;
+  end(id: string): Promise<SessionRecord> {
+    return this.atOwner(id, { kind: "end" }, () => this.endHere(id));
+  }
+
+  private async endHere(id: string): Promise<SessionRecord> {
     const row = await this.get(id);
     const live = this.live.get(id);
     if (live) {
@@ -590,9 +596,11 @@ export class SessionManager {
 
   // --- turns -----------------------------------------------------------------
 
-  async postTurn(id: string, input: PostTurnInput, here = false): Promise<{ turn: TurnRecord; created: boolean }> {
-    const remote = here ? undefined : await this.viaOwner<{ turn: TurnRecord; created: boolean }>(id, { kind: "postTurn", input });
-    if (remote) return remote.value;
+  postTurn(id: string, input: PostTurnInput): Promise<{ turn: TurnRecord; created: boolean }> {
+    return this.atOwner(id, { kind: "postTurn", input }, () => this.postTurnHere(id, input));
+  }
+
+  private async postTurnHere(id: string, input: PostTurnInput): Promise<{ turn: TurnRecord; created: boolean }> {
     const row = await this.get(id);
     const prompt = typeof input.prompt === "string" ? [{ type: "text", text: input.prompt }] : input.prompt;
     const live = this.live.get(id);
@@ -625,9 +633,11 @@ export class SessionManager {
   }
 
   /** Cancels the running turn (ACP session/cancel); queued turns stay queued. */
-  async cancel(id: string, here = false): Promise<{ turnId: string }> {
-    const remote = here ? undefined : await this.viaOwner<{ turnId: string }>(id, { kind: "cancel" });
-    if (remote) return remote.value;
+  cancel(id: string): Promise<{ turnId: string }> {
+    return this.atOwner(id, { kind: "cancel" }, () => this.cancelHere(id));
+  }
+
+  private async cancelHere(id: string): Promise<{ turnId: string }> {
     await this.get(id);
     const live = this.live.get(id);
     if (!live?.running || !live.agent || !live.acpSessionId)
@@ -640,9 +650,11 @@ export class SessionManager {
     return { turnId: live.running };
   }
 
-  async answerPermission(id: string, permissionId: string, answer: PermissionAnswer, here = false): Promise<{ permissionId: string; optionId: string | null }> {
-    const remote = here ? undefined : await this.viaOwner<{ permissionId: string; optionId: string | null }>(id, { kind: "answerPermission", permissionId, answer });
-    if (remote) return remote.value;
+  answerPermission(id: string, permissionId: string, answer: PermissionAnswer): Promise<{ permissionId: string; optionId: string | null }> {
+    return this.atOwner(id, { kind: "answerPermission", permissionId, answer }, () => this.answerPermissionHere(id, permissionId, answer));
+  }
+
+  private async answerPermissionHere(id: string, permissionId: string, answer: PermissionAnswer): Promise<{ permissionId: string; optionId: string | null }> {
     await this.get(id);
     const live = this.live.get(id);
     if (!live) throw notFound("permission_not_found", `no pending permission ${permissionId} in session ${id}`);
@@ -655,11 +667,12 @@ export class SessionManager {
   }
 
   /** Permission requests of the session waiting for an answer (0 when it is not live). */
-  async waitingForPermission(sessionId: string): Promise<number> {
-    const live = this.live.get(sessionId);
+  async waitingForPermission(s: SessionRecord): Promise<number> {
+    const live = this.live.get(s.id);
     if (live) return live.permissions.waiting;
-    // Live on another node: its log says what waits.
-    return this.cluster && (await this.cluster.remoteOwner(sessionId)) ? this.deps.store.pendingPermissions(sessionId) : 0;
+    // Live on another node: its log says what waits. (A session in no live state has no owner to ask about.)
+    if (!this.cluster || !LIVE_SESSION_STATES.includes(s.state)) return 0;
+    return (await this.cluster.remoteOwner(s.id)) ? this.deps.store.pendingPermissions(s.id) : 0;
   }
 
   async spent(sessionId: string): Promise<{ tokens: number; costUsd: number }> {

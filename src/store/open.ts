@@ -19,24 +19,22 @@ export function databasePassword(url: string): string | undefined {
   }
 }
 
-/** Opens PostgreSQL and applies its migrations (under a lock: nodes starting together apply them once). */
-export async function openPostgres(url: string, nodeId: string, logger: Logger, migrate = true): Promise<PostgresStore> {
+/** The PostgreSQL store (its driver loaded now); nothing connects until the first query. */
+export async function openPostgres(url: string, nodeId: string, logger: Logger): Promise<PostgresStore> {
   const { PostgresStore } = await import("./postgres.js");
-  const store = new PostgresStore({ url, nodeId, onListenerError: (e) => logger.warn({ err: e.message }, "database connection lost; reconnecting") });
-  if (migrate) {
-    const applied = await store.migrate().catch(async (e: Error) => {
-      await store.close().catch(() => {});
-      throw new Error(`PostgreSQL at ${safeUrl(url)}: ${e.message}`);
-    });
-    if (applied.length) logger.info({ applied }, "applied database migrations");
-  }
-  return store;
+  return new PostgresStore({ url, nodeId, onListenerError: (e) => logger.warn({ err: e.message }, "database connection lost; reconnecting") });
 }
 
+/** The server's store; PostgreSQL gets its migrations first (under a lock: nodes starting together apply them once). */
 export async function openStore(config: BerthConfig, logger: Logger): Promise<{ store: BerthStore; shared?: PostgresStore }> {
   const url = config.env.BERTH_DATABASE_URL;
   if (!url) return { store: new SqliteStore(config.dbPath) };
   const shared = await openPostgres(url, config.nodeId, logger);
+  const applied = await shared.migrate().catch(async (e: Error) => {
+    await shared.close().catch(() => {});
+    throw new Error(`PostgreSQL at ${safeUrl(url)}: ${e.message}`);
+  });
+  if (applied.length) logger.info({ applied }, "applied database migrations");
   return { store: shared, shared };
 }
 

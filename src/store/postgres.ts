@@ -54,30 +54,24 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
 
   // --- schema ------------------------------------------------------------------
 
-  /** Applies the migrations not yet applied, each in a transaction, under an advisory lock. Returns the versions applied. */
+  /**
+   * Applies the migrations not yet applied, each in its own transaction under an advisory lock
+   * (nodes starting together apply each once). Returns the versions applied.
+   */
   async migrate(): Promise<number[]> {
-    const c = await this.pool.connect();
     const done: number[] = [];
-    try {
-      await c.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
-      await c.query("CREATE TABLE IF NOT EXISTS berth_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
-      const have = new Set((await c.query<{ version: number }>("SELECT version FROM berth_schema")).rows.map((r) => r.version));
-      for (const m of MIGRATIONS) {
-        if (have.has(m.version)) continue;
-        await c.query("BEGIN");
-        try {
-          await c.query(m.sql);
-          await c.query("INSERT INTO berth_schema (version, name) VALUES ($1, $2)", [m.version, m.name]);
-          await c.query("COMMIT");
-          done.push(m.version);
-        } catch (e) {
-          await c.query("ROLLBACK");
-          throw new Error(`migration ${m.version} (${m.name}) failed: ${(e as Error).message}`);
-        }
-      }
-    } finally {
-      await c.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]).catch(() => {});
-      c.release();
+    for (const m of MIGRATIONS) {
+      const applied = await this.tx(async (c) => {
+        await c.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+        await c.query("CREATE TABLE IF NOT EXISTS berth_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+        if ((await c.query("SELECT 1 FROM berth_schema WHERE version = $1", [m.version])).rowCount) return false;
+        await c.query(m.sql).catch((e: Error) => {
+          throw new Error(`migration ${m.version} (${m.name}) failed: ${e.message}`);
+        });
+        await c.query("INSERT INTO berth_schema (version, name) VALUES ($1, $2)", [m.version, m.name]);
+        return true;
+      });
+      if (applied) done.push(m.version);
     }
     return done;
   }
