@@ -25,6 +25,15 @@ function nodeEnv(url: string, nodeId: string, mockUrl: string): Record<string, s
   return { BERTH_DATABASE_URL: url, BERTH_NODE_ID: nodeId, BERTH_NODE_LEASE_MS: String(LEASE_MS), ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: mockUrl, BERTH_MODEL: "claude-mock" };
 }
 
+/** Nodes A and B as two `berth serve` processes on a new database and one shared home; each talks to its own mock model. */
+async function twoNodes(mockA: string, mockB = mockA): Promise<[BerthProc, BerthProc]> {
+  const url = await pg.createDatabase();
+  const home = mkdtempSync(join(tmpdir(), "berth-nodes-"));
+  const a = await startBerth({ home, env: nodeEnv(url, "node-a", mockA) });
+  const b = await startBerth({ home, env: nodeEnv(url, "node-b", mockB) });
+  return [a, b];
+}
+
 /** Whether `pid` is a descendant of `ancestor` (its harness runs under that node's process). */
 function descendsFrom(pid: number, ancestor: number): boolean {
   for (let p = pid, i = 0; p > 1 && i < 64; i++) {
@@ -57,10 +66,7 @@ describe("two berth nodes on one PostgreSQL database", () => {
       script: toolLoopScript({ name: "bash", input: { command: "printf 'written on a' > out.txt && echo done", description: "Write out.txt" } }),
       requireKey: KEY,
     });
-    const url = await pg.createDatabase();
-    const home = mkdtempSync(join(tmpdir(), "berth-nodes-"));
-    a = await startBerth({ home, env: nodeEnv(url, "node-a", mock.url) });
-    b = await startBerth({ home, env: nodeEnv(url, "node-b", mock.url) });
+    [a, b] = await twoNodes(mock.url);
   });
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
@@ -129,10 +135,7 @@ describe("a node killed with SIGKILL mid-turn", () => {
   });
 
   it("B marks its session interrupted within the lease, every committed event is readable from B, and a resume on B completes a turn", async () => {
-    const url = await pg.createDatabase();
-    const home = mkdtempSync(join(tmpdir(), "berth-takeover-"));
-    const a = await startBerth({ home, env: nodeEnv(url, "node-a", hanging.url) });
-    const b = await startBerth({ home, env: nodeEnv(url, "node-b", normal.url) });
+    const [a, b] = await twoNodes(hanging.url, normal.url);
     try {
       const s = await a.client.createSession({ harness: "pi" });
       await collect(b.client, s.id, isReady);
@@ -187,10 +190,7 @@ describe("a node that stalls past its lease (SIGSTOP, as a long pause or a parti
   afterAll(async () => mock?.close());
 
   it("fences itself when it wakes: the session another node took over is stopped on it, and nothing it writes breaks the log", async () => {
-    const url = await pg.createDatabase();
-    const home = mkdtempSync(join(tmpdir(), "berth-fence-"));
-    const a = await startBerth({ home, env: nodeEnv(url, "node-a", mock.url) });
-    const b = await startBerth({ home, env: nodeEnv(url, "node-b", mock.url) });
+    const [a, b] = await twoNodes(mock.url);
     try {
       const s = await a.client.createSession({ harness: "pi" });
       await collect(b.client, s.id, isReady);
@@ -202,7 +202,8 @@ describe("a node that stalls past its lease (SIGSTOP, as a long pause or a parti
       expect(harness.some((p) => sessionPids(s.id).includes(p))).toBe(true);
       a.child.kill("SIGCONT");
       await until("A to stop the harness it no longer owns", async () => (sessionPids(s.id).length === 0 ? true : undefined), 10 * LEASE_MS);
-      expect(a.log()).toContain("stopping a session another node took over");
+      // pino writes A's log asynchronously: the line may reach the pipe after the harness is gone.
+      await until("A to log why it stopped the harness", async () => (a.log().includes("stopping a session another node took over") ? true : undefined), 5000);
       // The session is B's to resume, and its log is whole.
       expect((await b.client.request<any>("POST", `/v1/sessions/${s.id}/resume`)).status).toBe(202);
       await collect(b.client, s.id, (e) => e.type === "session.status" && (e.data as any).state === "ready" && (e.data as any).resumed === true);
