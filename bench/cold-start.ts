@@ -93,7 +93,7 @@ async function bareNode(): Promise<number> {
   return now() - t0;
 }
 
-/** Bare Node http server: spawn → first 200, for scale. */
+/** Bare Node http server: spawn → first 200 and idle RSS, for scale. */
 async function bareHttp(): Promise<{ health: number; rss: number }> {
   const src = `require("http").createServer((q,s)=>s.end("ok")).listen(0,"127.0.0.1",function(){process.stderr.write("listening on http://127.0.0.1:"+this.address().port+"\\n")})`;
   const t0 = now();
@@ -118,6 +118,29 @@ async function bareHttp(): Promise<{ health: number; rss: number }> {
   } finally {
     await stop(child);
   }
+}
+
+/**
+ * bench/agents/idle-core.ts bundled like the shipped bin (esbuild, better-sqlite3 external),
+ * beside node_modules so that it resolves: berth's front door, configuration, SQLite store,
+ * event log, logger and metrics registry, nothing else. Its idle RSS is the floor under any
+ * lazily loaded berth that still answers an honest /ready and /metrics.
+ */
+async function buildIdleCore(): Promise<string> {
+  const { build } = await import("esbuild");
+  const outfile = join(REPO, "node_modules", ".cache", "berth-bench", "idle-core.mjs");
+  await build({
+    entryPoints: [join(REPO, "bench", "agents", "idle-core.ts")],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    external: ["better-sqlite3"],
+    banner: { js: 'import { createRequire as __berthRequire } from "node:module"; const require = __berthRequire(import.meta.url);' },
+    logLevel: "warning",
+  });
+  return outfile;
 }
 
 /**
@@ -184,6 +207,8 @@ export async function run(): Promise<void> {
     { name: "berth, tsc output (`node dist/cli/main.js serve`)", argv: (p) => [process.execPath, CLI, "serve", "--port", String(p)], env: berthEnv, health: "/health", ready: "/ready" },
     { name: "berth, bundle (`node dist/bundle/berth.mjs serve`)", argv: (p) => [process.execPath, BUNDLE, "serve", "--port", String(p)], env: berthEnv, health: "/health", ready: "/ready" },
   ];
+  const idleCore = await buildIdleCore();
+  variants.push({ name: "for scale: berth's idle core alone (bench/agents/idle-core.ts, bundled)", argv: (p) => [process.execPath, idleCore, String(p)], env: berthEnv, health: "/health", ready: "/ready" });
   // BENCH_COLD_BEFORE=<checkout of an older berth, built>: its tsc output as one more variant, same run.
   const before = process.env.BENCH_COLD_BEFORE;
   if (before) {
