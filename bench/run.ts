@@ -17,6 +17,7 @@ const BENCHES: Record<string, { aliases: string[]; load: () => Promise<{ run(): 
   workspaces: { aliases: ["workspace", "files", "clone", "archive"], load: () => import("./workspaces.js") },
   "harness-integrity": { aliases: ["integrity"], load: () => import("./harness-integrity.js") },
   "scale-out": { aliases: ["nodes", "postgres", "cluster"], load: () => import("./scale-out.js") },
+  "session-list": { aliases: ["list", "sessions"], load: () => import("./session-list.js") },
 };
 
 function resolveName(arg: string): string | undefined {
