@@ -24,7 +24,7 @@ async function seed(s: BerthServer, root: string): Promise<void> {
     for (let t = 0; t < 3; t++)
       await s.store.insertTurn({ id: `turn_${id}_${t}`, sessionId: id, state: "completed", prompt: [], idempotencyKey: null, createdAt: new Date().toISOString() });
     for (let e = 1; e <= EVENTS; e++)
-      s.events.append(id, e % 20 === 0 ? { type: "model.call", data: { usage: { inputTokens: 100, outputTokens: 20 }, costUsd: 0.001 } } : { type: "message.delta", data: { text: "hello " } });
+      s.events.append(id, e % 20 === 0 ? { type: "model.call", data: { provider: "mock", status: 200, usage: { inputTokens: 100, outputTokens: 20 }, costUsd: 0.001 } } : { type: "message.delta", data: { text: "hello " } });
   }
   await s.events.flush();
 }

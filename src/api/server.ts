@@ -268,7 +268,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             response: { 200: z.object({ sessions: z.array(SessionView) }).describe("Sessions") },
           },
         },
-        async (req) => ({ sessions: await Promise.all((await d.manager.list(req.query.limit)).map((s) => sessionDto(s, d))) }),
+        async (req) => ({ sessions: await sessionDtos(await d.manager.list(req.query.limit), d) }),
       );
 
       r.get(
@@ -477,7 +477,15 @@ function turnDto(t: TurnRecord, d: Pick<ApiDeps, "redactor">): TurnView {
   return { ...view, prompt: JSON.parse(d.redactor.redact(JSON.stringify(view.prompt))) as TurnView["prompt"] };
 }
 
-async function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "events" | "manager">): Promise<SessionView> {
-  const [lastSeq, spent, turns, waitingForPermission] = await Promise.all([d.events.lastSeq(s.id), d.manager.spent(s.id), d.manager.turnCount(s.id), d.manager.waitingForPermission(s)]);
-  return toSessionView(s, lastSeq, () => spent, { waitingForPermission, turns });
+async function sessionDto(s: SessionRecord, d: Pick<ApiDeps, "manager">): Promise<SessionView> {
+  return (await sessionDtos([s], d))[0]!;
+}
+
+/** Views of many sessions: their tallies in one read, not several reads per session. */
+async function sessionDtos(rows: SessionRecord[], d: Pick<ApiDeps, "manager">): Promise<SessionView[]> {
+  const tallies = await d.manager.tallies(rows);
+  return rows.map((s) => {
+    const { lastSeq, spent, turns, waitingForPermission } = tallies.get(s.id)!;
+    return toSessionView(s, lastSeq, () => spent, { waitingForPermission, turns });
+  });
 }

@@ -57,8 +57,8 @@ export class ClusterNode implements SessionCluster {
     return this.d.store.nodeId;
   }
 
-  ownerOf(sessionId: string): Promise<{ node: string; alive: boolean } | undefined> {
-    return this.d.store.ownerOf(sessionId);
+  async ownerOf(sessionId: string): Promise<{ node: string; alive: boolean } | undefined> {
+    return (await this.d.store.ownersOf([sessionId])).get(sessionId);
   }
 
   ownedSessions(states: readonly SessionState[]): Promise<SessionRecord[]> {
@@ -164,8 +164,15 @@ export class ClusterNode implements SessionCluster {
 
   /** The node that runs a session when it is another live node; undefined when this node should act itself. */
   async remoteOwner(sessionId: string): Promise<string | undefined> {
-    const o = await this.d.store.ownerOf(sessionId);
+    const o = await this.ownerOf(sessionId);
     return o && o.alive && o.node !== this.nodeId ? o.node : undefined;
+  }
+
+  /** Of these sessions, those another live node runs (one query for a page of them). */
+  async remotelyOwned(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const owners = await this.d.store.ownersOf(ids);
+    return new Set([...owners].filter(([, o]) => o.alive && o.node !== this.nodeId).map(([id]) => id));
   }
 
   /** Runs `kind` on the session's owner and returns its answer (or throws its error). */

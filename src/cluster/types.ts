@@ -38,8 +38,8 @@ export interface ClusterStore {
   adoptOrphans(states: readonly SessionState[]): Promise<SessionRecord[]>;
   /** Makes this node the session's owner if it is in one of `states` (a resume); false when it is not. */
   claimSession(id: string, states: readonly SessionState[]): Promise<boolean>;
-  /** The session's owner and whether its lease holds. */
-  ownerOf(id: string): Promise<{ node: string; alive: boolean } | undefined>;
+  /** Each session's owner and whether its lease holds (sessions with none are left out). */
+  ownersOf(ids: readonly string[]): Promise<Map<string, { node: string; alive: boolean }>>;
   /** Sessions in `states` this node owns. */
   ownedSessions(states: readonly SessionState[]): Promise<SessionRecord[]>;
   sendCommand(node: string, sessionId: string, kind: string, args: string): Promise<string>;

@@ -292,6 +292,11 @@ export class EventLog {
     return (await this.store.eventsAfter(sessionId, after, limit)).map(toWire);
   }
 
+  /** The last number this log gave a session's events, if it numbers them (the session is live here); else undefined. */
+  numbered(sessionId: string): number | undefined {
+    return this.seqs.get(sessionId);
+  }
+
   async lastSeq(sessionId: string): Promise<number> {
     await this.opening.get(sessionId)?.done;
     return this.seqs.get(sessionId) ?? this.store.maxSeq(sessionId);

@@ -8,6 +8,8 @@ export interface SessionCluster {
   readonly nodeId: string;
   /** The node that runs the session when it is another live node; undefined when this node should act itself. */
   remoteOwner(sessionId: string): Promise<string | undefined>;
+  /** Of these sessions, those another live node runs. */
+  remotelyOwned(ids: readonly string[]): Promise<Set<string>>;
   /** Runs `kind` on `node` for the session and returns its answer, or throws its error. */
   call<T>(node: string, sessionId: string, kind: string, args: unknown): Promise<T>;
   ownerOf(sessionId: string): Promise<{ node: string; alive: boolean } | undefined>;

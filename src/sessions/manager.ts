@@ -42,6 +42,14 @@ import { materializeSkills } from "./skills.js";
 import { workspacePolicy, type WorkspacePolicy } from "./workspace.js";
 import type { SessionCluster } from "./cluster.js";
 
+/** What a session's view shows beside its record (sessions/views.ts). */
+export interface SessionViewTallies {
+  lastSeq: number;
+  turns: number;
+  spent: { tokens: number; costUsd: number };
+  waitingForPermission: number;
+}
+
 export interface PostTurnInput {
   prompt: string | unknown[];
   idempotencyKey?: string;
@@ -479,7 +487,7 @@ export class SessionManager {
   }
 
   private async newLive(id: string, spec: HarnessSpec, driver: SandboxDriver, route: ResolvedRoute, budget: BudgetLimits = {}): Promise<LiveSession> {
-    const spent = Object.keys(budget).length ? await this.deps.store.modelSpend(id) : undefined;
+    const spent = Object.keys(budget).length ? (await this.deps.store.sessionTallies([id])).get(id)?.spent : undefined;
     const live: LiveSession = {
       id,
       spec,
@@ -662,21 +670,29 @@ export class SessionManager {
   }
 
   /** What a session's model calls have used so far. */
-  turnCount(sessionId: string): Promise<number> {
-    return this.deps.store.turnCount(sessionId);
-  }
-
-  /** Permission requests of the session waiting for an answer (0 when it is not live). */
-  async waitingForPermission(s: SessionRecord): Promise<number> {
-    const live = this.live.get(s.id);
-    if (live) return live.permissions.waiting;
-    // Live on another node: its log says what waits. (A session in no live state has no owner to ask about.)
-    if (!this.cluster || !LIVE_SESSION_STATES.includes(s.state)) return 0;
-    return (await this.cluster.remoteOwner(s.id)) ? this.deps.store.pendingPermissions(s.id) : 0;
-  }
-
-  async spent(sessionId: string): Promise<{ tokens: number; costUsd: number }> {
-    return { ...(this.live.get(sessionId)?.budget.spent ?? (await this.deps.store.modelSpend(sessionId))) };
+  /**
+   * What the views of these sessions show beside their records, in one store read for all of
+   * them (and one owner lookup on a shared database): a session live here counts from memory
+   * (its log's numbering, its budget, its open permission requests); one live on another node
+   * shows the requests its log leaves unanswered.
+   */
+  async tallies(records: readonly SessionRecord[]): Promise<Map<string, SessionViewTallies>> {
+    if (records.length === 0) return new Map();
+    const stored = await this.deps.store.sessionTallies(records.map((r) => r.id));
+    // A session in no live state has no owner to ask about.
+    const elsewhere = this.cluster ? await this.cluster.remotelyOwned(records.filter((r) => !this.live.has(r.id) && LIVE_SESSION_STATES.includes(r.state)).map((r) => r.id)) : new Set<string>();
+    const out = new Map<string, SessionViewTallies>();
+    for (const { id } of records) {
+      const t = stored.get(id) ?? { lastSeq: 0, turns: 0, spent: { tokens: 0, costUsd: 0 }, pendingPermissions: 0 };
+      const live = this.live.get(id);
+      out.set(id, {
+        lastSeq: this.deps.events.numbered(id) ?? t.lastSeq,
+        turns: t.turns,
+        spent: { ...(live?.budget.spent ?? t.spent) },
+        waitingForPermission: live ? live.permissions.waiting : elsewhere.has(id) ? t.pendingPermissions : 0,
+      });
+    }
+    return out;
   }
 
   /** Each model call of the session lands in its log under the running turn. */

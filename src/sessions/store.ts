@@ -7,6 +7,17 @@ import type { SandboxRecord, SessionRecord, TurnRecord } from "./types.js";
 
 export type NewTurn = Omit<TurnRecord, "idx" | "stopReason" | "startedAt" | "endedAt">;
 
+/** What a session's view shows beside its record, counted from its log and its turns. */
+export interface SessionTallies {
+  /** The last stored event's number (0: none). */
+  lastSeq: number;
+  turns: number;
+  /** What its model calls used (its model.call events): the budget's starting point on resume. */
+  spent: { tokens: number; costUsd: number };
+  /** Permission requests its log shows unanswered (requested, not resolved). */
+  pendingPermissions: number;
+}
+
 export interface SessionStore {
   insertSession(s: SessionRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
@@ -22,15 +33,15 @@ export interface SessionStore {
   insertTurn(t: NewTurn): Promise<{ turn: TurnRecord; created: boolean }>;
   getTurn(id: string): Promise<TurnRecord | undefined>;
   listTurns(sessionId: string): Promise<TurnRecord[]>;
-  turnCount(sessionId: string): Promise<number>;
   turnsInStates(sessionId: string, states: readonly TurnState[]): Promise<TurnRecord[]>;
   startTurn(id: string): Promise<void>;
   endTurn(id: string, state: TurnState, stopReason: string | null): Promise<void>;
 
-  /** Permission requests of the session its log shows unanswered (requested, not resolved). */
-  pendingPermissions(sessionId: string): Promise<number>;
-  /** What a session's model calls have used so far (from its model.call events; the budget's starting point on resume). */
-  modelSpend(sessionId: string): Promise<{ tokens: number; costUsd: number }>;
+  /**
+   * The tallies of many sessions in one read (a page of GET /v1/sessions costs one query, not
+   * several per session); an id with nothing stored gets zeros.
+   */
+  sessionTallies(ids: readonly string[]): Promise<Map<string, SessionTallies>>;
 
   /** A sandbox this node started (a shared store keeps each node's apart). */
   insertSandbox(s: SandboxRecord): Promise<void>;

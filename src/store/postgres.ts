@@ -3,10 +3,10 @@ import pg from "pg";
 import type { ClusterCommand, ClusterStore, NodeLease } from "../cluster/types.js";
 import type { EventStore, StoredEvent } from "../events/store.js";
 import type { EventType, SessionState, TurnState } from "../events/types.js";
-import type { NewTurn, SessionStore } from "../sessions/store.js";
+import type { NewTurn, SessionStore, SessionTallies } from "../sessions/store.js";
 import type { SandboxRecord, SessionRecord, TurnRecord } from "../sessions/types.js";
 import { MIGRATION_LOCK, MIGRATIONS } from "./postgres-schema.js";
-import { camelCase, toSession, toTurn } from "./rows.js";
+import { camelCase, tallyMap, toSession, toTurn } from "./rows.js";
 
 // The shared store for several berth nodes (BERTH_DATABASE_URL=postgres://…): the same
 // records as the SQLite store, plus node leases, session owners and commands. Live events
@@ -216,22 +216,27 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
     return r.rows[0]?.m ?? 0;
   }
 
-  async pendingPermissions(sessionId: string): Promise<number> {
-    const r = await this.pool.query<{ n: number }>(
-      "SELECT (COUNT(*) FILTER (WHERE type = 'permission.requested') - COUNT(*) FILTER (WHERE type = 'permission.resolved'))::int AS n FROM events WHERE session_id = $1 AND type IN ('permission.requested', 'permission.resolved')",
-      [sessionId],
+  async sessionTallies(ids: readonly string[]): Promise<Map<string, SessionTallies>> {
+    // As in the SQLite store: last seq and turn count per id through their indexes, one pass
+    // over the page's model calls and permission events.
+    const r = await this.pool.query(
+      `SELECT ids.id,
+              COALESCE((SELECT MAX(seq) FROM events WHERE session_id = ids.id), 0) AS last_seq,
+              (SELECT COUNT(*) FROM turns WHERE session_id = ids.id) AS turns,
+              COALESCE(a.tokens, 0) AS tokens, COALESCE(a.cost, 0) AS cost, COALESCE(a.pending, 0) AS pending
+         FROM unnest($1::text[]) AS ids(id)
+         LEFT JOIN (
+           SELECT session_id,
+                  SUM(COALESCE((data::jsonb->'usage'->>'inputTokens')::numeric, 0) + COALESCE((data::jsonb->'usage'->>'outputTokens')::numeric, 0)) FILTER (WHERE type = 'model.call') AS tokens,
+                  SUM(COALESCE((data::jsonb->>'costUsd')::numeric, 0)) FILTER (WHERE type = 'model.call') AS cost,
+                  COUNT(*) FILTER (WHERE type = 'permission.requested') - COUNT(*) FILTER (WHERE type = 'permission.resolved') AS pending
+             FROM events
+            WHERE session_id = ANY($1::text[]) AND type IN ('model.call', 'permission.requested', 'permission.resolved')
+            GROUP BY session_id
+         ) AS a ON a.session_id = ids.id`,
+      [ids],
     );
-    return Math.max(0, r.rows[0]?.n ?? 0);
-  }
-
-  async modelSpend(sessionId: string): Promise<{ tokens: number; costUsd: number }> {
-    const r = await this.pool.query<{ tokens: string; cost: string }>(
-      `SELECT COALESCE(SUM(COALESCE((data::jsonb->'usage'->>'inputTokens')::numeric, 0) + COALESCE((data::jsonb->'usage'->>'outputTokens')::numeric, 0)), 0) AS tokens,
-              COALESCE(SUM(COALESCE((data::jsonb->>'costUsd')::numeric, 0)), 0) AS cost
-         FROM events WHERE session_id = $1 AND type = 'model.call'`,
-      [sessionId],
-    );
-    return { tokens: Number(r.rows[0]!.tokens), costUsd: Number(r.rows[0]!.cost) };
+    return tallyMap(r.rows);
   }
 
   // --- sessions ----------------------------------------------------------------
@@ -299,10 +304,6 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
 
   async listTurns(sessionId: string): Promise<TurnRecord[]> {
     return (await this.pool.query("SELECT * FROM turns WHERE session_id = $1 ORDER BY idx", [sessionId])).rows.map(toTurn);
-  }
-
-  async turnCount(sessionId: string): Promise<number> {
-    return Number((await this.pool.query<{ n: string }>("SELECT COUNT(*) AS n FROM turns WHERE session_id = $1", [sessionId])).rows[0]!.n);
   }
 
   async turnsInStates(sessionId: string, states: readonly TurnState[]): Promise<TurnRecord[]> {
@@ -419,13 +420,12 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
     return (r.rowCount ?? 0) > 0;
   }
 
-  async ownerOf(id: string): Promise<{ node: string; alive: boolean } | undefined> {
-    const r = await this.pool.query<{ node: string; alive: boolean | null }>(
-      "SELECT s.owner_node AS node, n.expires_at >= now() AS alive FROM sessions s LEFT JOIN nodes n ON n.id = s.owner_node WHERE s.id = $1 AND s.owner_node IS NOT NULL",
-      [id],
+  async ownersOf(ids: readonly string[]): Promise<Map<string, { node: string; alive: boolean }>> {
+    const r = await this.pool.query<{ id: string; node: string; alive: boolean | null }>(
+      "SELECT s.id, s.owner_node AS node, n.expires_at >= now() AS alive FROM sessions s LEFT JOIN nodes n ON n.id = s.owner_node WHERE s.id = ANY($1::text[]) AND s.owner_node IS NOT NULL",
+      [ids],
     );
-    const row = r.rows[0];
-    return row ? { node: row.node, alive: row.alive === true } : undefined;
+    return new Map(r.rows.map((row) => [row.id, { node: row.node, alive: row.alive === true }]));
   }
 
   async ownedSessions(states: readonly SessionState[]): Promise<SessionRecord[]> {

@@ -1,5 +1,6 @@
 // Rows to records, shared by both stores (their columns are the same).
 import type { SessionRecord, TurnRecord } from "../sessions/types.js";
+import type { SessionTallies } from "../sessions/store.js";
 
 type Row = Record<string, unknown>;
 
@@ -19,4 +20,14 @@ export function toSession(r: unknown): SessionRecord {
 export function toTurn(r: unknown): TurnRecord {
   const t = camelCase(r);
   return { ...t, prompt: JSON.parse(t.prompt as string) } as TurnRecord;
+}
+
+/** A tallies query's rows by session id (numbers may arrive as strings: PostgreSQL's bigint and numeric). */
+export function tallyMap(rows: { id: string; last_seq: number | string; turns: number | string; tokens: number | string; cost: number | string; pending: number | string }[]): Map<string, SessionTallies> {
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      { lastSeq: Number(r.last_seq), turns: Number(r.turns), spent: { tokens: Number(r.tokens), costUsd: Number(r.cost) }, pendingPermissions: Math.max(0, Number(r.pending)) },
+    ]),
+  );
 }

@@ -3,9 +3,9 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type { EventType, SessionState, TurnState } from "../events/types.js";
 import type { EventStore, StoredEvent } from "../events/store.js";
-import type { NewTurn, SessionStore } from "../sessions/store.js";
+import type { NewTurn, SessionStore, SessionTallies } from "../sessions/store.js";
 import type { SandboxRecord, SessionRecord, TurnRecord } from "../sessions/types.js";
-import { camelCase, toSession, toTurn } from "./rows.js";
+import { camelCase, tallyMap, toSession, toTurn } from "./rows.js";
 
 // The embedded store (docs/design.md, decision 2): one SQLite file in WAL mode. Writes are
 // synchronous, so "committed before fanned out" holds by construction: the event log
@@ -98,10 +98,23 @@ export class SqliteStore implements SessionStore, EventStore {
         "SELECT seq, ts, turn_id, type, data FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
       ),
       maxSeq: db.prepare("SELECT MAX(seq) AS m FROM events WHERE session_id = ?"),
-      modelSpend: db.prepare(
-        `SELECT COALESCE(SUM(COALESCE(json_extract(data, '$.usage.inputTokens'), 0) + COALESCE(json_extract(data, '$.usage.outputTokens'), 0)), 0) AS tokens,
-                COALESCE(SUM(COALESCE(json_extract(data, '$.costUsd'), 0)), 0) AS cost
-           FROM events WHERE session_id = ? AND type = 'model.call'`,
+      // Per id: the last seq and the turn count through their indexes, and one pass over the
+      // page's model calls and permission events for spend and unanswered requests.
+      tallies: db.prepare(
+        `SELECT ids.value AS id,
+                COALESCE((SELECT MAX(seq) FROM events WHERE session_id = ids.value), 0) AS last_seq,
+                (SELECT COUNT(*) FROM turns WHERE session_id = ids.value) AS turns,
+                COALESCE(a.tokens, 0) AS tokens, COALESCE(a.cost, 0) AS cost, COALESCE(a.pending, 0) AS pending
+           FROM json_each(@ids) AS ids
+           LEFT JOIN (
+             SELECT session_id,
+                    SUM(CASE WHEN type = 'model.call' THEN COALESCE(json_extract(data, '$.usage.inputTokens'), 0) + COALESCE(json_extract(data, '$.usage.outputTokens'), 0) ELSE 0 END) AS tokens,
+                    SUM(CASE WHEN type = 'model.call' THEN COALESCE(json_extract(data, '$.costUsd'), 0) ELSE 0 END) AS cost,
+                    SUM(CASE type WHEN 'permission.requested' THEN 1 WHEN 'permission.resolved' THEN -1 ELSE 0 END) AS pending
+               FROM events
+              WHERE session_id IN (SELECT value FROM json_each(@ids)) AND type IN ('model.call', 'permission.requested', 'permission.resolved')
+              GROUP BY session_id
+           ) AS a ON a.session_id = ids.value`,
       ),
       insertSession: db.prepare(
         `INSERT INTO sessions (id, harness, harness_version, model, tier, workspace, owns_workspace, state, config, acp_session_id, error, created_at, updated_at)
@@ -122,7 +135,6 @@ export class SqliteStore implements SessionStore, EventStore {
       getTurn: db.prepare("SELECT * FROM turns WHERE id = ?"),
       turnByKey: db.prepare("SELECT * FROM turns WHERE session_id = ? AND idempotency_key = ?"),
       listTurns: db.prepare("SELECT * FROM turns WHERE session_id = ? ORDER BY idx"),
-      turnCount: db.prepare("SELECT COUNT(*) AS n FROM turns WHERE session_id = ?"),
       turnsInStates: db.prepare(
         "SELECT * FROM turns WHERE session_id = ? AND state IN (SELECT value FROM json_each(?)) ORDER BY idx",
       ),
@@ -134,9 +146,6 @@ export class SqliteStore implements SessionStore, EventStore {
       deleteSandbox: db.prepare("DELETE FROM sandboxes WHERE id = ?"),
       assignSandbox: db.prepare("UPDATE sandboxes SET session_id = ? WHERE id = ?"),
       listSandboxes: db.prepare("SELECT * FROM sandboxes"),
-      pendingPermissions: db.prepare(
-        "SELECT COALESCE(SUM(CASE type WHEN 'permission.requested' THEN 1 WHEN 'permission.resolved' THEN -1 ELSE 0 END), 0) AS n FROM events WHERE session_id = ? AND type IN ('permission.requested', 'permission.resolved')",
-      ),
       countByState: db.prepare("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state"),
       ping: db.prepare("SELECT 1"),
     };
@@ -159,13 +168,9 @@ export class SqliteStore implements SessionStore, EventStore {
     });
   }
 
-  async modelSpend(sessionId: string): Promise<{ tokens: number; costUsd: number }> {
-    const r = this.stmts.modelSpend.get(sessionId) as { tokens: number; cost: number };
-    return { tokens: r.tokens, costUsd: r.cost };
-  }
-
-  async pendingPermissions(sessionId: string): Promise<number> {
-    return Math.max(0, (this.stmts.pendingPermissions.get(sessionId) as { n: number }).n);
+  async sessionTallies(ids: readonly string[]): Promise<Map<string, SessionTallies>> {
+    const rows = this.stmts.tallies.all({ ids: JSON.stringify(ids) }) as { id: string; last_seq: number; turns: number; tokens: number; cost: number; pending: number }[];
+    return tallyMap(rows);
   }
 
   async sessionCountsByState(): Promise<Record<string, number>> {
@@ -245,10 +250,6 @@ export class SqliteStore implements SessionStore, EventStore {
   async getTurn(id: string): Promise<TurnRecord | undefined> {
     const r = this.stmts.getTurn.get(id);
     return r ? toTurn(r) : undefined;
-  }
-
-  async turnCount(sessionId: string): Promise<number> {
-    return (this.stmts.turnCount.get(sessionId) as { n: number }).n;
   }
 
   async listTurns(sessionId: string): Promise<TurnRecord[]> {

@@ -206,7 +206,7 @@ describe("error shape for the framework's own errors", () => {
 describe("recovery from the previous run", () => {
   const deps = (recovered: Promise<void>) =>
     buildApi({
-      manager: { list: () => [] } as unknown as SessionManager,
+      manager: { list: () => [], tallies: async () => new Map() } as unknown as SessionManager,
       events: {} as EventLog,
       installer: {} as HarnessInstaller,
       redactor,

@@ -30,7 +30,7 @@ function memoryStore(nodeId: string, shared: Shared) {
     nodes: async () => shared.nodes ?? [],
     adoptOrphans: async () => [],
     claimSession: async () => true,
-    ownerOf: async () => undefined,
+    ownersOf: async () => new Map(),
     ownedSessions: async () => [],
     sendCommand: async (node: string, sessionId: string, kind: string, args: string) => {
       const id = String(++shared.next);

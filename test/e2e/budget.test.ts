@@ -74,6 +74,9 @@ describe("session budgets", () => {
       expect(err).toBeInstanceOf(BerthApiError);
       expect(err).toMatchObject({ status: 409, code: "budget_exceeded" });
       await berth.client.endSession(s.id);
+      // Ended, the session's spend is counted from its stored log: the same as its live budget said, in its view and in the list.
+      expect((await berth.client.getSession(s.id)).budget!.spent).toEqual(after.budget!.spent);
+      expect((await berth.client.listSessions()).find((x) => x.id === s.id)?.spent).toEqual(after.budget!.spent);
     }, 180_000);
   }
 

@@ -73,7 +73,7 @@ export function storeContract(name: string, open: () => Promise<AnyStore>): void
       expect(await t("t4", "a", null)).toMatchObject({ created: true, turn: { idx: 2 } });
       expect(await t("t5", "b", "k")).toMatchObject({ created: true, turn: { id: "t5", idx: 0 } });
       expect((await s.listTurns("a")).map((x) => x.id)).toEqual(["t1", "t3", "t4"]);
-      expect(await s.turnCount("a")).toBe(3);
+      expect((await s.sessionTallies(["a", "b"])).get("a")?.turns).toBe(3);
       expect(await s.getTurn("missing")).toBeUndefined();
       await s.close();
     });
@@ -133,23 +133,38 @@ export function storeContract(name: string, open: () => Promise<AnyStore>): void
       await s.close();
     });
 
-    it("sums a session's model spend from its model.call events", async () => {
+    it("tallies many sessions at once: last seq, turns, model spend, unanswered permission requests", async () => {
       const s = await open();
-      expect(await s.modelSpend("e")).toEqual({ tokens: 0, costUsd: 0 });
+      const zero = { lastSeq: 0, turns: 0, spent: { tokens: 0, costUsd: 0 }, pendingPermissions: 0 };
+      expect(await s.sessionTallies([])).toEqual(new Map());
+      // An id with nothing stored gets zeros (the page's sessions may have no events yet).
+      expect(await s.sessionTallies(["e"])).toEqual(new Map([["e", zero]]));
+      await s.insertSession(session("e"));
+      await s.insertSession(session("f"));
+      await s.insertTurn({ id: "t1", sessionId: "e", state: "queued", prompt: [], idempotencyKey: null, createdAt: "now" });
+      await s.insertTurn({ id: "t2", sessionId: "e", state: "queued", prompt: [], idempotencyKey: null, createdAt: "now" });
       await s.insertEvents([
         ev("e", 1, { type: "model.call", dataJson: JSON.stringify({ usage: { inputTokens: 100, outputTokens: 20 }, costUsd: 0.25 }) }),
         ev("e", 2, { type: "model.call", dataJson: JSON.stringify({ usage: { inputTokens: 5 } }) }),
+        // Only model.call events count as spend.
         ev("e", 3, { type: "message.delta", dataJson: JSON.stringify({ usage: { inputTokens: 1000 } }) }),
+        ev("e", 4, { type: "permission.requested" }),
+        ev("e", 5, { type: "permission.requested" }),
+        ev("e", 6, { type: "permission.resolved" }),
+        ev("f", 1, { type: "permission.requested" }),
+        ev("f", 2, { type: "model.call", dataJson: JSON.stringify({ usage: { inputTokens: 1, outputTokens: 1 }, costUsd: 0.5 }) }),
+        ev("g", 1, { type: "model.call", dataJson: JSON.stringify({ usage: { inputTokens: 7, outputTokens: 0 } }) }),
       ]);
-      expect(await s.modelSpend("e")).toEqual({ tokens: 125, costUsd: 0.25 });
-      await s.close();
-    });
-
-    it("counts the permission requests a session's log shows unanswered", async () => {
-      const s = await open();
-      expect(await s.pendingPermissions("e")).toBe(0);
-      await s.insertEvents([ev("e", 1, { type: "permission.requested" }), ev("e", 2, { type: "permission.requested" }), ev("e", 3, { type: "permission.resolved" }), ev("x", 1, { type: "permission.requested" })]);
-      expect(await s.pendingPermissions("e")).toBe(1);
+      expect(await s.sessionTallies(["e", "f", "nope"])).toEqual(
+        new Map([
+          ["e", { lastSeq: 6, turns: 2, spent: { tokens: 125, costUsd: 0.25 }, pendingPermissions: 1 }],
+          ["f", { lastSeq: 2, turns: 0, spent: { tokens: 2, costUsd: 0.5 }, pendingPermissions: 1 }],
+          ["nope", zero],
+        ]),
+      );
+      // A resolution without its request (a log cut short) never counts below zero.
+      await s.insertEvents([ev("h", 1, { type: "permission.resolved" })]);
+      expect((await s.sessionTallies(["h"])).get("h")?.pendingPermissions).toBe(0);
       await s.close();
     });
 

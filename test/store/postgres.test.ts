@@ -77,7 +77,10 @@ describe("PostgreSQL store", () => {
     await dead.leaveCluster();
     const [byB, byC] = await Promise.all([b.adoptOrphans(["starting", "ready", "running"]), c.adoptOrphans(["starting", "ready", "running"])]);
     expect([...byB, ...byC].map((s) => s.id).sort()).toEqual(["s1", "s2", "s3"]);
-    for (const s of byB) expect(await c.ownerOf(s.id)).toEqual({ node: "b", alive: true });
+    const owners = await c.ownersOf(byB.map((s) => s.id));
+    for (const s of byB) expect(owners.get(s.id)).toEqual({ node: "b", alive: true });
+    // The ended session keeps its dead owner (whose lease no longer holds); an unknown id has none.
+    expect(await c.ownersOf(["s4", "nope"])).toEqual(new Map([["s4", { node: "dead", alive: false }]]));
     // Adopted sessions are not orphans: asking again adopts nothing.
     expect(await c.adoptOrphans(["starting", "ready", "running"])).toEqual([]);
     expect((await b.ownedSessions(["running"])).map((s) => s.id).sort()).toEqual(byB.map((s) => s.id).sort());
