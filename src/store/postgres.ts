@@ -37,6 +37,8 @@ export interface SchemaStatus {
 export class PostgresStore implements SessionStore, EventStore, ClusterStore {
   readonly nodeId: string;
   private pool: pg.Pool;
+  /** What this node joined the cluster with, so that a rejoin writes the same row. */
+  private joined: { version: string; homeMark: string | null } = { version: "", homeMark: null };
   private listener?: pg.Client;
   private listening?: Promise<void>;
   private closed = false;
@@ -354,12 +356,8 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
     const prev = held.rows[0];
     if (prev && !(prev.host === hostname() && prev.pid !== null && prev.pid !== process.pid && !processAlive(prev.pid)))
       throw new Error(`node id ${this.nodeId} is in use by a running berth (${prev.host || "a host"}, pid ${prev.pid}; its lease has not expired); give each node its own --node-id`);
-    await this.pool.query(
-      `INSERT INTO nodes (id, started_at, heartbeat_at, expires_at, version, host, pid, home_mark)
-       VALUES ($1, now(), now(), now() + $2 * interval '1 millisecond', $3, $4, $5, $6)
-       ON CONFLICT (id) DO UPDATE SET started_at = now(), heartbeat_at = now(), expires_at = EXCLUDED.expires_at, version = EXCLUDED.version, host = EXCLUDED.host, pid = EXCLUDED.pid, home_mark = EXCLUDED.home_mark`,
-      [this.nodeId, leaseMs, version, hostname(), process.pid, homeMark ?? null],
-    );
+    this.joined = { version, homeMark: homeMark ?? null };
+    await this.upsertLease(leaseMs, true);
   }
 
   async renewLease(leaseMs: number): Promise<boolean> {
@@ -368,13 +366,20 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
       [this.nodeId, leaseMs],
     );
     if (r.rowCount) return true;
-    // Expired: rejoin (the caller fences what it ran meanwhile).
-    await this.pool.query(
-      `INSERT INTO nodes (id, started_at, heartbeat_at, expires_at, version, host, pid) VALUES ($1, now(), now(), now() + $2 * interval '1 millisecond', '', $3, $4)
-       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at`,
-      [this.nodeId, leaseMs, hostname(), process.pid],
-    );
+    // Expired (or its row deleted by an operator): rejoin as it joined (the caller fences what it ran meanwhile).
+    await this.upsertLease(leaseMs, false);
     return false;
+  }
+
+  /** This node's row as it joined: a fresh lease, its version, host, pid and home mark (`started`: a new run, not a rejoin). */
+  private async upsertLease(leaseMs: number, started: boolean): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO nodes (id, started_at, heartbeat_at, expires_at, version, host, pid, home_mark)
+       VALUES ($1, now(), now(), now() + $2 * interval '1 millisecond', $3, $4, $5, $6)
+       ON CONFLICT (id) DO UPDATE SET started_at = CASE WHEN $7 THEN now() ELSE nodes.started_at END, heartbeat_at = now(), expires_at = EXCLUDED.expires_at,
+         version = EXCLUDED.version, host = EXCLUDED.host, pid = EXCLUDED.pid, home_mark = EXCLUDED.home_mark`,
+      [this.nodeId, leaseMs, this.joined.version, hostname(), process.pid, this.joined.homeMark, started],
+    );
   }
 
   async leaveCluster(): Promise<void> {

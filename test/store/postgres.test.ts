@@ -64,6 +64,29 @@ describe("PostgreSQL store", () => {
     await Promise.all([a.close(), twin.close()]);
   });
 
+  it("a node whose row an operator deleted rejoins as it joined: its version and home mark are back, its start time kept on a lapse", async () => {
+    const { store: a, url } = await fresh("n1");
+    await a.joinCluster(60_000, "1.2.3", "mark-1");
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query("DELETE FROM nodes WHERE id = 'n1'");
+      expect(await a.renewLease(60_000)).toBe(false);
+      const recreated = (await a.nodes())[0]!;
+      expect(recreated).toMatchObject({ id: "n1", alive: true, version: "1.2.3", homeMark: "mark-1", pid: process.pid });
+      // A lapsed lease (not a deleted row) is renewed as lost but keeps when the node started.
+      await new Promise((r) => setTimeout(r, 20));
+      await a.leaveCluster();
+      expect(await a.renewLease(60_000)).toBe(false);
+      const rejoined = (await a.nodes())[0]!;
+      expect(rejoined).toMatchObject({ alive: true, version: "1.2.3", homeMark: "mark-1", startedAt: recreated.startedAt });
+      expect(rejoined.heartbeatAt > recreated.heartbeatAt).toBe(true);
+    } finally {
+      await admin.end();
+      await a.close();
+    }
+  });
+
   it("a dead node's live sessions go to exactly one of the nodes that look for orphans", async () => {
     const { store: dead, url } = await fresh("dead");
     await dead.joinCluster(60_000, "1");
