@@ -54,6 +54,7 @@ export const ERROR_CODES = [
   "invalid_answer",
   "invalid_option",
   "invalid_last_event_id",
+  "invalid_cursor",
   "harness_timeout",
   // files
   "invalid_path",

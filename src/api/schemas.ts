@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EVENT_DATA, EVENT_TYPES, type EventType } from "../events/types.js";
+import { EVENT_DATA, EVENT_TYPES, SESSION_STATES, type EventType } from "../events/types.js";
 import { ERROR_CODES } from "./error-codes.js";
 
 // The API's own schemas (errors, events, paths, harnesses); the session contract is
@@ -55,6 +55,19 @@ export const EventsQuery = z.object({
   // Checked by eventCursor(), with Last-Event-ID, so both refuse alike (invalid_last_event_id).
   after: z.string().optional().describe("Sequence number to resume after (digits); Last-Event-ID takes precedence"),
   limit: z.coerce.number().int().min(1).max(5000).optional(),
+});
+
+const STATE = `(${SESSION_STATES.join("|")})`;
+
+export const ListSessionsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).optional().describe("At most this many sessions (default 100)"),
+  // Checked by parseSessionCursor(): it must be a nextCursor this server gave (invalid_cursor).
+  before: z.string().optional().describe("The nextCursor of the previous page: the sessions listed after it"),
+  state: z
+    .string()
+    .regex(new RegExp(`^${STATE}(,${STATE})*$`), `a comma-separated list of session states (${SESSION_STATES.join(", ")})`)
+    .optional()
+    .describe("Only sessions in these states, comma-separated (e.g. ready,running)"),
 });
 
 export const SessionParams = z.object({ id: z.string().min(1).max(100) });

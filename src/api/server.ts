@@ -13,6 +13,7 @@ import type { Redactor } from "../secrets/redact.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { SessionRecord, TurnRecord } from "../sessions/types.js";
+import type { SessionState } from "../events/types.js";
 import {
   CreateSessionRequest,
   PermissionAnswerRequest,
@@ -25,7 +26,7 @@ import {
 import { toSessionView, toTurnView } from "../sessions/views.js";
 import { MIN_TOKEN_LENGTH } from "../config/config.js";
 import { BerthError } from "../util/errors.js";
-import { ConformanceReport, ErrorBody, EventPage, EventsQuery, Harness, PermissionParams, Provider, SessionParams, TurnDiff, TurnParams } from "./schemas.js";
+import { ConformanceReport, ErrorBody, EventPage, EventsQuery, Harness, ListSessionsQuery, PermissionParams, Provider, SessionParams, TurnDiff, TurnParams } from "./schemas.js";
 import type { ProviderListing } from "../providers/registry.js";
 import type { RecordedReport } from "../sandboxes/conformance-record.js";
 import { registerConsole } from "./console.js";
@@ -34,6 +35,7 @@ import { frameworkError, onClientError, onFrameworkError, sendError } from "./er
 import { hostAllowlist } from "./host-check.js";
 import { HTTP_LIMIT_DEFAULTS, serverOptions, type HttpLimits } from "./http-limits.js";
 import { eventCursor } from "./event-cursor.js";
+import { parseSessionCursor, sessionCursor } from "./session-cursor.js";
 import { streamEvents } from "./sse.js";
 import { registerFileRoutes, type FilesDeps } from "./files.js";
 import { tmpdir } from "node:os";
@@ -264,11 +266,29 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
             operationId: "listSessions",
             summary: "List sessions, newest first",
             tags: ["sessions"],
-            querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }),
-            response: { 200: z.object({ sessions: z.array(SessionView) }).describe("Sessions") },
+            description: "A page of sessions, newest first. When more follow, `nextCursor` is set: pass it as `before` for the next page (a keyset: no session is skipped or repeated while sessions are created).",
+            querystring: ListSessionsQuery,
+            response: {
+              200: z
+                .object({
+                  sessions: z.array(SessionView),
+                  nextCursor: z.string().optional().describe("Present when more sessions follow: the `before` of the next page"),
+                })
+                .describe("Sessions"),
+            },
           },
         },
-        async (req) => ({ sessions: await sessionDtos(await d.manager.list(req.query.limit), d) }),
+        async (req) => {
+          const limit = req.query.limit ?? 100;
+          const rows = await d.manager.list({
+            // One more than the page, to know whether another page follows.
+            limit: limit + 1,
+            ...(req.query.before !== undefined ? { before: parseSessionCursor(req.query.before) } : {}),
+            ...(req.query.state ? { states: [...new Set(req.query.state.split(","))] as SessionState[] } : {}),
+          });
+          const page = rows.slice(0, limit);
+          return { sessions: await sessionDtos(page, d), ...(rows.length > limit ? { nextCursor: sessionCursor(page.at(-1)!) } : {}) };
+        },
       );
 
       r.get(

@@ -1,6 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import { type Command, Option } from "commander";
-import type { CreateSessionRequest, Session, SessionInfo } from "berth-client";
+import type { CreateSessionRequest, Session, SessionInfo, SessionState } from "berth-client";
+import { SESSION_STATES } from "../events/types.js";
 import { PERMISSION_POLICIES } from "../sessions/contract.js";
 import { err } from "./color.js";
 import { argOrStdin, connect, printJson, remoteCommand, UsageError, wantsJson, whole } from "./common.js";
@@ -38,9 +39,18 @@ export function sessionsCommand(): Command {
   cmd
     .command("ls")
     .description("list sessions, newest first")
-    .option("--limit <n>", "at most this many", "100")
-    .action(async (opts: { limit: string }, c: Command) => {
-      const sessions = await connect(c).sessions({ limit: whole("--limit", opts.limit) });
+    .option("--limit <n>", "at most this many (per page with --all)", "100")
+    .option("--state <states>", `only sessions in these states, comma-separated (${SESSION_STATES.join(", ")})`)
+    .option("--all", "every session, page after page")
+    .action(async (opts: { limit: string; state?: string; all?: boolean }, c: Command) => {
+      const states = opts.state?.split(",");
+      const unknown = states?.find((st) => !(SESSION_STATES as readonly string[]).includes(st));
+      if (unknown !== undefined) throw new UsageError(`--state: '${unknown}' is not a session state; use ${SESSION_STATES.join(", ")}`);
+      const query = { limit: whole("--limit", opts.limit), ...(states ? { state: states as SessionState[] } : {}) };
+      const berth = connect(c);
+      let sessions: Session[] = [];
+      if (opts.all) for await (const s of berth.allSessions(query)) sessions.push(s);
+      else sessions = await berth.sessions(query);
       if (json(c)) return printJson({ sessions: sessions.map((s) => s.info) });
       printTable(
         ["ID", "STATE", "HARNESS", "MODEL", "TIER", "CREATED"],

@@ -32,7 +32,7 @@ import { WarmPool, type PoolEntry } from "./pool.js";
 import type { PoolSettings } from "./pool-config.js";
 import { planSession } from "./session-plan.js";
 import { StartPhases } from "./start-phases.js";
-import type { SessionStore } from "./store.js";
+import type { SessionListQuery, SessionStore } from "./store.js";
 import { TurnRunner, type LiveSession } from "./turn-runner.js";
 import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
 import { WorkspaceGuard } from "./workspace-guard.js";
@@ -724,8 +724,8 @@ export class SessionManager {
     return { row, ...(live?.proc ? { driver: live.driver, proc: live.proc } : {}), ...(runningTurn ? { runningTurn } : {}) };
   }
 
-  list(limit?: number): Promise<SessionRecord[]> {
-    return this.deps.store.listSessions(limit);
+  list(q: SessionListQuery = {}): Promise<SessionRecord[]> {
+    return this.deps.store.listSessions(q);
   }
 
   async turns(id: string): Promise<TurnRecord[]> {

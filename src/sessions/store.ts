@@ -7,6 +7,16 @@ import type { SandboxRecord, SessionRecord, TurnRecord } from "./types.js";
 
 export type NewTurn = Omit<TurnRecord, "idx" | "stopReason" | "startedAt" | "endedAt">;
 
+/** A page of sessions, newest first (created, then id: a keyset, so a page never skips or repeats one). */
+export interface SessionListQuery {
+  /** At most this many (default 100). */
+  limit?: number;
+  /** Only the sessions listed after this one. */
+  before?: { createdAt: string; id: string };
+  /** Only sessions in these states. */
+  states?: readonly SessionState[];
+}
+
 /** What a session's view shows beside its record, counted from its log and its turns. */
 export interface SessionTallies {
   /** The last stored event's number (0: none). */
@@ -21,8 +31,7 @@ export interface SessionTallies {
 export interface SessionStore {
   insertSession(s: SessionRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
-  /** Newest first. */
-  listSessions(limit?: number): Promise<SessionRecord[]>;
+  listSessions(q?: SessionListQuery): Promise<SessionRecord[]>;
   sessionsInStates(states: readonly SessionState[]): Promise<SessionRecord[]>;
   setSessionState(id: string, state: SessionState, error?: string | null): Promise<void>;
   setAcpSessionId(id: string, acpSessionId: string): Promise<void>;

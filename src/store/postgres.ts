@@ -3,7 +3,7 @@ import pg from "pg";
 import type { ClusterCommand, ClusterStore, NodeLease } from "../cluster/types.js";
 import type { EventStore, StoredEvent } from "../events/store.js";
 import type { EventType, SessionState, TurnState } from "../events/types.js";
-import type { NewTurn, SessionStore, SessionTallies } from "../sessions/store.js";
+import type { NewTurn, SessionListQuery, SessionStore, SessionTallies } from "../sessions/store.js";
 import type { SandboxRecord, SessionRecord, TurnRecord } from "../sessions/types.js";
 import { MIGRATION_LOCK, MIGRATIONS } from "./postgres-schema.js";
 import { camelCase, tallyMap, toSession, toTurn } from "./rows.js";
@@ -257,8 +257,14 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
     return r.rows[0] ? toSession(r.rows[0]) : undefined;
   }
 
-  async listSessions(limit = 100): Promise<SessionRecord[]> {
-    const r = await this.pool.query("SELECT * FROM sessions ORDER BY created_at DESC, id DESC LIMIT $1", [limit]);
+  async listSessions(q: SessionListQuery = {}): Promise<SessionRecord[]> {
+    const r = await this.pool.query(
+      `SELECT * FROM sessions
+        WHERE ($2::text IS NULL OR (created_at, id) < ($2::text, $3::text))
+          AND ($4::text[] IS NULL OR state = ANY($4::text[]))
+        ORDER BY created_at DESC, id DESC LIMIT $1`,
+      [q.limit ?? 100, q.before?.createdAt ?? null, q.before?.id ?? null, q.states ?? null],
+    );
     return r.rows.map(toSession);
   }
 

@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type { EventType, SessionState, TurnState } from "../events/types.js";
 import type { EventStore, StoredEvent } from "../events/store.js";
-import type { NewTurn, SessionStore, SessionTallies } from "../sessions/store.js";
+import type { NewTurn, SessionListQuery, SessionStore, SessionTallies } from "../sessions/store.js";
 import type { SandboxRecord, SessionRecord, TurnRecord } from "../sessions/types.js";
 import { camelCase, tallyMap, toSession, toTurn } from "./rows.js";
 
@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS sessions (
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
+-- Pages of GET /v1/sessions, newest first (added in 0.2; created on open in older stores too).
+CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS turns (
   id TEXT PRIMARY KEY,
   session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
@@ -121,7 +123,12 @@ export class SqliteStore implements SessionStore, EventStore {
          VALUES (@id, @harness, @harnessVersion, @model, @tier, @workspace, @ownsWorkspace, @state, @config, @acpSessionId, @error, @createdAt, @updatedAt)`,
       ),
       getSession: db.prepare("SELECT * FROM sessions WHERE id = ?"),
-      listSessions: db.prepare("SELECT * FROM sessions ORDER BY created_at DESC, id DESC LIMIT ?"),
+      listSessions: db.prepare(
+        `SELECT * FROM sessions
+          WHERE (@beforeAt IS NULL OR created_at < @beforeAt OR (created_at = @beforeAt AND id < @beforeId))
+            AND (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))
+          ORDER BY created_at DESC, id DESC LIMIT @limit`,
+      ),
       sessionsInStates: db.prepare("SELECT * FROM sessions WHERE state IN (SELECT value FROM json_each(?))"),
       setSessionState: db.prepare("UPDATE sessions SET state = ?, error = ?, updated_at = ? WHERE id = ?"),
       setAcpSession: db.prepare("UPDATE sessions SET acp_session_id = ?, updated_at = ? WHERE id = ?"),
@@ -210,8 +217,10 @@ export class SqliteStore implements SessionStore, EventStore {
     return r ? toSession(r) : undefined;
   }
 
-  async listSessions(limit = 100): Promise<SessionRecord[]> {
-    return this.stmts.listSessions.all(limit).map(toSession);
+  async listSessions(q: SessionListQuery = {}): Promise<SessionRecord[]> {
+    return this.stmts.listSessions
+      .all({ limit: q.limit ?? 100, beforeAt: q.before?.createdAt ?? null, beforeId: q.before?.id ?? null, states: q.states ? JSON.stringify(q.states) : null })
+      .map(toSession);
   }
 
   async sessionsInStates(states: readonly SessionState[]): Promise<SessionRecord[]> {

@@ -9,6 +9,7 @@ import type { HarnessInstaller } from "../../src/harnesses/installer.js";
 import type { SessionManager } from "../../src/sessions/manager.js";
 import { redactor } from "../../src/secrets/redact.js";
 import { createLogger } from "../../src/telemetry/logger.js";
+import { session } from "../store/contract.js";
 
 // The API surface without running a harness: auth, validation, error shapes, OpenAPI.
 let server: BerthServer;
@@ -200,6 +201,64 @@ describe("error shape for the framework's own errors", () => {
       expectError(await call("GET", `/v1/sessions/ses_none/events?after=${encodeURIComponent(bad)}`, { headers: { accept: "application/json" } }), 400, "invalid_last_event_id");
     }
     expectError(await call("GET", "/v1/sessions/ses_none/events?after=9007199254740991", { headers: { accept: "application/json" } }), 404, "session_not_found");
+  });
+});
+
+describe("session list pages", () => {
+  const list = async (q: string) => {
+    const res = await call("GET", `/v1/sessions${q}`);
+    expect(res.statusCode).toBe(200);
+    return JSON.parse(res.body) as { sessions: { id: string; state: string }[]; nextCursor?: string };
+  };
+
+  it("pages by cursor, newest first, each session once, and filters by state", async () => {
+    // Rows straight into the store: this is about the list, not about starting harnesses.
+    const ids = ["ses_page1", "ses_page2", "ses_page3", "ses_page4", "ses_page5"];
+    for (const id of ids) await server.store.insertSession(session(id, { createdAt: "2020-01-01T00:00:00.000Z", state: id.endsWith("2") || id.endsWith("4") ? "ended" : "interrupted" }));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await list(`?limit=2${cursor ? `&before=${cursor}` : ""}`);
+      seen.push(...page.sessions.map((x) => x.id).filter((id) => id.startsWith("ses_page")));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor && pages < 20);
+    expect(seen).toEqual([...ids].reverse());
+    // A full last page says no more follow only when none do: five sessions in pages of five.
+    const whole = await list("?limit=5&state=ended,interrupted");
+    expect(whole.sessions.map((x) => x.id)).toEqual([...ids].reverse());
+    expect(whole.nextCursor).toBeUndefined();
+    const ended = await list("?state=ended");
+    expect(ended.sessions.map((x) => x.id)).toEqual(["ses_page4", "ses_page2"]);
+    // Repeated states are one filter.
+    expect((await list("?state=ended,ended")).sessions).toHaveLength(2);
+    expect((await list("?limit=1&state=ended")).nextCursor).toEqual(expect.any(String));
+  });
+
+  it("refuses a cursor it did not give, without echoing it", async () => {
+    const forged = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+    const bad = [
+      "",
+      "not a cursor!",
+      "%27%20OR%201%3D1",
+      "A".repeat(301),
+      forged("not json"),
+      forged({ createdAt: "2020-01-01T00:00:00.000Z", id: "ses_x" }),
+      forged(["2020-01-01T00:00:00.000Z"]),
+      forged(["2020-01-01T00:00:00.000Z", "ses_x", "extra"]),
+      forged(["yesterday", "ses_x"]),
+      forged(["2020-01-01T00:00:00.000Z", "x' OR 1=1 --"]),
+      forged(["2020-01-01T00:00:00.000Z", "../../etc"]),
+      forged([1, 2]),
+    ];
+    for (const b of bad) {
+      const res = await call("GET", `/v1/sessions?before=${encodeURIComponent(b)}`);
+      expectError(res, 400, "invalid_cursor");
+      if (b.length > 3) expect(res.body).not.toContain(b);
+    }
+    for (const st of ["bogus", "ready,", ",ready", "READY", "ready;ended", "ready,,ended"]) expectError(await call("GET", `/v1/sessions?state=${encodeURIComponent(st)}`), 400, "invalid_request");
+    expectError(await call("GET", "/v1/sessions?before=a&before=b"), 400, "invalid_request");
   });
 });
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type BerthServer } from "../../src/app.js";
 import type { BerthEvent } from "../../src/events/types.js";
 import { startPostgres, type TestPostgres } from "../support/postgres.js";
+import { Berth } from "../../packages/client/src/index.js";
 import { BerthClient } from "./client.js";
 import { API_TOKEN, assertContiguous, collect, HARNESS_CACHE, isReady, runCli } from "./helpers.js";
 import { useMinimalHarness } from "./minimal-harness.js";
@@ -74,6 +75,30 @@ describe("20 sessions over two nodes", () => {
     }
     expect(await nodes[0]!.store.sessionCountsByState()).toEqual({ ended: SESSIONS });
   }, 300_000);
+
+  it("the SDK and `berth sessions ls --all` page through every session from either node, each once, newest first; a state filter and a bad one", async () => {
+    const all = (await nodes[0]!.store.listSessions({ limit: 1000 })).map((r) => r.id);
+    expect(all).toHaveLength(SESSIONS);
+    for (const n of nodes) {
+      const berth = Berth.connect({ baseUrl: n.url, token: API_TOKEN });
+      const seen: string[] = [];
+      for await (const s of berth.allSessions({ limit: 6 })) seen.push(s.id);
+      expect(seen).toEqual(all);
+      const first = await berth.sessionPage({ limit: 6, state: "ended" });
+      expect(first.sessions.map((s) => s.id)).toEqual(all.slice(0, 6));
+      expect(first.nextCursor).toEqual(expect.any(String));
+      expect((await berth.sessionPage({ limit: 6, before: first.nextCursor! })).sessions.map((s) => s.id)).toEqual(all.slice(6, 12));
+      expect(await berth.sessions({ state: ["running", "ready"] })).toEqual([]);
+    }
+    const env = { BERTH_URL: nodes[1]!.url, BERTH_TOKEN: API_TOKEN };
+    const ls = await runCli(["sessions", "ls", "--all", "--limit", "7", "--state", "ended", "--json"], env);
+    expect(ls.status, ls.stderr).toBe(0);
+    expect(JSON.parse(ls.stdout).sessions.map((s: { id: string }) => s.id)).toEqual(all);
+    const bad = await runCli(["sessions", "ls", "--state", "ended,bogus"], env);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bad.stderr).toMatch(/'bogus' is not a session state/);
+  });
 
   it("berth db status shows the schema, both nodes' live leases and the sessions by owner; migrate on a fresh database applies every migration once", async () => {
     const status = await runCli(["db", "status", "--json"], { BERTH_DATABASE_URL: url });

@@ -45,9 +45,40 @@ export function storeContract(name: string, open: () => Promise<AnyStore>): void
       for (const [i, id] of ["a", "b", "c"].entries()) await s.insertSession(session(id, { createdAt: `2026-01-0${i + 1}T00:00:00.000Z` }));
       await s.setSessionState("b", "ended");
       expect((await s.listSessions()).map((r) => r.id)).toEqual(["c", "b", "a"]);
-      expect((await s.listSessions(2)).map((r) => r.id)).toEqual(["c", "b"]);
+      expect((await s.listSessions({ limit: 2 })).map((r) => r.id)).toEqual(["c", "b"]);
       expect((await s.sessionsInStates(["starting", "ready", "running"])).map((r) => r.id).sort()).toEqual(["a", "c"]);
       expect(await s.sessionCountsByState()).toEqual({ starting: 2, ended: 1 });
+      await s.close();
+    });
+
+    it("pages sessions by keyset: sessions created in the same millisecond are neither skipped nor repeated; a state filter pages alike", async () => {
+      const s = await open();
+      const at = (d: number) => `2026-02-0${d}T00:00:00.000Z`;
+      // Five in one millisecond (ids break the tie), one before, one after.
+      const rows = [session("x0", { createdAt: at(1) }), ...["m1", "m2", "m3", "m4", "m5"].map((id) => session(id, { createdAt: at(2) })), session("z9", { createdAt: at(3) })];
+      for (const r of rows) await s.insertSession(r);
+      await s.setSessionState("m2", "ended");
+      await s.setSessionState("m4", "ended");
+      const pages = async (states?: ("starting" | "ended")[]) => {
+        const seen: string[][] = [];
+        let before: { createdAt: string; id: string } | undefined;
+        for (;;) {
+          const page = await s.listSessions({ limit: 2, ...(before ? { before } : {}), ...(states ? { states } : {}) });
+          if (page.length === 0) return seen;
+          seen.push(page.map((r) => r.id));
+          before = { createdAt: page.at(-1)!.createdAt, id: page.at(-1)!.id };
+        }
+      };
+      expect(await pages()).toEqual([["z9", "m5"], ["m4", "m3"], ["m2", "m1"], ["x0"]]);
+      expect(await pages(["ended"])).toEqual([["m4", "m2"]]);
+      expect(await pages(["starting"])).toEqual([["z9", "m5"], ["m3", "m1"], ["x0"]]);
+      // A session created while paging (newer than the cursor) does not shift the pages that follow.
+      const first = await s.listSessions({ limit: 3 });
+      await s.insertSession(session("new", { createdAt: at(4) }));
+      expect((await s.listSessions({ limit: 3, before: { createdAt: first.at(-1)!.createdAt, id: first.at(-1)!.id } })).map((r) => r.id)).toEqual(["m3", "m2", "m1"]);
+      // A cursor may name a session since deleted: the keyset still holds.
+      expect((await s.listSessions({ before: { createdAt: at(2), id: "m35" } })).map((r) => r.id)).toEqual(["m3", "m2", "m1", "x0"]);
+      expect(await s.listSessions({ states: [] })).toEqual([]);
       await s.close();
     });
 

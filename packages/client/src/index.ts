@@ -4,7 +4,14 @@ import { BerthError } from "./errors.js";
 import { followEvents, type FollowOptions } from "./events.js";
 import { Session } from "./session.js";
 import { Transport, type ConnectOptions, type Upload } from "./transport.js";
-import type { BerthEvent, ConformanceReport, CreateSessionRequest, Harness, Provider, SessionInfo } from "./types.js";
+import type { BerthEvent, ConformanceReport, CreateSessionRequest, Harness, Provider, SessionInfo, SessionState } from "./types.js";
+
+export interface SessionListOptions {
+  /** Sessions per page (default 100, at most 1000). */
+  limit?: number;
+  /** Only sessions in this state, or in any of these. */
+  state?: SessionState | SessionState[];
+}
 
 export class Berth {
   private constructor(private readonly t: Transport) {}
@@ -38,10 +45,30 @@ export class Berth {
     return new Session(this.t, await this.t.json<SessionInfo>("GET", `/v1/sessions/${encodeURIComponent(id)}`));
   }
 
-  /** Sessions, newest first. */
-  async sessions(o: { limit?: number } = {}): Promise<Session[]> {
-    const q = o.limit ? `?limit=${o.limit}` : "";
-    return (await this.t.json<{ sessions: SessionInfo[] }>("GET", `/v1/sessions${q}`)).sessions.map((s) => new Session(this.t, s));
+  /** One page of sessions, newest first (`limit`, default 100; `state` to filter). */
+  async sessions(o: SessionListOptions = {}): Promise<Session[]> {
+    return (await this.sessionPage(o)).sessions;
+  }
+
+  /** One page of sessions and, when more follow, the cursor of the next: pass it as `before`. */
+  async sessionPage(o: SessionListOptions & { before?: string } = {}): Promise<{ sessions: Session[]; nextCursor?: string }> {
+    const q = new URLSearchParams();
+    if (o.limit) q.set("limit", String(o.limit));
+    if (o.state) q.set("state", [o.state].flat().join(","));
+    if (o.before) q.set("before", o.before);
+    const query = q.toString() ? `?${q}` : "";
+    const page = await this.t.json<{ sessions: SessionInfo[]; nextCursor?: string }>("GET", `/v1/sessions${query}`);
+    return { sessions: page.sessions.map((s) => new Session(this.t, s)), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  }
+
+  /** Every session (in `state`, if given), newest first, read a page (`limit`) at a time. */
+  async *allSessions(o: SessionListOptions = {}): AsyncGenerator<Session, void, undefined> {
+    let before: string | undefined;
+    do {
+      const page = await this.sessionPage({ ...o, ...(before ? { before } : {}) });
+      yield* page.sessions;
+      before = page.nextCursor;
+    } while (before);
   }
 
   /** A session's events by id, without reading the session first (see Session.events). */

@@ -114,7 +114,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List sessions, newest first */
+        /**
+         * List sessions, newest first
+         * @description A page of sessions, newest first. When more follow, `nextCursor` is set: pass it as `before` for the next page (a keyset: no session is skipped or repeated while sessions are created).
+         */
         get: operations["listSessions"];
         put?: never;
         /**
@@ -373,7 +376,7 @@ export type components = {
                  * @description Machine-readable; stable across versions
                  * @enum {string}
                  */
-                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "invalid_git_source" | "git_host_not_allowed" | "workspace_clone_failed" | "workspace_upload_timeout" | "session_ending" | "fork_failed" | "skills_unsupported" | "invalid_skill" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "harness_timeout" | "invalid_path" | "path_not_found" | "not_a_directory" | "is_a_directory" | "not_a_regular_file" | "path_escapes_workspace" | "protected_path" | "invalid_range" | "turn_running" | "session_ended" | "invalid_archive" | "unsafe_archive" | "upload_too_large" | "files_failed" | "files_unavailable" | "files_timeout" | "recovery_failed" | "starting_failed" | "internal_error" | "owner_unreachable" | "invalid_command";
+                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "invalid_git_source" | "git_host_not_allowed" | "workspace_clone_failed" | "workspace_upload_timeout" | "session_ending" | "fork_failed" | "skills_unsupported" | "invalid_skill" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "invalid_cursor" | "harness_timeout" | "invalid_path" | "path_not_found" | "not_a_directory" | "is_a_directory" | "not_a_regular_file" | "path_escapes_workspace" | "protected_path" | "invalid_range" | "turn_running" | "session_ended" | "invalid_archive" | "unsafe_archive" | "upload_too_large" | "files_failed" | "files_unavailable" | "files_timeout" | "recovery_failed" | "starting_failed" | "internal_error" | "owner_unreachable" | "invalid_command";
                 /** @description One sentence saying what went wrong and what to do */
                 message: string;
             };
@@ -1665,7 +1668,12 @@ export interface operations {
     listSessions: {
         parameters: {
             query?: {
+                /** @description At most this many sessions (default 100) */
                 limit?: number;
+                /** @description The nextCursor of the previous page: the sessions listed after it */
+                before?: string;
+                /** @description Only sessions in these states, comma-separated (e.g. ready,running) */
+                state?: string;
             };
             header?: never;
             path?: never;
@@ -1681,6 +1689,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         sessions: components["schemas"]["Session"][];
+                        /** @description Present when more sessions follow: the `before` of the next page */
+                        nextCursor?: string;
                     };
                 };
             };
