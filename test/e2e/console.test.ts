@@ -192,6 +192,15 @@ describe("the console in a real browser", () => {
     await page.getByRole("link", { name: "Sessions" }).click();
     await page.locator("tbody tr").nth(2).waitFor();
     await page.screenshot({ path: join(SHOTS, "console-sessions.png") });
+    // The state filter is the server's (?state=): only ended sessions, the one Claude session ended above among them.
+    const all = await page.locator("tbody tr").count();
+    await page.getByLabel("Filter by state").selectOption("ended");
+    await page.waitForFunction((n) => document.querySelectorAll("tbody tr").length < n, all);
+    const rows = await page.locator("tbody tr").count();
+    expect(rows).toBeGreaterThan(0);
+    expect(await page.locator("tbody tr .badge.state-ended").count()).toBe(rows);
+    // Fewer sessions than a page: nothing more to show.
+    expect(await page.getByRole("button", { name: "Show more" }).count()).toBe(0);
     await page.close();
   });
 

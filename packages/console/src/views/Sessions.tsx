@@ -3,11 +3,25 @@ import type { Berth, SessionInfo } from "berth-client";
 import { href, navigate } from "../router.js";
 import { age, StateBadge, usePoll, Head } from "./common.js";
 
+/** Sessions shown at first, and added by each "Show more" (the API's page holds at most 1000). */
+const PAGE = 200;
+const MAX_PAGE = 1000;
+
 export function Sessions({ berth }: { berth: Berth }) {
-  const { data, error } = usePoll(async () => (await berth.sessions({ limit: 200 })).map((s) => s.info), 2000);
   const [state, setState] = useState("");
   const [harness, setHarness] = useState("");
-  const sessions = useMemo(() => (data ?? []).filter((s) => (!state || s.state === state) && (!harness || s.harness === harness)), [data, state, harness]);
+  const [limit, setLimit] = useState(PAGE);
+  // The state filter is the server's, so it finds sessions beyond the first page.
+  const { data: page, error } = usePoll(
+    async () => {
+      const p = await berth.sessionPage({ limit, ...(state ? { state: state as SessionInfo["state"] } : {}) });
+      return { sessions: p.sessions.map((s) => s.info), more: p.nextCursor !== undefined };
+    },
+    2000,
+    [limit, state],
+  );
+  const data = page?.sessions;
+  const sessions = useMemo(() => (data ?? []).filter((s) => !harness || s.harness === harness), [data, harness]);
   const harnesses = [...new Set((data ?? []).map((s) => s.harness))].sort();
   return (
     <section aria-labelledby="sessions-h">
@@ -47,6 +61,14 @@ export function Sessions({ berth }: { berth: Berth }) {
           </table>
         </div>
       )}
+      {page?.more &&
+        (limit < MAX_PAGE ? (
+          <button type="button" onClick={() => setLimit(Math.min(limit + PAGE, MAX_PAGE))}>
+            Show more
+          </button>
+        ) : (
+          <p className="muted">Older sessions: `berth sessions ls --all`, or the API's `nextCursor`.</p>
+        ))}
     </section>
   );
 }
