@@ -24,6 +24,7 @@ import { OciDriver } from "./sandboxes/oci.js";
 import { redactor } from "./secrets/redact.js";
 import { SessionManager } from "./sessions/manager.js";
 import { removePoolLeftovers } from "./sessions/pool.js";
+import { Retention } from "./sessions/retention.js";
 import { loadPoolSettings } from "./sessions/pool-config.js";
 import { workspacePolicy } from "./sessions/workspace.js";
 import { databasePassword, openStore, type BerthStore } from "./store/open.js";
@@ -178,6 +179,11 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     await events.watch();
     await cluster.start();
   }
+  // Sessions past BERTH_RETENTION_DAYS are deleted, rows and files (swept once recovery is done).
+  const retentionDays = config.env.BERTH_RETENTION_DAYS;
+  const retention = retentionDays
+    ? new Retention({ store, events, home: config.home, retentionMs: retentionDays * 86_400_000, live: () => manager.liveIds(), logger, purged: (n) => metrics.sessionsPurgedTotal.inc(n) })
+    : undefined;
   // The previous run's leftovers, after listening (the engine client alone takes ~0.3 s to
   // load): /health answers at once, /ready and every /v1 request wait for this.
   const recovered = (async () => {
@@ -197,6 +203,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
     if (leftovers) logger.info({ leftovers }, "removed the previous run's pool entry directories");
     // Pools fill only now, so a refill never races the reaping.
     manager.startPools();
+    retention?.start();
   })();
   recovered.catch((e: unknown) => logger.error({ err: e }, "recovery from the previous run failed; /v1 answers 503 recovery_failed"));
   let recovering = true;
@@ -268,6 +275,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BerthServer>
   const close = () =>
     (closing ??= (async () => {
       await recovered.catch(() => {});
+      await retention?.stop();
       await manager.shutdown();
       // The lease goes at once: other nodes need not wait for it to expire.
       await cluster?.stop();

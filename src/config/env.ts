@@ -53,6 +53,13 @@ const cpus = z
   .transform(Number)
   .refine((n) => n >= 0.01 && n <= 100_000, "a number of CPUs (e.g. 1 or 0.5, at least 0.01)");
 
+/** Days, fractions allowed (0.5 is twelve hours; 0.00002, about two seconds, for tests). */
+const days = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, "a number of days (e.g. 30, or 0.5), at least 0.00001")
+  .transform(Number)
+  .refine((n) => n >= 0.00001 && n <= 36_500, "a number of days (e.g. 30, or 0.5), at least 0.00001");
+
 /** "2g", "512m", "1073741824" → bytes. */
 export function parseBytes(s: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(s);
@@ -111,6 +118,11 @@ export const ENV = {
   BERTH_TURN_FIRST_EVENT_TIMEOUT_MS: variable(millis, "`300000`", "longest a turn may wait for its first event"),
   BERTH_MAX_CONCURRENT_STARTS: variable(wholeNumber(0), "twice the CPUs", "sandboxes starting at once (0: no limit); more wait their turn"),
   BERTH_TURN_SNAPSHOTS: variable(flag, "on", "snapshot the workspace at each turn's start and end, for its diff and workspace.changed (off: no snapshots)"),
+  BERTH_RETENTION_DAYS: variable(
+    days,
+    "unset: kept",
+    "sessions ended, failed or interrupted this long ago (by their last change) are deleted with their events, turns, home, snapshots and berth-made workspace; never a caller's workspace",
+  ),
   BERTH_IDLE_GC_MS: variable(wholeNumber(0), "`10000`", "one full garbage collection this long after the last live session ends (0: leave it to V8)"),
   BERTH_SKILLS_DIR: variable(text, "unset", "the operator's Agent Skills (one folder with a SKILL.md each), which sessions name in `skills`"),
   BERTH_MAX_UPLOAD_BYTES: variable(wholeNumber(1), "`1073741824` (1 GiB)", "most bytes of file content one upload (a file, or an archive uncompressed) may hold"),

@@ -737,6 +737,11 @@ export class SessionManager {
     return this.live.size;
   }
 
+  /** The sessions live on this node. */
+  liveIds(): IterableIterator<string> {
+    return this.live.keys();
+  }
+
   // --- helpers -------------------------------------------------------------------
 
   /**

@@ -17,6 +17,17 @@ export interface SessionListQuery {
   states?: readonly SessionState[];
 }
 
+/** Which sessions retention deletes: in one of `states`, not updated since `updatedBefore`, none of `keep`. */
+export interface PurgeQuery {
+  states: readonly SessionState[];
+  /** An ISO time. */
+  updatedBefore: string;
+  /** At most this many per call. */
+  limit: number;
+  /** Ids never deleted (the sessions live on this node). */
+  keep?: readonly string[];
+}
+
 /** What a session's view shows beside its record, counted from its log and its turns. */
 export interface SessionTallies {
   /** The last stored event's number (0: none). */
@@ -51,6 +62,9 @@ export interface SessionStore {
    * several per session); an id with nothing stored gets zeros.
    */
   sessionTallies(ids: readonly string[]): Promise<Map<string, SessionTallies>>;
+
+  /** Deletes the sessions `q` names with their turns and events, atomically; returns their records (their files are the caller's). */
+  purgeSessions(q: PurgeQuery): Promise<SessionRecord[]>;
 
   /** A sandbox this node started (a shared store keeps each node's apart). */
   insertSandbox(s: SandboxRecord): Promise<void>;

@@ -3,7 +3,7 @@ import pg from "pg";
 import type { ClusterCommand, ClusterStore, NodeLease } from "../cluster/types.js";
 import type { EventStore, StoredEvent } from "../events/store.js";
 import type { EventType, SessionState, TurnState } from "../events/types.js";
-import type { NewTurn, SessionListQuery, SessionStore, SessionTallies } from "../sessions/store.js";
+import type { NewTurn, PurgeQuery, SessionListQuery, SessionStore, SessionTallies } from "../sessions/store.js";
 import type { SandboxRecord, SessionRecord, TurnRecord } from "../sessions/types.js";
 import { MIGRATION_LOCK, MIGRATIONS } from "./postgres-schema.js";
 import { camelCase, tallyMap, toSession, toTurn } from "./rows.js";
@@ -264,6 +264,25 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
           AND ($4::text[] IS NULL OR state = ANY($4::text[]))
         ORDER BY created_at DESC, id DESC LIMIT $1`,
       [q.limit ?? 100, q.before?.createdAt ?? null, q.before?.id ?? null, q.states ?? null],
+    );
+    return r.rows.map(toSession);
+  }
+
+  async purgeSessions(q: PurgeQuery): Promise<SessionRecord[]> {
+    // One statement: the sessions (their turns cascade) and their events go together; SKIP
+    // LOCKED lets nodes sweeping at once each take different sessions.
+    const r = await this.pool.query(
+      `WITH gone AS (
+         DELETE FROM sessions WHERE id IN (
+           SELECT id FROM sessions
+            WHERE state = ANY($1::text[]) AND updated_at < $2 AND NOT (id = ANY($4::text[]))
+            ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING *
+       ), events_gone AS (
+         DELETE FROM events WHERE session_id IN (SELECT id FROM gone)
+       )
+       SELECT * FROM gone`,
+      [q.states, q.updatedBefore, q.limit, q.keep ?? []],
     );
     return r.rows.map(toSession);
   }

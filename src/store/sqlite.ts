@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type { EventType, SessionState, TurnState } from "../events/types.js";
 import type { EventStore, StoredEvent } from "../events/store.js";
-import type { NewTurn, SessionListQuery, SessionStore, SessionTallies } from "../sessions/store.js";
+import type { NewTurn, PurgeQuery, SessionListQuery, SessionStore, SessionTallies } from "../sessions/store.js";
 import type { SandboxRecord, SessionRecord, TurnRecord } from "../sessions/types.js";
 import { camelCase, tallyMap, toSession, toTurn } from "./rows.js";
 
@@ -132,6 +132,12 @@ export class SqliteStore implements SessionStore, EventStore {
       sessionsInStates: db.prepare("SELECT * FROM sessions WHERE state IN (SELECT value FROM json_each(?))"),
       setSessionState: db.prepare("UPDATE sessions SET state = ?, error = ?, updated_at = ? WHERE id = ?"),
       setAcpSession: db.prepare("UPDATE sessions SET acp_session_id = ?, updated_at = ? WHERE id = ?"),
+      purgeCandidates: db.prepare(
+        `SELECT * FROM sessions
+          WHERE state IN (SELECT value FROM json_each(@states)) AND updated_at < @before AND id NOT IN (SELECT value FROM json_each(@keep))
+          ORDER BY updated_at LIMIT @limit`,
+      ),
+      // Its turns go with it (ON DELETE CASCADE).
       deleteSession: db.prepare("DELETE FROM sessions WHERE id = ?"),
       deleteEvents: db.prepare("DELETE FROM events WHERE session_id = ?"),
       insertTurn: db.prepare(
@@ -235,10 +241,14 @@ export class SqliteStore implements SessionStore, EventStore {
     this.stmts.setAcpSession.run(acpSessionId, new Date().toISOString(), id);
   }
 
-  async deleteSession(id: string): Promise<void> {
-    this.transaction(() => {
-      this.stmts.deleteEvents.run(id);
-      this.stmts.deleteSession.run(id);
+  async purgeSessions(q: PurgeQuery): Promise<SessionRecord[]> {
+    return this.transaction(() => {
+      const rows = this.stmts.purgeCandidates.all({ states: JSON.stringify(q.states), before: q.updatedBefore, keep: JSON.stringify(q.keep ?? []), limit: q.limit }).map(toSession);
+      for (const r of rows) {
+        this.stmts.deleteEvents.run(r.id);
+        this.stmts.deleteSession.run(r.id);
+      }
+      return rows;
     });
   }
 

@@ -52,6 +52,7 @@ export interface Metrics {
   readonly sessionStartSeconds: Histogram<"phase" | "pool">;
   readonly turnSeconds: Histogram<"harness" | "stop_reason">;
   readonly sandboxStartSeconds: Histogram<"tier" | "driver" | "outcome">;
+  readonly sessionsPurgedTotal: Counter;
 
   /** A turn ended; `seconds` from its start (absent for a turn that never started). */
   recordTurn(harness: string, stopReason: string | null | undefined, seconds?: number): void;
@@ -97,6 +98,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
           for (const s of new Set<string>([...SESSION_STATES, ...Object.keys(counts)])) this.set({ state: s }, counts[s] ?? 0);
         }
       : undefined,
+  });
+  const sessionsPurgedTotal = new Counter({
+    name: "berth_sessions_purged_total",
+    help: "Sessions deleted by retention (BERTH_RETENTION_DAYS), with their events and files.",
+    registers,
   });
   const turnsTotal = new Counter({
     name: "berth_turns_total",
@@ -210,6 +216,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     sessionStartSeconds,
     turnSeconds,
     sandboxStartSeconds,
+    sessionsPurgedTotal,
 
     recordTurn(harness, stopReason, seconds) {
       turnsTotal.inc({ harness, stop_reason: stopReason ?? "none" });

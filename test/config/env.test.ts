@@ -8,6 +8,7 @@ describe("parseEnv", () => {
     const env = parseEnv({ PORT: "9000", BERTH_DEFAULT_TIER: "t2", BERTH_ALLOW_HOST_TIER: "yes", BERTH_T1_CPUS: "0.5", BERTH_OCI_MEMORY: "512m", BERTH_MODEL: "", HOME: "/root" });
     expect(env).toEqual({ PORT: 9000, BERTH_DEFAULT_TIER: "container", BERTH_ALLOW_HOST_TIER: true, BERTH_T1_CPUS: 0.5, BERTH_OCI_MEMORY: 512 * 1024 ** 2 });
     expect(parseEnv({})).toEqual({});
+    expect(parseEnv({ BERTH_RETENTION_DAYS: "0.5" })).toEqual({ BERTH_RETENTION_DAYS: 0.5 });
   });
 
   it.each([
@@ -31,6 +32,11 @@ describe("parseEnv", () => {
     ["BERTH_NODE_ID", "../etc", /a node id/],
     ["BERTH_NODE_ID", "a b", /a node id/],
     ["BERTH_NODE_LEASE_MS", "100", /at least 300/],
+    ["BERTH_RETENTION_DAYS", "0", /a number of days/],
+    ["BERTH_RETENTION_DAYS", "-1", /a number of days/],
+    ["BERTH_RETENTION_DAYS", "30d", /a number of days/],
+    ["BERTH_RETENTION_DAYS", "1e9", /a number of days/],
+    ["BERTH_RETENTION_DAYS", "99999999", /a number of days/],
   ])("%s=%s stops berth with one line naming it", (name, value, message) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => parseEnv({ [name]: value })).toThrow(message);

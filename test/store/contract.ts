@@ -199,6 +199,39 @@ export function storeContract(name: string, open: () => Promise<AnyStore>): void
       await s.close();
     });
 
+    it("purges old sessions in the given states with their turns and events, at most a limit at a time, never one it is told to keep", async () => {
+      const s = await open();
+      const old = "2026-01-01T00:00:00.000Z";
+      const rows = [
+        session("p_ended", { state: "ended", updatedAt: old }),
+        session("p_failed", { state: "failed", updatedAt: "2026-01-02T00:00:00.000Z" }),
+        session("p_kept", { state: "ended", updatedAt: old }),
+        session("p_live", { state: "ready", updatedAt: old }),
+        session("p_recent", { state: "ended", updatedAt: "2026-06-01T00:00:00.000Z" }),
+      ];
+      for (const r of rows) await s.insertSession(r);
+      for (const r of rows) {
+        await s.insertTurn({ id: `t_${r.id}`, sessionId: r.id, state: "completed", prompt: [], idempotencyKey: null, createdAt: old });
+        await s.insertEvents([ev(r.id, 1), ev(r.id, 2)]);
+      }
+      const q = { states: ["ended", "failed", "interrupted"] as const, updatedBefore: "2026-03-01T00:00:00.000Z", keep: ["p_kept"] };
+      // Oldest first, one at a time.
+      expect((await s.purgeSessions({ ...q, limit: 1 })).map((r) => r.id)).toEqual(["p_ended"]);
+      expect(await s.purgeSessions({ ...q, limit: 10 })).toEqual([rows[1]]);
+      expect(await s.purgeSessions({ ...q, limit: 10 })).toEqual([]);
+      for (const id of ["p_ended", "p_failed"]) {
+        expect(await s.getSession(id)).toBeUndefined();
+        expect(await s.getTurn(`t_${id}`)).toBeUndefined();
+        expect(await s.eventsAfter(id, 0, 10)).toEqual([]);
+      }
+      for (const id of ["p_kept", "p_live", "p_recent"]) {
+        expect(await s.getSession(id)).toBeDefined();
+        expect(await s.eventsAfter(id, 0, 10)).toHaveLength(2);
+        expect(await s.listTurns(id)).toHaveLength(1);
+      }
+      await s.close();
+    });
+
     it("keeps sandbox rows until they are deleted, and moves one to another session", async () => {
       const s = await open();
       const sb = { id: "sb1", sessionId: "pool_1", driver: "bwrap", pid: 42, ref: null, startedAt: "2026-12-04T00:00:00.000Z" };
