@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   "workspace_clone_failed",
   "workspace_upload_timeout",
   "session_ending",
+  "session_busy",
   "fork_failed",
   "skills_unsupported",
   "invalid_skill",

@@ -304,14 +304,19 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance<any, any, an
           schema: {
             operationId: "endSession",
             summary: "End a session",
-            description: "Cancels its running turn, stops its sandbox and ends it for good (idempotent).",
+            description:
+              "Cancels its running turn, stops its sandbox and ends it for good (idempotent). With `purge=true` it is then deleted: its record, turns, events, home, snapshots and the workspace berth made for it (never a caller's workspace); its id is unknown afterwards.",
             tags: ["sessions"],
             params: SessionParams,
-            response: { 200: SessionView.describe("The ended session"), ...notFound },
+            querystring: z.object({ purge: z.enum(["true", "false"]).optional().describe("Delete the session once it has ended") }),
+            response: { 200: SessionView.describe("The ended session"), 204: z.null().describe("Ended and deleted (purge=true)"), ...notFound, ...conflict },
           },
         },
-        async (req) =>
-        sessionDto(await d.manager.end(req.params.id), d),
+        async (req, reply) => {
+          if (req.query.purge !== "true") return sessionDto(await d.manager.end(req.params.id), d);
+          await d.manager.purge(req.params.id);
+          return reply.code(204).send(null);
+        },
       );
 
       r.post(

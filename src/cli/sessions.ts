@@ -172,8 +172,15 @@ export function sessionsCommand(): Command {
     .command("end")
     .description("end a session for good (idempotent)")
     .argument("<id>")
-    .action(async (id: string, _o: unknown, c: Command) => {
-      const s = await (await connect(c).session(id)).end();
+    .option("--purge", "then delete it: record, events and files (never a caller's workspace)")
+    .action(async (id: string, o: { purge?: boolean }, c: Command) => {
+      const session = await connect(c).session(id);
+      if (o.purge) {
+        await session.delete();
+        if (json(c)) return printJson({ id, deleted: true });
+        return void process.stdout.write(`${id} deleted\n`);
+      }
+      const s = await session.end();
       if (json(c)) return printJson(s);
       process.stdout.write(describe(s) + "\n");
     });

@@ -20,6 +20,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing } from "../telemetry/tracing.js";
 import { AgentUpdates } from "./agent-updates.js";
 import { logLifecycle } from "./lifecycle-log.js";
+import { RETAINED_STATES, removeSessionFiles } from "./retention.js";
 import { WorkspaceSnapshots } from "./snapshots.js";
 import { turnSnapshots } from "./turn-snapshots.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
@@ -569,6 +570,23 @@ export class SessionManager {
   /** Ends a session: its process tree is gone when this resolves. The record and events stay. */
   end(id: string): Promise<SessionRecord> {
     return this.atOwner(id, { kind: "end" }, () => this.endHere(id));
+  }
+
+  /**
+   * Ends a session, then deletes it: record, turns, events, home and snapshots (and the
+   * workspace berth made). Its id is unknown afterwards. Idempotent as far as it can be: a
+   * second purge is a 404, like any unknown id.
+   */
+  async purge(id: string): Promise<void> {
+    await this.end(id);
+    // Anything this node numbered for it goes first, so no late batch recreates its log.
+    await this.deps.events.flush();
+    const gone = await this.deps.store.purgeSessions({ ids: [id], states: RETAINED_STATES, updatedBefore: "9999-12-31T23:59:59.999Z", limit: 1, keep: [...this.live.keys()] });
+    for (const s of gone) {
+      removeSessionFiles(this.deps.config.home, s, this.deps.logger);
+      await this.deps.events.forget(s.id);
+    }
+    if (gone.length === 0) throw conflict("session_busy", `session ${id} was resumed or changed while it was being deleted; try again`);
   }
 
   private async endHere(id: string): Promise<SessionRecord> {

@@ -60,7 +60,7 @@ export class Retention {
     for (;;) {
       const gone = await this.d.store.purgeSessions({ states: RETAINED_STATES, updatedBefore, limit: BATCH, keep: [...this.d.live()] });
       for (const s of gone) {
-        this.removeFiles(s);
+        removeSessionFiles(this.d.home, s, this.d.logger);
         await this.d.events.forget(s.id);
       }
       total += gone.length;
@@ -72,14 +72,14 @@ export class Retention {
     }
     return total;
   }
+}
 
-  /** The session's home and snapshots, and its workspace only if berth made it (under BERTH_HOME/workspaces). */
-  private removeFiles(s: SessionRecord): void {
-    // Paths are built from the id only when it is one berth makes: a row is data, not a path.
-    if (!/^[a-z]+_[0-9a-z]+$/.test(s.id)) return void this.d.logger.warn({ sessionId: s.id }, "retention: not a session id; its files, if any, are left");
-    rmSync(join(this.d.home, "sessions", s.id), { recursive: true, force: true });
-    rmSync(join(this.d.home, "snapshots", `${s.id}.git`), { recursive: true, force: true });
-    const workspaces = resolve(this.d.home, "workspaces") + sep;
-    if (s.ownsWorkspace && resolve(s.workspace).startsWith(workspaces)) rmSync(resolve(s.workspace), { recursive: true, force: true });
-  }
+/** A deleted session's home and snapshots, and its workspace only if berth made it (under BERTH_HOME/workspaces). */
+export function removeSessionFiles(home: string, s: SessionRecord, logger: Logger): void {
+  // Paths are built from the id only when it is one berth makes: a row is data, not a path.
+  if (!/^[a-z]+_[0-9a-z]+$/.test(s.id)) return void logger.warn({ sessionId: s.id }, "not a session id; its files, if any, are left");
+  rmSync(join(home, "sessions", s.id), { recursive: true, force: true });
+  rmSync(join(home, "snapshots", `${s.id}.git`), { recursive: true, force: true });
+  const workspaces = resolve(home, "workspaces") + sep;
+  if (s.ownsWorkspace && resolve(s.workspace).startsWith(workspaces)) rmSync(resolve(s.workspace), { recursive: true, force: true });
 }

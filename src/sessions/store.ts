@@ -26,6 +26,8 @@ export interface PurgeQuery {
   limit: number;
   /** Ids never deleted (the sessions live on this node). */
   keep?: readonly string[];
+  /** Only these sessions (a purge asked for by id). */
+  ids?: readonly string[];
 }
 
 /** What a session's view shows beside its record, counted from its log and its turns. */

@@ -275,14 +275,14 @@ export class PostgresStore implements SessionStore, EventStore, ClusterStore {
       `WITH gone AS (
          DELETE FROM sessions WHERE id IN (
            SELECT id FROM sessions
-            WHERE state = ANY($1::text[]) AND updated_at < $2 AND NOT (id = ANY($4::text[]))
+            WHERE state = ANY($1::text[]) AND updated_at < $2 AND NOT (id = ANY($4::text[])) AND ($5::text[] IS NULL OR id = ANY($5::text[]))
             ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED)
          RETURNING *
        ), events_gone AS (
          DELETE FROM events WHERE session_id IN (SELECT id FROM gone)
        )
        SELECT * FROM gone`,
-      [q.states, q.updatedBefore, q.limit, q.keep ?? []],
+      [q.states, q.updatedBefore, q.limit, q.keep ?? [], q.ids ?? null],
     );
     return r.rows.map(toSession);
   }

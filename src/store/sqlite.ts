@@ -135,6 +135,7 @@ export class SqliteStore implements SessionStore, EventStore {
       purgeCandidates: db.prepare(
         `SELECT * FROM sessions
           WHERE state IN (SELECT value FROM json_each(@states)) AND updated_at < @before AND id NOT IN (SELECT value FROM json_each(@keep))
+            AND (@ids IS NULL OR id IN (SELECT value FROM json_each(@ids)))
           ORDER BY updated_at LIMIT @limit`,
       ),
       // Its turns go with it (ON DELETE CASCADE).
@@ -243,7 +244,7 @@ export class SqliteStore implements SessionStore, EventStore {
 
   async purgeSessions(q: PurgeQuery): Promise<SessionRecord[]> {
     return this.transaction(() => {
-      const rows = this.stmts.purgeCandidates.all({ states: JSON.stringify(q.states), before: q.updatedBefore, keep: JSON.stringify(q.keep ?? []), limit: q.limit }).map(toSession);
+      const rows = this.stmts.purgeCandidates.all({ states: JSON.stringify(q.states), before: q.updatedBefore, keep: JSON.stringify(q.keep ?? []), ids: q.ids ? JSON.stringify(q.ids) : null, limit: q.limit }).map(toSession);
       for (const r of rows) {
         this.stmts.deleteEvents.run(r.id);
         this.stmts.deleteSession.run(r.id);

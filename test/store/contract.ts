@@ -219,6 +219,14 @@ export function storeContract(name: string, open: () => Promise<AnyStore>): void
       expect((await s.purgeSessions({ ...q, limit: 1 })).map((r) => r.id)).toEqual(["p_ended"]);
       expect(await s.purgeSessions({ ...q, limit: 10 })).toEqual([rows[1]]);
       expect(await s.purgeSessions({ ...q, limit: 10 })).toEqual([]);
+      // By id (a purge asked for): only that one, whatever its age; a live state never.
+      const now = { ...q, updatedBefore: "9999-12-31T23:59:59.999Z", keep: [], limit: 1 };
+      expect(await s.purgeSessions({ ...now, ids: ["p_live"] })).toEqual([]);
+      expect((await s.purgeSessions({ ...now, ids: ["p_recent"] })).map((r) => r.id)).toEqual(["p_recent"]);
+      expect(await s.getSession("p_recent")).toBeUndefined();
+      await s.insertSession(rows[4]!);
+      await s.insertTurn({ id: "t_p_recent", sessionId: "p_recent", state: "completed", prompt: [], idempotencyKey: null, createdAt: old });
+      await s.insertEvents([ev("p_recent", 1), ev("p_recent", 2)]);
       for (const id of ["p_ended", "p_failed"]) {
         expect(await s.getSession(id)).toBeUndefined();
         expect(await s.getTurn(`t_${id}`)).toBeUndefined();

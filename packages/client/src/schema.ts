@@ -144,7 +144,7 @@ export type paths = {
         post?: never;
         /**
          * End a session
-         * @description Cancels its running turn, stops its sandbox and ends it for good (idempotent).
+         * @description Cancels its running turn, stops its sandbox and ends it for good (idempotent). With `purge=true` it is then deleted: its record, turns, events, home, snapshots and the workspace berth made for it (never a caller's workspace); its id is unknown afterwards.
          */
         delete: operations["endSession"];
         options?: never;
@@ -376,7 +376,7 @@ export type components = {
                  * @description Machine-readable; stable across versions
                  * @enum {string}
                  */
-                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "invalid_git_source" | "git_host_not_allowed" | "workspace_clone_failed" | "workspace_upload_timeout" | "session_ending" | "fork_failed" | "skills_unsupported" | "invalid_skill" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "invalid_cursor" | "harness_timeout" | "invalid_path" | "path_not_found" | "not_a_directory" | "is_a_directory" | "not_a_regular_file" | "path_escapes_workspace" | "protected_path" | "invalid_range" | "turn_running" | "session_ended" | "invalid_archive" | "unsafe_archive" | "upload_too_large" | "files_failed" | "files_unavailable" | "files_timeout" | "recovery_failed" | "starting_failed" | "internal_error" | "owner_unreachable" | "invalid_command";
+                code: "invalid_request" | "invalid_json" | "invalid_content_length" | "invalid_url" | "bad_request" | "malformed_request" | "body_too_large" | "unsupported_media_type" | "uri_too_long" | "request_timeout" | "headers_too_large" | "not_found" | "unauthorized" | "host_not_allowed" | "unknown_harness" | "invalid_tier" | "tier_not_allowed" | "tier_unavailable" | "harness_refuses_root" | "invalid_workspace" | "workspace_not_allowed" | "workspace_not_writable" | "workspace_changed" | "workspace_in_use" | "invalid_network_policy" | "invalid_git_hosts" | "invalid_git_source" | "git_host_not_allowed" | "workspace_clone_failed" | "workspace_upload_timeout" | "session_ending" | "session_busy" | "fork_failed" | "skills_unsupported" | "invalid_skill" | "budget_over_limit" | "budget_unpriced" | "permission_policy_unsupported" | "deadline_over_limit" | "session_not_found" | "session_not_live" | "not_resumable" | "budget_exceeded" | "no_running_turn" | "permission_not_found" | "turn_not_found" | "no_snapshot" | "invalid_answer" | "invalid_option" | "invalid_last_event_id" | "invalid_cursor" | "harness_timeout" | "invalid_path" | "path_not_found" | "not_a_directory" | "is_a_directory" | "not_a_regular_file" | "path_escapes_workspace" | "protected_path" | "invalid_range" | "turn_running" | "session_ended" | "invalid_archive" | "unsafe_archive" | "upload_too_large" | "files_failed" | "files_unavailable" | "files_timeout" | "recovery_failed" | "starting_failed" | "internal_error" | "owner_unreachable" | "invalid_command";
                 /** @description One sentence saying what went wrong and what to do */
                 message: string;
             };
@@ -1888,7 +1888,10 @@ export interface operations {
     };
     endSession: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Delete the session once it has ended */
+                purge?: "true" | "false";
+            };
             header?: never;
             path: {
                 id: string;
@@ -1904,6 +1907,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Ended and deleted (purge=true) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null;
                 };
             };
             /** @description Invalid request (code says which part) */
@@ -1926,6 +1938,15 @@ export interface operations {
             };
             /** @description No such session (or permission request) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not possible in the session's current state (code says why) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -131,6 +131,11 @@ export class Session {
     return (this.info = await this.t.json<SessionInfo>("DELETE", this.path));
   }
 
+  /** Ends the session and deletes it: record, events, files (never a caller's workspace). Its id is unknown afterwards. */
+  async delete(): Promise<void> {
+    await this.t.bytes("DELETE", `${this.path}?purge=true`);
+  }
+
   /**
    * A new session forked from this one as of a turn's end (default: its last ended turn):
    * a copy of the workspace then, and the conversation up to it (ready says context: rebuilt).
