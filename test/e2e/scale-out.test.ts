@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,7 +6,7 @@ import { parseMockScript, startMockProvider, type MockProvider } from "../../src
 import type { BerthEvent } from "../../src/events/types.js";
 import { startPostgres, type TestPostgres } from "../support/postgres.js";
 import { FINAL_TEXT, toolLoopScript, WRITE_PROMPT } from "./harness-contract.js";
-import { assertContiguous, collect, isReady, newWorkspace, sessionPids, startBerth, turnEnded, type BerthProc } from "./helpers.js";
+import { API_TOKEN, assertContiguous, collect, isReady, newWorkspace, sessionPids, startBerth, turnEnded, type BerthProc } from "./helpers.js";
 
 // Two real berth processes (the built CLI) on one real PostgreSQL server, sharing one
 // BERTH_HOME as nodes share a filesystem: any node serves any session, and a node killed with
@@ -98,6 +98,12 @@ describe("two berth nodes on one PostgreSQL database", () => {
     // Ended through B: A stops the harness.
     expect((await b.client.endSession(s.id)).state).toBe("ended");
     expect(sessionPids(s.id)).toEqual([]);
+    // Deleted through B (its end goes to A): gone on both nodes, and from the shared home.
+    expect(existsSync(join(a.home, "snapshots", `${s.id}.git`))).toBe(true);
+    const purged = await fetch(`${b.url}/v1/sessions/${s.id}?purge=true`, { method: "DELETE", headers: { authorization: `Bearer ${API_TOKEN}` } });
+    expect(purged.status).toBe(204);
+    for (const n of [a, b]) await expect(n.client.getSession(s.id)).rejects.toMatchObject({ status: 404, code: "session_not_found" });
+    expect(existsSync(join(a.home, "snapshots", `${s.id}.git`))).toBe(false);
   });
 
   it("a Claude Code permission request on A is answered through B (Pi never asks)", async () => {
