@@ -20,7 +20,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { noopTracing, type Tracing } from "../telemetry/tracing.js";
 import { AgentUpdates } from "./agent-updates.js";
 import { logLifecycle } from "./lifecycle-log.js";
-import { RETAINED_STATES, removeSessionFiles } from "./retention.js";
+import { deleteSessions } from "./retention.js";
 import { WorkspaceSnapshots } from "./snapshots.js";
 import { turnSnapshots } from "./turn-snapshots.js";
 import { SessionBudget, type BudgetLimits } from "./budget.js";
@@ -35,7 +35,7 @@ import { planSession } from "./session-plan.js";
 import { StartPhases } from "./start-phases.js";
 import type { SessionListQuery, SessionStore } from "./store.js";
 import { TurnRunner, type LiveSession } from "./turn-runner.js";
-import { LIVE_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
+import { LIVE_SESSION_STATES, SETTLED_SESSION_STATES, type SessionRecord, type TurnRecord } from "./types.js";
 import { WorkspaceGuard } from "./workspace-guard.js";
 import { rebuiltConversation, type LoggedEvent } from "./rebuilt-context.js";
 import { forkPoint, forkRequest, prepareFork } from "./fork.js";
@@ -581,11 +581,10 @@ export class SessionManager {
     await this.end(id);
     // Anything this node numbered for it goes first, so no late batch recreates its log.
     await this.deps.events.flush();
-    const gone = await this.deps.store.purgeSessions({ ids: [id], states: RETAINED_STATES, updatedBefore: "9999-12-31T23:59:59.999Z", limit: 1, keep: [...this.live.keys()] });
-    for (const s of gone) {
-      removeSessionFiles(this.deps.config.home, s, this.deps.logger);
-      await this.deps.events.forget(s.id);
-    }
+    const gone = await deleteSessions(
+      { ...this.deps, home: this.deps.config.home },
+      { ids: [id], states: SETTLED_SESSION_STATES, updatedBefore: "9999-12-31T23:59:59.999Z", limit: 1, keep: [...this.live.keys()] },
+    );
     if (gone.length === 0) throw conflict("session_busy", `session ${id} was resumed or changed while it was being deleted; try again`);
   }
 
@@ -687,7 +686,6 @@ export class SessionManager {
     return live.permissions.answer(permissionId, answer);
   }
 
-  /** What a session's model calls have used so far. */
   /**
    * What the views of these sessions show beside their records, in one store read for all of
    * them (and one owner lookup on a shared database): a session live here counts from memory

@@ -2,9 +2,9 @@ import { rmSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import type { Logger } from "pino";
 import type { EventLog } from "../events/log.js";
-import type { SessionState } from "../events/types.js";
-import type { SessionStore } from "./store.js";
-import type { SessionRecord } from "./types.js";
+import { BERTH_ID } from "../util/ids.js";
+import type { PurgeQuery, SessionStore } from "./store.js";
+import { SETTLED_SESSION_STATES, type SessionRecord } from "./types.js";
 
 // Retention (BERTH_RETENTION_DAYS): sessions that ended, failed or were interrupted longer ago
 // than the retention are deleted, rows and files, so a long-running server's database and
@@ -12,19 +12,20 @@ import type { SessionRecord } from "./types.js";
 // workspace berth made for it; what retention adds is the record and log, the turn
 // snapshots, and the files of failed and interrupted sessions (kept until then for resume).
 
-/** Not live anywhere: nothing runs for these, and an interrupted one is only resumable. */
-export const RETAINED_STATES: readonly SessionState[] = ["ended", "failed", "interrupted"];
-
 const BATCH = 100;
 
-export interface RetentionDeps {
+/** What deleting sessions touches: their rows, their log's numbering, their files under BERTH_HOME. */
+export interface DeletionDeps {
   store: SessionStore;
   events: EventLog;
   home: string;
+  logger: Logger;
+}
+
+export interface RetentionDeps extends DeletionDeps {
   retentionMs: number;
   /** Sessions live on this node, never purged (one being resumed is live before its state says so). */
   live: () => Iterable<string>;
-  logger: Logger;
   purged?: (n: number) => void;
   now?: () => number;
 }
@@ -58,11 +59,7 @@ export class Retention {
     const updatedBefore = new Date((this.d.now ?? Date.now)() - this.d.retentionMs).toISOString();
     let total = 0;
     for (;;) {
-      const gone = await this.d.store.purgeSessions({ states: RETAINED_STATES, updatedBefore, limit: BATCH, keep: [...this.d.live()] });
-      for (const s of gone) {
-        removeSessionFiles(this.d.home, s, this.d.logger);
-        await this.d.events.forget(s.id);
-      }
+      const gone = await deleteSessions(this.d, { states: SETTLED_SESSION_STATES, updatedBefore, limit: BATCH, keep: [...this.d.live()] });
       total += gone.length;
       if (gone.length < BATCH) break;
     }
@@ -74,10 +71,20 @@ export class Retention {
   }
 }
 
+/** Deletes the sessions `q` names (store.purgeSessions), then their files and their log's numbering; returns their records. */
+export async function deleteSessions(d: DeletionDeps, q: PurgeQuery): Promise<SessionRecord[]> {
+  const gone = await d.store.purgeSessions(q);
+  for (const s of gone) {
+    removeSessionFiles(d.home, s, d.logger);
+    await d.events.forget(s.id);
+  }
+  return gone;
+}
+
 /** A deleted session's home and snapshots, and its workspace only if berth made it (under BERTH_HOME/workspaces). */
-export function removeSessionFiles(home: string, s: SessionRecord, logger: Logger): void {
+function removeSessionFiles(home: string, s: SessionRecord, logger: Logger): void {
   // Paths are built from the id only when it is one berth makes: a row is data, not a path.
-  if (!/^[a-z]+_[0-9a-z]+$/.test(s.id)) return void logger.warn({ sessionId: s.id }, "not a session id; its files, if any, are left");
+  if (!BERTH_ID.test(s.id)) return void logger.warn({ sessionId: s.id }, "not a session id; its files, if any, are left");
   rmSync(join(home, "sessions", s.id), { recursive: true, force: true });
   rmSync(join(home, "snapshots", `${s.id}.git`), { recursive: true, force: true });
   const workspaces = resolve(home, "workspaces") + sep;

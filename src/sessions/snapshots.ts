@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { BERTH_ID } from "../util/ids.js";
 
 const run = promisify(execFile);
 
@@ -43,7 +44,7 @@ export class WorkspaceSnapshots {
   }
 
   private gitDir(sessionId: string): string {
-    if (!/^[a-z]+_[0-9a-z]+$/.test(sessionId)) throw new Error(`not a session id: ${sessionId}`);
+    if (!BERTH_ID.test(sessionId)) throw new Error(`not a session id: ${sessionId}`);
     return join(this.root, `${sessionId}.git`);
   }
 

@@ -1,6 +1,6 @@
 // The session domain's records: what berth keeps of a session, its turns and its sandboxes.
 // The store persists these as they are; the API shows them through sessions/contract.ts.
-import type { SessionState, TurnState } from "../events/types.js";
+import { SESSION_STATES, type SessionState, type TurnState } from "../events/types.js";
 import type { Tier } from "../sandboxes/types.js";
 import type { BudgetLimits } from "./budget.js";
 import type { DeadlineLimits } from "./deadlines.js";
@@ -81,3 +81,6 @@ export interface SandboxRecord {
 
 /** The session states in which a session holds (or is getting) a sandbox. */
 export const LIVE_SESSION_STATES: readonly SessionState[] = ["starting", "ready", "running"];
+
+/** The others: nothing runs for the session (an interrupted or failed one can be resumed). */
+export const SETTLED_SESSION_STATES: readonly SessionState[] = SESSION_STATES.filter((s) => !LIVE_SESSION_STATES.includes(s));

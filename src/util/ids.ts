@@ -6,6 +6,9 @@ export function newId(prefix: string): string {
   return `${prefix}_${t}${randomBytes(8).toString("hex")}`;
 }
 
+/** What newId() makes: a path may be built from such an id, never from any other string. */
+export const BERTH_ID = /^[a-z]+_[0-9a-z]+$/;
+
 /** A bearer secret: 32 random bytes, base64url. */
 export function newSecret(prefix = ""): string {
   return prefix + randomBytes(32).toString("base64url");
