@@ -67,7 +67,9 @@ export function Sessions({ berth }: { berth: Berth }) {
             Show more
           </button>
         ) : (
-          <p className="muted">Older sessions: `berth sessions ls --all`, or the API's `nextCursor`.</p>
+          <p className="muted">
+            Older sessions: <code>berth sessions ls --all</code>, or the API&apos;s <code>nextCursor</code>.
+          </p>
         ))}
     </section>
   );
